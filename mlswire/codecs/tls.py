@@ -1,0 +1,468 @@
+"""The RFC 9420 TLS presentation wire format (§2.1), generic over the schema.
+
+Nothing here knows a particular struct. On first use of a type, its descriptor tree
+(:func:`mlswire.schema.describe`) is compiled into Python source for one decode and one
+encode function per struct, with every primitive field inlined, and ``exec``-ed once.
+That keeps the codec generic (one compiler for all types) while running at the speed of
+hand-written code.
+
+Decoders take ``(buf, pos, env)`` and return ``(value, new_pos)``; encoders take
+``(value, out, env)`` and append to the bytearray ``out``. ``env`` carries ``select``
+discriminants that live outside the struct being coded (``FramedContent.content_type``
+seen from FramedContentAuthData); callers may seed it through ``context``.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ..errors import DecodeError, EncodeError
+from ..schema.base import Field, Type, describe, registered
+
+Decoder = Callable[[bytes, int, dict[str, Any]], tuple[Any, int]]
+Encoder = Callable[[Any, bytearray, dict[str, Any]], None]
+
+MAX_VECTOR_LENGTH = (1 << 30) - 1  # the largest value a 4-byte varint header can carry
+
+_CODE_ERRORS = (TypeError, AttributeError, struct.error, ValueError, OverflowError)
+
+
+def _join(segment: str, path: str) -> str:
+    if not segment:
+        return path
+    return segment + ("." + path if path and not path.startswith("[") else path)
+
+
+def _reroot_decode(e: DecodeError, segment: Any) -> DecodeError:
+    """The same error one level up: ``segment`` is prepended to its field path."""
+    if isinstance(segment, tuple):  # (vector name, list of the elements decoded so far)
+        segment = f"{segment[0]}[{len(segment[1])}]"
+    return DecodeError(e.reason, _join(segment, e.path), e.offset)
+
+
+def _reroot_encode(e: Exception, segment: Any) -> EncodeError:
+    if isinstance(segment, tuple):
+        segment = f"{segment[0]}[{segment[1]}]"
+    if isinstance(e, EncodeError):
+        path, reason = getattr(e, "path", ""), getattr(e, "reason", str(e))
+    else:
+        path, reason = "", f"{type(e).__name__}: {e}"
+    full = _join(segment, path)
+    err = EncodeError(f"{full}: {reason}")
+    err.path = full  # type: ignore[attr-defined]
+    err.reason = reason  # type: ignore[attr-defined]
+    return err
+
+
+def _truncated(pos: int, buf: bytes) -> DecodeError:
+    return DecodeError(f"input ends early ({len(buf)} bytes)", "", min(pos, len(buf)))
+
+
+def _varint_error(kind: str, pos: int) -> DecodeError:
+    return DecodeError(kind, "", pos)
+
+
+def _encode_varint(n: int, out: bytearray) -> None:
+    if n < 0x40:
+        out.append(n)
+    elif n < 0x4000:
+        out += (n | 0x4000).to_bytes(2, "big")
+    elif n <= MAX_VECTOR_LENGTH:
+        out += (n | 0x80000000).to_bytes(4, "big")
+    else:
+        raise EncodeError(f"length {n} exceeds the maximum of 2^30-1")
+
+
+class _Compiler:
+    """Generates and caches the per-type functions in one shared namespace."""
+
+    def __init__(self) -> None:
+        self.ns: dict[str, Any] = {
+            "DecodeError": DecodeError,
+            "EncodeError": EncodeError,
+            "_reroot_decode": _reroot_decode,
+            "_reroot_encode": _reroot_encode,
+            "_truncated": _truncated,
+            "_varint_error": _varint_error,
+            "_encode_varint": _encode_varint,
+            "_CODE_ERRORS": _CODE_ERRORS,
+            "U16": struct.Struct(">H").unpack_from,
+            "U32": struct.Struct(">I").unpack_from,
+            "U64": struct.Struct(">Q").unpack_from,
+            "P16": struct.Struct(">H").pack,
+            "P32": struct.Struct(">I").pack,
+            "P64": struct.Struct(">Q").pack,
+        }
+        self.done: set[str] = set()
+        self.sources: dict[str, str] = {}
+        self.counter = 0
+        self._external: set[str] | None = None
+
+    # -- helpers ---------------------------------------------------------------
+
+    def fresh(self, stem: str) -> str:
+        self.counter += 1
+        return f"{stem}{self.counter}"
+
+    def const(self, stem: str, value: Any) -> str:
+        name = self.fresh(stem)
+        self.ns[name] = value
+        return name
+
+    def external_keys(self) -> set[str]:
+        """Discriminants written as ``Other.field`` from inside another struct: the
+        struct that owns them must publish their value in ``env`` while decoding."""
+        if self._external is None:
+            keys = set()
+            for tp in registered().values():
+                d = describe(tp)
+                if d.kind != "struct":
+                    continue
+                for f in d.fields:
+                    if f.case and f.case.on.split(".")[0] != d.name:
+                        keys.add(f.case.on)
+            self._external = keys
+        return self._external
+
+    def ensure(self, d: Type) -> None:
+        """Compile the decode/encode functions of struct ``d`` and of every struct it uses."""
+        if d.name in self.done:
+            return
+        assert d.name is not None
+        self.done.add(d.name)
+        dec = self.struct_decoder(d)
+        enc = self.struct_encoder(d)
+        src = dec + "\n" + enc
+        self.sources[d.name] = src
+        exec(compile(src, f"<mlswire.tls {d.name}>", "exec"), self.ns)
+
+    def struct_name(self, d: Type) -> str:
+        assert d.cls is not None
+        return d.cls.__name__
+
+    # -- selects ---------------------------------------------------------------
+
+    def discriminant(self, d: Type, f: Field, where: str) -> str:
+        """Python expression for the discriminant of field ``f``'s select."""
+        assert f.case is not None
+        head, *rest = f.case.on.split(".")
+        if head == d.name:
+            first, *attrs = rest
+            return ".".join([f"{where}{first}", *attrs])
+        return f"env[{f.case.on!r}]"
+
+    def condition(self, d: Type, f: Field, where: str) -> str:
+        assert f.case is not None
+        disc = self.discriminant(d, f, where)
+        if f.case.otherwise:
+            known = set()
+            for g in d.fields:
+                if g.case and g.case.on == f.case.on and not g.case.otherwise:
+                    known.update(g.case.values)
+            return f"{disc} not in {self.const('KNOWN', frozenset(known))}"
+        values = f.case.values
+        if len(values) == 1:
+            return f"{disc} == {values[0]}"
+        return f"{disc} in {self.const('IN', frozenset(values))}"
+
+    # -- decoding --------------------------------------------------------------
+
+    def struct_decoder(self, d: Type) -> str:
+        cls = self.const(f"C_{self.struct_name(d)}_", d.cls)
+        lines = [f"def d_{d.name}(buf, pos, env):", "    f = ''", "    try:"]
+        body: list[str] = []
+        for f in d.fields:
+            body.append(f"f = {f.name!r}")
+            var = f"v_{f.name}"
+            if f.case is not None:
+                body.append(f"{var} = None")
+                body.append(f"if {self.condition(d, f, 'v_')}:")
+                body.extend("    " + line for line in self.decode(f.type, var, f.name))
+            else:
+                body.extend(self.decode(f.type, var, f.name))
+            key = f"{d.name}.{f.name}"
+            if key in self.external_keys():
+                body.append(f"env[{key!r}] = {var}")
+        args = ", ".join(f"{f.name}=v_{f.name}" for f in d.fields)
+        body.append(f"return {cls}({args}), pos")
+        lines.extend("        " + line for line in body)
+        lines += [
+            "    except DecodeError as e:",
+            "        raise _reroot_decode(e, f) from None",
+            "    except (IndexError, struct_error):",
+            "        raise _reroot_decode(_truncated(pos, buf), f) from None",
+            "    except KeyError as e:",
+            "        raise _reroot_decode(DecodeError(f'needs the value of {e.args[0]} from "
+            "the enclosing message (pass it in context)', '', pos), f) from None",
+        ]
+        self.ns["struct_error"] = struct.error
+        return "\n".join(lines) + "\n"
+
+    def decode(self, t: Type, var: str, label: str) -> list[str]:
+        """Lines that decode one value of type ``t`` at ``pos`` into ``var``."""
+        k = t.kind
+        if k == "uint":
+            if t.size == 1:
+                return [f"{var} = buf[pos]", "pos += 1"]
+            return [f"{var} = U{8 * t.size}(buf, pos)[0]", f"pos += {t.size}"]
+        if k == "enum":
+            cls = t.cls
+            table = self.const(f"E_{cls.__name__}_", {int(m): m for m in cls})
+            raw = self.fresh("raw")
+            lines = self.decode(Type("uint", size=t.size), raw, label)
+            lines.append(f"{var} = {table}.get({raw})")
+            lines.append(f"if {var} is None:")
+            if getattr(cls, "_missing_", None) and cls._missing_.__qualname__.startswith("OpenEnum"):
+                lines.append(f"    {var} = {self.const('OPEN', cls)}({raw})")
+            else:
+                lines.append(
+                    f"    raise DecodeError(f'unknown {cls.__name__} value {{{raw}}}', '', pos - {t.size})"
+                )
+            return lines
+        if k in ("opaque", "vector"):
+            n, end = self.fresh("n"), self.fresh("end")
+            lines = self.read_length(n)
+            lines += [
+                f"{end} = pos + {n}",
+                f"if {end} > len(buf):",
+                f"    raise DecodeError(f'length {{{n}}} exceeds the {{len(buf) - pos}} bytes left', '', pos)",
+            ]
+            if k == "opaque":
+                return [*lines, f"{var} = buf[pos:{end}]", f"pos = {end}"]
+            items, x = self.fresh("items"), self.fresh("x")
+            assert t.elem is not None
+            lines += [f"{items} = []", f"f = ({label!r}, {items})", f"while pos < {end}:"]
+            lines += ["    " + line for line in self.decode(t.elem, x, label)]
+            lines += [
+                f"    {items}.append({x})",
+                f"if pos != {end}:",
+                f"    raise DecodeError('an element runs past the end of the vector', '', {end})",
+                f"{var} = tuple({items})",
+                f"f = {label!r}",
+            ]
+            return lines
+        if k == "fixed":
+            return [
+                f"{var} = buf[pos:pos + {t.size}]",
+                f"if len({var}) != {t.size}:",
+                "    raise _truncated(pos, buf)",
+                f"pos += {t.size}",
+            ]
+        if k == "padding":
+            return [
+                f"{var} = buf[pos:]",
+                f"if {var}.strip(b'\\x00'):",
+                "    raise DecodeError('padding must be all zero bytes', '', pos)",
+                "pos = len(buf)",
+            ]
+        if k == "optional":
+            assert t.elem is not None
+            flag = self.fresh("present")
+            return [
+                f"{flag} = buf[pos]",
+                "pos += 1",
+                f"if {flag} == 0:",
+                f"    {var} = None",
+                f"elif {flag} == 1:",
+                *("    " + line for line in self.decode(t.elem, var, label)),
+                "else:",
+                f"    raise DecodeError(f'optional presence byte is {{{flag}}}, not 0 or 1', '', pos - 1)",
+            ]
+        if k == "struct":
+            self.ensure(t)
+            return [f"{var}, pos = d_{t.name}(buf, pos, env)"]
+        raise AssertionError(k)
+
+    def read_length(self, n: str) -> list[str]:
+        """Inline RFC 9420 §2.1.2 variable-length integer, minimal encoding enforced."""
+        return [
+            f"{n} = buf[pos]",
+            f"if {n} < 0x40:",
+            "    pos += 1",
+            f"elif {n} < 0x80:",
+            f"    {n} = (({n} & 0x3f) << 8) | buf[pos + 1]",
+            f"    if {n} < 0x40:",
+            "        raise _varint_error('length header is not minimally encoded', pos)",
+            "    pos += 2",
+            f"elif {n} < 0xc0:",
+            f"    {n} = U32(buf, pos)[0] & 0x3fffffff",
+            f"    if {n} < 0x4000:",
+            "        raise _varint_error('length header is not minimally encoded', pos)",
+            "    pos += 4",
+            "else:",
+            "    raise _varint_error('length header uses the reserved 0b11 prefix', pos)",
+        ]
+
+    # -- encoding --------------------------------------------------------------
+
+    def struct_encoder(self, d: Type) -> str:
+        lines = [f"def e_{d.name}(o, out, env):", "    f = ''", "    try:"]
+        body: list[str] = []
+        for f in d.fields:
+            var = f"v_{f.name}"
+            body.append(f"f = {f.name!r}")
+            body.append(f"{var} = o.{f.name}")
+            if f.case is not None:
+                body.append(f"if {self.condition(d, f, 'v_')}:")
+                body.append(f"    if {var} is None:")
+                body.append("        raise EncodeError('this select arm requires the field')")
+                body.extend("    " + line for line in self.encode(f.type, var, f.name))
+            else:
+                body.extend(self.encode(f.type, var, f.name))
+            key = f"{d.name}.{f.name}"
+            if key in self.external_keys():
+                body.append(f"env[{key!r}] = {var}")
+        lines.extend("        " + line for line in body)
+        lines += [
+            "    except (EncodeError, *_CODE_ERRORS) as e:",
+            "        raise _reroot_encode(e, f) from None",
+            "    except KeyError as e:",
+            "        raise _reroot_encode(EncodeError(f'needs the value of {e.args[0]} "
+            "(pass it in context)'), f) from None",
+        ]
+        return "\n".join(lines) + "\n"
+
+    def encode(self, t: Type, var: str, label: str, out: str = "out") -> list[str]:
+        """Lines that append the encoding of ``var`` (type ``t``) to the bytearray ``out``."""
+        k = t.kind
+        if k == "uint":
+            if t.size == 1:
+                return [f"{out}.append({var})"]
+            return [f"{out} += P{8 * t.size}({var})"]
+        if k == "enum":
+            lines = []
+            if not (getattr(t.cls, "_missing_", None) and t.cls._missing_.__qualname__.startswith("OpenEnum")):
+                allowed = self.const("VALUES", frozenset(int(m) for m in t.cls))
+                lines += [
+                    f"if {var} not in {allowed}:",
+                    f"    raise EncodeError(f'{{{var}!r}} is not a {t.cls.__name__}')",
+                ]
+            return lines + self.encode(Type("uint", size=t.size), var, label, out)
+        if k == "opaque":
+            return [f"_encode_varint(len({var}), {out})", f"{out} += {var}"]
+        if k == "fixed":
+            return [
+                f"if len({var}) != {t.size}:",
+                f"    raise EncodeError(f'must be exactly {t.size} bytes, not {{len({var})}}')",
+                f"{out} += {var}",
+            ]
+        if k == "padding":
+            return [
+                f"if {var}.strip(b'\\x00'):",
+                "    raise EncodeError('padding must be all zero bytes')",
+                f"{out} += {var}",
+            ]
+        if k == "vector":
+            assert t.elem is not None
+            sub, x, i = self.fresh("sub"), self.fresh("x"), self.fresh("i")
+            return [
+                f"{sub} = bytearray()",
+                f"for {i}, {x} in enumerate({var}):",
+                f"    f = ({label!r}, {i})",
+                *("    " + line for line in self.encode(t.elem, x, label, sub)),
+                f"f = {label!r}",
+                f"_encode_varint(len({sub}), {out})",
+                f"{out} += {sub}",
+            ]
+        if k == "optional":
+            assert t.elem is not None
+            return [
+                f"if {var} is None:",
+                f"    {out}.append(0)",
+                "else:",
+                f"    {out}.append(1)",
+                *("    " + line for line in self.encode(t.elem, var, label, out)),
+            ]
+        if k == "struct":
+            self.ensure(t)
+            return [f"e_{t.name}({var}, {out}, env)"]
+        raise AssertionError(k)
+
+    # -- entry points for any type ---------------------------------------------
+
+    def top(self, d: Type) -> tuple[Decoder, Encoder]:
+        if d.kind == "struct":
+            self.ensure(d)
+            assert d.name is not None
+            return self.ns[f"d_{d.name}"], self.ns[f"e_{d.name}"]
+        name = self.fresh("top")
+        dec = [f"def d_{name}(buf, pos, env):", "    f = ''", "    try:"]
+        dec += ["        " + line for line in self.decode(d, "v", "")]
+        dec += [
+            "        return v, pos",
+            "    except DecodeError as e:",
+            "        raise _reroot_decode(e, f) from None",
+            "    except (IndexError, struct_error):",
+            "        raise _reroot_decode(_truncated(pos, buf), f) from None",
+        ]
+        enc = [f"def e_{name}(v, out, env):", "    f = ''", "    try:"]
+        enc += ["        " + line for line in self.encode(d, "v", "")]
+        enc += [
+            "    except (EncodeError, *_CODE_ERRORS) as e:",
+            "        raise _reroot_encode(e, f) from None",
+        ]
+        self.ns["struct_error"] = struct.error
+        src = "\n".join(dec) + "\n\n" + "\n".join(enc) + "\n"
+        exec(compile(src, f"<mlswire.tls {d.rfc()}>", "exec"), self.ns)
+        return self.ns[f"d_{name}"], self.ns[f"e_{name}"]
+
+
+_compiler = _Compiler()
+_top: dict[Any, tuple[Decoder, Encoder, str]] = {}
+
+
+def _functions(tp: Any) -> tuple[Decoder, Encoder, str]:
+    try:
+        return _top[tp]
+    except KeyError:
+        pass
+    d = describe(tp)
+    dec, enc = _compiler.top(d)
+    entry = (dec, enc, d.name or d.rfc())
+    _top[tp] = entry
+    return entry
+
+
+def decode(data: bytes | bytearray | memoryview, tp: Any, context: Mapping[str, Any] | None = None) -> Any:
+    """Decode exactly one value of schema type ``tp`` from ``data``; trailing bytes are an error."""
+    dec, _, name = _functions(tp)
+    buf = bytes(data)
+    env = dict(context) if context else {}
+    try:
+        value, pos = dec(buf, 0, env)
+    except DecodeError as e:
+        raise _reroot_decode(e, name) from None
+    if pos != len(buf):
+        raise DecodeError(f"{len(buf) - pos} trailing bytes after the value", name, pos)
+    return value
+
+
+def decode_prefix(
+    data: bytes, tp: Any, pos: int = 0, context: Mapping[str, Any] | None = None
+) -> tuple[Any, int]:
+    """Decode one value starting at ``pos``; return it and the offset just past it."""
+    dec, _, name = _functions(tp)
+    try:
+        return dec(bytes(data), pos, dict(context) if context else {})
+    except DecodeError as e:
+        raise _reroot_decode(e, name) from None
+
+
+def encode(value: Any, tp: Any, context: Mapping[str, Any] | None = None) -> bytes:
+    """Encode ``value`` as schema type ``tp``."""
+    _, enc, name = _functions(tp)
+    out = bytearray()
+    try:
+        enc(value, out, dict(context) if context else {})
+    except EncodeError as e:
+        raise _reroot_encode(e, name) from None
+    return bytes(out)
+
+
+def source(tp: Any) -> str:
+    """The generated Python source for a struct type (for the curious and for debugging)."""
+    d = describe(tp)
+    _functions(tp)
+    return _compiler.sources.get(d.name or "", "")

@@ -1,0 +1,78 @@
+"""The one exception hierarchy of mlswire.
+
+Every decoder and message handler raises a subclass of :class:`MLSError`; bad input
+never surfaces as an ``IndexError``, ``KeyError`` or ``struct.error``.
+"""
+
+from __future__ import annotations
+
+
+class MLSError(Exception):
+    """Base class of every error mlswire raises on purpose."""
+
+
+class DecodeError(MLSError):
+    """Bytes (or a CBOR/JSON document) that do not decode as the expected type.
+
+    ``path`` is the field path from the top-level type (``Welcome.secrets[3].new_member``)
+    and ``offset`` the byte offset in the input where the problem was found.
+    """
+
+    def __init__(self, reason: str, path: str = "", offset: int | None = None) -> None:
+        self.reason = reason
+        self.path = path
+        self.offset = offset
+        where = f"{path}: " if path else ""
+        at = f" (offset {offset})" if offset is not None else ""
+        super().__init__(f"{where}{reason}{at}")
+
+
+class EncodeError(MLSError):
+    """A value that cannot be encoded as its declared type (wrong type, out of range)."""
+
+
+class ValidationError(MLSError):
+    """Well-formed input that breaks a rule of RFC 9420.
+
+    ``rule`` names the rule (usually an RFC section and a short description) and
+    ``where`` the leaf, node or proposal concerned.
+    """
+
+    def __init__(self, rule: str, detail: str = "", where: str = "") -> None:
+        self.rule = rule
+        self.detail = detail
+        self.where = where
+        text = rule
+        if where:
+            text += f" at {where}"
+        if detail:
+            text += f": {detail}"
+        super().__init__(text)
+
+
+class CryptoError(MLSError):
+    """A cryptographic operation failed: bad tag, bad signature, bad key."""
+
+
+class UnsupportedCipherSuite(CryptoError):
+    """A cipher suite id that mlswire does not implement."""
+
+    def __init__(self, suite: int) -> None:
+        self.suite = suite
+        super().__init__(f"unsupported cipher suite 0x{suite:04x} ({suite})")
+
+
+class StateError(MLSError):
+    """An operation that the current group or key state does not allow
+    (wrong epoch, a key already consumed, a generation too old or too far ahead)."""
+
+
+__all__ = [
+    "CryptoError",
+    "DecodeError",
+    "EncodeError",
+    "MLSError",
+    "StateError",
+    "UnsupportedCipherSuite",
+    "ValidationError",
+]
