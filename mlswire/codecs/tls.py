@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import DecodeError, EncodeError
-from ..schema.base import Field, Type, describe, registered
+from ..schema.base import Field, Type, describe, lookup, registered
 
 Decoder = Callable[[bytes, int, dict[str, Any]], tuple[Any, int]]
 Encoder = Callable[[Any, bytearray, dict[str, Any]], None]
@@ -418,7 +418,7 @@ def _functions(tp: Any) -> tuple[Decoder, Encoder, str]:
         return _top[tp]
     except KeyError:
         pass
-    d = describe(tp)
+    d = describe(lookup(tp))
     dec, enc = _compiler.top(d)
     entry = (dec, enc, d.name or d.rfc())
     _top[tp] = entry
@@ -463,6 +463,6 @@ def encode(value: Any, tp: Any, context: Mapping[str, Any] | None = None) -> byt
 
 def source(tp: Any) -> str:
     """The generated Python source for a struct type (for the curious and for debugging)."""
-    d = describe(tp)
+    d = describe(lookup(tp))
     _functions(tp)
     return _compiler.sources.get(d.name or "", "")

@@ -199,7 +199,10 @@ class Type:
         return self.kind
 
     def suffix(self) -> str:
-        """What follows the field name: ``<V>`` or ``[n]``."""
+        """What follows the field name: ``<V>`` or ``[n]`` (nothing for a named alias,
+        whose own definition carries it)."""
+        if self.name:
+            return ""
         if self.kind in ("opaque", "vector"):
             return "<V>"
         if self.kind == "fixed":
@@ -305,6 +308,17 @@ def _struct_fields(cls: type[Struct]) -> list[Field]:
 _registry: dict[str, Any] = {}
 
 
+def _register_primitives() -> None:
+    for name, tp in (
+        ("uint8", uint8),
+        ("uint16", uint16),
+        ("uint32", uint32),
+        ("uint64", uint64),
+        ("opaque", opaque),
+    ):
+        _registry[name] = tp
+
+
 def register(module: types.ModuleType) -> None:
     """Register every schema type a module defines (classes and ``Named`` aliases)."""
     for value in vars(module).values():
@@ -338,3 +352,6 @@ def type_name(tp: Any) -> str:
 def registered() -> dict[str, Any]:
     """Every registered type, by RFC name."""
     return dict(_registry)
+
+
+_register_primitives()

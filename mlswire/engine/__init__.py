@@ -1,0 +1,1 @@
+"""The MLS protocol engine (sans-I/O)."""

@@ -1,0 +1,110 @@
+"""Checking (and, per family, generating) the official MLS interop test vectors.
+
+One module per vector family; each declares the ``KEYS`` that identify its cases and a
+``check(case)`` that raises :class:`Mismatch` (or any :class:`mlswire.MLSError`) when
+mlswire disagrees with the vector. Format of the files: the mlswg/mls-implementations
+repository's ``test-vectors.md``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from ..errors import MLSError
+
+# family name (as the official file names spell it) -> module
+FAMILIES: dict[str, str] = {
+    "tree-math": "tree_math",
+    "messages": "messages",
+    "deserialization": "deserialization",
+}
+
+
+class Mismatch(AssertionError):
+    """A computed value differs from the vector's."""
+
+
+class UnknownFamily(MLSError):
+    pass
+
+
+def expect(what: str, got: Any, want: Any) -> None:
+    if got != want:
+        g = got.hex() if isinstance(got, bytes | bytearray) else repr(got)
+        w = want.hex() if isinstance(want, bytes | bytearray) else repr(want)
+        raise Mismatch(f"{what}: got {g}, expected {w}")
+
+
+def unhex(value: str) -> bytes:
+    return bytes.fromhex(value)
+
+
+def family_module(name: str) -> ModuleType:
+    try:
+        return importlib.import_module(f"{__name__}.{FAMILIES[name]}")
+    except KeyError:
+        raise UnknownFamily(f"unknown vector family {name!r}; known: {', '.join(sorted(FAMILIES))}") from None
+
+
+def detect_family(path: Path, doc: Any) -> str:
+    """The family of a vector file: from its name, else from the keys of its first case."""
+    stem = path.stem.replace("_", "-")
+    for name in FAMILIES:
+        if stem == name or stem == name.replace("_", "-"):
+            return name
+    first = doc[0] if isinstance(doc, list) and doc else {}
+    if isinstance(first, dict):
+        for name in FAMILIES:
+            if family_module(name).KEYS <= first.keys():
+                return name
+    raise UnknownFamily(f"{path}: cannot tell which vector family this file holds (use --family)")
+
+
+@dataclass
+class CaseResult:
+    index: int
+    label: str
+    error: str | None  # None when the case passed
+
+
+def case_label(index: int, case: Any) -> str:
+    if isinstance(case, dict) and "cipher_suite" in case:
+        return f"case {index} (cipher suite {case['cipher_suite']})"
+    return f"case {index}"
+
+
+def run_cases(doc: Any, check: Callable[[dict[str, Any]], None]) -> Iterator[CaseResult]:
+    if not isinstance(doc, list):
+        raise UnknownFamily("a vector file holds a JSON array of cases")
+    for i, case in enumerate(doc):
+        label = case_label(i, case)
+        try:
+            check(case)
+        except (Mismatch, MLSError, KeyError, ValueError, TypeError) as e:
+            # KeyError/ValueError/TypeError here mean a malformed vector file (missing
+            # field, bad hex), which is reported as that case failing, not as a crash.
+            yield CaseResult(i, label, f"{type(e).__name__}: {e}")
+        else:
+            yield CaseResult(i, label, None)
+
+
+def verify_file(path: Path, family: str | None = None) -> tuple[str, Iterator[CaseResult]]:
+    doc = json.loads(path.read_bytes())
+    name = family or detect_family(path, doc)
+    module = family_module(name)
+    return name, run_cases(doc, module.check)
+
+
+def default_vectors_dir() -> Path:
+    """``$MLSWIRE_VECTORS``, else ``../shared/mls-test-vectors`` beside the project."""
+    env = os.environ.get("MLSWIRE_VECTORS")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2].parent / "shared" / "mls-test-vectors"
