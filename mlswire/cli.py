@@ -17,7 +17,7 @@ def _cmd_vectors_verify(args: argparse.Namespace) -> int:
     for name in args.files:
         path = Path(name)
         try:
-            family, results = verify_file(path, args.family)
+            _, results = verify_file(path, args.family)
             passed = failed = 0
             for r in results:
                 if r.error is None:
@@ -38,7 +38,9 @@ def _cmd_vectors_verify(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mlswire", description="Messaging Layer Security (RFC 9420) toolkit")
+    parser = argparse.ArgumentParser(
+        prog="mlswire", description="Messaging Layer Security (RFC 9420) toolkit"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     vectors = sub.add_parser("vectors", help="official MLS test vectors")
@@ -46,7 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     verify = vsub.add_parser("verify", help="check vector files; prints N passed, M failed")
     verify.add_argument("files", nargs="+", help="vector JSON files")
     verify.add_argument("--family", help="vector family, when the file name does not tell")
-    verify.add_argument("-v", "--verbose", action="store_true", help="show each failing case and why")
+    verify.add_argument(
+        "-v", "--verbose", action="store_true", help="show each failing case and why"
+    )
     verify.set_defaults(func=_cmd_vectors_verify)
     return parser
 

@@ -25,14 +25,21 @@ def get_codec(name: str) -> Codec:
     raise ValueError(f"unknown encoding {name!r}; known: tls")
 
 
-def encode(obj: Any, encoding: str = "tls", type: Any = None, context: Mapping[str, Any] | None = None) -> bytes:
+def encode(
+    obj: Any, encoding: str = "tls", type: Any = None, context: Mapping[str, Any] | None = None
+) -> bytes:
     """Serialize a schema value. ``type`` is needed only for values that are not structs
     (a ``RatchetTree`` tuple, an alias) and may be a class or an RFC name."""
     tp = lookup(type) if type is not None else builtin_type(obj)
     return get_codec(encoding).encode(obj, tp, context)
 
 
-def decode(data: bytes | bytearray | memoryview, type: Any, encoding: str = "tls", context: Mapping[str, Any] | None = None) -> Any:
+def decode(
+    data: bytes | bytearray | memoryview,
+    type: Any,
+    encoding: str = "tls",
+    context: Mapping[str, Any] | None = None,
+) -> Any:
     """Parse exactly one value of ``type`` (a schema class or RFC name such as
     ``"MLSMessage"``); raises :class:`mlswire.DecodeError` on anything else."""
     return get_codec(encoding).decode(bytes(data), lookup(type), context)

@@ -140,7 +140,7 @@ class _Compiler:
 
     def struct_name(self, d: Type) -> str:
         assert d.cls is not None
-        return d.cls.__name__
+        return str(d.cls.__name__)
 
     # -- selects ---------------------------------------------------------------
 
@@ -157,7 +157,7 @@ class _Compiler:
         assert f.case is not None
         disc = self.discriminant(d, f, where)
         if f.case.otherwise:
-            known = set()
+            known: set[int] = set()
             for g in d.fields:
                 if g.case and g.case.on == f.case.on and not g.case.otherwise:
                     known.update(g.case.values)
@@ -214,7 +214,9 @@ class _Compiler:
             lines = self.decode(Type("uint", size=t.size), raw, label)
             lines.append(f"{var} = {table}.get({raw})")
             lines.append(f"if {var} is None:")
-            if getattr(cls, "_missing_", None) and cls._missing_.__qualname__.startswith("OpenEnum"):
+            if getattr(cls, "_missing_", None) and cls._missing_.__qualname__.startswith(
+                "OpenEnum"
+            ):
                 lines.append(f"    {var} = {self.const('OPEN', cls)}({raw})")
             else:
                 lines.append(
@@ -222,12 +224,12 @@ class _Compiler:
                 )
             return lines
         if k in ("opaque", "vector"):
-            n, end = self.fresh("n"), self.fresh("end")
-            lines = self.read_length(n)
+            n, end, start = self.fresh("n"), self.fresh("end"), self.fresh("at")
+            lines = [f"{start} = pos", *self.read_length(n)]
             lines += [
                 f"{end} = pos + {n}",
                 f"if {end} > len(buf):",
-                f"    raise DecodeError(f'length {{{n}}} exceeds the {{len(buf) - pos}} bytes left', '', pos)",
+                f"    raise DecodeError(f'length {{{n}}} exceeds the {{len(buf) - pos}} bytes left', '', {start})",
             ]
             if k == "opaque":
                 return [*lines, f"{var} = buf[pos:{end}]", f"pos = {end}"]
@@ -333,7 +335,10 @@ class _Compiler:
             return [f"{out} += P{8 * t.size}({var})"]
         if k == "enum":
             lines = []
-            if not (getattr(t.cls, "_missing_", None) and t.cls._missing_.__qualname__.startswith("OpenEnum")):
+            if not (
+                getattr(t.cls, "_missing_", None)
+                and t.cls._missing_.__qualname__.startswith("OpenEnum")
+            ):
                 allowed = self.const("VALUES", frozenset(int(m) for m in t.cls))
                 lines += [
                     f"if {var} not in {allowed}:",
@@ -425,7 +430,9 @@ def _functions(tp: Any) -> tuple[Decoder, Encoder, str]:
     return entry
 
 
-def decode(data: bytes | bytearray | memoryview, tp: Any, context: Mapping[str, Any] | None = None) -> Any:
+def decode(
+    data: bytes | bytearray | memoryview, tp: Any, context: Mapping[str, Any] | None = None
+) -> Any:
     """Decode exactly one value of schema type ``tp`` from ``data``; trailing bytes are an error."""
     dec, _, name = _functions(tp)
     buf = bytes(data)

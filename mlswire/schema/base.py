@@ -9,6 +9,7 @@ a nested struct or enum), and fields that only exist in some arms of a ``select`
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import types
 import typing
@@ -98,8 +99,6 @@ padding = Annotated[bytes, Padding()]
 Vec = Annotated[tuple[T, ...], VarVector()]
 
 
-
-
 # ---------------------------------------------------------------------------
 # Enums.
 
@@ -149,6 +148,9 @@ def is_grease(value: int) -> bool:
 # Structs.
 
 
+@typing.dataclass_transform(
+    kw_only_default=True, frozen_default=True, field_specifiers=(msgspec.field,)
+)
 class _StructMeta(msgspec.StructMeta):
     # Every schema struct is immutable and keyword-only: RFC field order puts optional
     # ``select`` arms before required fields (LeafNode, PreSharedKeyID...), and
@@ -230,10 +232,8 @@ def describe(tp: Any) -> Type:
     except (KeyError, TypeError):
         pass
     desc = _describe(tp)
-    try:
+    with contextlib.suppress(TypeError):  # unhashable annotations are not cached
         _descriptors[tp] = desc
-    except TypeError:
-        pass
     return desc
 
 
@@ -322,10 +322,15 @@ def _register_primitives() -> None:
 def register(module: types.ModuleType) -> None:
     """Register every schema type a module defines (classes and ``Named`` aliases)."""
     for value in vars(module).values():
-        if isinstance(value, type) and issubclass(value, (Struct, Enum)) and value not in (
-            Struct,
-            Enum,
-            OpenEnum,
+        if (
+            isinstance(value, type)
+            and issubclass(value, (Struct, Enum))
+            and value
+            not in (
+                Struct,
+                Enum,
+                OpenEnum,
+            )
         ):
             _registry[getattr(value, "__rfc_name__", None) or value.__name__] = value
         elif get_origin(value) is Annotated:

@@ -10,24 +10,23 @@ from __future__ import annotations
 import sys
 from typing import Annotated
 
+from .base import Enum as _Enum
 from .base import (
     FixedOpaque,
     Named,
     OpenEnum,
     Struct,
-    Vec,
     VarOpaque,
+    Vec,
     opaque,
     otherwise,
     padding,
     register,
-    uint8,
     uint16,
     uint32,
     uint64,
     when,
 )
-from .base import Enum as _Enum
 
 # ---------------------------------------------------------------------------
 # Registry types (§17): open uint16 enums whose unknown values round-trip.
@@ -151,22 +150,22 @@ MAC = Annotated[bytes, VarOpaque(), Named("MAC")]
 # §5: labeled operations.
 
 
-class SignContent(Struct):
+class SignContent(Struct, kw_only=True):
     label: opaque
     content: opaque
 
 
-class EncryptContext(Struct):
+class EncryptContext(Struct, kw_only=True):
     label: opaque
     context: opaque
 
 
-class RefHashInput(Struct):
+class RefHashInput(Struct, kw_only=True):
     label: opaque
     value: opaque
 
 
-class KDFLabel(Struct):  # §8
+class KDFLabel(Struct, kw_only=True):  # §8
     length: uint16
     label: opaque
     context: opaque
@@ -176,13 +175,15 @@ class KDFLabel(Struct):  # §8
 # §5.3: credentials.
 
 
-class Certificate(Struct):
+class Certificate(Struct, kw_only=True):
     cert_data: opaque
 
 
-class Credential(Struct):
+class Credential(Struct, kw_only=True):
     credential_type: CredentialType
-    identity: Annotated[opaque | None, when("Credential.credential_type", CredentialType.basic)] = None
+    identity: Annotated[opaque | None, when("Credential.credential_type", CredentialType.basic)] = (
+        None
+    )
     certificates: Annotated[
         Vec[Certificate] | None, when("Credential.credential_type", CredentialType.x509)
     ] = None
@@ -196,13 +197,13 @@ class Credential(Struct):
 # §6: message framing.
 
 
-class Sender(Struct):
+class Sender(Struct, kw_only=True):
     sender_type: SenderType
     leaf_index: Annotated[uint32 | None, when("Sender.sender_type", SenderType.member)] = None
     sender_index: Annotated[uint32 | None, when("Sender.sender_type", SenderType.external)] = None
 
 
-class FramedContent(Struct):
+class FramedContent(Struct, kw_only=True):
     group_id: opaque
     epoch: uint64
     sender: Sender
@@ -211,11 +212,13 @@ class FramedContent(Struct):
     application_data: Annotated[
         opaque | None, when("FramedContent.content_type", ContentType.application)
     ] = None
-    proposal: Annotated[Proposal | None, when("FramedContent.content_type", ContentType.proposal)] = None
+    proposal: Annotated[
+        Proposal | None, when("FramedContent.content_type", ContentType.proposal)
+    ] = None
     commit: Annotated[Commit | None, when("FramedContent.content_type", ContentType.commit)] = None
 
 
-class FramedContentTBS(Struct):
+class FramedContentTBS(Struct, kw_only=True):
     version: ProtocolVersion = ProtocolVersion.mls10
     wire_format: WireFormat
     content: FramedContent
@@ -229,18 +232,20 @@ class FramedContentTBS(Struct):
     ] = None
 
 
-class FramedContentAuthData(Struct):
+class FramedContentAuthData(Struct, kw_only=True):
     signature: opaque
-    confirmation_tag: Annotated[MAC | None, when("FramedContent.content_type", ContentType.commit)] = None
+    confirmation_tag: Annotated[
+        MAC | None, when("FramedContent.content_type", ContentType.commit)
+    ] = None
 
 
-class AuthenticatedContent(Struct):
+class AuthenticatedContent(Struct, kw_only=True):
     wire_format: WireFormat
     content: FramedContent
     auth: FramedContentAuthData
 
 
-class PublicMessage(Struct):  # §6.2
+class PublicMessage(Struct, kw_only=True):  # §6.2
     content: FramedContent
     auth: FramedContentAuthData
     membership_tag: Annotated[
@@ -248,12 +253,12 @@ class PublicMessage(Struct):  # §6.2
     ] = None
 
 
-class AuthenticatedContentTBM(Struct):
+class AuthenticatedContentTBM(Struct, kw_only=True):
     content_tbs: FramedContentTBS
     auth: FramedContentAuthData
 
 
-class PrivateMessage(Struct):  # §6.3
+class PrivateMessage(Struct, kw_only=True):  # §6.3
     group_id: opaque
     epoch: uint64
     content_type: ContentType
@@ -262,30 +267,32 @@ class PrivateMessage(Struct):  # §6.3
     ciphertext: opaque
 
 
-class PrivateMessageContent(Struct):  # §6.3.1
+class PrivateMessageContent(Struct, kw_only=True):  # §6.3.1
     application_data: Annotated[
         opaque | None, when("PrivateMessage.content_type", ContentType.application)
     ] = None
-    proposal: Annotated[Proposal | None, when("PrivateMessage.content_type", ContentType.proposal)] = None
+    proposal: Annotated[
+        Proposal | None, when("PrivateMessage.content_type", ContentType.proposal)
+    ] = None
     commit: Annotated[Commit | None, when("PrivateMessage.content_type", ContentType.commit)] = None
     auth: FramedContentAuthData
     padding: padding = b""
 
 
-class PrivateContentAAD(Struct):
+class PrivateContentAAD(Struct, kw_only=True):
     group_id: opaque
     epoch: uint64
     content_type: ContentType
     authenticated_data: opaque
 
 
-class SenderData(Struct):  # §6.3.2
+class SenderData(Struct, kw_only=True):  # §6.3.2
     leaf_index: uint32
     generation: uint32
     reuse_guard: Annotated[bytes, FixedOpaque(4)]
 
 
-class SenderDataAAD(Struct):
+class SenderDataAAD(Struct, kw_only=True):
     group_id: opaque
     epoch: uint64
     content_type: ContentType
@@ -295,13 +302,13 @@ class SenderDataAAD(Struct):
 # §7: the ratchet tree.
 
 
-class ParentNode(Struct):  # §7.1
+class ParentNode(Struct, kw_only=True):  # §7.1
     encryption_key: HPKEPublicKey
     parent_hash: opaque
     unmerged_leaves: Vec[uint32]
 
 
-class Capabilities(Struct):  # §7.2
+class Capabilities(Struct, kw_only=True):  # §7.2
     versions: Vec[ProtocolVersion]
     cipher_suites: Vec[CipherSuite]
     extensions: Vec[ExtensionType]
@@ -309,17 +316,17 @@ class Capabilities(Struct):  # §7.2
     credentials: Vec[CredentialType]
 
 
-class Lifetime(Struct):
+class Lifetime(Struct, kw_only=True):
     not_before: uint64
     not_after: uint64
 
 
-class Extension(Struct):
+class Extension(Struct, kw_only=True):
     extension_type: ExtensionType
     extension_data: opaque
 
 
-class LeafNode(Struct):
+class LeafNode(Struct, kw_only=True):
     encryption_key: HPKEPublicKey
     signature_key: SignaturePublicKey
     credential: Credential
@@ -328,12 +335,14 @@ class LeafNode(Struct):
     lifetime: Annotated[
         Lifetime | None, when("LeafNode.leaf_node_source", LeafNodeSource.key_package)
     ] = None
-    parent_hash: Annotated[opaque | None, when("LeafNode.leaf_node_source", LeafNodeSource.commit)] = None
+    parent_hash: Annotated[
+        opaque | None, when("LeafNode.leaf_node_source", LeafNodeSource.commit)
+    ] = None
     extensions: Vec[Extension]
     signature: opaque
 
 
-class LeafNodeTBS(Struct):
+class LeafNodeTBS(Struct, kw_only=True):
     encryption_key: HPKEPublicKey
     signature_key: SignaturePublicKey
     credential: Credential
@@ -356,33 +365,33 @@ class LeafNodeTBS(Struct):
     ] = None
 
 
-class HPKECiphertext(Struct):  # §7.6
+class HPKECiphertext(Struct, kw_only=True):  # §7.6
     kem_output: opaque
     ciphertext: opaque
 
 
-class UpdatePathNode(Struct):
+class UpdatePathNode(Struct, kw_only=True):
     encryption_key: HPKEPublicKey
     encrypted_path_secret: Vec[HPKECiphertext]
 
 
-class UpdatePath(Struct):
+class UpdatePath(Struct, kw_only=True):
     leaf_node: LeafNode
     nodes: Vec[UpdatePathNode]
 
 
-class LeafNodeHashInput(Struct):  # §7.8
+class LeafNodeHashInput(Struct, kw_only=True):  # §7.8
     leaf_index: uint32
     leaf_node: LeafNode | None
 
 
-class ParentNodeHashInput(Struct):
+class ParentNodeHashInput(Struct, kw_only=True):
     parent_node: ParentNode | None
     left_hash: opaque
     right_hash: opaque
 
 
-class TreeHashInput(Struct):
+class TreeHashInput(Struct, kw_only=True):
     node_type: NodeType
     leaf_node: Annotated[
         LeafNodeHashInput | None, when("TreeHashInput.node_type", NodeType.leaf)
@@ -392,7 +401,7 @@ class TreeHashInput(Struct):
     ] = None
 
 
-class ParentHashInput(Struct):  # §7.9
+class ParentHashInput(Struct, kw_only=True):  # §7.9
     encryption_key: HPKEPublicKey
     parent_hash: opaque
     original_sibling_tree_hash: opaque
@@ -402,7 +411,7 @@ class ParentHashInput(Struct):  # §7.9
 # §8: key schedule.
 
 
-class GroupContext(Struct):  # §8.1
+class GroupContext(Struct, kw_only=True):  # §8.1
     version: ProtocolVersion = ProtocolVersion.mls10
     cipher_suite: CipherSuite
     group_id: opaque
@@ -412,28 +421,30 @@ class GroupContext(Struct):  # §8.1
     extensions: Vec[Extension]
 
 
-class ConfirmedTranscriptHashInput(Struct):  # §8.2
+class ConfirmedTranscriptHashInput(Struct, kw_only=True):  # §8.2
     wire_format: WireFormat
     content: FramedContent
     signature: opaque
 
 
-class InterimTranscriptHashInput(Struct):
+class InterimTranscriptHashInput(Struct, kw_only=True):
     confirmation_tag: MAC
 
 
-class PreSharedKeyID(Struct):  # §8.4
+class PreSharedKeyID(Struct, kw_only=True):  # §8.4
     psktype: PSKType
     psk_id: Annotated[opaque | None, when("PreSharedKeyID.psktype", PSKType.external)] = None
     usage: Annotated[
         ResumptionPSKUsage | None, when("PreSharedKeyID.psktype", PSKType.resumption)
     ] = None
-    psk_group_id: Annotated[opaque | None, when("PreSharedKeyID.psktype", PSKType.resumption)] = None
+    psk_group_id: Annotated[opaque | None, when("PreSharedKeyID.psktype", PSKType.resumption)] = (
+        None
+    )
     psk_epoch: Annotated[uint64 | None, when("PreSharedKeyID.psktype", PSKType.resumption)] = None
     psk_nonce: opaque
 
 
-class PSKLabel(Struct):
+class PSKLabel(Struct, kw_only=True):
     id: PreSharedKeyID
     index: uint16
     count: uint16
@@ -443,7 +454,7 @@ class PSKLabel(Struct):
 # §10: key packages; §11: extensions carried in groups.
 
 
-class KeyPackage(Struct):
+class KeyPackage(Struct, kw_only=True):
     version: ProtocolVersion
     cipher_suite: CipherSuite
     init_key: HPKEPublicKey
@@ -452,7 +463,7 @@ class KeyPackage(Struct):
     signature: opaque
 
 
-class KeyPackageTBS(Struct):
+class KeyPackageTBS(Struct, kw_only=True):
     version: ProtocolVersion
     cipher_suite: CipherSuite
     init_key: HPKEPublicKey
@@ -460,7 +471,7 @@ class KeyPackageTBS(Struct):
     extensions: Vec[Extension]
 
 
-class RequiredCapabilities(Struct):  # §11.1
+class RequiredCapabilities(Struct, kw_only=True):  # §11.1
     extension_types: Vec[ExtensionType]
     proposal_types: Vec[ProposalType]
     credential_types: Vec[CredentialType]
@@ -473,38 +484,38 @@ ApplicationId = Annotated[bytes, VarOpaque(), Named("ApplicationId")]  # §5.3.3
 # §12: proposals and commits.
 
 
-class Add(Struct):
+class Add(Struct, kw_only=True):
     key_package: KeyPackage
 
 
-class Update(Struct):
+class Update(Struct, kw_only=True):
     leaf_node: LeafNode
 
 
-class Remove(Struct):
+class Remove(Struct, kw_only=True):
     removed: uint32
 
 
-class PreSharedKey(Struct):
+class PreSharedKey(Struct, kw_only=True):
     psk: PreSharedKeyID
 
 
-class ReInit(Struct):
+class ReInit(Struct, kw_only=True):
     group_id: opaque
     version: ProtocolVersion
     cipher_suite: CipherSuite
     extensions: Vec[Extension]
 
 
-class ExternalInit(Struct):
+class ExternalInit(Struct, kw_only=True):
     kem_output: opaque
 
 
-class GroupContextExtensions(Struct):
+class GroupContextExtensions(Struct, kw_only=True):
     extensions: Vec[Extension]
 
 
-class ExternalSender(Struct):  # §12.1.8.1
+class ExternalSender(Struct, kw_only=True):  # §12.1.8.1
     signature_key: SignaturePublicKey
     credential: Credential
 
@@ -515,7 +526,7 @@ ExternalSenders = Annotated[Vec[ExternalSender], Named("ExternalSenders")]
 _P = "Proposal.proposal_type"
 
 
-class Proposal(Struct):
+class Proposal(Struct, kw_only=True):
     proposal_type: ProposalType
     add: Annotated[Add | None, when(_P, ProposalType.add)] = None
     update: Annotated[Update | None, when(_P, ProposalType.update)] = None
@@ -531,15 +542,17 @@ class Proposal(Struct):
     custom: Annotated[opaque | None, otherwise(_P)] = None
 
 
-class ProposalOrRef(Struct):  # §12.4
+class ProposalOrRef(Struct, kw_only=True):  # §12.4
     type: ProposalOrRefType
-    proposal: Annotated[Proposal | None, when("ProposalOrRef.type", ProposalOrRefType.proposal)] = None
+    proposal: Annotated[Proposal | None, when("ProposalOrRef.type", ProposalOrRefType.proposal)] = (
+        None
+    )
     reference: Annotated[
         ProposalRef | None, when("ProposalOrRef.type", ProposalOrRefType.reference)
     ] = None
 
 
-class Commit(Struct):
+class Commit(Struct, kw_only=True):
     proposals: Vec[ProposalOrRef]
     path: UpdatePath | None
 
@@ -548,7 +561,7 @@ class Commit(Struct):
 # §12.4.3: GroupInfo and Welcome.
 
 
-class GroupInfo(Struct):
+class GroupInfo(Struct, kw_only=True):
     group_context: GroupContext
     extensions: Vec[Extension]
     confirmation_tag: MAC
@@ -556,39 +569,39 @@ class GroupInfo(Struct):
     signature: opaque
 
 
-class GroupInfoTBS(Struct):
+class GroupInfoTBS(Struct, kw_only=True):
     group_context: GroupContext
     extensions: Vec[Extension]
     confirmation_tag: MAC
     signer: uint32
 
 
-class PathSecret(Struct):
+class PathSecret(Struct, kw_only=True):
     path_secret: opaque
 
 
-class GroupSecrets(Struct):
+class GroupSecrets(Struct, kw_only=True):
     joiner_secret: opaque
     path_secret: PathSecret | None
     psks: Vec[PreSharedKeyID]
 
 
-class EncryptedGroupSecrets(Struct):
+class EncryptedGroupSecrets(Struct, kw_only=True):
     new_member: KeyPackageRef
     encrypted_group_secrets: HPKECiphertext
 
 
-class Welcome(Struct):
+class Welcome(Struct, kw_only=True):
     cipher_suite: CipherSuite
     secrets: Vec[EncryptedGroupSecrets]
     encrypted_group_info: opaque
 
 
-class ExternalPub(Struct):  # §12.4.3.2
+class ExternalPub(Struct, kw_only=True):  # §12.4.3.2
     external_pub: HPKEPublicKey
 
 
-class Node(Struct):  # §12.4.3.3
+class Node(Struct, kw_only=True):  # §12.4.3.3
     node_type: NodeType
     leaf_node: Annotated[LeafNode | None, when("Node.node_type", NodeType.leaf)] = None
     parent_node: Annotated[ParentNode | None, when("Node.node_type", NodeType.parent)] = None
@@ -603,13 +616,13 @@ RatchetTree = Annotated[Vec[Node | None], Named("RatchetTree")]
 _W = "MLSMessage.wire_format"
 
 
-class MLSMessage(Struct):
+class MLSMessage(Struct, kw_only=True):
     version: ProtocolVersion = ProtocolVersion.mls10
     wire_format: WireFormat
     public_message: Annotated[PublicMessage | None, when(_W, WireFormat.mls_public_message)] = None
-    private_message: Annotated[
-        PrivateMessage | None, when(_W, WireFormat.mls_private_message)
-    ] = None
+    private_message: Annotated[PrivateMessage | None, when(_W, WireFormat.mls_private_message)] = (
+        None
+    )
     welcome: Annotated[Welcome | None, when(_W, WireFormat.mls_welcome)] = None
     group_info: Annotated[GroupInfo | None, when(_W, WireFormat.mls_group_info)] = None
     key_package: Annotated[KeyPackage | None, when(_W, WireFormat.mls_key_package)] = None
@@ -618,6 +631,7 @@ class MLSMessage(Struct):
 register(sys.modules[__name__])
 
 __all__ = [
+    "MAC",
     "Add",
     "ApplicationId",
     "AuthenticatedContent",
@@ -659,7 +673,6 @@ __all__ = [
     "LeafNodeSource",
     "LeafNodeTBS",
     "Lifetime",
-    "MAC",
     "MLSMessage",
     "Node",
     "NodeType",

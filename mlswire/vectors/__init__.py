@@ -50,7 +50,9 @@ def family_module(name: str) -> ModuleType:
     try:
         return importlib.import_module(f"{__name__}.{FAMILIES[name]}")
     except KeyError:
-        raise UnknownFamily(f"unknown vector family {name!r}; known: {', '.join(sorted(FAMILIES))}") from None
+        raise UnknownFamily(
+            f"unknown vector family {name!r}; known: {', '.join(sorted(FAMILIES))}"
+        ) from None
 
 
 def detect_family(path: Path, doc: Any) -> str:
@@ -62,7 +64,7 @@ def detect_family(path: Path, doc: Any) -> str:
     first = doc[0] if isinstance(doc, list) and doc else {}
     if isinstance(first, dict):
         for name in FAMILIES:
-            if family_module(name).KEYS <= first.keys():
+            if first.keys() >= family_module(name).KEYS:
                 return name
     raise UnknownFamily(f"{path}: cannot tell which vector family this file holds (use --family)")
 

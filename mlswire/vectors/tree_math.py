@@ -12,9 +12,9 @@ from . import expect
 KEYS = frozenset({"n_leaves", "n_nodes", "root", "left", "right", "parent", "sibling"})
 
 
-def _or_none(f: Callable[[], int]) -> int | None:
+def _or_none(f: Callable[[int], int], x: int) -> int | None:
     try:
-        return f()
+        return f(x)
     except ValidationError:  # no such node (a leaf's child, the root's parent)
         return None
 
@@ -26,8 +26,12 @@ def check(case: dict[str, Any]) -> None:
     for name in ("left", "right", "parent", "sibling"):
         want = case[name]
         expect(f"len({name})", len(want), case["n_nodes"])
-    for i in range(case["n_nodes"]):
-        expect(f"left[{i}]", _or_none(lambda: tm.left(i)), case["left"][i])
-        expect(f"right[{i}]", _or_none(lambda: tm.right(i, n)), case["right"][i])
-        expect(f"parent[{i}]", _or_none(lambda: tm.parent(i, n)), case["parent"][i])
-        expect(f"sibling[{i}]", _or_none(lambda: tm.sibling(i, n)), case["sibling"][i])
+    relations: dict[str, Callable[[int], int]] = {
+        "left": tm.left,
+        "right": lambda x: tm.right(x, n),
+        "parent": lambda x: tm.parent(x, n),
+        "sibling": lambda x: tm.sibling(x, n),
+    }
+    for name, relation in relations.items():
+        for i in range(case["n_nodes"]):
+            expect(f"{name}[{i}]", _or_none(relation, i), case[name][i])
