@@ -8,20 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from mlswire.vectors import FAMILIES, detect_family, verify_file
+from mlswire.vectors import detect_family, families, verify_file
 
 from .conftest import require, vectors_dir
 
-FILES = {
-    "tree-math": "tree-math.json",
-    "messages": "messages.json",
-    "deserialization": "deserialization.json",
-}
 
-
-@pytest.mark.parametrize("family", sorted(FAMILIES))
+@pytest.mark.parametrize("family", sorted(families()))
 def test_family(family: str) -> None:
-    path = require(vectors_dir() / FILES.get(family, f"{family}.json"))
+    path = require(vectors_dir() / f"{family}.json")
     name, results = verify_file(path)
     assert name == family
     results = list(results)

@@ -1,8 +1,10 @@
 """Checking (and, per family, generating) the official MLS interop test vectors.
 
-One module per vector family; each declares the ``KEYS`` that identify its cases and a
-``check(case)`` that raises :class:`Mismatch` (or any :class:`mlswire.MLSError`) when
-mlswire disagrees with the vector. Format of the files: the mlswg/mls-implementations
+One module per vector family; each declares ``FAMILY`` (the stem of the official file
+name, ``tree-math``), the ``KEYS`` that identify its cases, and a ``check(case)`` that
+raises :class:`Mismatch` (or any :class:`mlswire.MLSError`) when mlswire disagrees with
+the vector. Modules are found by scanning this package, so adding a family is adding a
+module. Format of the files: the mlswg/mls-implementations
 repository's ``test-vectors.md``.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import pkgutil
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,12 +22,18 @@ from typing import Any
 
 from ..errors import MLSError
 
-# family name (as the official file names spell it) -> module
-FAMILIES: dict[str, str] = {
-    "tree-math": "tree_math",
-    "messages": "messages",
-    "deserialization": "deserialization",
-}
+
+def _discover() -> dict[str, str]:
+    """family name (as the official file names spell it) -> module name"""
+    found = {}
+    for info in pkgutil.iter_modules(__path__):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        family = getattr(module, "FAMILY", None)
+        if family:
+            found[family] = info.name
+    return found
 
 
 class Mismatch(AssertionError):
@@ -46,24 +55,31 @@ def unhex(value: str) -> bytes:
     return bytes.fromhex(value)
 
 
+_families: dict[str, str] | None = None
+
+
+def families() -> dict[str, str]:
+    global _families
+    if _families is None:
+        _families = _discover()
+    return _families
+
+
 def family_module(name: str) -> ModuleType:
     try:
-        return importlib.import_module(f"{__name__}.{FAMILIES[name]}")
+        return importlib.import_module(f"{__name__}.{families()[name]}")
     except KeyError:
-        raise UnknownFamily(
-            f"unknown vector family {name!r}; known: {', '.join(sorted(FAMILIES))}"
-        ) from None
+        known = ", ".join(sorted(families()))
+        raise UnknownFamily(f"unknown vector family {name!r}; known: {known}") from None
 
 
 def detect_family(path: Path, doc: Any) -> str:
     """The family of a vector file: from its name, else from the keys of its first case."""
-    stem = path.stem.replace("_", "-")
-    for name in FAMILIES:
-        if stem == name or stem == name.replace("_", "-"):
-            return name
+    if path.stem in families():
+        return path.stem
     first = doc[0] if isinstance(doc, list) and doc else {}
     if isinstance(first, dict):
-        for name in FAMILIES:
+        for name in families():
             if first.keys() >= family_module(name).KEYS:
                 return name
     raise UnknownFamily(f"{path}: cannot tell which vector family this file holds (use --family)")

@@ -7,6 +7,7 @@ from typing import Any
 from ..codecs import tls
 from . import expect, unhex
 
+FAMILY = "deserialization"
 KEYS = frozenset({"vlbytes_header", "length"})
 
 

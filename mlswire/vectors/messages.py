@@ -40,6 +40,7 @@ WIRE_FORMATS: dict[str, str] = {
     "private_message": "mls_private_message",
 }
 
+FAMILY = "messages"
 KEYS = frozenset({"mls_welcome", "commit", "ratchet_tree"})
 
 

@@ -9,6 +9,7 @@ from ..engine import tree_math as tm
 from ..errors import ValidationError
 from . import expect
 
+FAMILY = "tree-math"
 KEYS = frozenset({"n_leaves", "n_nodes", "root", "left", "right", "parent", "sibling"})
 
 
