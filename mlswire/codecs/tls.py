@@ -64,16 +64,6 @@ def _varint_error(kind: str, pos: int) -> DecodeError:
     return DecodeError(kind, "", pos)
 
 
-def _encode_varint(n: int, out: bytearray) -> None:
-    if n < 0x40:
-        out.append(n)
-    elif n < 0x4000:
-        out += (n | 0x4000).to_bytes(2, "big")
-    elif n <= MAX_VECTOR_LENGTH:
-        out += (n | 0x80000000).to_bytes(4, "big")
-    else:
-        raise EncodeError(f"length {n} exceeds the maximum of 2^30-1")
-
 
 class _Compiler:
     """Generates and caches the per-type functions in one shared namespace."""
@@ -86,7 +76,6 @@ class _Compiler:
             "_reroot_encode": _reroot_encode,
             "_truncated": _truncated,
             "_varint_error": _varint_error,
-            "_encode_varint": _encode_varint,
             "_CODE_ERRORS": _CODE_ERRORS,
             "U16": struct.Struct(">H").unpack_from,
             "U32": struct.Struct(">I").unpack_from,
@@ -346,7 +335,8 @@ class _Compiler:
                 ]
             return lines + self.encode(Type("uint", size=t.size), var, label, out)
         if k == "opaque":
-            return [f"_encode_varint(len({var}), {out})", f"{out} += {var}"]
+            n = self.fresh("n")
+            return [f"{n} = len({var})", *self.write_length(n, out), f"{out} += {var}"]
         if k == "fixed":
             return [
                 f"if len({var}) != {t.size}:",
@@ -361,14 +351,15 @@ class _Compiler:
             ]
         if k == "vector":
             assert t.elem is not None
-            sub, x, i = self.fresh("sub"), self.fresh("x"), self.fresh("i")
+            sub, x, i, n = self.fresh("sub"), self.fresh("x"), self.fresh("i"), self.fresh("n")
             return [
                 f"{sub} = bytearray()",
                 f"for {i}, {x} in enumerate({var}):",
                 f"    f = ({label!r}, {i})",
                 *("    " + line for line in self.encode(t.elem, x, label, sub)),
                 f"f = {label!r}",
-                f"_encode_varint(len({sub}), {out})",
+                f"{n} = len({sub})",
+                *self.write_length(n, out),
                 f"{out} += {sub}",
             ]
         if k == "optional":
@@ -384,6 +375,19 @@ class _Compiler:
             self.ensure(t)
             return [f"e_{t.name}({var}, {out}, env)"]
         raise AssertionError(k)
+
+    def write_length(self, n: str, out: str) -> list[str]:
+        """Inline minimal variable-length integer header for the length ``n``."""
+        return [
+            f"if {n} < 0x40:",
+            f"    {out}.append({n})",
+            f"elif {n} < 0x4000:",
+            f"    {out} += P16({n} | 0x4000)",
+            f"elif {n} < 0x40000000:",
+            f"    {out} += P32({n} | 0x80000000)",
+            "else:",
+            f"    raise EncodeError(f'length {{{n}}} exceeds the maximum of 2^30-1')",
+        ]
 
     # -- entry points for any type ---------------------------------------------
 
