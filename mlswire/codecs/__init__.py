@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol
 
-from ..schema.base import lookup
+from ..schema.base import Struct, lookup
+from . import tls
 
 
 class Codec(Protocol):
@@ -16,22 +17,32 @@ class Codec(Protocol):
     def encode(self, value: Any, tp: Any, context: Mapping[str, Any] | None = None) -> bytes: ...
 
 
+_CODECS: dict[str, Codec] = {"tls": tls}
+
+
 def get_codec(name: str) -> Codec:
     """The codec registered under ``name`` (``"tls"``)."""
-    if name == "tls":
-        from . import tls
-
-        return tls
-    raise ValueError(f"unknown encoding {name!r}; known: tls")
+    try:
+        return _CODECS[name]
+    except KeyError:
+        raise ValueError(f"unknown encoding {name!r}; known: {', '.join(sorted(_CODECS))}") from None
 
 
 def encode(
-    obj: Any, encoding: str = "tls", type: Any = None, context: Mapping[str, Any] | None = None
+    obj: Any,
+    encoding: str = "tls",
+    type: Any = None,
+    context: Mapping[str, Any] | None = None,
 ) -> bytes:
     """Serialize a schema value. ``type`` is needed only for values that are not structs
     (a ``RatchetTree`` tuple, an alias) and may be a class or an RFC name."""
-    tp = lookup(type) if type is not None else builtin_type(obj)
-    return get_codec(encoding).encode(obj, tp, context)
+    if type is None:
+        if not isinstance(obj, Struct):
+            raise TypeError(
+                f"pass type= to encode a {obj.__class__.__name__}; only structs carry their type"
+            )
+        type = obj.__class__
+    return get_codec(encoding).encode(obj, type, context)
 
 
 def decode(
@@ -42,12 +53,7 @@ def decode(
 ) -> Any:
     """Parse exactly one value of ``type`` (a schema class or RFC name such as
     ``"MLSMessage"``); raises :class:`mlswire.DecodeError` on anything else."""
-    return get_codec(encoding).decode(bytes(data), lookup(type), context)
+    return get_codec(encoding).decode(data, type, context)
 
 
-def builtin_type(obj: Any) -> Any:
-    from ..schema.base import Struct
-
-    if isinstance(obj, Struct):
-        return type(obj)
-    raise TypeError(f"pass type= to encode a {type(obj).__name__}; only structs carry their type")
+__all__ = ["Codec", "decode", "encode", "get_codec", "lookup"]

@@ -438,8 +438,8 @@ def decode(
     data: bytes | bytearray | memoryview, tp: Any, context: Mapping[str, Any] | None = None
 ) -> Any:
     """Decode exactly one value of schema type ``tp`` from ``data``; trailing bytes are an error."""
-    dec, _, name = _functions(tp)
-    buf = bytes(data)
+    dec, _, name = _top.get(tp) or _functions(tp)
+    buf = data if data.__class__ is bytes else bytes(data)
     env = dict(context) if context else {}
     try:
         value, pos = dec(buf, 0, env)
@@ -463,7 +463,7 @@ def decode_prefix(
 
 def encode(value: Any, tp: Any, context: Mapping[str, Any] | None = None) -> bytes:
     """Encode ``value`` as schema type ``tp``."""
-    _, enc, name = _functions(tp)
+    _, enc, name = _top.get(tp) or _functions(tp)
     out = bytearray()
     try:
         enc(value, out, dict(context) if context else {})
