@@ -12,7 +12,9 @@ from . import tls
 class Codec(Protocol):
     """What a serializer provides: exact decode of one value, and encode."""
 
-    def decode(self, data: bytes, tp: Any, context: Mapping[str, Any] | None = None) -> Any: ...
+    def decode(
+        self, data: bytes | bytearray | memoryview, tp: Any, context: Mapping[str, Any] | None = None
+    ) -> Any: ...
 
     def encode(self, value: Any, tp: Any, context: Mapping[str, Any] | None = None) -> bytes: ...
 

@@ -140,12 +140,46 @@ class DhKem(ABC, Generic[SK, PK]):
         dh = self.exchange(sk_e, pk_obj)
         return self.extract_and_expand(dh, enc + pk_r), enc
 
-    def decap(self, enc: bytes, sk_r: bytes) -> bytes:
+    def prepare(self, sk: bytes) -> HpkePrivateKey:
+        """Parse and check a private key once, for repeated opens."""
+        obj = self.load_private(sk)
+        return HpkePrivateKey(self.kem_id, obj, self.public_of(obj))
+
+    def private_object(self, sk: bytes | HpkePrivateKey) -> Any:
+        if isinstance(sk, HpkePrivateKey):
+            if sk.kem_id != self.kem_id:
+                raise CryptoError(f"private key is for KEM {sk.kem_id:#06x}, not {self.name}")
+            return sk.key
+        return self.load_private(sk)
+
+    def decap(self, enc: bytes, sk_r: bytes | HpkePrivateKey) -> bytes:
         """Decap(enc, skR) -> shared_secret."""
+        key = sk_r if isinstance(sk_r, HpkePrivateKey) else self.prepare(sk_r)
+        sk_obj = self.private_object(key)
         pk_e = self.load_public(enc)  # ephemeral: not worth a cache slot
-        sk_obj = self.load_private(sk_r)
         dh = self.exchange(sk_obj, pk_e)
-        return self.extract_and_expand(dh, enc + self.public_of(sk_obj))
+        return self.extract_and_expand(dh, enc + key.public_key)
+
+
+class HpkePrivateKey:
+    """A parsed HPKE private key (see ``CipherSuite.hpke_private_key``).
+
+    Loading a raw X25519/X448/NIST private key computes its public key, a scalar
+    multiplication as costly as the DH of an open. HPKE private keys are epoch secrets
+    that the engine deletes on schedule, so mlswire never caches them behind the
+    caller's back; a caller that opens several times with one key can parse it once
+    into this handle and drop the handle when it deletes the key.
+    """
+
+    __slots__ = ("kem_id", "key", "public_key")
+
+    def __init__(self, kem_id: int, key: Any, public_key: bytes) -> None:
+        self.kem_id = kem_id
+        self.key = key
+        self.public_key = public_key  # SerializePublicKey(pk(sk))
+
+    def __repr__(self) -> str:
+        return f"<HpkePrivateKey kem={self.kem_id:#06x} pk={self.public_key[:8].hex()}...>"
 
 
 class _X25519Kem(DhKem[x25519.X25519PrivateKey, x25519.X25519PublicKey]):
@@ -219,7 +253,7 @@ class _X448Kem(DhKem[x448.X448PrivateKey, x448.X448PublicKey]):
 class EcCurve:
     """A NIST prime curve with what MLS and RFC 9180 need to know about it."""
 
-    __slots__ = ("curve", "name", "order", "nsk", "npk", "bitmask")
+    __slots__ = ("bitmask", "curve", "name", "npk", "nsk", "order")
 
     def __init__(self, curve: ec.EllipticCurve, name: str, order: int, bitmask: int) -> None:
         self.curve = curve
@@ -233,7 +267,9 @@ class EcCurve:
         # Only the uncompressed form is valid on the wire (RFC 9180 §7.1.1, RFC 9420
         # §5.1.1); from_encoded_point also checks that the point is on the curve.
         if len(pk) != self.npk or pk[0] != 4:
-            raise CryptoError(f"{self.name} public key must be a {self.npk}-byte uncompressed point")
+            raise CryptoError(
+                f"{self.name} public key must be a {self.npk}-byte uncompressed point"
+            )
         try:
             return ec.EllipticCurvePublicKey.from_encoded_point(self.curve, pk)
         except ValueError:
@@ -341,27 +377,35 @@ _NATIVE_AEAD_IDS = {
     3: native.AEAD.CHACHA20_POLY1305,
 }
 
-NATIVE_KEMS: frozenset[int] = frozenset({0x0010, 0x0011, 0x0012, 0x0020})
-"""KEM ids for which the native module seals/opens by default (see the module table)."""
+# Where the native module is faster (see the module docstring for the numbers).
+NATIVE_SEAL_KEMS: frozenset[int] = frozenset({0x0010, 0x0020})
+NATIVE_OPEN_KEMS: frozenset[int] = frozenset({0x0010, 0x0011, 0x0012, 0x0020})
 
 
 class HpkeSuite:
     """HPKE base mode (RFC 9180 §5, single-shot §6) for one (KEM, KDF, AEAD)."""
 
-    def __init__(self, kem_id: int, kdf_id: int, aead_id: int, use_native: bool | None = None) -> None:
+    def __init__(self, kem_id: int, kdf_id: int, aead_id: int, backend: str | None = None) -> None:
+        """``backend``: ``None`` picks the faster per operation (the module table),
+        ``"native"`` uses ``cryptography``'s HPKE wherever it can, ``"python"`` never."""
         try:
             self.kem: DhKem[Any, Any] = KEMS[kem_id]
             self.kdf: Kdf = KDFS[kdf_id]
             self.aead: Aead = AEADS[aead_id]
         except KeyError:
-            raise CryptoError(f"unsupported HPKE suite ({kem_id:#06x}, {kdf_id}, {aead_id})") from None
-        if use_native is None:
-            use_native = kem_id in NATIVE_KEMS
-        self._native: native.Suite | None = None
-        if use_native and kem_id in _NATIVE_KEM_IDS:
-            self._native = native.Suite(
+            raise CryptoError(
+                f"unsupported HPKE suite ({kem_id:#06x}, {kdf_id}, {aead_id})"
+            ) from None
+        if backend not in (None, "native", "python"):
+            raise ValueError(f"unknown HPKE backend {backend!r}")
+        suite = None
+        if kem_id in _NATIVE_KEM_IDS and backend != "python":
+            suite = native.Suite(
                 _NATIVE_KEM_IDS[kem_id], _NATIVE_KDF_IDS[kdf_id], _NATIVE_AEAD_IDS[aead_id]
             )
+        auto = backend is None
+        self._native_seal = suite if not auto or kem_id in NATIVE_SEAL_KEMS else None
+        self._native_open = suite if not auto or kem_id in NATIVE_OPEN_KEMS else None
         sid = (
             _VERSION
             + b"HPKE"
@@ -380,9 +424,12 @@ class HpkeSuite:
         self._ks_prefix = _MODE_BASE + psk_id_hash
 
     @property
-    def native(self) -> bool:
-        """True when this suite seals/opens with ``cryptography``'s HPKE by default."""
-        return self._native is not None
+    def backends(self) -> tuple[str, str]:
+        """Which code seals and which opens (when aad is empty and no rng is injected)."""
+        return (
+            "native" if self._native_seal is not None else "python",
+            "native" if self._native_open is not None else "python",
+        )
 
     # --- key schedule (RFC 9180 §5.1) ------------------------------------------------
     def _secret_and_context(self, shared_secret: bytes, info: bytes) -> tuple[bytes, bytes]:
@@ -398,7 +445,9 @@ class HpkeSuite:
             kdf.expand(secret, self._nonce + ctx, self.aead.nn),
         )
 
-    def _export(self, shared_secret: bytes, info: bytes, exporter_context: bytes, length: int) -> bytes:
+    def _export(
+        self, shared_secret: bytes, info: bytes, exporter_context: bytes, length: int
+    ) -> bytes:
         secret, ctx = self._secret_and_context(shared_secret, info)
         exporter_secret = self.kdf.expand(secret, self._exp + ctx, self.kdf.nh)
         return self.kdf.expand(
@@ -410,10 +459,10 @@ class HpkeSuite:
         self, pk_r: bytes, info: bytes, aad: bytes, pt: bytes, rng: Rng | None = None
     ) -> tuple[bytes, bytes]:
         """SealBase(pkR, info, aad, pt) -> (enc, ct)."""
-        if self._native is not None and rng is None and not aad:
+        if self._native_seal is not None and rng is None and not aad:
             pk_obj = self.kem.load_public_cached(pk_r)
             try:
-                out = self._native.encrypt(pt, pk_obj, info)
+                out = self._native_seal.encrypt(pt, pk_obj, info)
             except ValueError as e:  # pragma: no cover - the key was validated on load
                 raise CryptoError(f"HPKE seal: {e}") from None
             n = self.kem.nenc
@@ -422,15 +471,17 @@ class HpkeSuite:
         key, nonce = self._key_nonce(shared, info)
         return enc, self.aead.seal(key, nonce, aad, pt)
 
-    def open(self, sk_r: bytes, enc: bytes, info: bytes, aad: bytes, ct: bytes) -> bytes:
+    def open(
+        self, sk_r: bytes | HpkePrivateKey, enc: bytes, info: bytes, aad: bytes, ct: bytes
+    ) -> bytes:
         """OpenBase(enc, skR, info, aad, ct) -> pt; CryptoError when anything is wrong."""
         kem = self.kem
         if len(enc) != kem.nenc:
             raise CryptoError(f"{kem.name} kem_output must be {kem.nenc} bytes, not {len(enc)}")
-        if self._native is not None and not aad:
-            sk_obj = kem.load_private(sk_r)
+        if self._native_open is not None and not aad:
+            sk_obj = kem.private_object(sk_r)
             try:
-                return self._native.decrypt(enc + ct, sk_obj, info)
+                return self._native_open.decrypt(enc + ct, sk_obj, info)
             except Exception as e:  # InvalidTag, ValueError (bad point) - all one answer
                 raise CryptoError(f"HPKE open failed ({type(e).__name__})") from None
         shared = kem.decap(enc, sk_r)
@@ -445,7 +496,12 @@ class HpkeSuite:
         return enc, self._export(shared, info, exporter_context, length)
 
     def export_receiver(
-        self, sk_r: bytes, enc: bytes, info: bytes, exporter_context: bytes, length: int
+        self,
+        sk_r: bytes | HpkePrivateKey,
+        enc: bytes,
+        info: bytes,
+        exporter_context: bytes,
+        length: int,
     ) -> bytes:
         """SetupBaseR(enc, skR, info) then Context.Export(exporter_context, L)."""
         if len(enc) != self.kem.nenc:
@@ -454,4 +510,15 @@ class HpkeSuite:
         return self._export(shared, info, exporter_context, length)
 
 
-__all__ = ["KEMS", "NATIVE_KEMS", "P256", "P384", "P521", "DhKem", "EcCurve", "HpkeSuite"]
+__all__ = [
+    "KEMS",
+    "NATIVE_OPEN_KEMS",
+    "NATIVE_SEAL_KEMS",
+    "P256",
+    "P384",
+    "P521",
+    "DhKem",
+    "EcCurve",
+    "HpkePrivateKey",
+    "HpkeSuite",
+]

@@ -43,18 +43,19 @@ def random_bytes(rng: Rng | None, n: int) -> bytes:
 class Kdf:
     """HKDF over one SHA-2 hash (RFC 5869), plus the bare hash and HMAC."""
 
-    __slots__ = ("kdf_id", "name", "hash_name", "nh", "_new", "_alg", "_max_expand")
+    __slots__ = ("_alg", "_max_expand", "_new", "hash_name", "kdf_id", "name", "nh")
 
     def __init__(self, kdf_id: int, hash_name: str) -> None:
         self.kdf_id = kdf_id
         self.hash_name = hash_name
         self.name = "HKDF-" + hash_name.upper()
         self._new: Callable[[bytes], hashlib._Hash] = getattr(hashlib, hash_name)
-        self._alg: hashes.HashAlgorithm = {
-            "sha256": hashes.SHA256,
-            "sha384": hashes.SHA384,
-            "sha512": hashes.SHA512,
-        }[hash_name]()
+        algs: dict[str, hashes.HashAlgorithm] = {
+            "sha256": hashes.SHA256(),
+            "sha384": hashes.SHA384(),
+            "sha512": hashes.SHA512(),
+        }
+        self._alg = algs[hash_name]
         self.nh: int = self._alg.digest_size
         self._max_expand = 255 * self.nh
 
@@ -80,7 +81,7 @@ class Kdf:
 class Aead:
     """One AEAD algorithm of RFC 9180 §7.3 (ids 1, 2, 3)."""
 
-    __slots__ = ("aead_id", "name", "nk", "nn", "nt", "_cls")
+    __slots__ = ("_cls", "aead_id", "name", "nk", "nn", "nt")
 
     def __init__(self, aead_id: int) -> None:
         self.aead_id = aead_id
@@ -113,7 +114,9 @@ class Aead:
         try:
             return self._cls(key).decrypt(nonce, ciphertext, aad)
         except InvalidTag:
-            raise CryptoError(f"{self.name} decryption failed (bad key, nonce, aad or tag)") from None
+            raise CryptoError(
+                f"{self.name} decryption failed (bad key, nonce, aad or tag)"
+            ) from None
 
 
 KDFS: dict[int, Kdf] = {1: Kdf(1, "sha256"), 2: Kdf(2, "sha384"), 3: Kdf(3, "sha512")}
