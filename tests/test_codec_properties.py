@@ -15,7 +15,14 @@ from mlswire.vectors.messages import TYPES
 
 from .conftest import require, vectors_dir
 
-TYPE_NAMES = [*sorted(set(TYPES.values())), "Welcome", "GroupInfo", "KeyPackage", "LeafNode", "PublicMessage"]
+TYPE_NAMES = [
+    *sorted(set(TYPES.values())),
+    "Welcome",
+    "GroupInfo",
+    "KeyPackage",
+    "LeafNode",
+    "PublicMessage",
+]
 
 
 def _samples() -> list[tuple[str, bytes]]:

@@ -1,0 +1,97 @@
+"""The labeled operations of RFC 9420 §5 (and ExpandWithLabel/DeriveSecret of §8).
+
+Every label gets the ``"MLS 1.0 "`` prefix here, once; the structures that carry labels
+and contexts (KDFLabel, SignContent, EncryptContext, RefHashInput) are encoded by the
+schema's TLS codec like every other struct.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from ..codecs import tls
+from ..schema import EncryptContext, KDFLabel, RefHashInput, SignContent
+from .suites import CipherSuite
+
+Rng = Callable[[int], bytes]
+
+PREFIX = b"MLS 1.0 "
+
+
+def _label(label: str | bytes) -> bytes:
+    return PREFIX + (label.encode() if isinstance(label, str) else label)
+
+
+def expand_with_label(
+    cs: CipherSuite, secret: bytes, label: str | bytes, context: bytes, length: int
+) -> bytes:
+    info = tls.encode(KDFLabel(length=length, label=_label(label), context=context), KDFLabel)
+    return cs.kdf_expand(secret, info, length)
+
+
+def derive_secret(cs: CipherSuite, secret: bytes, label: str | bytes) -> bytes:
+    return expand_with_label(cs, secret, label, b"", cs.hash_len)
+
+
+def derive_tree_secret(
+    cs: CipherSuite, secret: bytes, label: str | bytes, generation: int, length: int
+) -> bytes:
+    return expand_with_label(cs, secret, label, generation.to_bytes(4, "big"), length)
+
+
+def sign_with_label(
+    cs: CipherSuite, sign_key: bytes, label: str | bytes, content: bytes, rng: Rng | None = None
+) -> bytes:
+    tbs = tls.encode(SignContent(label=_label(label), content=content), SignContent)
+    return cs.sign(sign_key, tbs, rng=rng)
+
+
+def verify_with_label(
+    cs: CipherSuite, verify_key: bytes, label: str | bytes, content: bytes, signature: bytes
+) -> None:
+    """Raises :class:`mlswire.CryptoError` when the signature does not verify."""
+    tbs = tls.encode(SignContent(label=_label(label), content=content), SignContent)
+    cs.verify(verify_key, tbs, signature)
+
+
+def _encrypt_context(label: str | bytes, context: bytes) -> bytes:
+    return tls.encode(EncryptContext(label=_label(label), context=context), EncryptContext)
+
+
+def encrypt_with_label(
+    cs: CipherSuite,
+    public_key: bytes,
+    label: str | bytes,
+    context: bytes,
+    plaintext: bytes,
+    rng: Rng | None = None,
+) -> tuple[bytes, bytes]:
+    """HPKE base-mode seal; returns ``(kem_output, ciphertext)``."""
+    return cs.hpke_seal(public_key, _encrypt_context(label, context), b"", plaintext, rng=rng)
+
+
+def decrypt_with_label(
+    cs: CipherSuite,
+    private_key: bytes,
+    label: str | bytes,
+    context: bytes,
+    kem_output: bytes,
+    ciphertext: bytes,
+) -> bytes:
+    return cs.hpke_open(private_key, kem_output, _encrypt_context(label, context), b"", ciphertext)
+
+
+def ref_hash(cs: CipherSuite, label: str | bytes, value: bytes) -> bytes:
+    """RefHash: the label is used as given (callers pass the full ``"MLS 1.0 ..."``)."""
+    raw = label.encode() if isinstance(label, str) else label
+    return cs.hash(tls.encode(RefHashInput(label=raw, value=value), RefHashInput))
+
+
+def make_key_package_ref(cs: CipherSuite, key_package: bytes) -> bytes:
+    """KeyPackageRef of the TLS-encoded KeyPackage."""
+    return ref_hash(cs, b"MLS 1.0 KeyPackage Reference", key_package)
+
+
+def make_proposal_ref(cs: CipherSuite, authenticated_content: bytes) -> bytes:
+    """ProposalRef of the TLS-encoded AuthenticatedContent carrying the proposal."""
+    return ref_hash(cs, b"MLS 1.0 Proposal Reference", authenticated_content)

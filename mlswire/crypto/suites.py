@@ -1,0 +1,226 @@
+"""The MLS cipher suites of RFC 9420 §17.1 as one table and one object per suite.
+
+>>> suite = cipher_suite(0x0001)
+>>> suite.name, suite.hash_len, suite.aead_key_len
+('MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519', 32, 16)
+
+Everything takes and returns ``bytes`` in the encodings MLS puts on the wire. Every
+failure of a cryptographic operation (bad tag, bad signature, malformed or invalid
+key) raises :class:`mlswire.errors.CryptoError`; an unknown suite id raises
+:class:`mlswire.errors.UnsupportedCipherSuite`. Functions that need randomness take
+``rng`` (``rng(n) -> n bytes``, default :func:`os.urandom`); with an injected ``rng``
+results are reproducible (HPKE's ephemeral key is ``DeriveKeyPair(rng(Nsk))``).
+
+The labeled functions of RFC 9420 §5 (ExpandWithLabel, SignWithLabel,
+EncryptWithLabel, RefHash, ...) are built on these primitives where the TLS structs
+they hash live; this module knows nothing of MLS structs.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from typing import Any
+
+from mlswire.errors import CryptoError, UnsupportedCipherSuite
+
+from .hpke import KEMS, HpkePrivateKey, HpkeSuite
+from .primitives import AEADS, KDFS, Rng
+from .signature import SIGNATURE_SCHEMES, SignatureScheme
+
+
+@dataclass(frozen=True)
+class SuiteSpec:
+    """One row of the RFC 9420 §17.1 table."""
+
+    suite_id: int
+    name: str
+    kem_id: int
+    kdf_id: int
+    aead_id: int
+    signature_scheme_id: int
+
+
+# RFC 9420 §17.1: Value | KEM | KDF | AEAD | Hash | Signature. The hash of the suite is
+# always the hash of its KDF.
+SUITE_TABLE: tuple[SuiteSpec, ...] = (
+    SuiteSpec(0x0001, "MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519", 0x0020, 1, 1, 0x0807),
+    SuiteSpec(0x0002, "MLS_128_DHKEMP256_AES128GCM_SHA256_P256", 0x0010, 1, 1, 0x0403),
+    SuiteSpec(0x0003, "MLS_128_DHKEMX25519_CHACHA20POLY1305_SHA256_Ed25519", 0x0020, 1, 3, 0x0807),
+    SuiteSpec(0x0004, "MLS_256_DHKEMX448_AES256GCM_SHA512_Ed448", 0x0021, 3, 2, 0x0808),
+    SuiteSpec(0x0005, "MLS_256_DHKEMP521_AES256GCM_SHA512_P521", 0x0012, 3, 2, 0x0603),
+    SuiteSpec(0x0006, "MLS_256_DHKEMX448_CHACHA20POLY1305_SHA512_Ed448", 0x0021, 3, 3, 0x0808),
+    SuiteSpec(0x0007, "MLS_256_DHKEMP384_AES256GCM_SHA384_P384", 0x0011, 2, 2, 0x0503),
+)
+
+
+class CipherSuite:
+    """The primitives of one MLS cipher suite; obtain it with :func:`cipher_suite`."""
+
+    def __init__(self, spec: SuiteSpec) -> None:
+        self.spec = spec
+        self.suite_id = spec.suite_id
+        self.name = spec.name
+        kdf = self._kdf = KDFS[spec.kdf_id]
+        aead = self._aead = AEADS[spec.aead_id]
+        kem = KEMS[spec.kem_id]
+        self._hpke = HpkeSuite(spec.kem_id, spec.kdf_id, spec.aead_id)
+        self._sig: SignatureScheme[Any, Any] = SIGNATURE_SCHEMES[spec.signature_scheme_id]
+
+        self.kem_id, self.kdf_id, self.aead_id = spec.kem_id, spec.kdf_id, spec.aead_id
+        self.hash_name: str = kdf.hash_name  # "sha256" / "sha384" / "sha512"
+        self.kem_name: str = kem.name
+        self.aead_name: str = aead.name
+        self.signature_scheme: str = self._sig.name  # TLS 1.3 SignatureScheme name
+        self.signature_scheme_id: int = spec.signature_scheme_id
+        self.hash_len: int = kdf.nh  # Nh
+        self.aead_key_len: int = aead.nk  # Nk
+        self.aead_nonce_len: int = aead.nn  # Nn
+        self.aead_tag_len: int = aead.nt
+        self.kem_output_len: int = kem.nenc  # Nenc
+        self.kem_secret_len: int = kem.nsecret  # Nsecret
+        self.hpke_public_key_len: int = kem.npk  # Npk
+        self.hpke_private_key_len: int = kem.nsk  # Nsk
+
+        self._hpke_kem = kem
+
+    def __repr__(self) -> str:
+        return f"<CipherSuite 0x{self.suite_id:04x} {self.name}>"
+
+    # --- hash, MAC, KDF -----------------------------------------------------------------
+    def hash(self, data: bytes) -> bytes:
+        """Hash(data) with the suite's hash (Nh bytes)."""
+        return self._kdf.hash(data)
+
+    def mac(self, key: bytes, data: bytes) -> bytes:
+        """MAC(key, data): HMAC with the suite's hash (RFC 9420 §5.1)."""
+        return self._kdf.mac(key, data)
+
+    def mac_verify(self, key: bytes, data: bytes, tag: bytes) -> None:
+        """Check ``tag == MAC(key, data)`` in constant time; CryptoError if not."""
+        if not hmac.compare_digest(self._kdf.mac(key, data), tag):
+            raise CryptoError("MAC does not verify")
+
+    def kdf_extract(self, salt: bytes, ikm: bytes) -> bytes:
+        """KDF.Extract(salt, ikm): HKDF-Extract (Nh bytes)."""
+        return self._kdf.extract(salt, ikm)
+
+    def kdf_expand(self, prk: bytes, info: bytes, length: int) -> bytes:
+        """KDF.Expand(prk, info, length): HKDF-Expand; CryptoError unless 0 < length <= 255*Nh."""
+        return self._kdf.expand(prk, info, length)
+
+    # --- AEAD ----------------------------------------------------------------------------
+    def aead_seal(self, key: bytes, nonce: bytes, aad: bytes, plaintext: bytes) -> bytes:
+        """AEAD.Seal: ciphertext || tag. CryptoError on a wrong key or nonce length."""
+        return self._aead.seal(key, nonce, aad, plaintext)
+
+    def aead_open(self, key: bytes, nonce: bytes, aad: bytes, ciphertext: bytes) -> bytes:
+        """AEAD.Open; CryptoError when the tag (or key, nonce, aad) is wrong."""
+        return self._aead.open(key, nonce, aad, ciphertext)
+
+    # --- HPKE (RFC 9180 base mode) ---------------------------------------------------------
+    def hpke_seal(
+        self, pk: bytes, info: bytes, aad: bytes, pt: bytes, rng: Rng | None = None
+    ) -> tuple[bytes, bytes]:
+        """SealBase(pk, info, aad, pt) -> (kem_output, ciphertext)."""
+        return self._hpke.seal(pk, info, aad, pt, rng)
+
+    def hpke_open(
+        self, sk: bytes | HpkePrivateKey, kem_output: bytes, info: bytes, aad: bytes, ct: bytes
+    ) -> bytes:
+        """OpenBase(kem_output, sk, info, aad, ct) -> plaintext; CryptoError on failure.
+
+        ``sk`` is the serialized private key or a handle from :meth:`hpke_private_key`."""
+        return self._hpke.open(sk, kem_output, info, aad, ct)
+
+    def hpke_export_sender(
+        self,
+        pk: bytes,
+        info: bytes,
+        exporter_context: bytes,
+        length: int,
+        rng: Rng | None = None,
+    ) -> tuple[bytes, bytes]:
+        """SetupBaseS(pk, info) + Export(exporter_context, length) -> (kem_output, secret).
+
+        RFC 9420 §8.3 (external init) uses this with info = "" and
+        exporter_context = "MLS 1.0 external init secret"."""
+        return self._hpke.export_sender(pk, info, exporter_context, length, rng)
+
+    def hpke_export_receiver(
+        self,
+        sk: bytes | HpkePrivateKey,
+        kem_output: bytes,
+        info: bytes,
+        exporter_context: bytes,
+        length: int,
+    ) -> bytes:
+        """SetupBaseR(kem_output, sk, info) + Export(exporter_context, length)."""
+        return self._hpke.export_receiver(sk, kem_output, info, exporter_context, length)
+
+    def derive_key_pair(self, ikm: bytes) -> tuple[bytes, bytes]:
+        """DeriveKeyPair(ikm) of the suite's KEM -> (private key, public key) bytes."""
+        return self._hpke_kem.derive_key_pair(ikm)
+
+    def generate_key_pair(self, rng: Rng | None = None) -> tuple[bytes, bytes]:
+        """GenerateKeyPair() -> (private, public); DeriveKeyPair(rng(Nsk)) when rng is given."""
+        kem = self._hpke_kem
+        sk = kem.ephemeral(rng)
+        return kem.serialize_private(sk), kem.public_of(sk)
+
+    def hpke_private_key(self, sk: bytes) -> HpkePrivateKey:
+        """Parse (and check) an HPKE private key once, for several opens with it."""
+        return self._hpke_kem.prepare(sk)
+
+    def public_key_from_private(self, sk: bytes) -> bytes:
+        """The HPKE public key (SerializePublicKey) of a serialized private key."""
+        kem = self._hpke_kem
+        return kem.public_of(kem.load_private(sk))
+
+    # --- signatures ------------------------------------------------------------------------
+    def sign(self, sk: bytes, msg: bytes, rng: Rng | None = None) -> bytes:
+        """Signature.Sign(sk, msg) (ECDSA: DER; deterministic RFC 6979 when rng is given)."""
+        return self._sig.sign(sk, msg, rng)
+
+    def verify(self, pk: bytes, msg: bytes, sig: bytes) -> None:
+        """Signature.Verify(pk, msg, sig); returns None or raises CryptoError."""
+        self._sig.verify(pk, msg, sig)
+
+    def signature_key_pair(self, rng: Rng | None = None) -> tuple[bytes, bytes]:
+        """A fresh signature key pair (private, public)."""
+        return self._sig.key_pair(rng)
+
+    def signature_public_key_from_private(self, sk: bytes) -> bytes:
+        """The signature public key of a raw private key."""
+        return self._sig.public_from_private(sk)
+
+
+_SUITES: dict[int, CipherSuite] = {spec.suite_id: CipherSuite(spec) for spec in SUITE_TABLE}
+
+SUPPORTED_CIPHER_SUITES: tuple[int, ...] = tuple(sorted(_SUITES))
+
+
+def cipher_suite(suite_id: int) -> CipherSuite:
+    """The :class:`CipherSuite` with this RFC 9420 id; UnsupportedCipherSuite otherwise."""
+    try:
+        return _SUITES[suite_id]
+    except KeyError:
+        raise UnsupportedCipherSuite(suite_id) from None
+
+
+def clear_key_caches() -> None:
+    """Drop every cached parsed key object (public HPKE keys, signature keys)."""
+    for kem in KEMS.values():
+        kem.load_public_cached.cache_clear()
+    for scheme in SIGNATURE_SCHEMES.values():
+        scheme.clear_caches()
+
+
+__all__ = [
+    "SUITE_TABLE",
+    "SUPPORTED_CIPHER_SUITES",
+    "CipherSuite",
+    "SuiteSpec",
+    "cipher_suite",
+    "clear_key_caches",
+]

@@ -1,0 +1,499 @@
+"""The ratchet tree of RFC 9420 §4 and §7 in its array representation.
+
+A tree with ``2**d`` leaves is a list of ``2**(d+1) - 1`` nodes in in-order position:
+leaves (``LeafNode | None``) at even indices, parents (``ParentNode | None``) at odd
+ones, ``None`` meaning blank. RFC 9420 keeps the tree full (§7.7: it only ever doubles
+or halves), so the plain Appendix C arithmetic applies without right-edge special cases.
+
+The state is plain data (the suite id and the node list) so that it can be serialized
+with the schema codecs; the only other thing kept is a cache of tree hashes (§7.8).
+Every mutation goes through :meth:`RatchetTree._set`, which drops the cached hash of the
+changed node and of its ancestors and nothing else, so after a change the tree hash is
+recomputed over O(log N) nodes, not O(N).
+
+Leaves are addressed by *leaf index*, nodes by *node index* (``node = 2 * leaf``).
+Resolutions and filtered paths are lists of node indices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator, Sequence
+
+from ..codecs import tls
+from ..crypto.suites import CipherSuite, cipher_suite
+from ..errors import DecodeError, ValidationError
+from ..schema import (
+    LeafNode,
+    LeafNodeHashInput,
+    Node,
+    NodeType,
+    ParentHashInput,
+    ParentNode,
+    ParentNodeHashInput,
+    TreeHashInput,
+)
+from . import tree_math as tm
+
+NodeValue = LeafNode | ParentNode | None
+
+
+def _subtree_span(x: int) -> tuple[int, int]:
+    """The lowest and highest node index in the subtree rooted at ``x``."""
+    half = (1 << tm.level(x)) - 1
+    return x - half, x + half
+
+
+def in_subtree(node: int, x: int) -> bool:
+    """Whether ``node`` is ``x`` or one of its descendants."""
+    lo, hi = _subtree_span(x)
+    return lo <= node <= hi
+
+
+class RatchetTree:
+    """A full left-balanced ratchet tree with cached tree hashes.
+
+    Construct it from the ``ratchet_tree`` extension (:meth:`decode`,
+    :meth:`from_nodes`) or empty-with-one-leaf (:meth:`with_first_leaf`). The mutators
+    implement the tree changes of §7.7 and §12.1 (add, update, remove, truncate,
+    extend, blanking a direct path); TreeKEM (``treekem.py``) builds on them.
+    """
+
+    __slots__ = ("_hashes", "_nodes", "suite_id")
+
+    def __init__(self, suite_id: int, nodes: list[NodeValue]) -> None:
+        width = len(nodes)
+        # A full tree has 2**(d+1) - 1 nodes: width + 1 is a power of two.
+        if width == 0 or (width + 1) & width:
+            raise ValidationError(
+                "RFC 9420 §7.7: a ratchet tree is full", f"{width} nodes is not 2^(d+1)-1"
+            )
+        self.suite_id = suite_id
+        self._nodes = nodes
+        self._hashes: list[bytes | None] = [None] * width
+
+    # --- construction and the ratchet_tree extension (§12.4.3.3) -------------------------
+    @classmethod
+    def with_first_leaf(cls, suite_id: int, leaf: LeafNode) -> RatchetTree:
+        """The one-member tree of a newly created group."""
+        return cls(suite_id, [leaf])
+
+    @classmethod
+    def from_nodes(cls, suite_id: int, nodes: Sequence[Node | None]) -> RatchetTree:
+        """The tree carried by a ``ratchet_tree`` extension (a schema ``RatchetTree``).
+
+        The sender omits trailing blank nodes; the receiver checks that the last node is
+        not blank and pads to the smallest full width (§12.4.3.3)."""
+        if not nodes:
+            raise ValidationError("RFC 9420 §12.4.3.3: a ratchet tree has at least one node")
+        if nodes[-1] is None:
+            raise ValidationError(
+                "RFC 9420 §12.4.3.3: the last node of ratchet_tree is not blank",
+                where=f"node {len(nodes) - 1}",
+            )
+        values: list[NodeValue] = []
+        for x, node in enumerate(nodes):
+            if node is None:
+                values.append(None)
+                continue
+            want = NodeType.leaf if x % 2 == 0 else NodeType.parent
+            value: NodeValue = node.leaf_node if want == NodeType.leaf else node.parent_node
+            if node.node_type != want or value is None:
+                raise ValidationError(
+                    "RFC 9420 §4.1/§12.4.3.3: leaves at even, parents at odd node indices",
+                    f"found a {node.node_type.name} node",
+                    f"node {x}",
+                )
+            values.append(value)
+        width = 1
+        while width < len(values):
+            width = 2 * width + 1
+        values.extend([None] * (width - len(values)))
+        return cls(suite_id, values)
+
+    @classmethod
+    def decode(cls, suite_id: int, data: bytes) -> RatchetTree:
+        """Decode the TLS-encoded ``ratchet_tree`` extension data."""
+        nodes = tls.decode(data, "RatchetTree")
+        if not isinstance(nodes, tuple):  # the codec always yields a tuple; be explicit
+            raise DecodeError("RatchetTree: expected a vector")
+        return cls.from_nodes(suite_id, nodes)
+
+    def to_nodes(self) -> tuple[Node | None, ...]:
+        """The ``ratchet_tree`` extension value: trailing blanks omitted."""
+        last = len(self._nodes) - 1
+        while last > 0 and self._nodes[last] is None:
+            last -= 1
+        out: list[Node | None] = []
+        for value in self._nodes[: last + 1]:
+            if value is None:
+                out.append(None)
+            elif isinstance(value, LeafNode):
+                out.append(Node(node_type=NodeType.leaf, leaf_node=value))
+            else:
+                out.append(Node(node_type=NodeType.parent, parent_node=value))
+        return tuple(out)
+
+    def encode(self) -> bytes:
+        return tls.encode(self.to_nodes(), "RatchetTree")
+
+    def copy(self) -> RatchetTree:
+        """An independent tree sharing the (immutable) node values and the hash cache.
+
+        Copying is two list copies: cheap next to one HPKE operation, and it is what lets
+        a commit be staged on a copy and merged by swapping trees (DESIGN rule 4)."""
+        other = RatchetTree.__new__(RatchetTree)
+        other.suite_id = self.suite_id
+        other._nodes = list(self._nodes)
+        other._hashes = list(self._hashes)
+        return other
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RatchetTree):
+            return NotImplemented
+        return self.suite_id == other.suite_id and self._nodes == other._nodes
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __repr__(self) -> str:
+        return f"<RatchetTree suite={self.suite_id} leaves={self.n_leaves} members={len(list(self.members()))}>"
+
+    # --- shape and access ------------------------------------------------------------------
+    @property
+    def suite(self) -> CipherSuite:
+        return cipher_suite(self.suite_id)
+
+    @property
+    def width(self) -> int:
+        return len(self._nodes)
+
+    @property
+    def n_leaves(self) -> int:
+        return (len(self._nodes) + 1) // 2
+
+    @property
+    def root(self) -> int:
+        return tm.root(self.n_leaves)
+
+    def _check_node(self, x: int) -> None:
+        if not 0 <= x < len(self._nodes):
+            raise ValidationError(
+                "RFC 9420 §4.1: node index inside the tree",
+                f"width {len(self._nodes)}",
+                f"node {x}",
+            )
+
+    def _check_leaf(self, leaf: int) -> None:
+        if not 0 <= leaf < self.n_leaves:
+            raise ValidationError(
+                "RFC 9420 §4.1: leaf index inside the tree",
+                f"{self.n_leaves} leaves",
+                f"leaf {leaf}",
+            )
+
+    def node(self, x: int) -> NodeValue:
+        self._check_node(x)
+        return self._nodes[x]
+
+    def leaf(self, leaf: int) -> LeafNode | None:
+        self._check_leaf(leaf)
+        value = self._nodes[2 * leaf]
+        assert value is None or isinstance(value, LeafNode)
+        return value
+
+    def parent_node(self, x: int) -> ParentNode | None:
+        self._check_node(x)
+        value = self._nodes[x]
+        assert value is None or isinstance(value, ParentNode)
+        return value
+
+    def is_blank(self, x: int) -> bool:
+        return self.node(x) is None
+
+    def members(self) -> Iterator[int]:
+        """Leaf indices of the non-blank leaves."""
+        for x in range(0, len(self._nodes), 2):
+            if self._nodes[x] is not None:
+                yield x // 2
+
+    def nodes(self) -> Sequence[NodeValue]:
+        """Read-only view of the node array (blank = None)."""
+        return tuple(self._nodes)
+
+    # --- mutation: the single choke point that keeps the hash cache honest ---------------
+    def _set(self, x: int, value: NodeValue) -> None:
+        self._nodes[x] = value
+        # Invariant: a node with a cached hash has children with cached hashes. So the
+        # first uncached node on the way up has no cached ancestor and the walk stops.
+        hashes = self._hashes
+        n = self.n_leaves
+        r = tm.root(n)
+        while hashes[x] is not None:
+            hashes[x] = None
+            if x == r:
+                break
+            x = tm.parent(x, n)
+
+    def set_leaf(self, leaf: int, value: LeafNode | None) -> None:
+        self._check_leaf(leaf)
+        self._set(2 * leaf, value)
+
+    def set_parent(self, x: int, value: ParentNode | None) -> None:
+        self._check_node(x)
+        if x % 2 == 0:
+            raise ValidationError(
+                "RFC 9420 §4.1: parents sit at odd node indices", where=f"node {x}"
+            )
+        self._set(x, value)
+
+    def blank_direct_path(self, leaf: int) -> None:
+        """Blank every parent on the leaf's direct path (§12.1.2, §12.1.3, §7.5)."""
+        self._check_leaf(leaf)
+        for x in tm.direct_path(2 * leaf, self.n_leaves):
+            if self._nodes[x] is not None:
+                self._set(x, None)
+
+    def extend(self) -> None:
+        """Double the leaf count: the old tree becomes the left subtree of a new blank
+        root, the right subtree is all blank (§7.7). Cached hashes stay valid."""
+        w = len(self._nodes)
+        self._nodes.extend([None] * (w + 1))
+        self._hashes.extend([None] * (w + 1))
+
+    def truncate(self) -> None:
+        """Halve the tree while the right subtree of the root is all blank (§12.1.3)."""
+        while len(self._nodes) > 1:
+            half = (len(self._nodes) - 1) // 2  # the root's index; right subtree after it
+            if any(v is not None for v in self._nodes[half + 1 :: 2]):
+                break
+            del self._nodes[half:]
+            del self._hashes[half:]
+
+    def leftmost_blank_leaf(self, skip: Collection[int] = ()) -> int | None:
+        for x in range(0, len(self._nodes), 2):
+            if self._nodes[x] is None and x // 2 not in skip:
+                return x // 2
+        return None
+
+    def add_leaf(self, leaf_node: LeafNode) -> int:
+        """Add a member (§12.1.1): the leftmost blank leaf, else extend; the new leaf
+        becomes an unmerged leaf of every non-blank parent above it. Returns the index."""
+        index = self.leftmost_blank_leaf()
+        if index is None:
+            index = self.n_leaves
+            self.extend()
+        n = self.n_leaves
+        for x in tm.direct_path(2 * index, n):
+            p = self._nodes[x]
+            if p is not None:
+                assert isinstance(p, ParentNode)
+                merged = ParentNode(
+                    encryption_key=p.encryption_key,
+                    parent_hash=p.parent_hash,
+                    unmerged_leaves=(*p.unmerged_leaves, index),
+                )
+                self._set(x, merged)
+        self._set(2 * index, leaf_node)
+        return index
+
+    def update_leaf(self, leaf: int, leaf_node: LeafNode) -> None:
+        """Apply an Update (§12.1.2): replace the leaf, blank its direct path."""
+        if self.leaf(leaf) is None:
+            raise ValidationError(
+                "RFC 9420 §12.1.2: an Update replaces a member's leaf",
+                "the leaf is blank",
+                f"leaf {leaf}",
+            )
+        self._set(2 * leaf, leaf_node)
+        self.blank_direct_path(leaf)
+
+    def remove_leaf(self, leaf: int) -> None:
+        """Apply a Remove (§12.1.3): blank the leaf and its direct path, then truncate."""
+        if not 0 <= leaf < self.n_leaves or self._nodes[2 * leaf] is None:
+            raise ValidationError(
+                "RFC 9420 §12.1.3: Remove names a non-blank leaf", where=f"leaf {leaf}"
+            )
+        self._set(2 * leaf, None)
+        self.blank_direct_path(leaf)
+        self.truncate()
+
+    # --- resolution and paths (§4.1.1, §4.1.2) --------------------------------------------
+    def resolution(self, x: int, exclude: Collection[int] = ()) -> list[int]:
+        """Node indices of the resolution of ``x``; leaves in ``exclude`` (leaf indices,
+        the members added by the current commit) are left out (§7.6)."""
+        self._check_node(x)
+        out: list[int] = []
+        self._resolve(x, exclude, out)
+        return out
+
+    def _resolve(self, x: int, exclude: Collection[int], out: list[int]) -> None:
+        value = self._nodes[x]
+        if value is not None:
+            if x % 2 == 0:
+                if x // 2 not in exclude:
+                    out.append(x)
+                return
+            assert isinstance(value, ParentNode)
+            out.append(x)
+            out.extend(2 * u for u in value.unmerged_leaves if u not in exclude)
+            return
+        if x % 2 == 0:
+            return
+        self._resolve(tm.left(x), exclude, out)
+        self._resolve(tm.right(x), exclude, out)
+
+    def _resolution_empty(self, x: int) -> bool:
+        # Cheaper than building the list: stop at the first non-blank node.
+        if self._nodes[x] is not None:
+            return False
+        if x % 2 == 0:
+            return True
+        return self._resolution_empty(tm.left(x)) and self._resolution_empty(tm.right(x))
+
+    def filtered_path(self, leaf: int) -> list[tuple[int, int]]:
+        """(parent, copath child) pairs of the leaf's filtered direct path, bottom-up: the
+        parents whose copath child has a non-empty resolution (§4.1.2)."""
+        self._check_leaf(leaf)
+        n = self.n_leaves
+        x = 2 * leaf
+        pairs: list[tuple[int, int]] = []
+        for p in tm.direct_path(x, n):
+            s = tm.sibling(x, n)
+            if not self._resolution_empty(s):
+                pairs.append((p, s))
+            x = p
+        return pairs
+
+    def filtered_direct_path(self, leaf: int) -> list[int]:
+        return [p for p, _ in self.filtered_path(leaf)]
+
+    # --- tree hashes (§7.8) ----------------------------------------------------------------
+    def _hash_leaf(self, x: int, value: LeafNode | None) -> bytes:
+        data = tls.encode(
+            TreeHashInput(
+                node_type=NodeType.leaf,
+                leaf_node=LeafNodeHashInput(leaf_index=x // 2, leaf_node=value),
+            ),
+            TreeHashInput,
+        )
+        return self.suite.hash(data)
+
+    def _hash_parent(self, value: ParentNode | None, left: bytes, right: bytes) -> bytes:
+        data = tls.encode(
+            TreeHashInput(
+                node_type=NodeType.parent,
+                parent_node=ParentNodeHashInput(
+                    parent_node=value, left_hash=left, right_hash=right
+                ),
+            ),
+            TreeHashInput,
+        )
+        return self.suite.hash(data)
+
+    def tree_hash(self, x: int | None = None) -> bytes:
+        """The tree hash of node ``x`` (default: the root), from the cache where valid."""
+        if x is None:
+            x = self.root
+        else:
+            self._check_node(x)
+        return self._tree_hash(x)
+
+    def _tree_hash(self, x: int) -> bytes:
+        cached = self._hashes[x]
+        if cached is not None:
+            return cached
+        value = self._nodes[x]
+        if x % 2 == 0:
+            assert value is None or isinstance(value, LeafNode)
+            h = self._hash_leaf(x, value)
+        else:
+            assert value is None or isinstance(value, ParentNode)
+            h = self._hash_parent(value, self._tree_hash(tm.left(x)), self._tree_hash(tm.right(x)))
+        self._hashes[x] = h
+        return h
+
+    def tree_hashes(self) -> list[bytes]:
+        """The tree hash of every node, by node index."""
+        return [self._tree_hash(x) for x in range(len(self._nodes))]
+
+    def cached_hash_count(self) -> int:
+        """How many nodes currently have a cached tree hash (for tests and benchmarks)."""
+        return sum(h is not None for h in self._hashes)
+
+    def original_tree_hash(self, x: int, removed: Collection[int]) -> bytes:
+        """Tree hash of ``x`` in the tree where the leaves ``removed`` (leaf indices) are
+        blank and dropped from every unmerged_leaves list (§7.9's original sibling tree
+        hash). Subtrees holding none of them reuse the cached hashes."""
+        self._check_node(x)
+        lo, hi = _subtree_span(x)
+        inside = {u for u in removed if lo <= 2 * u <= hi}
+        if not inside:
+            return self._tree_hash(x)
+        return self._original_hash(x, inside)
+
+    def _original_hash(self, x: int, removed: set[int]) -> bytes:
+        lo, hi = _subtree_span(x)
+        if not any(lo <= 2 * u <= hi for u in removed):
+            return self._tree_hash(x)
+        value = self._nodes[x]
+        if x % 2 == 0:  # a removed leaf: hashed as blank
+            return self._hash_leaf(x, None)
+        assert value is None or isinstance(value, ParentNode)
+        if value is not None:
+            value = ParentNode(
+                encryption_key=value.encryption_key,
+                parent_hash=value.parent_hash,
+                unmerged_leaves=tuple(u for u in value.unmerged_leaves if u not in removed),
+            )
+        return self._hash_parent(
+            value,
+            self._original_hash(tm.left(x), removed),
+            self._original_hash(tm.right(x), removed),
+        )
+
+    # --- parent hashes (§7.9) ----------------------------------------------------------------
+    def parent_hash_of(self, p: int, copath_child: int) -> bytes:
+        """The parent hash of non-blank parent ``p`` with copath child ``copath_child``:
+        Hash(ParentHashInput) over p's key, p's parent_hash and the original sibling
+        tree hash (p's unmerged leaves removed from the sibling's subtree)."""
+        value = self.parent_node(p)
+        if value is None:
+            raise ValidationError(
+                "RFC 9420 §7.9: a parent hash is computed over a non-blank parent",
+                where=f"node {p}",
+            )
+        data = tls.encode(
+            ParentHashInput(
+                encryption_key=value.encryption_key,
+                parent_hash=value.parent_hash,
+                original_sibling_tree_hash=self.original_tree_hash(
+                    copath_child, value.unmerged_leaves
+                ),
+            ),
+            ParentHashInput,
+        )
+        return self.suite.hash(data)
+
+    def set_path_parent_hashes(self, leaf: int) -> bytes:
+        """Fill in the parent_hash fields along the leaf's filtered direct path, top-down
+        (each covers every key above it), after an UpdatePath set the keys (§7.9).
+        Returns the parent hash the leaf's own LeafNode must carry."""
+        above = b""
+        for p, s in reversed(self.filtered_path(leaf)):
+            value = self.parent_node(p)
+            if value is None:
+                raise ValidationError(
+                    "RFC 9420 §7.5: filtered direct path nodes carry keys after a path update",
+                    where=f"node {p}",
+                )
+            if value.parent_hash != above:
+                value = ParentNode(
+                    encryption_key=value.encryption_key,
+                    parent_hash=above,
+                    unmerged_leaves=value.unmerged_leaves,
+                )
+                self._set(p, value)
+            above = self.parent_hash_of(p, s)
+        return above
+
+
+__all__ = ["NodeValue", "RatchetTree", "in_subtree"]

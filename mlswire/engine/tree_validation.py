@@ -1,0 +1,204 @@
+"""Checks on a ratchet tree received from others (RFC 9420 §7.3, §7.9.2, §12.4.3.1).
+
+Each check raises :class:`ValidationError` whose ``rule`` names the RFC rule (stable
+strings, listed in ``RULES``) and whose ``where`` names the node or leaf. They need no
+group state beyond what is passed: the tree, and the group id for leaf signatures.
+Policy checks that need the GroupContext (required capabilities, lifetimes, credential
+acceptance) belong to the group layer.
+"""
+
+from __future__ import annotations
+
+from ..codecs import tls
+from ..crypto import labeled
+from ..crypto.suites import CipherSuite
+from ..errors import CryptoError, ValidationError
+from ..schema import LeafNode, LeafNodeSource, LeafNodeTBS, ParentNode
+from . import tree_math as tm
+from .ratchet_tree import RatchetTree, in_subtree
+
+PARENT_HASH = "RFC 9420 §7.9.2: every non-blank parent node is parent-hash valid"
+TREE_HASH = "RFC 9420 §12.4.3.1: the tree hash matches"
+LEAF_SIGNATURE = "RFC 9420 §7.3: the LeafNode signature verifies"
+UNIQUE_SIGNATURE_KEY = "RFC 9420 §7.3: signature_key is unique among the members"
+UNIQUE_ENCRYPTION_KEY = "RFC 9420 §7.3/§12.4.3.1: encryption_key appears in one node only"
+UNMERGED_LEAF = "RFC 9420 §12.4.3.1: an unmerged leaf is a non-blank descendant leaf"
+UNMERGED_CHAIN = (
+    "RFC 9420 §12.4.3.1: non-blank nodes between an unmerged leaf and its parent list it too"
+)
+
+RULES = (
+    PARENT_HASH,
+    TREE_HASH,
+    LEAF_SIGNATURE,
+    UNIQUE_SIGNATURE_KEY,
+    UNIQUE_ENCRYPTION_KEY,
+    UNMERGED_LEAF,
+    UNMERGED_CHAIN,
+)
+
+
+def leaf_node_tbs(leaf_node: LeafNode, group_id: bytes, leaf_index: int) -> bytes:
+    """The TLS-encoded LeafNodeTBS: group_id and leaf_index are part of it only for
+    leaves created by an Update or a Commit (§7.2)."""
+    in_group = leaf_node.leaf_node_source in (LeafNodeSource.update, LeafNodeSource.commit)
+    tbs = LeafNodeTBS(
+        encryption_key=leaf_node.encryption_key,
+        signature_key=leaf_node.signature_key,
+        credential=leaf_node.credential,
+        capabilities=leaf_node.capabilities,
+        leaf_node_source=leaf_node.leaf_node_source,
+        lifetime=leaf_node.lifetime,
+        parent_hash=leaf_node.parent_hash,
+        extensions=leaf_node.extensions,
+        group_id=group_id if in_group else None,
+        leaf_index=leaf_index if in_group else None,
+    )
+    return tls.encode(tbs, LeafNodeTBS)
+
+
+def verify_leaf_signature(
+    suite: CipherSuite, leaf_node: LeafNode, group_id: bytes, leaf_index: int
+) -> None:
+    try:
+        labeled.verify_with_label(
+            suite,
+            leaf_node.signature_key,
+            "LeafNodeTBS",
+            leaf_node_tbs(leaf_node, group_id, leaf_index),
+            leaf_node.signature,
+        )
+    except CryptoError as e:
+        raise ValidationError(LEAF_SIGNATURE, str(e), f"leaf {leaf_index}") from None
+
+
+def verify_leaf_signatures(tree: RatchetTree, group_id: bytes) -> None:
+    suite = tree.suite
+    for i in tree.members():
+        leaf = tree.leaf(i)
+        assert leaf is not None
+        verify_leaf_signature(suite, leaf, group_id, i)
+
+
+def verify_unique_keys(tree: RatchetTree) -> None:
+    """Signature keys unique among leaves; HPKE keys unique among all nodes."""
+    signature_keys: dict[bytes, int] = {}
+    encryption_keys: dict[bytes, int] = {}
+    for x, value in enumerate(tree.nodes()):
+        if value is None:
+            continue
+        seen = encryption_keys.setdefault(value.encryption_key, x)
+        if seen != x:
+            raise ValidationError(UNIQUE_ENCRYPTION_KEY, f"same key as node {seen}", f"node {x}")
+        if isinstance(value, LeafNode):
+            seen = signature_keys.setdefault(value.signature_key, x)
+            if seen != x:
+                raise ValidationError(
+                    UNIQUE_SIGNATURE_KEY, f"same key as leaf {seen // 2}", f"leaf {x // 2}"
+                )
+
+
+def verify_unmerged_leaves(tree: RatchetTree) -> None:
+    n = tree.n_leaves
+    for x, value in enumerate(tree.nodes()):
+        if not isinstance(value, ParentNode):
+            continue
+        for u in value.unmerged_leaves:
+            if not (0 <= u < n and in_subtree(2 * u, x) and tree.leaf(u) is not None):
+                raise ValidationError(
+                    UNMERGED_LEAF, f"unmerged leaf {u} is blank or not below", f"node {x}"
+                )
+            for y in tm.direct_path(2 * u, n):
+                if y == x:
+                    break
+                between = tree.parent_node(y)
+                if between is not None and u not in between.unmerged_leaves:
+                    raise ValidationError(
+                        UNMERGED_CHAIN,
+                        f"node {y} between leaf {u} and node {x} does not list it",
+                        f"node {x}",
+                    )
+
+
+def _declared_parent_hash(value: LeafNode | ParentNode | None) -> bytes | None:
+    if isinstance(value, ParentNode):
+        return value.parent_hash
+    if isinstance(value, LeafNode) and value.leaf_node_source == LeafNodeSource.commit:
+        return value.parent_hash
+    return None
+
+
+def parent_hash_children(tree: RatchetTree, p: int) -> list[int]:
+    """The nodes D below ``p`` whose parent hash is valid with respect to ``p`` (§7.9.2):
+    D in the resolution of child C, D.parent_hash = ParentHash(p, sibling S), and p's
+    unmerged leaves under C are exactly resolution(C) without D."""
+    value = tree.parent_node(p)
+    assert value is not None
+    n = tree.n_leaves
+    found: list[int] = []
+    left, right = tm.left(p), tm.right(p, n)
+    for c, s in ((left, right), (right, left)):
+        resolution = tree.resolution(c)
+        unmerged_here = {2 * u for u in value.unmerged_leaves if in_subtree(2 * u, c)}
+        candidates = [d for d in resolution if set(resolution) - {d} == unmerged_here]
+        if not candidates:
+            continue
+        expected = tree.parent_hash_of(p, s)
+        found.extend(d for d in candidates if _declared_parent_hash(tree.node(d)) == expected)
+    return found
+
+
+def verify_parent_hashes(tree: RatchetTree) -> None:
+    """Top down: each non-blank parent has exactly one descendant chaining to it."""
+    for x, value in enumerate(tree.nodes()):
+        if not isinstance(value, ParentNode):
+            continue
+        found = parent_hash_children(tree, x)
+        if len(found) != 1:
+            detail = (
+                "no descendant carries its parent hash"
+                if not found
+                else f"several descendants chain to it: nodes {found}"
+            )
+            raise ValidationError(PARENT_HASH, detail, f"node {x}")
+
+
+def verify_tree_hash(tree: RatchetTree, expected: bytes) -> None:
+    got = tree.tree_hash()
+    if got != expected:
+        raise ValidationError(TREE_HASH, f"computed {got.hex()}, expected {expected.hex()}", "root")
+
+
+def validate_tree(tree: RatchetTree, group_id: bytes, tree_hash: bytes | None = None) -> None:
+    """All checks a joiner runs on a received tree (§12.4.3.1) that need no GroupContext
+    beyond the group id: tree hash (when given), unmerged leaves, unique keys, leaf
+    signatures, parent hashes. Leaf signatures come before parent hashes because a
+    tampered leaf also breaks the parent hashes above it (its tree hash is part of
+    them), and "leaf 5's signature" is the more precise report."""
+    if tree_hash is not None:
+        verify_tree_hash(tree, tree_hash)
+    verify_unmerged_leaves(tree)
+    verify_unique_keys(tree)
+    verify_leaf_signatures(tree, group_id)
+    verify_parent_hashes(tree)
+
+
+__all__ = [
+    "LEAF_SIGNATURE",
+    "PARENT_HASH",
+    "RULES",
+    "TREE_HASH",
+    "UNIQUE_ENCRYPTION_KEY",
+    "UNIQUE_SIGNATURE_KEY",
+    "UNMERGED_CHAIN",
+    "UNMERGED_LEAF",
+    "leaf_node_tbs",
+    "parent_hash_children",
+    "validate_tree",
+    "verify_leaf_signature",
+    "verify_leaf_signatures",
+    "verify_parent_hashes",
+    "verify_tree_hash",
+    "verify_unique_keys",
+    "verify_unmerged_leaves",
+]
