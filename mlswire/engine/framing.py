@@ -1,0 +1,564 @@
+"""Message framing (RFC 9420 §6): AuthenticatedContent, PublicMessage, PrivateMessage.
+
+Sans-I/O: every function takes schema values and secrets and returns schema values.
+Nothing here knows about the ratchet tree or the key schedule; the caller passes the
+epoch's GroupContext, the secrets it needs (membership_key, sender_data_secret, a
+:class:`~mlswire.engine.secret_tree.SecretTree`) and a way to find a sender's
+signature public key.
+
+Protecting:
+  ``authenticate`` (or ``sign_framed_content`` for commits, whose confirmation tag comes
+  after the signature) -> AuthenticatedContent -> ``protect_public`` / ``protect_private``.
+Unprotecting:
+  ``unprotect_public`` / ``unprotect_private`` -> a verified AuthenticatedContent. The
+  commit's confirmation tag is the key schedule's to check (it needs the next epoch).
+
+Failures: a bad signature, membership tag or AEAD tag raises :class:`CryptoError`;
+input that breaks a framing rule raises :class:`ValidationError`; an epoch that is not
+the group's, or a generation already used / too old / too far ahead, raises
+:class:`StateError`; undecodable bytes raise :class:`DecodeError`. A PrivateMessage is
+only consumed from the secret tree once it decrypted *and* its signature verified, so a
+rejected message leaves the tree as it was.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+from collections.abc import Callable
+
+from ..codecs import tls
+from ..crypto.labeled import Rng, sign_with_label, verify_with_label
+from ..crypto.suites import CipherSuite
+from ..errors import CryptoError, EncodeError, StateError, ValidationError
+from ..schema import (
+    AuthenticatedContent,
+    AuthenticatedContentTBM,
+    Commit,
+    ContentType,
+    FramedContent,
+    FramedContentAuthData,
+    FramedContentTBS,
+    GroupContext,
+    MLSMessage,
+    PrivateContentAAD,
+    PrivateMessage,
+    PrivateMessageContent,
+    Proposal,
+    ProposalType,
+    ProtocolVersion,
+    PublicMessage,
+    Sender,
+    SenderData,
+    SenderDataAAD,
+    SenderType,
+    WireFormat,
+)
+from .secret_tree import SecretTree, ratchet_type, sender_data_key_nonce
+
+#: Finds the signature public key of a sender (the LeafNode's, an external sender's,
+#: ...); raises :class:`ValidationError` for a sender it does not know (a blank leaf).
+SignatureKeyLookup = Callable[[Sender], bytes]
+
+#: Given the length of the encoded content and auth of a PrivateMessageContent, the
+#: number of zero bytes of padding to append (§6.3.1).
+PaddingPolicy = Callable[[int], int]
+
+
+def no_padding(length: int) -> int:
+    """The default padding policy: none."""
+    return 0
+
+
+def pad_to_multiple(block: int) -> PaddingPolicy:
+    """A padding policy that rounds the plaintext up to a multiple of ``block`` bytes."""
+    if block < 1:
+        raise ValueError("block must be >= 1")
+
+    def policy(length: int) -> int:
+        return -length % block
+
+    return policy
+
+
+# --- content ---------------------------------------------------------------------------
+
+
+def member_sender(leaf_index: int) -> Sender:
+    return Sender(sender_type=SenderType.member, leaf_index=leaf_index)
+
+
+def framed_content(
+    *,
+    group_id: bytes,
+    epoch: int,
+    sender: Sender,
+    application_data: bytes | None = None,
+    proposal: Proposal | None = None,
+    commit: Commit | None = None,
+    authenticated_data: bytes = b"",
+) -> FramedContent:
+    """A FramedContent carrying exactly one of application data, a proposal or a commit;
+    the content type follows from which one is given."""
+    given = [
+        (ct, v)
+        for ct, v in (
+            (ContentType.application, application_data),
+            (ContentType.proposal, proposal),
+            (ContentType.commit, commit),
+        )
+        if v is not None
+    ]
+    if len(given) != 1:
+        raise ValidationError(
+            "RFC 9420 §6: FramedContent carries exactly one of application_data, proposal, commit",
+            detail=f"{len(given)} given",
+        )
+    return FramedContent(
+        group_id=group_id,
+        epoch=epoch,
+        sender=sender,
+        authenticated_data=authenticated_data,
+        content_type=given[0][0],
+        application_data=application_data,
+        proposal=proposal,
+        commit=commit,
+    )
+
+
+def _ct_context(content_type: ContentType) -> dict[str, ContentType]:
+    # The selects of FramedContentAuthData and PrivateMessageContent depend on fields of
+    # the enclosing message, which the codec takes through its context.
+    return {"FramedContent.content_type": content_type, "PrivateMessage.content_type": content_type}
+
+
+def _tbs(
+    content: FramedContent, wire_format: WireFormat, group_context: GroupContext | None
+) -> FramedContentTBS:
+    # The GroupContext is covered for members and new_member_commit senders (§6.1) only.
+    with_context = content.sender.sender_type in (SenderType.member, SenderType.new_member_commit)
+    if with_context and group_context is None:
+        raise ValidationError(
+            "RFC 9420 §6.1: FramedContentTBS of a member or new_member_commit sender "
+            "covers the GroupContext, but none was given"
+        )
+    return FramedContentTBS(
+        wire_format=wire_format, content=content, context=group_context if with_context else None
+    )
+
+
+def _encode(
+    value: object, tp: object, what: str, context: dict[str, ContentType] | None = None
+) -> bytes:
+    try:
+        return tls.encode(value, tp, context=context)
+    except EncodeError as e:
+        raise ValidationError(f"cannot encode {what}", detail=str(e)) from e
+
+
+def content_tbs(
+    content: FramedContent, wire_format: WireFormat, group_context: GroupContext | None
+) -> bytes:
+    """The encoded FramedContentTBS that the sender signs (§6.1)."""
+    return _encode(_tbs(content, wire_format, group_context), FramedContentTBS, "FramedContentTBS")
+
+
+def sign_framed_content(
+    cs: CipherSuite,
+    signature_private_key: bytes,
+    content: FramedContent,
+    wire_format: WireFormat,
+    group_context: GroupContext | None,
+    rng: Rng | None = None,
+) -> bytes:
+    """SignWithLabel(., "FramedContentTBS", FramedContentTBS) (§6.1)."""
+    tbs = content_tbs(content, wire_format, group_context)
+    return sign_with_label(cs, signature_private_key, "FramedContentTBS", tbs, rng=rng)
+
+
+def authenticate(
+    cs: CipherSuite,
+    signature_private_key: bytes,
+    content: FramedContent,
+    wire_format: WireFormat,
+    group_context: GroupContext | None,
+    *,
+    confirmation_tag: bytes | None = None,
+    rng: Rng | None = None,
+) -> AuthenticatedContent:
+    """Sign ``content`` for sending as ``wire_format``. A commit needs its
+    ``confirmation_tag``; when it is not known yet (it depends on this signature through
+    the confirmed transcript hash) use :func:`sign_framed_content` and
+    :func:`authenticated_content`."""
+    signature = sign_framed_content(
+        cs, signature_private_key, content, wire_format, group_context, rng
+    )
+    return authenticated_content(content, wire_format, signature, confirmation_tag)
+
+
+def authenticated_content(
+    content: FramedContent,
+    wire_format: WireFormat,
+    signature: bytes,
+    confirmation_tag: bytes | None = None,
+) -> AuthenticatedContent:
+    """An AuthenticatedContent from an existing signature (and, for a commit, its tag)."""
+    is_commit = content.content_type == ContentType.commit
+    if is_commit and confirmation_tag is None:
+        raise ValidationError(
+            "RFC 9420 §6.1: a commit's FramedContentAuthData needs a confirmation_tag"
+        )
+    if not is_commit and confirmation_tag is not None:
+        raise ValidationError("RFC 9420 §6.1: only a commit carries a confirmation_tag")
+    auth = FramedContentAuthData(signature=signature, confirmation_tag=confirmation_tag)
+    return AuthenticatedContent(wire_format=wire_format, content=content, auth=auth)
+
+
+def verify_signature(
+    cs: CipherSuite,
+    signature_public_key: bytes,
+    content: AuthenticatedContent,
+    group_context: GroupContext | None,
+) -> None:
+    """Check the FramedContentTBS signature; :class:`CryptoError` names the sender."""
+    tbs = content_tbs(content.content, content.wire_format, group_context)
+    try:
+        verify_with_label(cs, signature_public_key, "FramedContentTBS", tbs, content.auth.signature)
+    except CryptoError as e:
+        raise CryptoError(
+            f"RFC 9420 §6.1: FramedContentTBS signature of {_describe(content.content.sender)} "
+            f"does not verify ({e})"
+        ) from e
+
+
+def membership_tag(
+    cs: CipherSuite,
+    membership_key: bytes,
+    content: AuthenticatedContent,
+    group_context: GroupContext,
+) -> bytes:
+    """MAC(membership_key, AuthenticatedContentTBM) (§6.2)."""
+    tbm = AuthenticatedContentTBM(
+        content_tbs=_tbs(content.content, content.wire_format, group_context), auth=content.auth
+    )
+    data = _encode(
+        tbm,
+        AuthenticatedContentTBM,
+        "AuthenticatedContentTBM",
+        _ct_context(content.content.content_type),
+    )
+    return cs.mac(membership_key, data)
+
+
+def _describe(sender: Sender) -> str:
+    if sender.sender_type == SenderType.member:
+        return f"member leaf {sender.leaf_index}"
+    if sender.sender_type == SenderType.external:
+        return f"external sender {sender.sender_index}"
+    return sender.sender_type.name
+
+
+def _lookup_key(signature_key: bytes | SignatureKeyLookup, sender: Sender) -> bytes:
+    return signature_key if isinstance(signature_key, bytes) else signature_key(sender)
+
+
+def _check_group(group_id: bytes, epoch: int, group_context: GroupContext, what: str) -> None:
+    if group_id != group_context.group_id:
+        raise ValidationError(
+            "RFC 9420 §6: message group_id differs from the group's",
+            detail=f"got {group_id.hex()}, the group is {group_context.group_id.hex()}",
+            where=what,
+        )
+    if epoch < group_context.epoch:
+        raise StateError(
+            f"{what}: epoch {epoch} is too old (the group is at epoch {group_context.epoch})"
+        )
+    if epoch > group_context.epoch:
+        raise StateError(
+            f"{what}: epoch {epoch} is from the future (the group is at epoch {group_context.epoch})"
+        )
+
+
+def _check_sender_content(content: FramedContent, what: str) -> None:
+    """§6.1: which senders may send which content types."""
+    st, ct = content.sender.sender_type, content.content_type
+    if st == SenderType.external and ct != ContentType.proposal:
+        raise ValidationError("RFC 9420 §6.1: an external sender only sends proposals", where=what)
+    if st == SenderType.new_member_commit and ct != ContentType.commit:
+        raise ValidationError(
+            "RFC 9420 §6.1: a new_member_commit sender only sends commits", where=what
+        )
+    if st == SenderType.new_member_proposal and (
+        ct != ContentType.proposal
+        or content.proposal is None
+        or content.proposal.proposal_type != ProposalType.add
+    ):
+        raise ValidationError(
+            "RFC 9420 §6.1: a new_member_proposal sender only sends Add proposals", where=what
+        )
+
+
+# --- PublicMessage (§6.2) ---------------------------------------------------------------
+
+
+def protect_public(
+    cs: CipherSuite,
+    content: AuthenticatedContent,
+    *,
+    group_context: GroupContext,
+    membership_key: bytes | None = None,
+) -> PublicMessage:
+    """Frame signed content as a PublicMessage; member senders need ``membership_key``.
+    Application data is refused: it MUST be sent as a PrivateMessage (§6)."""
+    fc = content.content
+    if content.wire_format != WireFormat.mls_public_message:
+        raise ValidationError(
+            "RFC 9420 §6.1: the content was signed for another wire format",
+            detail=f"wire_format={content.wire_format!r}",
+        )
+    if fc.content_type == ContentType.application:
+        raise ValidationError("RFC 9420 §6: application messages MUST use PrivateMessage")
+    _check_sender_content(fc, "PublicMessage")
+    tag: bytes | None = None
+    if fc.sender.sender_type == SenderType.member:
+        if membership_key is None:
+            raise ValidationError(
+                "RFC 9420 §6.2: a member's PublicMessage needs a membership_tag, "
+                "but no membership_key was given"
+            )
+        tag = membership_tag(cs, membership_key, content, group_context)
+    return PublicMessage(content=fc, auth=content.auth, membership_tag=tag)
+
+
+def unprotect_public(
+    cs: CipherSuite,
+    message: PublicMessage,
+    *,
+    group_context: GroupContext,
+    signature_key: bytes | SignatureKeyLookup,
+    membership_key: bytes | None = None,
+) -> AuthenticatedContent:
+    """Check a PublicMessage (group, epoch, membership tag for members, signature) and
+    return its AuthenticatedContent."""
+    fc = message.content
+    _check_group(fc.group_id, fc.epoch, group_context, "PublicMessage")
+    if fc.content_type == ContentType.application:
+        raise ValidationError("RFC 9420 §6: application data in a PublicMessage")
+    _check_sender_content(fc, "PublicMessage")
+    content = AuthenticatedContent(
+        wire_format=WireFormat.mls_public_message, content=fc, auth=message.auth
+    )
+    if fc.sender.sender_type == SenderType.member:
+        if membership_key is None:
+            raise ValidationError(
+                "RFC 9420 §6.2: checking a member's membership_tag needs the membership_key"
+            )
+        if message.membership_tag is None:
+            raise ValidationError(
+                "RFC 9420 §6.2: a member's PublicMessage lacks its membership_tag"
+            )
+        want = membership_tag(cs, membership_key, content, group_context)
+        if not hmac.compare_digest(want, message.membership_tag):
+            raise CryptoError(
+                f"RFC 9420 §6.2: membership_tag of {_describe(fc.sender)} does not verify"
+            )
+    verify_signature(cs, _lookup_key(signature_key, fc.sender), content, group_context)
+    return content
+
+
+# --- PrivateMessage (§6.3) --------------------------------------------------------------
+
+
+def protect_private(
+    cs: CipherSuite,
+    content: AuthenticatedContent,
+    *,
+    secret_tree: SecretTree,
+    sender_data_secret: bytes,
+    padding: PaddingPolicy = no_padding,
+    rng: Rng | None = None,
+) -> PrivateMessage:
+    """Encrypt signed content as a PrivateMessage with the next generation of the
+    sender's ratchet (consumed from ``secret_tree``) and a fresh reuse guard."""
+    fc = content.content
+    if content.wire_format != WireFormat.mls_private_message:
+        raise ValidationError(
+            "RFC 9420 §6.1: the content was signed for another wire format",
+            detail=f"wire_format={content.wire_format!r}",
+        )
+    if fc.sender.sender_type != SenderType.member or fc.sender.leaf_index is None:
+        raise ValidationError(
+            "RFC 9420 §6.3.2: only members send PrivateMessages",
+            detail=f"sender is {_describe(fc.sender)}",
+        )
+    ct = fc.content_type
+    ctx = _ct_context(ct)
+    body = PrivateMessageContent(
+        application_data=fc.application_data,
+        proposal=fc.proposal,
+        commit=fc.commit,
+        auth=content.auth,
+    )
+    plaintext = _encode(body, PrivateMessageContent, "PrivateMessageContent", ctx)
+    pad = padding(len(plaintext))
+    if not isinstance(pad, int) or pad < 0:
+        raise ValidationError("padding policy must return a non-negative int", detail=repr(pad))
+    plaintext += bytes(pad)
+
+    aad = _encode(
+        PrivateContentAAD(
+            group_id=fc.group_id,
+            epoch=fc.epoch,
+            content_type=ct,
+            authenticated_data=fc.authenticated_data,
+        ),
+        PrivateContentAAD,
+        "PrivateContentAAD",
+    )
+    sender_data_aad = _encode(
+        SenderDataAAD(group_id=fc.group_id, epoch=fc.epoch, content_type=ct),
+        SenderDataAAD,
+        "SenderDataAAD",
+    )
+    leaf = fc.sender.leaf_index
+    key_nonce = secret_tree.next_send_key(leaf, ratchet_type(ct))
+    reuse_guard = (rng or os.urandom)(4)
+    ciphertext = cs.aead_seal(key_nonce.key, key_nonce.guarded_nonce(reuse_guard), aad, plaintext)
+
+    sender_data = _encode(
+        SenderData(leaf_index=leaf, generation=key_nonce.generation, reuse_guard=reuse_guard),
+        SenderData,
+        "SenderData",
+    )
+    sd_key, sd_nonce = sender_data_key_nonce(cs, sender_data_secret, ciphertext)
+    encrypted_sender_data = cs.aead_seal(sd_key, sd_nonce, sender_data_aad, sender_data)
+    return PrivateMessage(
+        group_id=fc.group_id,
+        epoch=fc.epoch,
+        content_type=ct,
+        authenticated_data=fc.authenticated_data,
+        encrypted_sender_data=encrypted_sender_data,
+        ciphertext=ciphertext,
+    )
+
+
+def unprotect_private(
+    cs: CipherSuite,
+    message: PrivateMessage,
+    *,
+    group_context: GroupContext,
+    secret_tree: SecretTree,
+    sender_data_secret: bytes,
+    signature_key: bytes | SignatureKeyLookup,
+) -> AuthenticatedContent:
+    """Decrypt and verify a PrivateMessage. The key it used is deleted from
+    ``secret_tree`` only when everything checked out; on any error the tree is unchanged."""
+    _check_group(message.group_id, message.epoch, group_context, "PrivateMessage")
+    ct = message.content_type
+    kind = ratchet_type(ct)
+
+    # §6.3.2: the sender data, keyed from a sample of the content ciphertext.
+    sender_data_aad = _encode(
+        SenderDataAAD(group_id=message.group_id, epoch=message.epoch, content_type=ct),
+        SenderDataAAD,
+        "SenderDataAAD",
+    )
+    sd_key, sd_nonce = sender_data_key_nonce(cs, sender_data_secret, message.ciphertext)
+    try:
+        raw_sender_data = cs.aead_open(
+            sd_key, sd_nonce, sender_data_aad, message.encrypted_sender_data
+        )
+    except CryptoError as e:
+        raise CryptoError(
+            f"RFC 9420 §6.3.2: PrivateMessage sender data does not decrypt ({e})"
+        ) from e
+    sender_data: SenderData = tls.decode(raw_sender_data, SenderData)
+    leaf, generation = sender_data.leaf_index, sender_data.generation
+    sender = member_sender(leaf)
+
+    # Read-only lookup: nothing is deleted until the content decrypted and verified.
+    key_nonce = secret_tree.receive_key(leaf, kind, generation)
+    aad = _encode(
+        PrivateContentAAD(
+            group_id=message.group_id,
+            epoch=message.epoch,
+            content_type=ct,
+            authenticated_data=message.authenticated_data,
+        ),
+        PrivateContentAAD,
+        "PrivateContentAAD",
+    )
+    nonce = key_nonce.guarded_nonce(sender_data.reuse_guard)
+    try:
+        plaintext = cs.aead_open(key_nonce.key, nonce, aad, message.ciphertext)
+    except CryptoError as e:
+        raise CryptoError(
+            f"RFC 9420 §6.3.1: PrivateMessage content from leaf {leaf} generation {generation} "
+            f"does not decrypt ({e})"
+        ) from e
+    body: PrivateMessageContent = tls.decode(
+        plaintext, PrivateMessageContent, context=_ct_context(ct)
+    )
+
+    fc = FramedContent(
+        group_id=message.group_id,
+        epoch=message.epoch,
+        sender=sender,
+        authenticated_data=message.authenticated_data,
+        content_type=ct,
+        application_data=body.application_data,
+        proposal=body.proposal,
+        commit=body.commit,
+    )
+    content = AuthenticatedContent(
+        wire_format=WireFormat.mls_private_message, content=fc, auth=body.auth
+    )
+    verify_signature(cs, _lookup_key(signature_key, sender), content, group_context)
+    secret_tree.consume_receive_key(leaf, kind, generation)
+    return content
+
+
+def to_mls_message(message: PublicMessage | PrivateMessage) -> MLSMessage:
+    """Wrap a framed message in an MLSMessage."""
+    if isinstance(message, PublicMessage):
+        return MLSMessage(wire_format=WireFormat.mls_public_message, public_message=message)
+    return MLSMessage(wire_format=WireFormat.mls_private_message, private_message=message)
+
+
+def framed_message(message: MLSMessage) -> PublicMessage | PrivateMessage:
+    """The PublicMessage or PrivateMessage inside an MLSMessage, after checking that its
+    version is mls10 (the only version RFC 9420 defines) and that it is one of the two."""
+    if message.version != ProtocolVersion.mls10:
+        raise ValidationError(
+            "RFC 9420 §6: MLSMessage.version must be mls10", detail=f"got {message.version!r}"
+        )
+    if message.wire_format == WireFormat.mls_public_message and message.public_message:
+        return message.public_message
+    if message.wire_format == WireFormat.mls_private_message and message.private_message:
+        return message.private_message
+    raise ValidationError(
+        "RFC 9420 §6: expected a PublicMessage or PrivateMessage",
+        detail=f"wire_format={message.wire_format!r}",
+    )
+
+
+__all__ = [
+    "PaddingPolicy",
+    "SignatureKeyLookup",
+    "authenticate",
+    "authenticated_content",
+    "content_tbs",
+    "framed_content",
+    "framed_message",
+    "member_sender",
+    "membership_tag",
+    "no_padding",
+    "pad_to_multiple",
+    "protect_private",
+    "protect_public",
+    "sign_framed_content",
+    "to_mls_message",
+    "unprotect_private",
+    "unprotect_public",
+    "verify_signature",
+]

@@ -1,0 +1,376 @@
+"""The secret tree and its per-sender hash ratchets (RFC 9420 §9), with the deletion
+schedule of §9.2 and the sender-data key derivation of §6.3.2.
+
+The tree is derived lazily: at construction only the root (``encryption_secret``) is
+held. Asking for a leaf's keys derives just the path from the lowest still-held ancestor
+down to that leaf (O(log n)); each parent on the way is replaced by the secret of its
+other child, so a parent secret is deleted as soon as both children exist. The leaf
+secret itself is deleted once its two ratchet roots (handshake, application) exist.
+
+Each ratchet keeps its current secret and generation, plus the keys of generations it
+skipped over that are still inside the out-of-order window. A key handed out for
+encryption or for a successful decryption is deleted, so asking for it again fails.
+Lookups for receiving come in two steps, so a rejected message leaves the tree
+unchanged: :meth:`SecretTree.receive_key` only reads, :meth:`SecretTree.consume_receive_key`
+derives and deletes.
+
+All state is plain data (ints, bytes, dicts); :meth:`SecretTree.to_state` and
+:meth:`SecretTree.from_state` turn it into a dictionary and back.
+"""
+
+from __future__ import annotations
+
+import copy
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..crypto.labeled import derive_tree_secret, expand_with_label
+from ..crypto.suites import CipherSuite, cipher_suite
+from ..errors import StateError, ValidationError
+from ..schema import ContentType
+from . import tree_math as tm
+
+#: Default number of past generations whose keys a ratchet keeps for out-of-order messages.
+DEFAULT_OUT_OF_ORDER_WINDOW = 32
+#: Default limit on how many generations a receiver ratchets forward for one message.
+DEFAULT_MAX_FORWARD_DISTANCE = 1000
+
+_MAX_GENERATION = 0xFFFFFFFF  # generations are uint32 on the wire (SenderData)
+
+
+class RatchetType(enum.Enum):
+    """The two hash ratchets of each leaf; the value is the §9 derivation label."""
+
+    HANDSHAKE = "handshake"
+    APPLICATION = "application"
+
+
+def ratchet_type(content_type: ContentType) -> RatchetType:
+    """The ratchet that protects a content type: application data uses the application
+    ratchet, proposals and commits the handshake ratchet (§6.3.1)."""
+    if content_type == ContentType.application:
+        return RatchetType.APPLICATION
+    if content_type in (ContentType.proposal, ContentType.commit):
+        return RatchetType.HANDSHAKE
+    raise ValidationError(
+        "RFC 9420 §6: content type must be application, proposal or commit",
+        detail=f"got {content_type!r}",
+    )
+
+
+@dataclass(frozen=True)
+class KeyNonce:
+    """One generation's AEAD key and nonce from a leaf's ratchet."""
+
+    leaf: int
+    ratchet: RatchetType
+    generation: int
+    key: bytes
+    nonce: bytes
+
+    def guarded_nonce(self, reuse_guard: bytes) -> bytes:
+        """The nonce with its first four bytes XORed with ``reuse_guard`` (§6.3.1)."""
+        return apply_reuse_guard(self.nonce, reuse_guard)
+
+
+def apply_reuse_guard(nonce: bytes, reuse_guard: bytes) -> bytes:
+    """XOR the 4-byte reuse guard into the first four bytes of ``nonce`` (§6.3.1)."""
+    if len(reuse_guard) != 4:
+        raise ValidationError(
+            "RFC 9420 §6.3.2: reuse_guard is 4 bytes", detail=f"got {len(reuse_guard)}"
+        )
+    if len(nonce) < 4:
+        raise ValidationError("RFC 9420 §6.3.1: nonce shorter than the reuse guard")
+    head = bytes(a ^ b for a, b in zip(nonce[:4], reuse_guard, strict=True))
+    return head + nonce[4:]
+
+
+def sender_data_key_nonce(
+    cs: CipherSuite, sender_data_secret: bytes, ciphertext: bytes
+) -> tuple[bytes, bytes]:
+    """``(sender_data_key, sender_data_nonce)`` for a PrivateMessage whose content
+    ciphertext is ``ciphertext`` (§6.3.2): the sample is its first KDF.Nh bytes, or all
+    of it when it is shorter."""
+    sample = ciphertext[: cs.hash_len]
+    key = expand_with_label(cs, sender_data_secret, "key", sample, cs.aead_key_len)
+    nonce = expand_with_label(cs, sender_data_secret, "nonce", sample, cs.aead_nonce_len)
+    return key, nonce
+
+
+@dataclass
+class Ratchet:
+    """One hash ratchet: ``secret`` is ratchet_secret_[N]_[generation]; ``skipped`` maps
+    older generations that were never consumed (and are still in the window) to their
+    ``(key, nonce)``."""
+
+    generation: int
+    secret: bytes
+    skipped: dict[int, tuple[bytes, bytes]] = field(default_factory=dict)
+
+
+@dataclass
+class _Advance:
+    """What moving a ratchet forward to serve one generation produces (not yet applied)."""
+
+    key_nonce: KeyNonce
+    kept: dict[int, tuple[bytes, bytes]]
+    next_secret: bytes
+
+
+@dataclass
+class _LeafInit:
+    """The derivation of a leaf's ratchet roots from the tree (not yet applied)."""
+
+    added_nodes: dict[int, bytes]
+    removed_nodes: list[int]
+    roots: dict[RatchetType, bytes]
+
+
+class SecretTree:
+    """The secret tree of one epoch over ``n_leaves`` leaves (RFC 9420 §9).
+
+    ``out_of_order_window``: how many generations below a ratchet's newest one keep
+    their keys for late messages (0: strictly in order). ``max_forward_distance``: how
+    many generations past the current one a received message may jump.
+    """
+
+    def __init__(
+        self,
+        cs: CipherSuite | int,
+        encryption_secret: bytes,
+        n_leaves: int,
+        *,
+        out_of_order_window: int = DEFAULT_OUT_OF_ORDER_WINDOW,
+        max_forward_distance: int = DEFAULT_MAX_FORWARD_DISTANCE,
+    ) -> None:
+        if n_leaves < 1:
+            raise ValidationError(
+                "RFC 9420 §9: a secret tree has at least one leaf", detail=f"n_leaves={n_leaves}"
+            )
+        if out_of_order_window < 0 or max_forward_distance < 0:
+            raise ValueError("out_of_order_window and max_forward_distance must be >= 0")
+        self.cs = cs if isinstance(cs, CipherSuite) else cipher_suite(cs)
+        self.n_leaves = n_leaves
+        self.out_of_order_window = out_of_order_window
+        self.max_forward_distance = max_forward_distance
+        # node index -> secret, only for nodes derived but whose children are not yet.
+        self.nodes: dict[int, bytes] = {tm.root(n_leaves): encryption_secret}
+        # ratchet type -> leaf index -> ratchet, only for leaves already reached.
+        self.ratchets: dict[RatchetType, dict[int, Ratchet]] = {t: {} for t in RatchetType}
+
+    # --- persistence --------------------------------------------------------------------
+
+    def to_state(self) -> dict[str, Any]:
+        """A deep copy of the whole state as plain data (ints, strings, bytes, dicts)."""
+        return {
+            "cipher_suite": self.cs.suite_id,
+            "n_leaves": self.n_leaves,
+            "out_of_order_window": self.out_of_order_window,
+            "max_forward_distance": self.max_forward_distance,
+            "nodes": dict(self.nodes),
+            "ratchets": {
+                t.value: {
+                    leaf: {
+                        "generation": r.generation,
+                        "secret": r.secret,
+                        "skipped": {g: list(kn) for g, kn in r.skipped.items()},
+                    }
+                    for leaf, r in by_leaf.items()
+                }
+                for t, by_leaf in self.ratchets.items()
+            },
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> SecretTree:
+        """The inverse of :meth:`to_state`."""
+        tree = cls(
+            state["cipher_suite"],
+            b"",
+            state["n_leaves"],
+            out_of_order_window=state["out_of_order_window"],
+            max_forward_distance=state["max_forward_distance"],
+        )
+        tree.nodes = {int(k): bytes(v) for k, v in state["nodes"].items()}
+        for t in RatchetType:
+            tree.ratchets[t] = {
+                int(leaf): Ratchet(
+                    generation=r["generation"],
+                    secret=bytes(r["secret"]),
+                    skipped={
+                        int(g): (bytes(kn[0]), bytes(kn[1])) for g, kn in r["skipped"].items()
+                    },
+                )
+                for leaf, r in state["ratchets"][t.value].items()
+            }
+        return tree
+
+    def copy(self) -> SecretTree:
+        return copy.deepcopy(self)
+
+    # --- sending ------------------------------------------------------------------------
+
+    def next_send_key(self, leaf: int, kind: RatchetType) -> KeyNonce:
+        """The key and nonce of the next unused generation of ``leaf``'s ratchet, for
+        encrypting; consumed (deleted) at once so it can never be handed out twice."""
+        ratchet = self._ratchet_for_update(leaf, kind)
+        if ratchet.generation > _MAX_GENERATION:
+            raise StateError(
+                f"{kind.value} ratchet of leaf {leaf} is exhausted (generation past 2^32-1)"
+            )
+        advance = self._advance(ratchet, leaf, kind, ratchet.generation, keep=False)
+        self._apply(ratchet, advance)
+        return advance.key_nonce
+
+    # --- receiving ----------------------------------------------------------------------
+
+    def receive_key(self, leaf: int, kind: RatchetType, generation: int) -> KeyNonce:
+        """The key and nonce for decrypting generation ``generation`` of ``leaf``'s
+        ratchet, without changing any state. Raises :class:`StateError` when that
+        generation was already used, is too old to be kept, or too far ahead."""
+        self._check_leaf(leaf)
+        ratchet = self.ratchets[kind].get(leaf)
+        if ratchet is None:
+            init = self._derive_leaf(leaf)
+            ratchet = Ratchet(generation=0, secret=init.roots[kind])
+        return self._serve(ratchet, leaf, kind, generation, apply=False)
+
+    def consume_receive_key(self, leaf: int, kind: RatchetType, generation: int) -> KeyNonce:
+        """Like :meth:`receive_key`, then delete that key and every secret it came from
+        (§9.2); call it once the message decrypted and verified."""
+        self._check_leaf(leaf)
+        # Validate before touching the tree, so an unusable generation changes nothing.
+        self.receive_key(leaf, kind, generation)
+        ratchet = self._ratchet_for_update(leaf, kind)
+        return self._serve(ratchet, leaf, kind, generation, apply=True)
+
+    # --- internals ----------------------------------------------------------------------
+
+    def _check_leaf(self, leaf: int) -> None:
+        if not 0 <= leaf < self.n_leaves:
+            raise ValidationError(
+                "RFC 9420 §6.3.2: leaf index outside the tree",
+                detail=f"the tree has {self.n_leaves} leaves",
+                where=f"leaf {leaf}",
+            )
+
+    def _serve(
+        self, ratchet: Ratchet, leaf: int, kind: RatchetType, generation: int, *, apply: bool
+    ) -> KeyNonce:
+        where = f"{kind.value} ratchet of leaf {leaf}"
+        if not 0 <= generation <= _MAX_GENERATION:
+            raise ValidationError(
+                "RFC 9420 §6.3.2: generation is a uint32", detail=str(generation), where=where
+            )
+        current = ratchet.generation
+        if generation < current:
+            kept = ratchet.skipped.get(generation)
+            if kept is not None:
+                if apply:
+                    del ratchet.skipped[generation]
+                return KeyNonce(leaf, kind, generation, kept[0], kept[1])
+            # The newest generation served is current - 1; the window counts below it.
+            if generation < current - 1 - self.out_of_order_window:
+                raise StateError(
+                    f"{where}: generation {generation} is too old: keys are kept only for "
+                    f"the {self.out_of_order_window} generations below {current - 1}"
+                )
+            raise StateError(
+                f"{where}: generation {generation} was already used (its key is deleted)"
+            )
+        if generation - current > self.max_forward_distance:
+            raise StateError(
+                f"{where}: generation {generation} is too far ahead of the current "
+                f"generation {current} (at most {self.max_forward_distance} ahead)"
+            )
+        advance = self._advance(ratchet, leaf, kind, generation, keep=True)
+        if apply:
+            self._apply(ratchet, advance)
+        return advance.key_nonce
+
+    def _advance(
+        self, ratchet: Ratchet, leaf: int, kind: RatchetType, generation: int, *, keep: bool
+    ) -> _Advance:
+        """Ratchet from ``ratchet.generation`` to ``generation`` without changing it;
+        with ``keep``, the keys of generations passed over inside the window are kept."""
+        cs = self.cs
+        secret = ratchet.secret
+        lowest_kept = generation - self.out_of_order_window
+        kept: dict[int, tuple[bytes, bytes]] = {}
+        for j in range(ratchet.generation, generation):
+            if keep and j >= lowest_kept:
+                kept[j] = self._key_nonce(secret, j)
+            secret = derive_tree_secret(cs, secret, "secret", j, cs.hash_len)
+        key, nonce = self._key_nonce(secret, generation)
+        next_secret = derive_tree_secret(cs, secret, "secret", generation, cs.hash_len)
+        return _Advance(KeyNonce(leaf, kind, generation, key, nonce), kept, next_secret)
+
+    def _apply(self, ratchet: Ratchet, advance: _Advance) -> None:
+        ratchet.generation = advance.key_nonce.generation + 1
+        ratchet.secret = advance.next_secret
+        ratchet.skipped.update(advance.kept)
+        # Evict what fell out of the window, which also bounds the number kept.
+        floor = ratchet.generation - 1 - self.out_of_order_window
+        for g in [g for g in ratchet.skipped if g < floor]:
+            del ratchet.skipped[g]
+
+    def _key_nonce(self, secret: bytes, generation: int) -> tuple[bytes, bytes]:
+        cs = self.cs
+        key = derive_tree_secret(cs, secret, "key", generation, cs.aead_key_len)
+        nonce = derive_tree_secret(cs, secret, "nonce", generation, cs.aead_nonce_len)
+        return key, nonce
+
+    def _ratchet_for_update(self, leaf: int, kind: RatchetType) -> Ratchet:
+        """The leaf's ratchet, deriving (and storing) its path from the tree if needed."""
+        self._check_leaf(leaf)
+        ratchet = self.ratchets[kind].get(leaf)
+        if ratchet is not None:
+            return ratchet
+        init = self._derive_leaf(leaf)
+        for node in init.removed_nodes:
+            del self.nodes[node]
+        self.nodes.update(init.added_nodes)
+        for t, root_secret in init.roots.items():
+            self.ratchets[t][leaf] = Ratchet(generation=0, secret=root_secret)
+        return self.ratchets[kind][leaf]
+
+    def _derive_leaf(self, leaf: int) -> _LeafInit:
+        """Walk from the lowest held ancestor of ``leaf`` down to it (nothing stored)."""
+        cs = self.cs
+        n = self.n_leaves
+        node = tm.leaf_to_node(leaf)
+        path = [node, *tm.direct_path(node, n)]
+        path.reverse()  # root first
+        start = next((i for i, x in enumerate(path) if x in self.nodes), None)
+        if start is None:
+            # Cannot happen while the leaf's ratchets are absent: every leaf without
+            # ratchets has exactly one held ancestor.
+            raise StateError(f"secret tree: no secret left on the path of leaf {leaf}")
+        secret = self.nodes[path[start]]
+        added: dict[int, bytes] = {}
+        for parent, child in zip(path[start:], path[start + 1 :], strict=False):
+            left_node, right_node = tm.left(parent), tm.right(parent, n)
+            left_secret = expand_with_label(cs, secret, "tree", b"left", cs.hash_len)
+            right_secret = expand_with_label(cs, secret, "tree", b"right", cs.hash_len)
+            if child == left_node:
+                added[right_node] = right_secret
+                secret = left_secret
+            else:
+                added[left_node] = left_secret
+                secret = right_secret
+        roots = {t: expand_with_label(cs, secret, t.value, b"", cs.hash_len) for t in RatchetType}
+        return _LeafInit(added, [path[start]], roots)
+
+
+__all__ = [
+    "DEFAULT_MAX_FORWARD_DISTANCE",
+    "DEFAULT_OUT_OF_ORDER_WINDOW",
+    "KeyNonce",
+    "Ratchet",
+    "RatchetType",
+    "SecretTree",
+    "apply_reuse_guard",
+    "ratchet_type",
+    "sender_data_key_nonce",
+]
