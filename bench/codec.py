@@ -45,28 +45,8 @@ from _peers import (
     vectors_dir,
 )
 
-# Message keys of messages.json, in file order, with the RFC 9420 type each one holds.
-# "RatchetTree" is mlswire's name for the ratchet_tree extension payload,
-# optional<Node> ratchet_tree<V> (RFC 9420 §12.4.3.3).
-KEY_TYPES: dict[str, str] = {
-    "mls_welcome": "MLSMessage",
-    "mls_group_info": "MLSMessage",
-    "mls_key_package": "MLSMessage",
-    "ratchet_tree": "RatchetTree",
-    "group_secrets": "GroupSecrets",
-    "add_proposal": "Add",
-    "update_proposal": "Update",
-    "remove_proposal": "Remove",
-    "pre_shared_key_proposal": "PreSharedKey",
-    "re_init_proposal": "ReInit",
-    "external_init_proposal": "ExternalInit",
-    "group_context_extensions_proposal": "GroupContextExtensions",
-    "commit": "Commit",
-    "public_message_application": "MLSMessage",
-    "public_message_proposal": "MLSMessage",
-    "public_message_commit": "MLSMessage",
-    "private_message": "MLSMessage",
-}
+use_project_mlswire()
+from mlswire.vectors.messages import TYPES as KEY_TYPES  # noqa: E402  (vector key -> RFC type)
 
 # Types whose decoded value is not a schema struct (RatchetTree decodes to a tuple), so
 # mlswire.encode cannot infer the type from the value and must be told, as a user would.
@@ -215,7 +195,6 @@ def measure_python(
 
 def mlswire_codecs() -> dict[str, Codec]:
     """mlswire's generic API: ``mlswire.decode(data, "TypeName")`` and ``mlswire.encode(obj)``."""
-    use_project_mlswire()
     try:
         mlswire = importlib.import_module("mlswire")
     except ImportError as exc:

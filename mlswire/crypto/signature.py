@@ -79,31 +79,47 @@ class SignatureScheme(ABC, Generic[SK, PK]):
         self.private_key_cached.cache_clear()
 
 
-class _Ed25519(SignatureScheme[ed25519.Ed25519PrivateKey, ed25519.Ed25519PublicKey]):
-    def __init__(self) -> None:
-        super().__init__(0x0807, "ed25519")
+_EdPrivate = ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey
+_EdPublic = ed25519.Ed25519PublicKey | ed448.Ed448PublicKey
 
-    def load_public(self, pk: bytes) -> ed25519.Ed25519PublicKey:
-        if len(pk) != 32:
-            raise CryptoError(f"Ed25519 public key must be 32 bytes, not {len(pk)}")
+
+class _EdDSA(SignatureScheme[_EdPrivate, _EdPublic]):
+    """Ed25519 or Ed448 (RFC 8032): raw keys of ``key_len`` bytes, deterministic signing."""
+
+    def __init__(
+        self,
+        scheme_id: int,
+        name: str,
+        key_len: int,
+        private_cls: type[ed25519.Ed25519PrivateKey] | type[ed448.Ed448PrivateKey],
+        public_cls: type[ed25519.Ed25519PublicKey] | type[ed448.Ed448PublicKey],
+    ) -> None:
+        self.key_len = key_len
+        self.private_cls = private_cls
+        self.public_cls = public_cls
+        super().__init__(scheme_id, name)
+
+    def _load(self, kind: str, raw: bytes, loader: Any) -> Any:
+        if len(raw) != self.key_len:
+            raise CryptoError(
+                f"{self.name} {kind} key must be {self.key_len} bytes, not {len(raw)}"
+            )
         try:
-            return ed25519.Ed25519PublicKey.from_public_bytes(pk)
+            return loader(raw)
         except ValueError as e:
-            raise CryptoError(f"Ed25519 public key: {e}") from None
+            raise CryptoError(f"{self.name} {kind} key: {e}") from None
 
-    def load_private(self, sk: bytes) -> ed25519.Ed25519PrivateKey:
-        if len(sk) != 32:
-            raise CryptoError(f"Ed25519 private key must be 32 bytes, not {len(sk)}")
-        try:
-            return ed25519.Ed25519PrivateKey.from_private_bytes(sk)
-        except ValueError as e:
-            raise CryptoError(f"Ed25519 private key: {e}") from None
+    def load_public(self, pk: bytes) -> _EdPublic:
+        return self._load("public", pk, self.public_cls.from_public_bytes)  # type: ignore[no-any-return]
 
-    def public_of(self, sk: ed25519.Ed25519PrivateKey) -> bytes:
+    def load_private(self, sk: bytes) -> _EdPrivate:
+        return self._load("private", sk, self.private_cls.from_private_bytes)  # type: ignore[no-any-return]
+
+    def public_of(self, sk: _EdPrivate) -> bytes:
         return sk.public_key().public_bytes_raw()
 
     def key_pair(self, rng: Rng | None) -> tuple[bytes, bytes]:
-        sk = random_bytes(rng, 32)
+        sk = random_bytes(rng, self.key_len)
         return sk, self.public_of(self.load_private(sk))
 
     def sign(self, sk: bytes, msg: bytes, rng: Rng | None) -> bytes:
@@ -114,45 +130,7 @@ class _Ed25519(SignatureScheme[ed25519.Ed25519PrivateKey, ed25519.Ed25519PublicK
         try:
             key.verify(sig, msg)
         except InvalidSignature:
-            raise CryptoError("Ed25519 signature does not verify") from None
-
-
-class _Ed448(SignatureScheme[ed448.Ed448PrivateKey, ed448.Ed448PublicKey]):
-    def __init__(self) -> None:
-        super().__init__(0x0808, "ed448")
-
-    def load_public(self, pk: bytes) -> ed448.Ed448PublicKey:
-        if len(pk) != 57:
-            raise CryptoError(f"Ed448 public key must be 57 bytes, not {len(pk)}")
-        try:
-            return ed448.Ed448PublicKey.from_public_bytes(pk)
-        except ValueError as e:
-            raise CryptoError(f"Ed448 public key: {e}") from None
-
-    def load_private(self, sk: bytes) -> ed448.Ed448PrivateKey:
-        if len(sk) != 57:
-            raise CryptoError(f"Ed448 private key must be 57 bytes, not {len(sk)}")
-        try:
-            return ed448.Ed448PrivateKey.from_private_bytes(sk)
-        except ValueError as e:
-            raise CryptoError(f"Ed448 private key: {e}") from None
-
-    def public_of(self, sk: ed448.Ed448PrivateKey) -> bytes:
-        return sk.public_key().public_bytes_raw()
-
-    def key_pair(self, rng: Rng | None) -> tuple[bytes, bytes]:
-        sk = random_bytes(rng, 57)
-        return sk, self.public_of(self.load_private(sk))
-
-    def sign(self, sk: bytes, msg: bytes, rng: Rng | None) -> bytes:
-        return self.private_key_cached(sk).sign(msg)
-
-    def verify(self, pk: bytes, msg: bytes, sig: bytes) -> None:
-        key = self.public_key_cached(pk)
-        try:
-            key.verify(sig, msg)
-        except InvalidSignature:
-            raise CryptoError("Ed448 signature does not verify") from None
+            raise CryptoError(f"{self.name} signature does not verify") from None
 
 
 class _Ecdsa(SignatureScheme[ec.EllipticCurvePrivateKey, ec.EllipticCurvePublicKey]):
@@ -198,8 +176,8 @@ SIGNATURE_SCHEMES: dict[int, SignatureScheme[Any, Any]] = {
     0x0403: _Ecdsa(0x0403, "ecdsa_secp256r1_sha256", P256, hashes.SHA256()),
     0x0503: _Ecdsa(0x0503, "ecdsa_secp384r1_sha384", P384, hashes.SHA384()),
     0x0603: _Ecdsa(0x0603, "ecdsa_secp521r1_sha512", P521, hashes.SHA512()),
-    0x0807: _Ed25519(),
-    0x0808: _Ed448(),
+    0x0807: _EdDSA(0x0807, "ed25519", 32, ed25519.Ed25519PrivateKey, ed25519.Ed25519PublicKey),
+    0x0808: _EdDSA(0x0808, "ed448", 57, ed448.Ed448PrivateKey, ed448.Ed448PublicKey),
 }
 
 __all__ = ["SIGNATURE_SCHEMES", "SignatureScheme"]
