@@ -477,3 +477,29 @@ def source(tp: Any) -> str:
     d = describe(lookup(tp))
     _functions(tp)
     return _compiler.sources.get(d.name or "", "")
+
+
+def _compile_length_functions() -> tuple[Callable[[bytes, int], tuple[int, int]], Callable[[int], bytes]]:
+    # The same lines the compiler inlines into every decoder and encoder, wrapped as
+    # functions for callers that handle headers alone (vector checks, stream framing).
+    read = ["def read_length(buf, pos):", "    try:"]
+    read += ["        " + line for line in _compiler.read_length("n")]
+    read += [
+        "    except IndexError:",
+        "        raise _truncated(pos, buf) from None",
+        "    return n, pos",
+    ]
+    write = ["def write_length(n):", "    out = bytearray()"]
+    write += ["    " + line for line in _compiler.write_length("n", "out")]
+    write += ["    return bytes(out)"]
+    ns = _compiler.ns
+    exec(compile("\n".join(read) + "\n\n" + "\n".join(write) + "\n", "<mlswire.tls length>", "exec"), ns)
+    return ns["read_length"], ns["write_length"]
+
+
+read_length, write_length = _compile_length_functions()
+read_length.__doc__ = (
+    "Read an RFC 9420 §2.1.2 variable-length integer at ``pos``; return ``(value, "
+    "offset after it)``. Non-minimal encodings and the 0b11 prefix raise DecodeError."
+)
+write_length.__doc__ = "The minimal RFC 9420 §2.1.2 variable-length encoding of ``n`` (< 2^30)."

@@ -3,11 +3,14 @@ SignWithLabel and EncryptWithLabel, per cipher suite."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ..crypto import labeled
-from ..crypto.suites import cipher_suite
+from ..crypto.suites import CipherSuite, cipher_suite
 from . import expect, unhex
+from ._build import per_case
+from ._rng import Drbg
 
 FAMILY = "crypto-basics"
 KEYS = frozenset({"cipher_suite", "ref_hash", "expand_with_label", "sign_with_label"})
@@ -48,3 +51,82 @@ def check(case: dict[str, Any]) -> None:
     kem_output, ciphertext = labeled.encrypt_with_label(cs, pub, v["label"], context, plaintext)
     again = labeled.decrypt_with_label(cs, priv, v["label"], context, kem_output, ciphertext)
     expect("encrypt_with_label (round trip)", again, plaintext)
+
+
+# --- generation: one case per suite, random inputs, outputs computed by mlswire ---------
+DEFAULT_COUNT = 1
+
+
+def _case(cs: CipherSuite, r: Drbg) -> dict[str, Any]:
+    nh = cs.hash_len
+    value = r(32)
+    secret, context = r(nh), r(32)
+    length = r.between(16, nh)
+    derive_in = r(nh)
+    tree_in, generation, tree_len = r(nh), r.uint(32), cs.aead_key_len
+    sign_priv, sign_pub = cs.signature_key_pair(r)
+    content = r(32)
+    enc_priv, enc_pub = cs.generate_key_pair(r)
+    enc_context, plaintext = r(32), r(32)
+    kem_output, ciphertext = labeled.encrypt_with_label(
+        cs, enc_pub, "EncryptWithLabel", enc_context, plaintext, rng=r
+    )
+    return {
+        "cipher_suite": cs.suite_id,
+        "ref_hash": {
+            "label": "RefHash",
+            "value": value.hex(),
+            "out": labeled.ref_hash(cs, "RefHash", value).hex(),
+        },
+        "expand_with_label": {
+            "secret": secret.hex(),
+            "label": "ExpandWithLabel",
+            "context": context.hex(),
+            "length": length,
+            "out": labeled.expand_with_label(cs, secret, "ExpandWithLabel", context, length).hex(),
+        },
+        "derive_secret": {
+            "secret": derive_in.hex(),
+            "label": "DeriveSecret",
+            "out": labeled.derive_secret(cs, derive_in, "DeriveSecret").hex(),
+        },
+        "derive_tree_secret": {
+            "secret": tree_in.hex(),
+            "label": "DeriveTreeSecret",
+            "generation": generation,
+            "length": tree_len,
+            "out": labeled.derive_tree_secret(
+                cs, tree_in, "DeriveTreeSecret", generation, tree_len
+            ).hex(),
+        },
+        "sign_with_label": {
+            "priv": sign_priv.hex(),
+            "pub": sign_pub.hex(),
+            "content": content.hex(),
+            "label": "SignWithLabel",
+            "signature": labeled.sign_with_label(
+                cs, sign_priv, "SignWithLabel", content, rng=r
+            ).hex(),
+        },
+        "encrypt_with_label": {
+            "priv": enc_priv.hex(),
+            "pub": enc_pub.hex(),
+            "label": "EncryptWithLabel",
+            "context": enc_context.hex(),
+            "plaintext": plaintext.hex(),
+            "kem_output": kem_output.hex(),
+            "ciphertext": ciphertext.hex(),
+        },
+    }
+
+
+def generate(
+    suite: int | None,
+    rng: Drbg,
+    count: int | None = None,
+    *,
+    progress: Callable[[], None] | None = None,
+) -> list[dict[str, Any]]:
+    cs = cipher_suite(suite if suite is not None else 1)
+    n = DEFAULT_COUNT if count is None else count
+    return [_case(cs, r) for _, r in per_case(rng, n, progress)]

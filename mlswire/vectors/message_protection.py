@@ -8,11 +8,13 @@ direction starts from a fresh secret tree of two leaves; the sender is leaf 1.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ..codecs import tls
 from ..crypto.suites import CipherSuite, cipher_suite
 from ..engine import framing
+from ..engine import psk as psks
 from ..engine.secret_tree import SecretTree
 from ..errors import ValidationError
 from ..schema import (
@@ -20,13 +22,20 @@ from ..schema import (
     Commit,
     GroupContext,
     MLSMessage,
+    PreSharedKey,
     Proposal,
+    ProposalOrRef,
+    ProposalOrRefType,
+    ProposalType,
+    Remove,
     WireFormat,
 )
 from ..schema import (
     CipherSuite as CipherSuiteId,
 )
 from . import Mismatch, expect, unhex
+from ._build import per_case
+from ._rng import Drbg
 
 FAMILY = "message-protection"
 KEYS = frozenset(
@@ -165,3 +174,104 @@ def check(case: dict[str, Any]) -> None:
         _check_content(c, name, f"{name}_pub", pub)
         mine = c.protect(pub, WireFormat.mls_public_message)
         _check_content(c, name, f"{name} (protected by mlswire, public)", c.unprotect_public(mine))
+
+
+# --- generation -----------------------------------------------------------------------
+DEFAULT_COUNT = 1
+
+
+def _proposal(cs: CipherSuite, r: Drbg) -> Proposal:
+    return Proposal(proposal_type=ProposalType.remove, remove=Remove(removed=r.below(16)))
+
+
+def _commit(cs: CipherSuite, r: Drbg) -> Commit:
+    psk = PreSharedKey(psk=psks.external_psk_id(r(32), psks.fresh_psk_nonce(cs, r)))
+    by_value = Proposal(proposal_type=ProposalType.psk, psk=psk)
+    return Commit(
+        proposals=(ProposalOrRef(type=ProposalOrRefType.proposal, proposal=by_value),),
+        path=None,
+    )
+
+
+def _case(cs: CipherSuite, r: Drbg) -> dict[str, Any]:
+    nh = cs.hash_len
+    suite_id = cs.suite_id
+    out: dict[str, Any] = {
+        "cipher_suite": suite_id,
+        "group_id": r(32).hex(),
+        "epoch": r.uint(32),
+        "tree_hash": r(nh).hex(),
+        "confirmed_transcript_hash": r(nh).hex(),
+    }
+    signature_priv, signature_pub = cs.signature_key_pair(r)
+    out["signature_priv"] = signature_priv.hex()
+    out["signature_pub"] = signature_pub.hex()
+    out["encryption_secret"] = r(nh).hex()
+    out["sender_data_secret"] = r(nh).hex()
+    out["membership_key"] = r(nh).hex()
+    c = _Case(out)  # the same view of the case that check() takes
+
+    proposal, commit, application = _proposal(cs, r), _commit(cs, r), r(r.between(1, 64))
+    contents: dict[str, tuple[dict[str, Any], bytes]] = {
+        "proposal": ({"proposal": proposal}, tls.encode(proposal, Proposal)),
+        "commit": ({"commit": commit}, tls.encode(commit, Commit)),
+        "application": ({"application_data": application}, application),
+    }
+    for name, (body, raw) in contents.items():
+        content = framing.framed_content(
+            group_id=c.group_context.group_id,
+            epoch=c.group_context.epoch,
+            sender=framing.member_sender(SENDER_LEAF),
+            **body,
+        )
+        # A commit's confirmation tag depends on the next epoch's key schedule, which
+        # this family does not model: any MAC-sized value is carried and signed over.
+        tag = r(nh) if name == "commit" else None
+        out[name] = raw.hex()
+        if name != "application":  # application data is never a PublicMessage (§6)
+            auth = framing.authenticate(
+                cs,
+                signature_priv,
+                content,
+                WireFormat.mls_public_message,
+                c.group_context,
+                confirmation_tag=tag,
+                rng=r,
+            )
+            pub = framing.protect_public(
+                cs, auth, group_context=c.group_context, membership_key=c.membership_key
+            )
+            out[f"{name}_pub"] = tls.encode(framing.to_mls_message(pub), MLSMessage).hex()
+        auth = framing.authenticate(
+            cs,
+            signature_priv,
+            content,
+            WireFormat.mls_private_message,
+            c.group_context,
+            confirmation_tag=tag,
+            rng=r,
+        )
+        # A fresh two-leaf tree for each message: the receiver in check() starts each
+        # from generation 0 too.
+        priv = framing.protect_private(
+            cs,
+            auth,
+            secret_tree=c.tree(),
+            sender_data_secret=c.sender_data_secret,
+            padding=framing.pad_to_multiple(r.choice((1, 16, 32))),
+            rng=r,
+        )
+        out[f"{name}_priv"] = tls.encode(framing.to_mls_message(priv), MLSMessage).hex()
+    return out
+
+
+def generate(
+    suite: int | None,
+    rng: Drbg,
+    count: int | None = None,
+    *,
+    progress: Callable[[], None] | None = None,
+) -> list[dict[str, Any]]:
+    cs = cipher_suite(suite if suite is not None else 1)
+    n = DEFAULT_COUNT if count is None else count
+    return [_case(cs, r) for _, r in per_case(rng, n, progress)]

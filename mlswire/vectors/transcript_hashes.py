@@ -3,13 +3,29 @@ forward, and its confirmation tag verifies under the given confirmation key."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ..codecs import tls
-from ..crypto.suites import cipher_suite
-from ..engine import transcript
-from ..schema import AuthenticatedContent, ContentType
+from ..crypto.suites import CipherSuite, cipher_suite
+from ..engine import framing, transcript
+from ..engine import psk as psks
+from ..schema import (
+    AuthenticatedContent,
+    Commit,
+    ContentType,
+    GroupContext,
+    PreSharedKey,
+    Proposal,
+    ProposalOrRef,
+    ProposalOrRefType,
+    ProposalType,
+    WireFormat,
+)
+from ..schema import CipherSuite as CipherSuiteId
 from . import Mismatch, expect, unhex
+from ._build import per_case
+from ._rng import Drbg
 
 FAMILY = "transcript-hashes"
 KEYS = frozenset(
@@ -46,3 +62,68 @@ def check(case: dict[str, Any]) -> None:
         hashes.interim,
         unhex(case["interim_transcript_hash_after"]),
     )
+
+
+# --- generation: a signed Commit from a random member, hashes and tag computed ---------
+DEFAULT_COUNT = 1
+
+
+def _case(cs: CipherSuite, r: Drbg) -> dict[str, Any]:
+    nh = cs.hash_len
+    confirmation_key, interim_before = r(nh), r(nh)
+    group_id, epoch = r(16), r.uint(32)
+    psk = PreSharedKey(psk=psks.external_psk_id(r(32), psks.fresh_psk_nonce(cs, r)))
+    commit = Commit(
+        proposals=(
+            ProposalOrRef(
+                type=ProposalOrRefType.proposal,
+                proposal=Proposal(proposal_type=ProposalType.psk, psk=psk),
+            ),
+        ),
+        path=None,
+    )
+    content = framing.framed_content(
+        group_id=group_id,
+        epoch=epoch,
+        sender=framing.member_sender(r.below(8)),
+        commit=commit,
+    )
+    # The signature covers a GroupContext; nothing in this family checks it, but a
+    # real one keeps the content exactly what a member would send.
+    signer_priv, _ = cs.signature_key_pair(r)
+    context = GroupContext(
+        cipher_suite=CipherSuiteId(cs.suite_id),
+        group_id=group_id,
+        epoch=epoch,
+        tree_hash=r(nh),
+        confirmed_transcript_hash=r(nh),
+        extensions=(),
+    )
+    wire_format = WireFormat.mls_public_message
+    signature = framing.sign_framed_content(cs, signer_priv, content, wire_format, context, r)
+    confirmed = transcript.confirmed_transcript_hash(
+        cs, interim_before, wire_format, content, signature
+    )
+    tag = transcript.confirmation_tag(cs, confirmation_key, confirmed)
+    authenticated = framing.authenticated_content(content, wire_format, signature, tag)
+    after = transcript.update_transcript(cs, interim_before, authenticated)
+    return {
+        "cipher_suite": cs.suite_id,
+        "confirmation_key": confirmation_key.hex(),
+        "authenticated_content": tls.encode(authenticated, AuthenticatedContent).hex(),
+        "interim_transcript_hash_before": interim_before.hex(),
+        "confirmed_transcript_hash_after": after.confirmed.hex(),
+        "interim_transcript_hash_after": after.interim.hex(),
+    }
+
+
+def generate(
+    suite: int | None,
+    rng: Drbg,
+    count: int | None = None,
+    *,
+    progress: Callable[[], None] | None = None,
+) -> list[dict[str, Any]]:
+    cs = cipher_suite(suite if suite is not None else 1)
+    n = DEFAULT_COUNT if count is None else count
+    return [_case(cs, r) for _, r in per_case(rng, n, progress)]

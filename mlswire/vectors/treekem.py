@@ -4,6 +4,7 @@ mlswire creates for each sender is processed by every other member."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ..codecs import tls
@@ -12,6 +13,8 @@ from ..engine import treekem
 from ..engine.ratchet_tree import RatchetTree
 from ..schema import CipherSuite, GroupContext, UpdatePath
 from . import expect, unhex
+from ._build import per_case, shape_for
+from ._rng import Drbg
 
 FAMILY = "treekem"
 KEYS = frozenset({"cipher_suite", "ratchet_tree", "leaves_private", "update_paths"})
@@ -72,3 +75,83 @@ def check(case: dict[str, Any]) -> None:
             )
             expect(f"sender {sender}, leaf {j}: tree after our path", got.tree, created.tree)
         tv.verify_parent_hashes(created.tree)
+
+
+# --- generation -----------------------------------------------------------------------
+# Trees grown by commits that every member processes, so each member's private state
+# (leaf key and path secrets) is what a real client would hold. Then, from that tree,
+# every member in turn creates an UpdatePath that every other member decrypts.
+DEFAULT_COUNT = 3
+ORDER = (
+    "full-2",
+    "trailing-3",
+    "internal-blanks",
+    "unmerged-skipping",
+    "trailing-5",
+    "full-8",
+    "skipping-blanks",
+    "unmerged",
+    "full-4",
+    "trailing-7",
+)
+
+
+def _case(suite_id: int, r: Drbg, index: int) -> dict[str, Any]:
+    group = shape_for(ORDER, index)(suite_id, r, True)
+    tree = group.tree
+    context = group.context()
+    members = sorted(group.members)
+    leaves_private = [
+        {
+            "index": i,
+            "encryption_priv": group.members[i].keys[2 * i].hex(),
+            "signature_priv": group.members[i].signer.priv.hex(),
+            "path_secrets": [
+                {"node": x, "path_secret": s.hex()}
+                for x, s in sorted(group.members[i].path_secrets.items())
+            ],
+        }
+        for i in members
+    ]
+    update_paths = []
+    for i in members:
+        created = treekem.create_update_path(tree, i, group.members[i].signer.priv, context, rng=r)
+        # null for the sender itself and for blank leaves, as in the official file.
+        path_secrets: list[str | None] = [None] * tree.n_leaves
+        for j in members:
+            if j == i:
+                continue
+            got = treekem.process_update_path(
+                tree, i, created.update_path, group.private_state(j), context
+            )
+            path_secrets[j] = got.path_secret.hex()
+        update_paths.append(
+            {
+                "sender": i,
+                "update_path": tls.encode(created.update_path, UpdatePath).hex(),
+                "path_secrets": path_secrets,
+                "commit_secret": created.commit_secret.hex(),
+                "tree_hash_after": created.tree.tree_hash().hex(),
+            }
+        )
+    return {
+        "cipher_suite": suite_id,
+        "group_id": group.group_id.hex(),
+        "epoch": group.epoch,
+        "confirmed_transcript_hash": group.confirmed_transcript_hash.hex(),
+        "ratchet_tree": tree.encode().hex(),
+        "leaves_private": leaves_private,
+        "update_paths": update_paths,
+    }
+
+
+def generate(
+    suite: int | None,
+    rng: Drbg,
+    count: int | None = None,
+    *,
+    progress: Callable[[], None] | None = None,
+) -> list[dict[str, Any]]:
+    suite_id = suite if suite is not None else 1
+    n = DEFAULT_COUNT if count is None else count
+    return [_case(suite_id, r, i) for i, r in per_case(rng, n, progress)]

@@ -3,12 +3,19 @@ signature with the signer's key and its confirmation tag with the key schedule."
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ..codecs import tls
+from ..crypto.suites import CipherSuite, cipher_suite
+from ..engine import key_schedule as ks
+from ..engine import transcript
 from ..engine import welcome as wl
-from ..schema import MLSMessage, WireFormat
+from ..schema import CipherSuite as CipherSuiteId
+from ..schema import GroupContext, MLSMessage, WireFormat
 from . import Mismatch, expect, unhex
+from ._build import new_key_package, new_signer, per_case
+from ._rng import Drbg
 
 FAMILY = "welcome"
 KEYS = frozenset({"cipher_suite", "init_priv", "signer_pub", "key_package", "welcome"})
@@ -32,3 +39,54 @@ def check(case: dict[str, Any]) -> None:
         hashes.confirmed,
         opened.group_info.group_context.confirmed_transcript_hash,
     )
+
+
+# --- generation: a joiner's KeyPackage and a Welcome to it for a random epoch ----------
+DEFAULT_COUNT = 1
+
+
+def _case(cs: CipherSuite, r: Drbg) -> dict[str, Any]:
+    nh = cs.hash_len
+    signer = new_signer(cs, r)
+    joiner = new_key_package(cs, r)
+    context = GroupContext(
+        cipher_suite=CipherSuiteId(cs.suite_id),
+        group_id=r(32),
+        epoch=r.uint(16),
+        tree_hash=r(nh),
+        confirmed_transcript_hash=r(nh),
+        extensions=(),
+    )
+    # The epoch the Welcome lets the joiner into: no PSKs, as check() expects.
+    epoch = ks.derive_epoch(cs, r(nh), context, commit_secret=r(nh))
+    tag = transcript.confirmation_tag(cs, epoch.confirmation_key, context.confirmed_transcript_hash)
+    group_info = wl.sign_group_info(
+        cs,
+        signer.priv,
+        group_context=context,
+        confirmation_tag=tag,
+        signer=r.uint(16),
+        rng=r,
+    )
+    welcome = wl.create_welcome(epoch, group_info, [wl.NewMember(joiner.key_package)], rng=r)
+    kp_msg = MLSMessage(wire_format=WireFormat.mls_key_package, key_package=joiner.key_package)
+    welcome_msg = MLSMessage(wire_format=WireFormat.mls_welcome, welcome=welcome)
+    return {
+        "cipher_suite": cs.suite_id,
+        "init_priv": joiner.init_priv.hex(),
+        "signer_pub": signer.pub.hex(),
+        "key_package": tls.encode(kp_msg, MLSMessage).hex(),
+        "welcome": tls.encode(welcome_msg, MLSMessage).hex(),
+    }
+
+
+def generate(
+    suite: int | None,
+    rng: Drbg,
+    count: int | None = None,
+    *,
+    progress: Callable[[], None] | None = None,
+) -> list[dict[str, Any]]:
+    cs = cipher_suite(suite if suite is not None else 1)
+    n = DEFAULT_COUNT if count is None else count
+    return [_case(cs, r) for _, r in per_case(rng, n, progress)]
