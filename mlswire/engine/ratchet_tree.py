@@ -9,7 +9,9 @@ The state is plain data (the suite id and the node list) so that it can be seria
 with the schema codecs; the only other thing kept is a cache of tree hashes (§7.8).
 Every mutation goes through :meth:`RatchetTree._set`, which drops the cached hash of the
 changed node and of its ancestors and nothing else, so after a change the tree hash is
-recomputed over O(log N) nodes, not O(N).
+recomputed over O(log N) nodes, not O(N). :meth:`RatchetTree.copy` is O(1): copies
+share the arrays as versions (Baker's rerooting, see ``__slots__`` below), so staging a
+commit on a copy costs what the commit changes, not the size of the tree.
 
 Leaves are addressed by *leaf index*, nodes by *node index* (``node = 2 * leaf``).
 Resolutions and filtered paths are lists of node indices.
@@ -17,6 +19,7 @@ Resolutions and filtered paths are lists of node indices.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Collection, Iterator, Sequence
 
 from ..codecs import tls
@@ -58,7 +61,15 @@ class RatchetTree:
     extend, blanking a direct path); TreeKEM (``treekem.py``) builds on them.
     """
 
-    __slots__ = ("_hashes", "_nodes", "suite_id")
+    # Versions: copy() is O(1). Of the trees that share one node array, exactly one (the
+    # *root*) holds the arrays (_n, _h); every other is a *view*: a parent tree plus an
+    # undo map {index: (node, cached hash)} of the entries where it differs from its
+    # parent, and its own width. Any access to a view first *reroots* it (Baker's
+    # trick): the undo entries are swapped into the arrays and the former root becomes
+    # a view with the inverse entries. Writes to a root record the overwritten entry in
+    # its direct views first. So staging a commit on a copy, merging it, or dropping it
+    # costs O(entries changed) -- O(log N) for a commit -- not an O(N) array copy.
+    __slots__ = ("__weakref__", "_h", "_n", "_parent", "_undo", "_views", "_width", "suite_id")
 
     def __init__(self, suite_id: int, nodes: list[NodeValue]) -> None:
         width = len(nodes)
@@ -68,8 +79,70 @@ class RatchetTree:
                 "RFC 9420 §7.7: a ratchet tree is full", f"{width} nodes is not 2^(d+1)-1"
             )
         self.suite_id = suite_id
-        self._nodes = nodes
-        self._hashes: list[bytes | None] = [None] * width
+        self._n: list[NodeValue] = nodes
+        self._h: list[bytes | None] = [None] * width
+        self._parent: RatchetTree | None = None
+        self._undo: dict[int, tuple[NodeValue, bytes | None]] = {}
+        self._width = width
+        self._views: list[weakref.ref[RatchetTree]] = []
+
+    # --- versions ------------------------------------------------------------------------
+    @property
+    def _nodes(self) -> list[NodeValue]:
+        if self._parent is not None:
+            self._reroot()
+        return self._n
+
+    @property
+    def _hashes(self) -> list[bytes | None]:
+        if self._parent is not None:
+            self._reroot()
+        return self._h
+
+    def _reroot(self) -> None:
+        """Make this tree the holder of the shared arrays (see __slots__)."""
+        parent = self._parent
+        if parent is None:
+            return
+        parent._reroot()
+        nodes, hashes = parent._n, parent._h
+        width, parent_width = self._width, len(nodes)
+        inverse: dict[int, tuple[NodeValue, bytes | None]] = {}
+        if parent_width > width:
+            for x in range(width, parent_width):
+                inverse[x] = (nodes[x], hashes[x])
+            del nodes[width:]
+            del hashes[width:]
+        elif width > parent_width:
+            nodes.extend([None] * (width - parent_width))
+            hashes.extend([None] * (width - parent_width))
+        for x, (value, h) in self._undo.items():
+            if x < parent_width and x not in inverse:
+                inverse[x] = (nodes[x], hashes[x])
+            nodes[x] = value
+            hashes[x] = h
+        self._n, self._h = nodes, hashes
+        self._parent, self._undo = None, {}
+        parent._n, parent._h = [], []
+        parent._parent, parent._undo, parent._width = self, inverse, parent_width
+        self._views = [r for r in self._views if (v := r()) is not None and v._parent is self]
+        self._views.append(weakref.ref(parent))
+
+    def _record(self, x: int) -> None:
+        """Before a root overwrites (or drops) entry ``x``: keep it for its views."""
+        views = self._views
+        if not views:
+            return
+        live = False
+        for ref in views:
+            view = ref()
+            if view is None or view._parent is not self:
+                continue
+            live = True
+            if x < view._width and x not in view._undo:
+                view._undo[x] = (self._n[x], self._h[x])
+        if not live:
+            views.clear()
 
     # --- construction and the ratchet_tree extension (§12.4.3.3) -------------------------
     @classmethod
@@ -137,20 +210,27 @@ class RatchetTree:
         return tls.encode(self.to_nodes(), "RatchetTree")
 
     def copy(self) -> RatchetTree:
-        """An independent tree sharing the (immutable) node values and the hash cache.
-
-        Copying is two list copies: cheap next to one HPKE operation, and it is what lets
-        a commit be staged on a copy and merged by swapping trees (DESIGN rule 4)."""
+        """An independent tree with the same nodes and hash cache, in O(1): the copy
+        takes over the arrays and this tree becomes a view of it (see __slots__). This is
+        what lets a commit be staged on a copy and merged by swapping trees, at a cost
+        independent of the group size (DESIGN rule 4)."""
+        self._reroot()
         other = RatchetTree.__new__(RatchetTree)
         other.suite_id = self.suite_id
-        other._nodes = list(self._nodes)
-        other._hashes = list(self._hashes)
+        other._n, other._h = self._n, self._h
+        other._parent, other._undo, other._width = None, {}, len(self._n)
+        other._views = [weakref.ref(self)]
+        self._n, self._h = [], []
+        self._parent, self._undo, self._width = other, {}, len(other._n)
         return other
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, RatchetTree):
             return NotImplemented
-        return self.suite_id == other.suite_id and self._nodes == other._nodes
+        # Snapshot one side first: the two may share arrays, and reading the other
+        # reroots them in place.
+        mine = tuple(self._nodes)
+        return self.suite_id == other.suite_id and mine == tuple(other._nodes)
 
     __hash__ = None  # type: ignore[assignment]  # mutable
 
@@ -221,13 +301,19 @@ class RatchetTree:
 
     # --- mutation: the single choke point that keeps the hash cache honest ---------------
     def _set(self, x: int, value: NodeValue) -> None:
-        self._nodes[x] = value
+        nodes = self._nodes  # reroots
+        record = self._record if self._views else None
+        if record is not None:
+            record(x)
+        nodes[x] = value
         # Invariant: a node with a cached hash has children with cached hashes. So the
         # first uncached node on the way up has no cached ancestor and the walk stops.
-        hashes = self._hashes
+        hashes = self._h
         n = self.n_leaves
         r = tm.root(n)
         while hashes[x] is not None:
+            if record is not None:
+                record(x)
             hashes[x] = None
             if x == r:
                 break
@@ -255,29 +341,50 @@ class RatchetTree:
     def extend(self) -> None:
         """Double the leaf count: the old tree becomes the left subtree of a new blank
         root, the right subtree is all blank (§7.7). Cached hashes stay valid."""
+        # Views are never wider than their root's arrays were when they were made, and
+        # a truncation recorded what they had beyond: appending needs no record.
         w = len(self._nodes)
-        self._nodes.extend([None] * (w + 1))
-        self._hashes.extend([None] * (w + 1))
+        self._n.extend([None] * (w + 1))
+        self._h.extend([None] * (w + 1))
 
     def truncate(self) -> None:
         """Halve the tree while the right subtree of the root is all blank (§12.1.3)."""
-        while len(self._nodes) > 1:
-            half = (len(self._nodes) - 1) // 2  # the root's index; right subtree after it
-            if any(v is not None for v in self._nodes[half + 1 :: 2]):
+        nodes = self._nodes
+        # The rightmost non-blank leaf decides; finding it costs the trailing blank
+        # leaves, which are about to be dropped anyway.
+        last = len(nodes) - 1
+        while last > 0 and nodes[last] is None:
+            last -= 2
+        while len(nodes) > 1:
+            half = (len(nodes) - 1) // 2  # the root's index; right subtree after it
+            if last > half:
                 break
-            del self._nodes[half:]
-            del self._hashes[half:]
+            if self._views:
+                for x in range(half, len(nodes)):
+                    self._record(x)
+            del nodes[half:]
+            del self._h[half:]
 
-    def leftmost_blank_leaf(self, skip: Collection[int] = ()) -> int | None:
-        for x in range(0, len(self._nodes), 2):
+    def leftmost_blank_leaf(self, skip: Collection[int] = (), start: int = 0) -> int | None:
+        """The lowest blank leaf index >= ``start`` not in ``skip``. ``start`` is a hint
+        the caller guarantees (no blank leaf below it): a commit adding k members then
+        scans the leaves once, not k times (group engine, many Adds in one commit)."""
+        if not skip:
+            # The leaf slice and its index() run in C: a scan of 4096 leaves is ~10 µs.
+            try:
+                return self._nodes[2 * start :: 2].index(None) + start
+            except ValueError:
+                return None
+        for x in range(2 * start, len(self._nodes), 2):
             if self._nodes[x] is None and x // 2 not in skip:
                 return x // 2
         return None
 
-    def add_leaf(self, leaf_node: LeafNode) -> int:
+    def add_leaf(self, leaf_node: LeafNode, start: int = 0) -> int:
         """Add a member (§12.1.1): the leftmost blank leaf, else extend; the new leaf
-        becomes an unmerged leaf of every non-blank parent above it. Returns the index."""
-        index = self.leftmost_blank_leaf()
+        becomes an unmerged leaf of every non-blank parent above it. Returns the index.
+        ``start``: as for :meth:`leftmost_blank_leaf`."""
+        index = self.leftmost_blank_leaf(start=start)
         if index is None:
             index = self.n_leaves
             self.extend()
@@ -408,7 +515,10 @@ class RatchetTree:
         else:
             assert value is None or isinstance(value, ParentNode)
             h = self._hash_parent(value, self._tree_hash(tm.left(x)), self._tree_hash(tm.right(x)))
-        self._hashes[x] = h
+        hashes = self._hashes  # reroots (the recursion may have rerooted nothing else)
+        if self._views:
+            self._record(x)
+        hashes[x] = h
         return h
 
     def tree_hashes(self) -> list[bytes]:

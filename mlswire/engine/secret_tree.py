@@ -20,7 +20,6 @@ All state is plain data (ints, bytes, dicts); :meth:`SecretTree.to_state` and
 
 from __future__ import annotations
 
-import copy
 import enum
 from dataclasses import dataclass, field
 from typing import Any
@@ -207,7 +206,22 @@ class SecretTree:
         return tree
 
     def copy(self) -> SecretTree:
-        return copy.deepcopy(self)
+        # Not copy.deepcopy: that would try to copy the CipherSuite (which holds
+        # OpenSSL objects). The secrets are immutable bytes; only containers are copied.
+        other = SecretTree.__new__(SecretTree)
+        other.cs = self.cs
+        other.n_leaves = self.n_leaves
+        other.out_of_order_window = self.out_of_order_window
+        other.max_forward_distance = self.max_forward_distance
+        other.nodes = dict(self.nodes)
+        other.ratchets = {
+            t: {
+                leaf: Ratchet(generation=r.generation, secret=r.secret, skipped=dict(r.skipped))
+                for leaf, r in by_leaf.items()
+            }
+            for t, by_leaf in self.ratchets.items()
+        }
+        return other
 
     # --- sending ------------------------------------------------------------------------
 

@@ -1,0 +1,9 @@
+"""passive-client-random.json: join from a Welcome and follow the group (see _passive)."""
+
+from __future__ import annotations
+
+from ._passive import KEYS, check
+
+FAMILY = "passive-client-random"
+
+__all__ = ["FAMILY", "KEYS", "check"]

@@ -1,0 +1,9 @@
+"""passive-client-welcome.json: join from a Welcome and follow the group (see _passive)."""
+
+from __future__ import annotations
+
+from ._passive import KEYS, check
+
+FAMILY = "passive-client-welcome"
+
+__all__ = ["FAMILY", "KEYS", "check"]
