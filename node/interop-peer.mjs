@@ -1,0 +1,445 @@
+// A long-running ts-mls member driver for mlswire's interop tests (tests/interop/peers.py).
+//
+// Protocol: JSON lines over stdin/stdout, strictly one request then one response.
+//   request:  {"id": 7, "op": "encrypt", "group": 3, "data": "68656c6c6f"}
+//   response: {"id": 7, "ok": true, "result": {...}}
+//         or: {"id": 7, "ok": false, "error": "ValidationError: ...", "kind": "ValidationError"}
+// All byte strings are lowercase hex. Clients and groups live here and are named by
+// integer handles, so one process can hold any number of members of any number of
+// groups (several members of one group included), in any cipher suite.
+//
+// Requests are handled one at a time, in order: the test drives members step by step
+// and a second request never needs to overtake the first. Nothing but responses is
+// ever written to stdout (the Python side reads it line by line); diagnostics go to
+// stderr.
+//
+// ts-mls state is immutable: every operation returns a new ClientState which replaces
+// the one held under the group's handle only after the operation succeeded, so a
+// rejected message leaves the member exactly as it was (what the tests rely on when
+// they check that a removed member can no longer decrypt and stays usable otherwise).
+
+import { readFileSync } from "node:fs";
+import { createInterface } from "node:readline";
+
+import {
+  acceptAll,
+  createApplicationMessage,
+  createCommit,
+  createProposal,
+  createGroup,
+  decodeMlsMessage,
+  defaultCapabilities,
+  defaultLifetime,
+  emptyPskIndex,
+  encodeMlsMessage,
+  generateKeyPackageWithKey,
+  getCiphersuiteImpl,
+  joinGroup,
+  mlsExporter,
+  processMessage,
+  zeroOutUint8Array,
+} from "ts-mls";
+// Not re-exported by the package root; reachable through the "./*.js" subpath export.
+import { getCiphersuiteFromId } from "ts-mls/crypto/ciphersuite.js";
+import { makeKeyPackageRef } from "ts-mls/keyPackage.js";
+import { decodeRatchetTree, encodeRatchetTree } from "ts-mls/ratchetTree.js";
+
+// RFC 9420 §5.1.1: an ECDSA SignaturePublicKey is an *uncompressed* SEC1 point. ts-mls
+// 1.6.4's keygen for the NIST suites returns noble's default, the compressed form (33,
+// 49, 67 bytes), which conforming peers reject. ts-mls signs with the private key alone
+// and verifies either form, so the driver re-derives the public key uncompressed;
+// `rfc_signature_keys: false` in new_client keeps ts-mls's own (non-conforming) keys.
+const NIST_CURVES = { 2: "p256", 5: "p521", 7: "p384" };
+
+async function conformingSignatureKeys(suite, keys) {
+  const curve = NIST_CURVES[suite];
+  if (curve === undefined) return keys;
+  const nist = await import("@noble/curves/nist.js");
+  return { signKey: keys.signKey, publicKey: nist[curve].getPublicKey(keys.signKey, false) };
+}
+
+const TS_MLS_VERSION = JSON.parse(
+  readFileSync(new URL("./node_modules/ts-mls/package.json", import.meta.url), "utf8"),
+).version;
+
+// The RFC 9420 suites this driver offers. ts-mls has more (post-quantum ones), but the
+// interop matrix covers 1..7; each needs the optional peer packages pinned in
+// package.json (see PEERS.md) and fails loudly at getCiphersuiteImpl if one is missing.
+const SUITES = [1, 2, 3, 4, 5, 6, 7];
+
+// ---------------------------------------------------------------- helpers
+
+function fromHex(hex, what) {
+  if (typeof hex !== "string" || hex.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(hex)) {
+    throw new DriverError(`${what} must be a hex string`);
+  }
+  return Uint8Array.from(Buffer.from(hex, "hex"));
+}
+
+function toHex(bytes) {
+  return Buffer.from(bytes).toString("hex");
+}
+
+// Complaints about the request itself (bad handle, malformed hex, wrong message type):
+// a bug in the caller, reported under a kind no ts-mls error uses, so the Python side
+// never mistakes one for ts-mls rejecting a message.
+class DriverError extends Error {
+  constructor(message) {
+    super(message);
+    this.name = "DriverError";
+  }
+}
+
+// ts-mls refusing the input (as opposed to the caller misusing the driver): bytes that
+// do not decode, a Welcome for none of our KeyPackages. Reported like ts-mls's own errors.
+class Rejected extends Error {
+  constructor(kind, message) {
+    super(message);
+    this.name = kind;
+  }
+}
+
+// Decodes exactly one MLSMessage: ts-mls decoders report how much they consumed and
+// leave trailing bytes to the caller, so trailing garbage would otherwise pass.
+function decodeWhole(bytes, what) {
+  const decoded = decodeMlsMessage(bytes, 0);
+  if (decoded === undefined) throw new Rejected("DecodeError", `${what}: not an MLSMessage`);
+  const [message, consumed] = decoded;
+  if (consumed !== bytes.length) {
+    throw new Rejected("DecodeError", `${what}: MLSMessage ends at byte ${consumed} of ${bytes.length}`);
+  }
+  return message;
+}
+
+// Applications are expected to wipe the secrets ts-mls reports as consumed (its README
+// does); doing the same here means the interop run exercises ts-mls's key deletion
+// exactly as a real deployment would, not a more forgiving variant.
+function wipe(consumed) {
+  for (const secret of consumed ?? []) zeroOutUint8Array(secret);
+}
+
+// ---------------------------------------------------------------- state
+
+let nextHandle = 1;
+const clients = new Map(); // handle -> {identity, suite, cs, sigKeys, pending: [{publicPackage, privatePackage}]}
+const groups = new Map(); // handle -> {client, state}
+const suiteImpls = new Map(); // suite id -> CiphersuiteImpl (creating one is not free)
+
+async function suiteImpl(suite) {
+  if (!SUITES.includes(suite)) throw new DriverError(`cipher suite ${suite} not offered (have ${SUITES})`);
+  if (!suiteImpls.has(suite)) suiteImpls.set(suite, await getCiphersuiteImpl(getCiphersuiteFromId(suite)));
+  return suiteImpls.get(suite);
+}
+
+function getClient(handle) {
+  const client = clients.get(handle);
+  if (client === undefined) throw new DriverError(`no client with handle ${handle}`);
+  return client;
+}
+
+function getGroup(handle) {
+  const group = groups.get(handle);
+  if (group === undefined) throw new DriverError(`no group with handle ${handle}`);
+  return group;
+}
+
+function addGroup(client, state) {
+  const handle = nextHandle++;
+  groups.set(handle, { client, state });
+  return handle;
+}
+
+function leafIndexOf(state, identity, signatureKey) {
+  // Leaves sit at even node indices; leaf i is node 2i.
+  for (let node = 0; node < state.ratchetTree.length; node += 2) {
+    const entry = state.ratchetTree[node];
+    if (entry?.nodeType !== "leaf") continue;
+    const leaf = entry.leaf;
+    if (leaf.credential.credentialType !== "basic") continue;
+    if (Buffer.compare(Buffer.from(leaf.credential.identity), Buffer.from(identity)) !== 0) continue;
+    if (signatureKey !== undefined && Buffer.compare(Buffer.from(leaf.signaturePublicKey), Buffer.from(signatureKey)) !== 0) continue;
+    return node / 2;
+  }
+  return undefined;
+}
+
+// The leaf of the member a request names by identity (and signature key).
+function findLeaf(state, req) {
+  const identity = fromHex(req.identity, "identity");
+  const signatureKey = req.signature_key ? fromHex(req.signature_key, "signature_key") : undefined;
+  const leaf = leafIndexOf(state, identity, signatureKey);
+  if (leaf === undefined) throw new DriverError(`no member with identity ${req.identity} in the group`);
+  return leaf;
+}
+
+function members(state) {
+  const out = [];
+  for (let node = 0; node < state.ratchetTree.length; node += 2) {
+    const entry = state.ratchetTree[node];
+    if (entry?.nodeType !== "leaf") continue;
+    const leaf = entry.leaf;
+    out.push({
+      leaf_index: node / 2,
+      identity: leaf.credential.credentialType === "basic" ? toHex(leaf.credential.identity) : null,
+      signature_key: toHex(leaf.signaturePublicKey),
+    });
+  }
+  return out;
+}
+
+// The facts about a group every response that changes it reports, so the Python side
+// can assert on them without another round trip.
+function summary(state) {
+  return {
+    epoch: Number(state.groupContext.epoch),
+    own_leaf_index: state.privatePath.leafIndex,
+    removed: state.groupActiveState.kind === "removedFromGroup",
+  };
+}
+
+async function commitResult(group, result) {
+  group.state = result.newState;
+  wipe(result.consumed);
+  return {
+    commit: toHex(encodeMlsMessage(result.commit)),
+    welcome:
+      result.welcome === undefined
+        ? null
+        : toHex(encodeMlsMessage({ version: "mls10", wireformat: "mls_welcome", welcome: result.welcome })),
+    ratchet_tree: toHex(encodeRatchetTree(result.newState.ratchetTree)),
+    ...summary(result.newState),
+  };
+}
+
+// Options every commit-making operation understands: PublicMessage framing for
+// handshake (ts-mls defaults to PrivateMessage) and the ratchet_tree extension in the
+// Welcome's GroupInfo (off by default in ts-mls; without it the joiner needs the tree
+// out of band).
+function commitOptions(req) {
+  return {
+    wireAsPublicMessage: req.public === true,
+    ratchetTreeExtension: req.ratchet_tree_extension !== false,
+  };
+}
+
+// ---------------------------------------------------------------- operations
+
+const OPS = {
+  async hello() {
+    return { node: process.version, "ts-mls": TS_MLS_VERSION, suites: SUITES };
+  },
+
+  async new_client(req) {
+    const suite = req.suite ?? 1;
+    const cs = await suiteImpl(suite);
+    // One signature key per client, reused by all its KeyPackages (generateKeyPackage
+    // would draw a fresh one each time), so a client has one stable signing identity
+    // the way mls-rs and mlswire clients do.
+    const generated = await cs.signature.keygen();
+    const sigKeys =
+      req.rfc_signature_keys === false ? generated : await conformingSignatureKeys(suite, generated);
+    const handle = nextHandle++;
+    clients.set(handle, {
+      identity: fromHex(req.identity, "identity"),
+      suite,
+      cs,
+      sigKeys,
+      pending: [],
+    });
+    return { client: handle, signature_key: toHex(sigKeys.publicKey) };
+  },
+
+  async key_package(req) {
+    const client = getClient(req.client);
+    const credential = { credentialType: "basic", identity: client.identity };
+    const kp = await generateKeyPackageWithKey(
+      credential,
+      defaultCapabilities(),
+      defaultLifetime,
+      [],
+      client.sigKeys,
+      client.cs,
+    );
+    client.pending.push(kp);
+    const message = { version: "mls10", wireformat: "mls_key_package", keyPackage: kp.publicPackage };
+    return { key_package: toHex(encodeMlsMessage(message)) };
+  },
+
+  async create_group(req) {
+    const client = getClient(req.client);
+    const groupId = req.group_id ? fromHex(req.group_id, "group_id") : client.cs.rng.randomBytes(16);
+    // A group's creator needs a leaf: a KeyPackage made for the purpose, never published.
+    const credential = { credentialType: "basic", identity: client.identity };
+    const kp = await generateKeyPackageWithKey(
+      credential,
+      defaultCapabilities(),
+      defaultLifetime,
+      [],
+      client.sigKeys,
+      client.cs,
+    );
+    const state = await createGroup(groupId, kp.publicPackage, kp.privatePackage, [], client.cs);
+    const handle = addGroup(client, state);
+    return { group: handle, group_id: toHex(groupId), ...summary(state) };
+  },
+
+  async add_members(req) {
+    const group = getGroup(req.group);
+    const proposals = (req.key_packages ?? []).map((hex, i) => {
+      const message = decodeWhole(fromHex(hex, "key package"), `key_packages[${i}]`);
+      if (message.wireformat !== "mls_key_package") {
+        throw new DriverError(`key_packages[${i}] is a ${message.wireformat}, not a KeyPackage`);
+      }
+      return { proposalType: "add", add: { keyPackage: message.keyPackage } };
+    });
+    if (proposals.length === 0) throw new DriverError("add_members needs at least one KeyPackage");
+    const result = await createCommit(
+      { state: group.state, cipherSuite: group.client.cs },
+      { ...commitOptions(req), extraProposals: proposals },
+    );
+    return commitResult(group, result);
+  },
+
+  // A commit without proposals: RFC 9420 §12.4 requires it to carry an UpdatePath, so
+  // this is the "self-update" a member does to refresh its leaf and the path secrets.
+  async commit(req) {
+    const group = getGroup(req.group);
+    const result = await createCommit({ state: group.state, cipherSuite: group.client.cs }, commitOptions(req));
+    return commitResult(group, result);
+  },
+
+  async remove_member(req) {
+    const group = getGroup(req.group);
+    const leaf = findLeaf(group.state, req);
+    const result = await createCommit(
+      { state: group.state, cipherSuite: group.client.cs },
+      { ...commitOptions(req), extraProposals: [{ proposalType: "remove", remove: { removed: leaf } }] },
+    );
+    return commitResult(group, result);
+  },
+
+  // A Remove proposal sent on its own (the proposer caches it too), for another member
+  // to commit by reference.
+  async propose_remove(req) {
+    const group = getGroup(req.group);
+    const leaf = findLeaf(group.state, req);
+    const result = await createProposal(
+      group.state,
+      req.public === true,
+      { proposalType: "remove", remove: { removed: leaf } },
+      group.client.cs,
+    );
+    group.state = result.newState;
+    wipe(result.consumed);
+    return { message: toHex(encodeMlsMessage(result.message)), ...summary(group.state) };
+  },
+
+  async join(req) {
+    const client = getClient(req.client);
+    const message = decodeWhole(fromHex(req.welcome, "welcome"), "welcome");
+    if (message.wireformat !== "mls_welcome") throw new DriverError(`expected a Welcome, got ${message.wireformat}`);
+    const welcome = message.welcome;
+    // Find which of this client's KeyPackages the Welcome is for (RFC 9420 §12.4.3.1:
+    // EncryptedGroupSecrets.new_member is the KeyPackageRef).
+    let match = -1;
+    for (let i = 0; i < client.pending.length && match < 0; i++) {
+      const ref = await makeKeyPackageRef(client.pending[i].publicPackage, client.cs.hash);
+      if (welcome.secrets.some((s) => Buffer.compare(Buffer.from(s.newMember), Buffer.from(ref)) === 0)) match = i;
+    }
+    if (match < 0) throw new Rejected("NoMatchingKeyPackage", "the Welcome is for none of this client's KeyPackages");
+    const kp = client.pending[match];
+    let tree;
+    if (req.ratchet_tree) {
+      const bytes = fromHex(req.ratchet_tree, "ratchet_tree");
+      const decoded = decodeRatchetTree(bytes, 0);
+      if (decoded === undefined || decoded[1] !== bytes.length) throw new Rejected("DecodeError", "ratchet_tree does not decode");
+      tree = decoded[0];
+    }
+    const state = await joinGroup(welcome, kp.publicPackage, kp.privatePackage, emptyPskIndex, client.cs, tree);
+    // A KeyPackage is single-use (RFC 9420 §16.8): forget it once it has been used.
+    client.pending.splice(match, 1);
+    const handle = addGroup(client, state);
+    return { group: handle, group_id: toHex(state.groupContext.groupId), ...summary(state) };
+  },
+
+  async encrypt(req) {
+    const group = getGroup(req.group);
+    const result = await createApplicationMessage(group.state, fromHex(req.data, "data"), group.client.cs);
+    group.state = result.newState;
+    wipe(result.consumed);
+    const message = { version: "mls10", wireformat: "mls_private_message", privateMessage: result.privateMessage };
+    return { message: toHex(encodeMlsMessage(message)), ...summary(group.state) };
+  },
+
+  async process(req) {
+    const group = getGroup(req.group);
+    const message = decodeWhole(fromHex(req.message, "message"), "message");
+    let contentType;
+    if (message.wireformat === "mls_private_message") contentType = message.privateMessage.contentType;
+    else if (message.wireformat === "mls_public_message") contentType = message.publicMessage.content.contentType;
+    else throw new DriverError(`cannot process a ${message.wireformat} as a group message`);
+    const result = await processMessage(message, group.state, emptyPskIndex, acceptAll, group.client.cs);
+    group.state = result.newState;
+    wipe(result.consumed);
+    if (result.kind === "applicationMessage") {
+      return { kind: "application", data: toHex(result.message), ...summary(group.state) };
+    }
+    // ts-mls applies an accepted commit at once (there is no separate merge step), so
+    // "commit" here means: applied, and the epoch reported is the new one.
+    return { kind: contentType === "commit" ? "commit" : "proposal", ...summary(group.state) };
+  },
+
+  async export_secret(req) {
+    const group = getGroup(req.group);
+    // ts-mls takes the exporter label as a string and prefixes "MLS 1.0 " itself.
+    const label = new TextDecoder("utf-8", { fatal: true }).decode(fromHex(req.label, "label"));
+    const secret = await mlsExporter(
+      group.state.keySchedule.exporterSecret,
+      label,
+      fromHex(req.context ?? "", "context"),
+      req.length,
+      group.client.cs,
+    );
+    return { secret: toHex(secret) };
+  },
+
+  async group_info(req) {
+    const group = getGroup(req.group);
+    const state = group.state;
+    return {
+      ...summary(state),
+      group_id: toHex(state.groupContext.groupId),
+      epoch_authenticator: toHex(state.keySchedule.epochAuthenticator),
+      tree_hash: toHex(state.groupContext.treeHash),
+      ratchet_tree: toHex(encodeRatchetTree(state.ratchetTree)),
+      members: members(state),
+    };
+  },
+
+};
+
+// ---------------------------------------------------------------- loop
+
+async function handle(line) {
+  let req;
+  try {
+    req = JSON.parse(line);
+  } catch (err) {
+    return { id: null, ok: false, kind: "ProtocolError", error: `bad JSON request: ${err.message}` };
+  }
+  const op = OPS[req.op];
+  if (op === undefined) return { id: req.id ?? null, ok: false, kind: "ProtocolError", error: `unknown op ${req.op}` };
+  try {
+    return { id: req.id ?? null, ok: true, result: await op(req) };
+  } catch (err) {
+    const kind = err?.name ?? "Error";
+    return { id: req.id ?? null, ok: false, kind, error: `${kind}: ${err?.message ?? String(err)}` };
+  }
+}
+
+const rl = createInterface({ input: process.stdin, crlfDelay: Infinity });
+for await (const line of rl) {
+  if (line.trim() === "") continue;
+  const response = await handle(line);
+  process.stdout.write(JSON.stringify(response) + "\n");
+}
