@@ -6,10 +6,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from .commands import vectors
+from .commands import encodings, vectors
 
 # Each module registers its own subcommands.
-COMMAND_MODULES = [vectors]
+COMMAND_MODULES = [vectors, encodings]
 
 
 def build_parser() -> argparse.ArgumentParser:

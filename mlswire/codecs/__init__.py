@@ -1,9 +1,22 @@
-"""Interchangeable serializers over the schema, looked up by name."""
+"""Interchangeable serializers over the schema, looked up by name.
+
+``tls`` (RFC 9420, canonical), ``cbor`` and ``json`` are built in. Any installed
+distribution can add one under the entry-point group ``mlswire.codecs``::
+
+    [project.entry-points."mlswire.codecs"]
+    myformat = "mypackage.mlscodec:codec"
+
+The entry point names a module or object with the :class:`Codec` methods (a class is
+instantiated without arguments). It is loaded the first time its name is used; the
+built-in names cannot be taken over by a plugin.
+"""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
-from typing import Any, Protocol
+from importlib.metadata import entry_points
+from typing import Any, Protocol, cast
 
 from ..schema.base import Struct, lookup
 from . import tls
@@ -13,21 +26,66 @@ class Codec(Protocol):
     """What a serializer provides: exact decode of one value, and encode."""
 
     def decode(
-        self, data: bytes | bytearray | memoryview, tp: Any, context: Mapping[str, Any] | None = None
+        self,
+        data: bytes | bytearray | memoryview,
+        tp: Any,
+        context: Mapping[str, Any] | None = None,
     ) -> Any: ...
 
     def encode(self, value: Any, tp: Any, context: Mapping[str, Any] | None = None) -> bytes: ...
 
 
+ENTRY_POINT_GROUP = "mlswire.codecs"
+
 _CODECS: dict[str, Codec] = {"tls": tls}
+# Imported on first use, so that ``import mlswire`` stays as light as the TLS codec.
+_BUILTIN_MODULES = {"cbor": "mlswire.codecs.cbor", "json": "mlswire.codecs.json"}
+
+
+def register_codec(name: str, codec: Codec) -> None:
+    """Make ``codec`` usable as ``encoding=name`` in this process."""
+    if name in _BUILTIN_MODULES or name == "tls":
+        raise ValueError(f"{name!r} is a built-in encoding")
+    _CODECS[name] = codec
+
+
+def _plugin(name: str) -> Codec | None:
+    for ep in entry_points(group=ENTRY_POINT_GROUP, name=name):
+        try:
+            obj = ep.load()
+        except Exception as e:  # a broken plugin: say which, in the caller's error type
+            raise ValueError(f"encoding {name!r}: plugin {ep.value!r} failed to load: {e}") from e
+        codec = obj() if isinstance(obj, type) else obj
+        if not (
+            callable(getattr(codec, "encode", None)) and callable(getattr(codec, "decode", None))
+        ):
+            raise ValueError(f"encoding {name!r}: plugin {ep.value!r} has no encode/decode")
+        return cast(Codec, codec)
+    return None
+
+
+def available() -> list[str]:
+    """Every encoding name usable now: built-in, registered, and installed plugins."""
+    names = set(_CODECS) | set(_BUILTIN_MODULES)
+    names.update(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))
+    return sorted(names)
 
 
 def get_codec(name: str) -> Codec:
-    """The codec registered under ``name`` (``"tls"``)."""
-    try:
-        return _CODECS[name]
-    except KeyError:
-        raise ValueError(f"unknown encoding {name!r}; known: {', '.join(sorted(_CODECS))}") from None
+    """The codec registered under ``name`` (``"tls"``, ``"cbor"``, ``"json"`` or a plugin)."""
+    codec = _CODECS.get(name)
+    if codec is not None:
+        return codec
+    if name in _BUILTIN_MODULES:
+        codec = cast(Codec, importlib.import_module(_BUILTIN_MODULES[name]))
+    else:
+        # Entry points are looked up on every miss (not cached as absent), so a codec
+        # installed while the process runs is found too.
+        codec = _plugin(name)
+        if codec is None:
+            raise ValueError(f"unknown encoding {name!r}; known: {', '.join(available())}")
+    _CODECS[name] = codec
+    return codec
 
 
 def encode(
@@ -58,4 +116,13 @@ def decode(
     return get_codec(encoding).decode(data, type, context)
 
 
-__all__ = ["Codec", "decode", "encode", "get_codec", "lookup"]
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "Codec",
+    "available",
+    "decode",
+    "encode",
+    "get_codec",
+    "lookup",
+    "register_codec",
+]

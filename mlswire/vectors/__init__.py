@@ -65,6 +65,12 @@ def families() -> dict[str, str]:
     return _families
 
 
+def official_families() -> list[str]:
+    """The families the MLS working group publishes files for (modules may set
+    ``OFFICIAL = False`` for mlswire's own families, such as cross-encoding)."""
+    return sorted(f for f in families() if getattr(family_module(f), "OFFICIAL", True))
+
+
 def family_module(name: str) -> ModuleType:
     try:
         return importlib.import_module(f"{__name__}.{families()[name]}")

@@ -1,0 +1,96 @@
+"""The CBOR encoding (RFC 8949) of the schema, through cbor2.
+
+The mapping is in ``encodings/README.md`` and :mod:`mlswire.codecs._tree`: structs are
+maps keyed by RFC field names, bytes are byte strings, enums their RFC names. Output is
+deterministically encoded (RFC 8949 §4.2.1) and input must be too, so every value has
+exactly one CBOR encoding, as it has exactly one TLS encoding.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from typing import Any
+
+import cbor2
+
+from ..errors import DecodeError, EncodeError
+from ._tree import Flavor, TreeCodec, cbor_key_order, reroot_decode, reroot_encode
+
+FLAVOR = Flavor("cbor", bytes_as_hex=False, uint64_as_string=False, sort_keys=cbor_key_order)
+_codec = TreeCodec(FLAVOR)
+_top = _codec.top  # type -> (from_tree, to_tree, name), filled on first use
+_loads, _dumps = cbor2.loads, cbor2.dumps
+
+
+def _not_deterministic(buf: bytes, name: str) -> DecodeError:
+    """Say why ``buf`` is not the deterministic encoding of the value it decoded to."""
+    fp = io.BytesIO(buf)
+    try:
+        cbor2.CBORDecoder(fp, allow_duplicate_keys=False, allow_indefinite=False).decode()
+    except (cbor2.CBORDecodeError, ValueError) as e:
+        return DecodeError(f"not deterministic CBOR (RFC 8949 §4.2.1): {e}", name)
+    if fp.tell() != len(buf):
+        return DecodeError(
+            f"{len(buf) - fp.tell()} trailing bytes after the value", name, fp.tell()
+        )
+    return DecodeError(
+        "not deterministic CBOR (RFC 8949 §4.2.1): integers and lengths must use their "
+        "shortest form, and no tags are allowed",
+        name,
+    )
+
+
+def decode(
+    data: bytes | bytearray | memoryview, tp: Any, context: Mapping[str, Any] | None = None
+) -> Any:
+    """Decode exactly one deterministically encoded CBOR data item as schema type ``tp``."""
+    buf = data if data.__class__ is bytes else bytes(data)
+    try:
+        dec, _, name = _top[tp]
+    except (KeyError, TypeError):
+        dec, _, name = _codec.functions(tp)
+    try:
+        raw = _loads(buf)
+    except (cbor2.CBORDecodeError, ValueError, TypeError, OverflowError, RecursionError) as e:
+        # cbor2 raises these for malformed input; none of them may escape as such.
+        raise DecodeError(f"not CBOR: {e}", name) from None
+    try:
+        value = dec(raw, dict(context) if context else {})
+    except DecodeError as e:
+        raise reroot_decode(e, name) from None
+    # The tree walk checked types, ranges and key order; what only the bytes show
+    # (non-shortest heads, indefinite lengths, tags, duplicate keys, trailing bytes) is
+    # checked by re-encoding the generic data item, which cbor2 does in C.
+    if _dumps(raw) != buf:
+        raise _not_deterministic(buf, name)
+    return value
+
+
+def encode(value: Any, tp: Any, context: Mapping[str, Any] | None = None) -> bytes:
+    """Encode ``value`` of schema type ``tp`` as deterministic CBOR."""
+    # The tree's maps are built in §4.2.1 key order and cbor2 always writes shortest
+    # heads and definite lengths, so its default mode is already deterministic; its
+    # canonical=True mode would sort every map again at six times the cost.
+    try:
+        _, enc, name = _top[tp]
+    except (KeyError, TypeError):
+        _, enc, name = _codec.functions(tp)
+    try:
+        return _dumps(enc(value, dict(context) if context else {}))
+    except EncodeError as e:
+        raise reroot_encode(e, name) from None
+
+
+def to_tree(value: Any, tp: Any, context: Mapping[str, Any] | None = None) -> Any:
+    """The CBOR data model value (dicts, lists, bytes, ints, str, None) of ``value``."""
+    return _codec.to_tree(value, tp, dict(context) if context else {})
+
+
+def from_tree(tree: Any, tp: Any, context: Mapping[str, Any] | None = None) -> Any:
+    return _codec.from_tree(tree, tp, dict(context) if context else {})
+
+
+def source(tp: Any) -> str:
+    """The generated Python source for a struct type (for debugging)."""
+    return _codec.source(tp)

@@ -1,0 +1,90 @@
+"""The JSON encoding (RFC 8259) of the schema, through orjson.
+
+The same tree as CBOR (:mod:`mlswire.codecs._tree`, ``encodings/README.md``) with two
+JSON-specific leaves: bytes are lowercase hex strings and ``uint64`` values decimal
+strings, so that JavaScript's doubles never round an epoch or a lifetime. Objects are
+written in RFC field order, compactly, as UTF-8.
+"""
+
+from __future__ import annotations
+
+import json as _stdlib_json
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from ..errors import DecodeError, EncodeError
+from ._tree import Flavor, TreeCodec, reroot_decode, reroot_encode
+
+FLAVOR = Flavor("json", bytes_as_hex=True, uint64_as_string=True, sort_keys=list)
+_codec = TreeCodec(FLAVOR)
+_top = _codec.top  # type -> (from_tree, to_tree, name), filled on first use
+_loads, _dumps = orjson.loads, orjson.dumps
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out = dict(pairs)
+    if len(out) != len(pairs):
+        seen: set[str] = set()
+        dup = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+        raise DecodeError(f"duplicate key {dup!r}")
+    return out
+
+
+def decode(
+    data: bytes | bytearray | memoryview | str,
+    tp: Any,
+    context: Mapping[str, Any] | None = None,
+) -> Any:
+    """Decode one JSON text (UTF-8 bytes, or a str) as schema type ``tp``."""
+    if isinstance(data, memoryview | bytearray):
+        data = bytes(data)
+    try:
+        dec, _, name = _top[tp]
+    except (KeyError, TypeError):
+        dec, _, name = _codec.functions(tp)
+    try:
+        raw = _loads(data)
+    except orjson.JSONDecodeError as e:
+        raise DecodeError(f"not JSON: {e.msg}", name, e.pos) from None
+    try:
+        value = dec(raw, dict(context) if context else {})
+    except DecodeError as e:
+        raise reroot_decode(e, name) from None
+    # orjson keeps the last of duplicate keys silently, where other parsers keep the
+    # first: two readers could see two messages. The output of any conforming encoder
+    # (mlswire's is orjson's compact form) is recognised by re-serialising, in C; other
+    # spellings of the text are re-parsed by the standard library to look for duplicates.
+    if _dumps(raw) != (data.encode() if isinstance(data, str) else data):
+        try:
+            _stdlib_json.loads(data, object_pairs_hook=_reject_duplicates)
+        except DecodeError as e:
+            raise DecodeError(e.reason, name) from None
+    return value
+
+
+def encode(value: Any, tp: Any, context: Mapping[str, Any] | None = None) -> bytes:
+    """Encode ``value`` of schema type ``tp`` as compact UTF-8 JSON."""
+    try:
+        _, enc, name = _top[tp]
+    except (KeyError, TypeError):
+        _, enc, name = _codec.functions(tp)
+    try:
+        return _dumps(enc(value, dict(context) if context else {}))
+    except EncodeError as e:
+        raise reroot_encode(e, name) from None
+
+
+def to_tree(value: Any, tp: Any, context: Mapping[str, Any] | None = None) -> Any:
+    """The JSON value (dicts, lists, str, int, None) of ``value``."""
+    return _codec.to_tree(value, tp, dict(context) if context else {})
+
+
+def from_tree(tree: Any, tp: Any, context: Mapping[str, Any] | None = None) -> Any:
+    return _codec.from_tree(tree, tp, dict(context) if context else {})
+
+
+def source(tp: Any) -> str:
+    """The generated Python source for a struct type (for debugging)."""
+    return _codec.source(tp)
