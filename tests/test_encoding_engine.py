@@ -66,3 +66,53 @@ def test_commit_as_cbor_unprotects_like_its_tls_form() -> None:
             )
         assert contents[0] == contents[1] == contents[2]
         assert contents[0].content.commit is not None
+
+
+def test_group_processes_cbor_commit_and_json_welcome_like_tls() -> None:
+    """The group engine itself: a Welcome received as JSON joins, a commit received as
+    CBOR stages and merges, an application message as JSON decrypts, and the result is
+    the same epoch, epoch authenticator and tree as for the TLS forms."""
+    from mlswire.engine.group import Client
+
+    def run(encoding_welcome: str, encoding_commit: str) -> tuple[int, bytes, bytes, bytes]:
+        alice = Client.generate(b"alice", rng=_Counter(b"a"))
+        bob = Client.generate(b"bob", rng=_Counter(b"b"))
+        carol = Client.generate(b"carol", rng=_Counter(b"c"))
+        group = alice.create_group(b"g", rng=_Counter(b"g"))
+        out = group.add_members([bob.key_package(rng=_Counter(b"kb"))])
+        group.merge_pending_commit()
+        welcome = mlswire.encode(mlswire.decode(out.welcome, MLSMessage), encoding_welcome)
+        bob_group = bob.join_group(welcome, encoding=encoding_welcome)
+        out = group.add_members([carol.key_package(rng=_Counter(b"kc"))])
+        group.merge_pending_commit()
+        commit = mlswire.encode(mlswire.decode(out.commit, MLSMessage), encoding_commit)
+        staged = bob_group.process(commit, encoding=encoding_commit)
+        assert [m.identity for m in staged.added] == [b"carol"]
+        staged.merge()
+        message = mlswire.encode(mlswire.decode(group.encrypt(b"hi"), MLSMessage), "json")
+        assert bob_group.process(message, encoding="json").data == b"hi"
+        assert bob_group.epoch_authenticator == group.epoch_authenticator
+        return (
+            bob_group.epoch,
+            bob_group.epoch_authenticator,
+            bob_group.tree_hash,
+            bob_group.ratchet_tree(),
+        )
+
+    assert run("json", "cbor") == run("tls", "tls")
+
+
+class _Counter:
+    """A deterministic rng, so the TLS and the converted runs make the same group."""
+
+    def __init__(self, seed: bytes) -> None:
+        self.seed, self.n = seed, 0
+
+    def __call__(self, size: int) -> bytes:
+        import hashlib
+
+        out = b""
+        while len(out) < size:
+            self.n += 1
+            out += hashlib.sha256(self.seed + self.n.to_bytes(8, "big")).digest()
+        return out[:size]

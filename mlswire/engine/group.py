@@ -42,7 +42,7 @@ from typing import Any
 
 import msgspec
 
-from ..codecs import tls
+from ..codecs import get_codec, tls
 from ..crypto import labeled
 from ..crypto.primitives import Rng
 from ..crypto.suites import CipherSuite, cipher_suite
@@ -414,9 +414,12 @@ class Client:
         config: GroupConfig | None = None,
         psks: psk_mod.PskLookup | None = None,
         rng: Rng | None = None,
+        encoding: str = "tls",
     ) -> Group:
         """Join from a Welcome MLSMessage (§12.4.3.1); ``ratchet_tree`` is the TLS
-        ``ratchet_tree`` extension data when the Welcome's GroupInfo does not carry it."""
+        ``ratchet_tree`` extension data when the Welcome's GroupInfo does not carry it.
+        ``encoding`` names the encoding the Welcome arrived in (``tls``, ``cbor``, ``json``)."""
+        welcome = _canonical(welcome, encoding)
         return Group._join(self, welcome, ratchet_tree, config or GroupConfig(), psks, rng)
 
     def join_request(
@@ -452,20 +455,30 @@ class Client:
         remove_leaf: int | None = None,
         external_psks: Sequence[bytes] = (),
         rng: Rng | None = None,
+        encoding: str = "tls",
     ) -> tuple[Group, bytes]:
         """Join by an external Commit (§12.4.3.2) from a GroupInfo MLSMessage that
         carries ``external_pub``. Returns the group (already in the new epoch) and the
         Commit (a PublicMessage) to send; ``remove_leaf`` removes an old appearance of
-        this client (resync). If the DS rejects the Commit, drop the returned group."""
+        this client (resync). If the DS rejects the Commit, drop the returned group.
+        ``encoding`` names the encoding the GroupInfo arrived in."""
         return Group._external_join(
             self,
-            group_info,
+            _canonical(group_info, encoding),
             ratchet_tree,
             config or GroupConfig(),
             remove_leaf,
             tuple(external_psks),
             rng,
         )
+
+
+def _canonical(data: bytes, encoding: str) -> bytes:
+    """The TLS bytes of an MLSMessage received in ``encoding``: signatures, MACs, hashes
+    and own-message recognition all work on the TLS form (DESIGN rule 2)."""
+    if encoding == "tls":
+        return data
+    return tls.encode(get_codec(encoding).decode(data, MLSMessage), MLSMessage)
 
 
 def _decode_message(data: bytes) -> MLSMessage:
@@ -1171,13 +1184,18 @@ class Group:
             "RFC 9420 §6.1: sender type known to this step", f"{sender.sender_type!r}"
         )
 
-    def process(self, message: bytes) -> ApplicationMessage | ProposalMessage | StagedCommit:
+    def process(
+        self, message: bytes, *, encoding: str = "tls"
+    ) -> ApplicationMessage | ProposalMessage | StagedCommit:
         """Process one MLSMessage (PublicMessage or PrivateMessage) of this group.
 
         Returns an :class:`ApplicationMessage`, a :class:`ProposalMessage` (cached for
         the next commit) or a :class:`StagedCommit` (call ``merge()``). Our own pending
         commit echoed back is merged and returned. On any error the state is unchanged.
+        ``encoding`` names the encoding the message arrived in (``tls``, ``cbor``,
+        ``json``, or a registered codec); it is processed exactly as its TLS form.
         """
+        message = _canonical(message, encoding)
         if self._pending is not None and message == self._pending_message:
             staged = self._pending
             staged.merge()
