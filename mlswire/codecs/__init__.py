@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from importlib.metadata import entry_points
 from typing import Any, Protocol, cast
 
+from ..limits import Limits
 from ..schema.base import Struct, lookup
 from . import tls
 
@@ -110,9 +111,21 @@ def decode(
     type: Any,
     encoding: str = "tls",
     context: Mapping[str, Any] | None = None,
+    *,
+    limits: Limits | None = None,
 ) -> Any:
     """Parse exactly one value of ``type`` (a schema class or RFC name such as
-    ``"MLSMessage"``); raises :class:`mlswire.DecodeError` on anything else."""
+    ``"MLSMessage"``); raises :class:`mlswire.DecodeError` on anything else.
+
+    ``limits`` (:class:`mlswire.limits.Limits`): the input size is checked before any
+    codec sees the input; TLS also checks each vector's length header and element count
+    against ``max_vector_length`` and ``max_vector_elements``. (CBOR and JSON are parsed
+    in C by cbor2 and orjson, in work and memory bounded by the input size.)"""
+    if limits is None:
+        return get_codec(encoding).decode(data, type, context)
+    limits.check_size(len(data), str(getattr(type, "__name__", type)))
+    if encoding == "tls":
+        return tls.decode(data, type, context, limits=limits)
     return get_codec(encoding).decode(data, type, context)
 
 

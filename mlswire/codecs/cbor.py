@@ -23,6 +23,21 @@ _top = _codec.top  # type -> (from_tree, to_tree, name), filled on first use
 _loads, _dumps = cbor2.loads, cbor2.dumps
 
 
+def _refuse_tag(*_: Any) -> Any:
+    raise ValueError("tag")
+
+
+# Deterministic input has no tags at all, but cbor2 resolves them while parsing, before
+# the determinism check: shared references (tag 29) and string references (tag 25) let
+# a few bytes expand into a structure quadratically or exponentially larger, which the
+# tree walk would then visit in full. Every tag cbor2 knows is refused as it is met (and
+# unknown ones through tag_hook), so the parsed value is never larger than the input.
+_NO_TAGS = dict.fromkeys(
+    (0, 1, 2, 3, 4, 5, 25, 28, 29, 30, 35, 36, 37, 100, 256, 258, 260, 261, 1004, 55799),
+    _refuse_tag,
+)
+
+
 def _not_deterministic(buf: bytes, name: str) -> DecodeError:
     """Say why ``buf`` is not the deterministic encoding of the value it decoded to."""
     fp = io.BytesIO(buf)
@@ -51,9 +66,17 @@ def decode(
     except (KeyError, TypeError):
         dec, _, name = _codec.functions(tp)
     try:
-        raw = _loads(buf)
+        # strict_hashable_types: map keys are field names (text); keys that Python hashes
+        # by value (integers, arrays) could be chosen to collide and make a map quadratic.
+        raw = _loads(
+            buf, semantic_decoders=_NO_TAGS, tag_hook=_refuse_tag, strict_hashable_types=True
+        )
     except (cbor2.CBORDecodeError, ValueError, TypeError, OverflowError, RecursionError) as e:
         # cbor2 raises these for malformed input; none of them may escape as such.
+        if "semantic tag" in str(e):
+            raise DecodeError(
+                f"not deterministic CBOR (RFC 8949 §4.2.1): no tags are allowed ({e})", name
+            ) from None
         raise DecodeError(f"not CBOR: {e}", name) from None
     try:
         value = dec(raw, dict(context) if context else {})

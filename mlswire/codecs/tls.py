@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..errors import DecodeError, EncodeError
+from ..limits import Limits
 from ..schema.base import Field, Type, describe, lookup, registered
 
 Decoder = Callable[[bytes, int, dict[str, Any]], tuple[Any, int]]
@@ -65,10 +66,24 @@ def _varint_error(kind: str, pos: int) -> DecodeError:
 
 
 
-class _Compiler:
-    """Generates and caches the per-type functions in one shared namespace."""
+#: The ``env`` keys under which a limited decode passes ``Limits.max_vector_length`` and
+#: ``Limits.max_vector_elements``.
+VECTOR_LIMIT_KEY = "!max_vector_length"
+ELEMENT_LIMIT_KEY = "!max_vector_elements"
 
-    def __init__(self) -> None:
+
+class _Compiler:
+    """Generates and caches the per-type functions in one shared namespace.
+
+    ``limited``: also compare every length header with ``env[VECTOR_LIMIT_KEY]`` and
+    every vector's element count with ``env[ELEMENT_LIMIT_KEY]`` (stopping at the first
+    element past it). That is a second set of functions, used only when a caller's limit
+    is smaller than its input (a larger one can never be reached, since no vector
+    outgrows the input), so the default path pays nothing for it.
+    """
+
+    def __init__(self, limited: bool = False) -> None:
+        self.limited = limited
         self.ns: dict[str, Any] = {
             "DecodeError": DecodeError,
             "EncodeError": EncodeError,
@@ -215,6 +230,14 @@ class _Compiler:
         if k in ("opaque", "vector"):
             n, end, start = self.fresh("n"), self.fresh("end"), self.fresh("at")
             lines = [f"{start} = pos", *self.read_length(n)]
+            if self.limited:
+                lim = self.fresh("lim")
+                lines += [
+                    f"{lim} = env[{VECTOR_LIMIT_KEY!r}]",
+                    f"if {n} > {lim}:",
+                    f"    raise DecodeError(f'vector length {{{n}}} exceeds the limit of "
+                    f"{{{lim}}} bytes (Limits.max_vector_length)', '', {start})",
+                ]
             lines += [
                 f"{end} = pos + {n}",
                 f"if {end} > len(buf):",
@@ -225,6 +248,14 @@ class _Compiler:
             items, x = self.fresh("items"), self.fresh("x")
             assert t.elem is not None
             lines += [f"{items} = []", f"f = ({label!r}, {items})", f"while pos < {end}:"]
+            if self.limited:
+                most = self.fresh("most")
+                lines.insert(-1, f"{most} = env[{ELEMENT_LIMIT_KEY!r}]")
+                lines += [
+                    f"    if len({items}) >= {most}:",
+                    f"        raise DecodeError(f'more than {{{most}}} elements "
+                    "(Limits.max_vector_elements)', '', pos)",
+                ]
             lines += ["    " + line for line in self.decode(t.elem, x, label)]
             lines += [
                 f"    {items}.append({x})",
@@ -420,27 +451,42 @@ class _Compiler:
 
 _compiler = _Compiler()
 _top: dict[Any, tuple[Decoder, Encoder, str]] = {}
+_limited_compiler = _Compiler(limited=True)
+_limited_top: dict[Any, tuple[Decoder, Encoder, str]] = {}
 
 
-def _functions(tp: Any) -> tuple[Decoder, Encoder, str]:
+def _functions(tp: Any, limited: bool = False) -> tuple[Decoder, Encoder, str]:
+    table, compiler = (_limited_top, _limited_compiler) if limited else (_top, _compiler)
     try:
-        return _top[tp]
+        return table[tp]
     except KeyError:
         pass
     d = describe(lookup(tp))
-    dec, enc = _compiler.top(d)
+    dec, enc = compiler.top(d)
     entry = (dec, enc, d.name or d.rfc())
-    _top[tp] = entry
+    table[tp] = entry
     return entry
 
 
 def decode(
-    data: bytes | bytearray | memoryview, tp: Any, context: Mapping[str, Any] | None = None
+    data: bytes | bytearray | memoryview,
+    tp: Any,
+    context: Mapping[str, Any] | None = None,
+    *,
+    limits: Limits | None = None,
 ) -> Any:
-    """Decode exactly one value of schema type ``tp`` from ``data``; trailing bytes are an error."""
+    """Decode exactly one value of schema type ``tp`` from ``data``; trailing bytes are an
+    error. ``limits`` bounds the input size, every vector length header and every
+    vector's element count."""
     dec, _, name = _top.get(tp) or _functions(tp)
     buf = data if data.__class__ is bytes else bytes(data)
     env = dict(context) if context else {}
+    if limits is not None:
+        limits.check_size(len(buf), name)
+        if min(limits.max_vector_length, limits.max_vector_elements) < len(buf):
+            dec = _functions(tp, limited=True)[0]
+            env[VECTOR_LIMIT_KEY] = limits.max_vector_length
+            env[ELEMENT_LIMIT_KEY] = limits.max_vector_elements
     try:
         value, pos = dec(buf, 0, env)
     except DecodeError as e:

@@ -47,6 +47,14 @@ from ..crypto import labeled
 from ..crypto.primitives import Rng
 from ..crypto.suites import CipherSuite, cipher_suite
 from ..errors import CryptoError, StateError, ValidationError
+from ..limits import (
+    DEFAULT_MAX_MESSAGE_SIZE,
+    DEFAULT_MAX_PROPOSALS,
+    DEFAULT_MAX_TREE_LEAVES,
+    DEFAULT_MAX_VECTOR_ELEMENTS,
+    DEFAULT_MAX_VECTOR_LENGTH,
+    Limits,
+)
 from ..schema import (
     Add,
     AuthenticatedContent,
@@ -98,6 +106,7 @@ from .proposals import (
     ProposalItem,
     ValidationPolicy,
     apply_proposals,
+    check_resync_leaf,
     find_extension,
     supports_extension,
     validate_key_package,
@@ -139,6 +148,14 @@ class GroupConfig:
     epochs' resumption PSKs are kept. ``padding_block``: pad PrivateMessage plaintexts
     to a multiple of this many bytes (0: no padding). ``check_lifetime``: check
     received LeafNode lifetimes against the clock (RECOMMENDED by §7.3).
+
+    Resource limits (:mod:`mlswire.limits`), each checked before the work it bounds:
+    ``max_message_size`` (bytes of one received message, Welcome or GroupInfo),
+    ``max_vector_length`` (the largest TLS vector length header accepted),
+    ``max_vector_elements`` (the most elements in one TLS vector),
+    ``max_tree_leaves`` (leaves of a ratchet tree received at join, or grown by a
+    commit), ``max_proposals`` (proposals in one Commit, and proposals cached for the
+    next one); ``max_forward_distance`` bounds the generations derived for one message.
     """
 
     handshake_wire_format: str = "private"
@@ -150,10 +167,24 @@ class GroupConfig:
     resumption_psk_epochs: int = 8
     padding_block: int = 0
     check_lifetime: bool = True
+    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE
+    max_vector_length: int = DEFAULT_MAX_VECTOR_LENGTH
+    max_vector_elements: int = DEFAULT_MAX_VECTOR_ELEMENTS
+    max_tree_leaves: int = DEFAULT_MAX_TREE_LEAVES
+    max_proposals: int = DEFAULT_MAX_PROPOSALS
 
     def __post_init__(self) -> None:
         if self.handshake_wire_format not in ("private", "public"):
             raise ValueError("handshake_wire_format is 'private' or 'public'")
+        if min(self.max_message_size, self.max_vector_length, self.max_vector_elements) < 0:
+            raise ValueError("max_message_size and max_vector_* must be >= 0")
+        if self.max_tree_leaves < 1 or self.max_proposals < 0:
+            raise ValueError("max_tree_leaves must be >= 1 and max_proposals >= 0")
+
+    @property
+    def limits(self) -> Limits:
+        """The codec-level part of the limits, for decoding received messages."""
+        return Limits(self.max_message_size, self.max_vector_length, self.max_vector_elements)
 
     @property
     def wire_format(self) -> WireFormat:
@@ -394,6 +425,14 @@ class Client:
         self._key_packages[ref] = _KeyPackageSecrets(kp, init_private_key, encryption_private_key)
         return ref
 
+    def key_package_private_keys(self, key_package: bytes | KeyPackage) -> tuple[bytes, bytes]:
+        """``(init_private_key, encryption_private_key)`` of a KeyPackage this client
+        made or registered and no Welcome has used yet: what a test vector publishes
+        (passive-client ``init_priv``, ``encryption_priv``). KeyError if not held."""
+        kp = _as_key_package(key_package)
+        entry = self._key_packages[key_package_ref(cipher_suite(int(kp.cipher_suite)), kp)]
+        return entry.init_private_key, entry.encryption_private_key
+
     # --- groups ----------------------------------------------------------------------------
     def create_group(
         self,
@@ -419,8 +458,9 @@ class Client:
         """Join from a Welcome MLSMessage (§12.4.3.1); ``ratchet_tree`` is the TLS
         ``ratchet_tree`` extension data when the Welcome's GroupInfo does not carry it.
         ``encoding`` names the encoding the Welcome arrived in (``tls``, ``cbor``, ``json``)."""
-        welcome = _canonical(welcome, encoding)
-        return Group._join(self, welcome, ratchet_tree, config or GroupConfig(), psks, rng)
+        config = config or GroupConfig()
+        welcome = _canonical(welcome, encoding, config.limits)
+        return Group._join(self, welcome, ratchet_tree, config, psks, rng)
 
     def join_request(
         self, group_id: bytes, epoch: int, *, rng: Rng | None = None, **key_package: Any
@@ -462,27 +502,30 @@ class Client:
         Commit (a PublicMessage) to send; ``remove_leaf`` removes an old appearance of
         this client (resync). If the DS rejects the Commit, drop the returned group.
         ``encoding`` names the encoding the GroupInfo arrived in."""
+        config = config or GroupConfig()
         return Group._external_join(
             self,
-            _canonical(group_info, encoding),
+            _canonical(group_info, encoding, config.limits),
             ratchet_tree,
-            config or GroupConfig(),
+            config,
             remove_leaf,
             tuple(external_psks),
             rng,
         )
 
 
-def _canonical(data: bytes, encoding: str) -> bytes:
+def _canonical(data: bytes, encoding: str, limits: Limits) -> bytes:
     """The TLS bytes of an MLSMessage received in ``encoding``: signatures, MACs, hashes
-    and own-message recognition all work on the TLS form (DESIGN rule 2)."""
+    and own-message recognition all work on the TLS form (DESIGN rule 2). The size limit
+    is checked here, before any parser (CBOR, JSON) sees the input."""
+    limits.check_size(len(data), "MLSMessage")
     if encoding == "tls":
         return data
     return tls.encode(get_codec(encoding).decode(data, MLSMessage), MLSMessage)
 
 
-def _decode_message(data: bytes) -> MLSMessage:
-    msg: MLSMessage = tls.decode(data, MLSMessage)
+def _decode_message(data: bytes, limits: Limits | None = None) -> MLSMessage:
+    msg: MLSMessage = tls.decode(data, MLSMessage, limits=limits)
     if msg.version != ProtocolVersion.mls10:
         raise ValidationError("RFC 9420 §6: MLSMessage.version is mls10", f"{msg.version!r}")
     return msg
@@ -495,6 +538,12 @@ def _as_key_package(data: bytes | KeyPackage) -> KeyPackage:
     if msg.wire_format != WireFormat.mls_key_package or msg.key_package is None:
         raise ValidationError(
             "RFC 9420 §6: expected an MLSMessage carrying a KeyPackage", f"{msg.wire_format!r}"
+        )
+    if msg.key_package.version != msg.version:
+        # §10: the KeyPackage's own version is what other members see in the Add.
+        raise ValidationError(
+            "RFC 9420 §10: the KeyPackage's version is its MLSMessage's",
+            f"{msg.key_package.version!r} in {msg.version!r}",
         )
     return msg.key_package
 
@@ -890,7 +939,7 @@ class Group:
         psks: psk_mod.PskLookup | None,
         rng: Rng | None,
     ) -> Group:
-        msg = _decode_message(welcome_bytes)
+        msg = _decode_message(welcome_bytes, config.limits)
         if msg.wire_format != WireFormat.mls_welcome or msg.welcome is None:
             raise ValidationError("RFC 9420 §6: expected a Welcome", f"{msg.wire_format!r}")
         welcome = msg.welcome
@@ -927,9 +976,11 @@ class Group:
             raise ValidationError("RFC 9420 §12.4.3.1: the group's version is mls10")
         tree_ext = find_extension(info.extensions, ExtensionType.ratchet_tree)
         if tree_ext is not None:
-            tree = RatchetTree.decode(cs.suite_id, tree_ext.extension_data)
+            tree = RatchetTree.decode(
+                cs.suite_id, tree_ext.extension_data, max_leaves=config.max_tree_leaves
+            )
         elif ratchet_tree is not None:
-            tree = RatchetTree.decode(cs.suite_id, ratchet_tree)
+            tree = RatchetTree.decode(cs.suite_id, ratchet_tree, max_leaves=config.max_tree_leaves)
         else:
             raise StateError(
                 "RFC 9420 §12.4.3.1: the Welcome's GroupInfo has no ratchet_tree extension "
@@ -1009,7 +1060,7 @@ class Group:
         external_psks: tuple[bytes, ...],
         rng: Rng | None,
     ) -> tuple[Group, bytes]:
-        msg = _decode_message(group_info_bytes)
+        msg = _decode_message(group_info_bytes, config.limits)
         if msg.wire_format != WireFormat.mls_group_info or msg.group_info is None:
             raise ValidationError("RFC 9420 §6: expected a GroupInfo", f"{msg.wire_format!r}")
         info = msg.group_info
@@ -1023,9 +1074,11 @@ class Group:
         cs = client.suite
         tree_ext = find_extension(info.extensions, ExtensionType.ratchet_tree)
         if tree_ext is not None:
-            tree = RatchetTree.decode(suite_id, tree_ext.extension_data)
+            tree = RatchetTree.decode(
+                suite_id, tree_ext.extension_data, max_leaves=config.max_tree_leaves
+            )
         elif ratchet_tree is not None:
-            tree = RatchetTree.decode(suite_id, ratchet_tree)
+            tree = RatchetTree.decode(suite_id, ratchet_tree, max_leaves=config.max_tree_leaves)
         else:
             raise StateError("the GroupInfo has no ratchet_tree extension and none was given")
         signer = tree.leaf(info.signer) if 0 <= info.signer < tree.n_leaves else None
@@ -1195,7 +1248,7 @@ class Group:
         ``encoding`` names the encoding the message arrived in (``tls``, ``cbor``,
         ``json``, or a registered codec); it is processed exactly as its TLS form.
         """
-        message = _canonical(message, encoding)
+        message = _canonical(message, encoding, self.config.limits)
         if self._pending is not None and message == self._pending_message:
             staged = self._pending
             staged.merge()
@@ -1208,7 +1261,7 @@ class Group:
             if ref is not None and ref in st.proposals:
                 item = st.proposals[ref]
                 return ProposalMessage(item.proposal, item.sender, ref)
-        msg = _decode_message(message)
+        msg = _decode_message(message, self.config.limits)
         framed = framing.framed_message(msg)
         if isinstance(framed, PrivateMessage) and framed.epoch < self.epoch:
             return self._process_past(framed)
@@ -1346,15 +1399,38 @@ class Group:
         assert fc.proposal is not None
         self._check_proposal(fc.proposal, fc.sender)
         ref = self._proposal_ref(ac)
+        cache = self._state.proposals
+        if ref not in cache and len(cache) >= self.config.max_proposals:
+            # The cache lives until the next commit: without a bound, a member (or an
+            # external sender) could fill memory with proposals nobody commits.
+            raise StateError(
+                f"the proposal cache is full ({self.config.max_proposals} proposals, "
+                "GroupConfig.max_proposals); commit or clear before receiving more"
+            )
         self._state.proposals[ref] = ProposalItem(fc.proposal, fc.sender, ref)
         return ProposalMessage(fc.proposal, fc.sender, ref)
 
     def _resolve_proposals(self, commit: Commit, sender: Sender) -> list[ProposalItem]:
         st = self._state
+        if len(commit.proposals) > self.config.max_proposals:
+            # Before any proposal is looked up or validated: that work is per proposal.
+            raise ValidationError(
+                "resource limit: proposals in one Commit (GroupConfig.max_proposals)",
+                f"{len(commit.proposals)} proposals, at most {self.config.max_proposals}",
+                "Commit.proposals",
+            )
         items: list[ProposalItem] = []
         for i, por in enumerate(commit.proposals):
             if por.type == ProposalOrRefType.reference:
                 assert por.reference is not None
+                if sender.sender_type == SenderType.new_member_commit:
+                    # §12.4.3.2: the joiner cannot know which proposals of the epoch are
+                    # valid, so nothing it commits may come from the proposal cache.
+                    raise ValidationError(
+                        "RFC 9420 §12.4.3.2: an external Commit includes no proposals by reference",
+                        f"ProposalRef {por.reference.hex()}",
+                        f"proposals[{i}]",
+                    )
                 item = st.proposals.get(por.reference)
                 if item is None:
                     raise ValidationError(
@@ -1396,6 +1472,18 @@ class Group:
         items = self._resolve_proposals(commit, sender)
         policy = self._policy()
         applied = apply_proposals(st.tree, st.context, st.summary, items, sender, policy)
+        # Adds (bounded by max_proposals) can at most double the tree; refuse a tree past
+        # the limit before the path, tree hashes and secret tree are computed over it.
+        new_leaves = applied.tree.n_leaves
+        if external and applied.tree.leftmost_blank_leaf() is None:
+            new_leaves += 1  # the joiner's leaf, added past the right edge
+        if new_leaves > self.config.max_tree_leaves:
+            raise ValidationError(
+                "resource limit: leaves of the ratchet tree (GroupConfig.max_tree_leaves)",
+                f"the Commit grows the tree to {new_leaves} leaves, at most "
+                f"{self.config.max_tree_leaves}",
+                "Commit.proposals",
+            )
         if applied.path_required and commit.path is None:
             raise ValidationError(
                 "RFC 9420 §12.4: the Commit needs a path (empty, or with Update, Remove, "
@@ -1442,6 +1530,14 @@ class Group:
         if commit.path is not None:
             path = commit.path
             replacing = tree.leaf(committer) if committer < tree.n_leaves else None
+            if replacing is not None and path.leaf_node.encryption_key == replacing.encryption_key:
+                # §12.4.2 names this check on its own; without it the reused key would only
+                # surface as the less precise §7.3 uniqueness error below.
+                raise ValidationError(
+                    "RFC 9420 §12.4.2: the UpdatePath leaf's encryption_key differs from the "
+                    "committer's current leaf",
+                    where="Commit.path.leaf_node",
+                )
             validate_leaf_node(
                 cs,
                 path.leaf_node,
@@ -1454,6 +1550,10 @@ class Group:
                 where="Commit.path.leaf_node",
                 replacing=replacing,
             )
+            if external and applied.removed:
+                check_resync_leaf(
+                    applied.removed[0][1], path.leaf_node, policy, "Commit.path.leaf_node"
+                )
             for k, node in enumerate(path.nodes):
                 if node.encryption_key in summary.encryption_keys:
                     raise ValidationError(
@@ -2047,6 +2147,15 @@ def _check_tree_leaves(
             raise ValidationError(
                 "RFC 9420 §7.2: capabilities list the group's cipher suite", where=where
             )
+        # §7.3 (each tree leaf is validated at join): the leaf's own extensions are
+        # ones it declares support for.
+        for ext in leaf.extensions:
+            if not supports_extension(leaf.capabilities, int(ext.extension_type)):
+                raise ValidationError(
+                    "RFC 9420 §7.3: LeafNode extensions are listed in its capabilities",
+                    f"extension type {int(ext.extension_type)}",
+                    where,
+                )
         if policy.credential_ok is not None and not policy.credential_ok(leaf):
             raise ValidationError("RFC 9420 §5.3.1: the credential is acceptable", where=where)
 

@@ -238,6 +238,10 @@ class ValidationPolicy:
     check_lifetime: bool = True
     clock: Clock = system_clock
     credential_ok: Callable[[LeafNode], bool] | None = None
+    #: ``same_client(removed_leaf, new_leaf)``: whether an external Commit's new leaf
+    #: belongs to the participant whose old leaf it removes (§12.2). None: the two
+    #: credentials must be equal.
+    same_client: Callable[[LeafNode, LeafNode], bool] | None = None
 
 
 def validate_leaf_node(
@@ -273,6 +277,15 @@ def validate_leaf_node(
             "RFC 9420 §7.2: capabilities list the group's cipher suite", where=where
         )
     check_required_capabilities(caps, required_capabilities(extensions), where)
+    for ext in extensions:
+        # §13.4: a LeafNode entering the group supports every GroupContext extension
+        # (default types are assumed supported by all, §13.4 / §11.1).
+        if not supports_extension(caps, int(ext.extension_type)):
+            raise ValidationError(
+                "RFC 9420 §13.4: the LeafNode supports every GroupContext extension",
+                f"extension type {int(ext.extension_type)}",
+                where,
+            )
     own_type = int(leaf.credential.credential_type)
     creds = {int(c) for c in caps.credentials}
     if own_type not in creds:
@@ -310,7 +323,7 @@ def validate_leaf_node(
     for ext in leaf.extensions:
         if not supports_extension(caps, int(ext.extension_type)):
             raise ValidationError(
-                "RFC 9420 §7.2: LeafNode extensions are listed in its capabilities",
+                "RFC 9420 §7.3: LeafNode extensions are listed in its capabilities",
                 f"extension type {int(ext.extension_type)}",
                 where,
             )
@@ -329,6 +342,25 @@ def validate_leaf_node(
             f"same key as node {seen_node}",
             where,
         )
+
+
+def check_resync_leaf(
+    removed: LeafNode, leaf: LeafNode, policy: ValidationPolicy, where: str
+) -> None:
+    """§12.2: the path LeafNode of an external Commit that removes a leaf must qualify as
+    an Update of that leaf: a new encryption_key, and a credential the application
+    accepts for the removed participant (``policy.same_client``; by default the same
+    credential)."""
+    rule = "RFC 9420 §12.2: an external Commit's Remove replaces the joiner's own old leaf"
+    if leaf.encryption_key == removed.encryption_key:
+        raise ValidationError(rule, "encryption_key of the removed leaf reused", where)
+    same = (
+        policy.same_client(removed, leaf)
+        if policy.same_client is not None
+        else removed.credential == leaf.credential
+    )
+    if not same:
+        raise ValidationError(rule, "the credential is another participant's", where)
 
 
 def validate_key_package(suite: CipherSuite, kp: KeyPackage, where: str) -> None:
@@ -600,6 +632,15 @@ def apply_proposals(
                 where(i),
             )
         seen_adds[sig] = i
+        member = new_summary.signature_keys.get(sig)
+        if member is not None:
+            # §12.2 (identical signature keys = the same client): Removes are applied
+            # before Adds, so a client removed by this same Commit may be re-added.
+            raise ValidationError(
+                "RFC 9420 §12.2: no Add for a client already in the group",
+                f"same signature key as leaf {member}",
+                where(i),
+            )
         index = new.leftmost_blank_leaf(start=hint)
         if index is None:
             index = new.n_leaves
@@ -683,6 +724,7 @@ __all__ = [
     "ValidationPolicy",
     "apply_proposals",
     "check_required_capabilities",
+    "check_resync_leaf",
     "check_unique_extensions",
     "find_extension",
     "required_capabilities",

@@ -25,6 +25,7 @@ from collections.abc import Collection, Iterator, Sequence
 from ..codecs import tls
 from ..crypto.suites import CipherSuite, cipher_suite
 from ..errors import DecodeError, ValidationError
+from ..limits import Limits
 from ..schema import (
     LeafNode,
     LeafNodeHashInput,
@@ -184,9 +185,32 @@ class RatchetTree:
         return cls(suite_id, values)
 
     @classmethod
-    def decode(cls, suite_id: int, data: bytes) -> RatchetTree:
-        """Decode the TLS-encoded ``ratchet_tree`` extension data."""
-        nodes = tls.decode(data, "RatchetTree")
+    def decode(cls, suite_id: int, data: bytes, *, max_leaves: int | None = None) -> RatchetTree:
+        """Decode the TLS-encoded ``ratchet_tree`` extension data. ``max_leaves`` refuses
+        a tree of more leaves before it is padded to full width, hashed or validated
+        (blank nodes cost one byte each, so a small input can declare a wide tree)."""
+        if max_leaves is None:
+            nodes = tls.decode(data, "RatchetTree")
+        else:
+            # Decoding stops at the first node past the limit, so the work done is
+            # bounded by the limit, not by how many nodes the input declares. Every
+            # vector inside a valid tree (unmerged_leaves, extensions) is shorter.
+            most = 2 * max_leaves - 1
+            try:
+                nodes = tls.decode(
+                    data,
+                    "RatchetTree",
+                    limits=Limits(max_message_size=len(data), max_vector_elements=most),
+                )
+            except DecodeError as e:
+                if "max_vector_elements" not in e.reason:
+                    raise
+                raise ValidationError(
+                    "resource limit: leaves of the ratchet tree (GroupConfig.max_tree_leaves)",
+                    f"{e.path} holds more than {most} nodes or elements, so more than "
+                    f"{max_leaves} leaves",
+                    "ratchet_tree",
+                ) from None
         if not isinstance(nodes, tuple):  # the codec always yields a tuple; be explicit
             raise DecodeError("RatchetTree: expected a vector")
         return cls.from_nodes(suite_id, nodes)

@@ -256,14 +256,21 @@ def process_update_path(
     if position is None:
         raise StateError(f"leaf {me} holds no private key in the resolution of node {s}")
     ct = cts[position]
-    path_secret = labeled.decrypt_with_label(
-        suite,
-        private.keys[resolution[position]],
-        "UpdatePathNode",
-        ctx_bytes,
-        ct.kem_output,
-        ct.ciphertext,
-    )
+    try:
+        path_secret = labeled.decrypt_with_label(
+            suite,
+            private.keys[resolution[position]],
+            "UpdatePathNode",
+            ctx_bytes,
+            ct.kem_output,
+            ct.ciphertext,
+        )
+    except CryptoError as e:
+        # Name the step and node: a bare "HPKE open failed" does not say which message
+        # part or rule failed.
+        raise CryptoError(
+            f"RFC 9420 §12.4.2: the UpdatePath path secret for node {p} does not decrypt ({e})"
+        ) from e
 
     # Keys of the sender's direct path are replaced or blanked; keep the rest.
     replaced = set(tm.direct_path(2 * sender, new.n_leaves))

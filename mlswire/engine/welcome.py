@@ -30,7 +30,7 @@ from ..crypto.labeled import (
     verify_with_label,
 )
 from ..crypto.suites import CipherSuite, cipher_suite
-from ..errors import ValidationError
+from ..errors import CryptoError, ValidationError
 from ..schema import CipherSuite as SuiteId
 from ..schema import (
     EncryptedGroupSecrets,
@@ -96,9 +96,15 @@ def decrypt_group_secrets(
     decoded as GroupSecrets. CryptoError if it does not decrypt, DecodeError if the
     plaintext is not a GroupSecrets."""
     ct = entry.encrypted_group_secrets
-    plaintext = decrypt_with_label(
-        cs, init_priv, WELCOME_LABEL, encrypted_group_info, ct.kem_output, ct.ciphertext
-    )
+    try:
+        plaintext = decrypt_with_label(
+            cs, init_priv, WELCOME_LABEL, encrypted_group_info, ct.kem_output, ct.ciphertext
+        )
+    except CryptoError as e:
+        # Say which part of the Welcome failed: the HPKE layer only knows "open failed".
+        raise CryptoError(
+            f"RFC 9420 §12.4.3.1: encrypted_group_secrets does not decrypt ({e})"
+        ) from e
     secrets: GroupSecrets = tls.decode(plaintext, GroupSecrets)
     return secrets
 
@@ -108,7 +114,10 @@ def decrypt_group_info(
 ) -> GroupInfo:
     """AEAD.Open(welcome_key, welcome_nonce, "", encrypted_group_info) as a GroupInfo."""
     key, nonce = ks.welcome_key_nonce(cs, welcome_secret)
-    plaintext = cs.aead_open(key, nonce, b"", encrypted_group_info)
+    try:
+        plaintext = cs.aead_open(key, nonce, b"", encrypted_group_info)
+    except CryptoError as e:
+        raise CryptoError(f"RFC 9420 §12.4.3.1: encrypted_group_info does not decrypt ({e})") from e
     info: GroupInfo = tls.decode(plaintext, GroupInfo)
     return info
 
@@ -269,7 +278,12 @@ class OpenedWelcome:
         new member starts from."""
         cs = self.suite
         info = self.group_info
-        verify_group_info(cs, info, signer_pub)
+        try:
+            verify_group_info(cs, info, signer_pub)
+        except CryptoError as e:
+            raise CryptoError(
+                f"RFC 9420 §12.4.3.1: GroupInfo signature does not verify ({e})"
+            ) from e
         confirmed = info.group_context.confirmed_transcript_hash
         verify_confirmation_tag(
             cs, self.epoch.confirmation_key, confirmed, info.confirmation_tag, "GroupInfo"

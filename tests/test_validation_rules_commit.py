@@ -1,0 +1,658 @@
+"""Negative tests for docs/VALIDATION.md: proposals (§12.1), proposal list validation
+(§12.2), commit processing (§12.4.2), PSK rules (§8.4) and external commits
+(§12.4.3.2), as seen by a member receiving the message."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import msgspec
+
+from mlswire.crypto import labeled
+from mlswire.engine import psk as psk_mod
+from mlswire.engine import treekem
+from mlswire.engine.group import (
+    Client,
+    Group,
+    ProposalMessage,
+    external_proposal,
+    external_senders_extension,
+)
+from mlswire.errors import CryptoError, StateError, ValidationError
+from mlswire.schema import CipherSuite as SuiteId
+from mlswire.schema import (
+    Credential,
+    CredentialType,
+    Extension,
+    ExtensionType,
+    ExternalInit,
+    GroupContextExtensions,
+    HPKECiphertext,
+    PreSharedKey,
+    PreSharedKeyID,
+    Proposal,
+    ProposalOrRef,
+    ProposalType,
+    ProtocolVersion,
+    PSKType,
+    PublicMessage,
+    ReInit,
+    Remove,
+    ResumptionPSKUsage,
+)
+
+from ._forge import (
+    PUBLIC,
+    add,
+    by_ref,
+    by_value,
+    caps,
+    encode_public,
+    forge_commit,
+    forge_proposal,
+    key_package,
+    leaf_at,
+    make_group,
+    path_of,
+    public,
+    real_commit,
+    rejects,
+    resign,
+    sign_leaf,
+    staged,
+    update,
+    update_leaf,
+    with_path,
+    with_path_leaf,
+)
+
+CUSTOM_PROPOSAL = 0xF0F0
+CONFIRMATION_TAG = (
+    r"§6\.1: confirmation_tag must equal MAC\(confirmation_key, confirmed_transcript_hash\)"
+)
+
+
+def remove(leaf: int) -> Proposal:
+    return Proposal(proposal_type=ProposalType.remove, remove=Remove(removed=leaf))
+
+
+def psk(psk_id: PreSharedKeyID) -> Proposal:
+    return Proposal(proposal_type=ProposalType.psk, psk=PreSharedKey(psk=psk_id))
+
+
+def external_psk(name: bytes = b"psk", nonce_len: int = 32) -> PreSharedKeyID:
+    return psk_mod.external_psk_id(name, bytes(nonce_len))
+
+
+def resumption_psk(usage: ResumptionPSKUsage, group: Group) -> PreSharedKeyID:
+    return PreSharedKeyID(
+        psktype=PSKType.resumption,
+        usage=usage,
+        psk_group_id=group.group_id,
+        psk_epoch=group.epoch,
+        psk_nonce=bytes(32),
+    )
+
+
+def gce(*extensions: Extension) -> Proposal:
+    return Proposal(
+        proposal_type=ProposalType.group_context_extensions,
+        group_context_extensions=GroupContextExtensions(extensions=extensions),
+    )
+
+
+def reinit(version: ProtocolVersion = ProtocolVersion.mls10) -> Proposal:
+    return Proposal(
+        proposal_type=ProposalType.reinit,
+        reinit=ReInit(group_id=b"next", version=version, cipher_suite=SuiteId(1), extensions=()),
+    )
+
+
+def external_init() -> Proposal:
+    return Proposal(
+        proposal_type=ProposalType.external_init, external_init=ExternalInit(kem_output=bytes(32))
+    )
+
+
+# --- §12.1 individual proposals ------------------------------------------------------------
+
+
+def test_proposal_remove_names_member() -> None:
+    _, (a, b) = make_group(2)
+    rejects(b, forge_commit(a, [remove(5)]), ValidationError, r"§12\.1\.3: Remove names a member")
+
+
+def test_proposal_reinit_no_downgrade() -> None:
+    _, (a, b) = make_group(2)
+    rejects(
+        b,
+        forge_commit(a, [reinit(ProtocolVersion.reserved)]),
+        ValidationError,
+        r"§12\.1\.5: ReInit does not downgrade the version",
+    )
+
+
+def test_proposal_gce_extensions_supported() -> None:
+    _, (a, b) = make_group(2)
+    unknown = Extension(extension_type=ExtensionType(0xFF0A), extension_data=b"")
+    rejects(
+        b,
+        forge_commit(a, [gce(unknown)]),
+        ValidationError,
+        r"§12\.1\.7: every member supports the new group extensions",
+    )
+
+
+def test_proposal_external_init_not_proposed() -> None:
+    _, (a, b) = make_group(2)
+    rejects(
+        b,
+        forge_proposal(a, external_init()),
+        ValidationError,
+        r"§12\.1\.6: ExternalInit only in an external Commit",
+    )
+
+
+def _with_external_sender() -> tuple[Client, Group, Group]:
+    server = Client.generate(b"server")
+    ext = external_senders_extension(
+        [
+            (
+                server.signature_public_key,
+                Credential(credential_type=CredentialType.basic, identity=b"server"),
+            )
+        ]
+    )
+    _, (a, b) = make_group(2, extensions=[ext])
+    return server, a, b
+
+
+def test_proposal_update_from_member() -> None:
+    server, a, b = _with_external_sender()
+    leaf = update_leaf(b)
+    message = external_proposal(
+        1, server.signature_private_key, 0, a.group_id, a.epoch, update(leaf)
+    )
+    rejects(a, message, ValidationError, r"§12\.1\.2: an Update comes from a member")
+
+
+def test_proposal_external_sender_types() -> None:
+    server, a, _b = _with_external_sender()
+    custom = Proposal(proposal_type=ProposalType(CUSTOM_PROPOSAL), custom=b"x")
+    message = external_proposal(1, server.signature_private_key, 0, a.group_id, a.epoch, custom)
+    rejects(
+        a,
+        message,
+        ValidationError,
+        r"§12\.1\.8: external senders propose Add, Remove, PSK, ReInit or GroupContextExtensions",
+    )
+
+
+# --- §12.2 proposal list validation ---------------------------------------------------------
+
+
+def _cached_update(receiver: Group, proposer: Group) -> bytes:
+    got = receiver.process(forge_proposal(proposer, update(update_leaf(proposer))))
+    assert isinstance(got, ProposalMessage)
+    return got.ref
+
+
+def test_list_no_update_from_committer() -> None:
+    _, (a, b) = make_group(2)
+    ref = _cached_update(a, b)
+    rejects(
+        a, forge_commit(b, [by_ref(ref)]), ValidationError, r"§12\.2: no Update from the committer"
+    )
+
+
+def test_list_update_by_value() -> None:
+    _, (a, b) = make_group(2)
+    rejects(
+        a,
+        forge_commit(b, [update(update_leaf(b))]),
+        ValidationError,
+        r"§12\.2: no Update from the committer",
+    )
+
+
+def test_list_no_remove_of_committer() -> None:
+    _, (a, b) = make_group(2)
+    rejects(b, forge_commit(a, [remove(0)]), ValidationError, r"§12\.2: no Remove of the committer")
+
+
+def test_list_one_update_or_remove_per_leaf() -> None:
+    _, (a, b, _c) = make_group(3)
+    rejects(
+        b,
+        forge_commit(a, [remove(2), remove(2)]),
+        ValidationError,
+        r"§12\.2: one Update or Remove per leaf",
+    )
+
+
+def test_list_no_two_adds_for_one_client() -> None:
+    _, (a, b) = make_group(2)
+    d = Client.generate(b"d")
+    rejects(
+        b,
+        forge_commit(a, [add(key_package(d)), add(key_package(d))]),
+        ValidationError,
+        r"§12\.2: no two Adds for the same client",
+    )
+
+
+def test_list_no_add_of_existing_member() -> None:
+    clients, (a, _b, c) = make_group(3)
+    rejects(
+        c,
+        forge_commit(a, [add(key_package(clients[1]))]),
+        ValidationError,
+        r"§12\.2: no Add for a client already in the group",
+    )
+
+
+def test_list_add_of_removed_member_is_allowed() -> None:
+    # the exception the rule makes: a Remove of the same client in the list (positive
+    # control for the row above, so that the check is not simply "signature key known")
+    clients, (a, _b, c) = make_group(3)
+    out = a.commit([remove(1), add(key_package(clients[1]))])
+    assert [m.leaf_index for m in staged(c.process(out.commit)).added] == [1]
+
+
+def test_list_no_duplicate_psk() -> None:
+    _, (a, b) = make_group(2)
+    rejects(
+        b,
+        forge_commit(a, [psk(external_psk()), psk(external_psk())]),
+        ValidationError,
+        r"§12\.2: the same PreSharedKeyID must not be proposed twice",
+    )
+
+
+def test_list_one_gce() -> None:
+    _, (a, b) = make_group(2)
+    rejects(
+        b,
+        forge_commit(a, [gce(), gce()]),
+        ValidationError,
+        r"§12\.2: at most one GroupContextExtensions",
+    )
+
+
+def test_list_reinit_alone() -> None:
+    _, (a, b, _c) = make_group(3)
+    rejects(
+        b,
+        forge_commit(a, [reinit(), remove(2)]),
+        ValidationError,
+        r"§12\.2: a ReInit is the only proposal of its Commit",
+    )
+
+
+def test_list_no_external_init() -> None:
+    _, (a, b) = make_group(2)
+    rejects(
+        b,
+        forge_commit(a, [external_init()]),
+        ValidationError,
+        r"§12\.2: only an external Commit holds ExternalInit",
+    )
+
+
+def test_list_proposal_type_supported() -> None:
+    full = caps(proposals=(CUSTOM_PROPOSAL,))
+    clients = [
+        Client.generate(b"a", capabilities=full),
+        Client.generate(b"b", capabilities=full),
+        Client.generate(b"c"),
+    ]
+    _, (a, b, _c) = make_group(3, clients=clients)
+    custom = Proposal(proposal_type=ProposalType(CUSTOM_PROPOSAL), custom=b"x")
+    rejects(
+        b,
+        forge_commit(a, [custom]),
+        ValidationError,
+        r"§12\.2: every member supports the proposal type",
+    )
+
+
+def test_list_reference_received_this_epoch() -> None:
+    _, (a, b) = make_group(2)
+    rejects(
+        b,
+        forge_commit(a, [by_ref(bytes(32))]),
+        ValidationError,
+        r"§12\.4: a proposal committed by reference was received in this epoch",
+    )
+
+
+# --- §12.4.2 processing a commit -----------------------------------------------------------
+
+
+def test_commit_path_required_when_empty() -> None:
+    _, (a, b) = make_group(2)
+    rejects(b, forge_commit(a, []), ValidationError, r"§12\.4: the Commit needs a path")
+
+
+def test_commit_path_required_with_remove() -> None:
+    _, (a, b, _c) = make_group(3)
+    rejects(b, forge_commit(a, [remove(2)]), ValidationError, r"§12\.4: the Commit needs a path")
+
+
+def test_commit_path_leaf_encryption_key_differs() -> None:
+    _, (a, _b, c) = make_group(3)
+    pm = real_commit(c)
+    current = leaf_at(c, 2).encryption_key
+    leaf = sign_leaf(
+        c.client.signature_private_key,
+        msgspec.structs.replace(path_of(pm).leaf_node, encryption_key=current),
+        c.group_id,
+        2,
+    )
+    rejects(
+        a,
+        resign(c, with_path_leaf(pm, leaf)),
+        ValidationError,
+        r"§12\.4\.2: the UpdatePath leaf's encryption_key differs from the committer's current leaf",
+    )
+
+
+def test_commit_path_keys_new_to_tree() -> None:
+    _, (a, _b, c) = make_group(3)
+    pm = real_commit(c)
+    path = path_of(pm)
+    taken = leaf_at(a, 0).encryption_key
+    nodes = (msgspec.structs.replace(path.nodes[0], encryption_key=taken), *path.nodes[1:])
+    rejects(
+        a,
+        resign(c, with_path(pm, msgspec.structs.replace(path, nodes=nodes))),
+        ValidationError,
+        r"§12\.4\.2: UpdatePath public keys are new to the tree",
+    )
+
+
+def test_commit_path_length() -> None:
+    _, (a, _b, c) = make_group(3)
+    pm = real_commit(c)
+    path = path_of(pm)
+    _, fresh = c._state.suite.generate_key_pair()
+    extra = msgspec.structs.replace(path.nodes[0], encryption_key=fresh)
+    longer = msgspec.structs.replace(path, nodes=(*path.nodes, extra))
+    rejects(
+        a,
+        resign(c, with_path(pm, longer)),
+        ValidationError,
+        r"§7\.6: one UpdatePathNode per node of the filtered direct path",
+    )
+
+
+def test_commit_path_leaf_parent_hash() -> None:
+    _, (a, _b, c) = make_group(3)
+    pm = real_commit(c)
+    leaf = path_of(pm).leaf_node
+    bad = sign_leaf(
+        c.client.signature_private_key,
+        msgspec.structs.replace(leaf, parent_hash=bytes(32)),
+        c.group_id,
+        2,
+    )
+    rejects(
+        a,
+        resign(c, with_path_leaf(pm, bad)),
+        ValidationError,
+        r"§7\.9\.2: the committer's leaf parent_hash matches the path",
+    )
+
+
+def test_commit_path_ciphertext_count() -> None:
+    _, (a, _b, c) = make_group(3)
+    pm = real_commit(c)
+    path = path_of(pm)
+    node = path.nodes[0]
+    assert len(node.encrypted_path_secret) == 2  # leaves 0 and 1 (node 1 is blank)
+    nodes = (
+        msgspec.structs.replace(node, encrypted_path_secret=node.encrypted_path_secret[:1]),
+        *path.nodes[1:],
+    )
+    rejects(
+        a,
+        resign(c, with_path(pm, msgspec.structs.replace(path, nodes=nodes))),
+        ValidationError,
+        r"§7\.6: one ciphertext per node of the copath resolution",
+    )
+
+
+def test_commit_path_secret_decrypts() -> None:
+    _, (a, _b, c) = make_group(3)
+    pm = real_commit(c)
+    path = path_of(pm)
+    node = path.nodes[0]
+    ct = node.encrypted_path_secret[0]
+    broken = msgspec.structs.replace(
+        ct, ciphertext=bytes([ct.ciphertext[0] ^ 1]) + ct.ciphertext[1:]
+    )
+    nodes = (
+        msgspec.structs.replace(
+            node, encrypted_path_secret=(broken, *node.encrypted_path_secret[1:])
+        ),
+        *path.nodes[1:],
+    )
+    rejects(
+        a,
+        resign(c, with_path(pm, msgspec.structs.replace(path, nodes=nodes))),
+        CryptoError,
+        r"§12\.4\.2: the UpdatePath path secret for node \d+ does not decrypt",
+    )
+
+
+def test_commit_path_derived_keys_match() -> None:
+    # The root's path secret is replaced, for receiver a, by a random one that is
+    # correctly encrypted (to a's leaf key, under the provisional GroupContext a will
+    # compute): it decrypts, but the key pair it derives is not the path's.
+    _, (a, _b, c) = make_group(3)
+    pm = real_commit(c)
+    path = path_of(pm)
+    st = a._state
+    template = msgspec.structs.replace(st.context, epoch=st.context.epoch + 1)
+    merged = treekem.merge_update_path(st.tree, 2, path, st.context.group_id)
+    _, ctx_bytes = treekem._provisional(template, merged)
+    kem_output, ciphertext = labeled.encrypt_with_label(
+        st.suite, leaf_at(a, 0).encryption_key, "UpdatePathNode", ctx_bytes, bytes(32)
+    )
+    node = path.nodes[0]
+    ours = HPKECiphertext(kem_output=kem_output, ciphertext=ciphertext)
+    nodes = (
+        msgspec.structs.replace(
+            node, encrypted_path_secret=(ours, *node.encrypted_path_secret[1:])
+        ),
+        *path.nodes[1:],
+    )
+    rejects(
+        a,
+        resign(c, with_path(pm, msgspec.structs.replace(path, nodes=nodes))),
+        ValidationError,
+        r"§7\.5: derived node public keys equal the UpdatePath's",
+    )
+
+
+def test_commit_confirmation_tag() -> None:
+    _, (a, _b, c) = make_group(3)
+    pm = real_commit(c)
+    tag = pm.auth.confirmation_tag
+    assert tag is not None
+    bad = msgspec.structs.replace(
+        pm, auth=msgspec.structs.replace(pm.auth, confirmation_tag=bytes([tag[0] ^ 1]) + tag[1:])
+    )
+    rejects(a, resign(c, bad), ValidationError, CONFIRMATION_TAG)
+
+
+def test_commit_reinit_stops_sending() -> None:
+    _, (a, b) = make_group(2)
+    out = a.commit([reinit()])
+    staged(b.process(out.commit)).merge()
+    rejects(lambda: b.encrypt(b"after reinit"), None, StateError, r"can no longer be used")
+
+
+# --- §8.4 pre-shared keys ------------------------------------------------------------------
+
+
+def test_psk_available() -> None:
+    _, (a, b) = make_group(2)
+    a.client.add_external_psk(b"only-a", bytes(32))
+    rejects(
+        b,
+        forge_commit(a, [psk(external_psk(b"only-a"))]),
+        StateError,
+        r"external PSK [0-9a-f]+ is not available",
+    )
+
+
+def test_psk_nonce_length() -> None:
+    _, (a, b) = make_group(2)
+    rejects(
+        b,
+        forge_commit(a, [psk(external_psk(nonce_len=5))]),
+        ValidationError,
+        r"§12\.1\.4: psk_nonce must have length KDF\.Nh",
+    )
+
+
+def test_psk_resumption_usage_application() -> None:
+    _, (a, b) = make_group(2)
+    rejects(
+        b,
+        forge_commit(a, [psk(resumption_psk(ResumptionPSKUsage.reinit, a))]),
+        ValidationError,
+        r"§12\.1\.4: resumption PSK with usage reinit/branch only",
+    )
+
+
+def test_psk_resumption_usage_not_reserved() -> None:
+    _, (a, b) = make_group(2)
+    rejects(
+        b,
+        forge_commit(a, [psk(resumption_psk(ResumptionPSKUsage.reserved, a))]),
+        ValidationError,
+        r"§8\.4: resumption PSK has a usage",
+    )
+
+
+def test_psk_resumption_epoch_held() -> None:
+    _, (a, b) = make_group(2)
+    old = resumption_psk(ResumptionPSKUsage.application, a)
+    old = msgspec.structs.replace(old, psk_epoch=a.epoch + 50)
+    rejects(
+        b,
+        forge_commit(a, [psk(old)]),
+        StateError,
+        r"resumption PSK of group [0-9a-f]+ epoch \d+ is not available",
+    )
+
+
+# --- §12.4.3.2 external commits --------------------------------------------------------------
+
+
+def _external(remove_leaf: int | None = None) -> tuple[Client, Group, Group, PublicMessage]:
+    _clients, (a, b) = make_group(2)
+    joiner = Client.generate(b"joiner")
+    _, commit = joiner.join_by_external_commit(
+        a.group_info(), remove_leaf=remove_leaf, config=PUBLIC
+    )
+    return joiner, a, b, public(commit)
+
+
+def _proposals(pm: PublicMessage) -> tuple[ProposalOrRef, ...]:
+    assert pm.content.commit is not None
+    return tuple(pm.content.commit.proposals)
+
+
+def _with_proposals(pm: PublicMessage, proposals: Sequence[ProposalOrRef]) -> PublicMessage:
+    assert pm.content.commit is not None
+    commit = msgspec.structs.replace(pm.content.commit, proposals=tuple(proposals))
+    return msgspec.structs.replace(pm, content=msgspec.structs.replace(pm.content, commit=commit))
+
+
+def test_external_commit_has_path() -> None:
+    joiner, a, _b, pm = _external()
+    rejects(
+        a,
+        resign(a, with_path(pm, None), signature_key=joiner.signature_private_key),
+        ValidationError,
+        r"§12\.4\.3\.2: an external Commit carries a path",
+    )
+
+
+def test_external_commit_no_reference() -> None:
+    joiner, a, b, pm = _external()
+    got = a.process(forge_proposal(b, psk(external_psk())))
+    assert isinstance(got, ProposalMessage)
+    forged = _with_proposals(pm, [*_proposals(pm), by_ref(got.ref)])
+    rejects(
+        a,
+        resign(a, forged, signature_key=joiner.signature_private_key),
+        ValidationError,
+        r"§12\.4\.3\.2: an external Commit includes no proposals by reference",
+    )
+
+
+def test_external_commit_signed_by_joiner() -> None:
+    _joiner, a, _b, pm = _external()
+    other = Client.generate(b"other")
+    rejects(
+        a,
+        resign(a, pm, signature_key=other.signature_private_key),
+        CryptoError,
+        r"§6\.1: FramedContentTBS signature of new_member_commit does not verify",
+    )
+
+
+def test_external_commit_one_external_init() -> None:
+    joiner, a, _b, pm = _external()
+    forged = _with_proposals(pm, [*_proposals(pm), *_proposals(pm)])
+    rejects(
+        a,
+        resign(a, forged, signature_key=joiner.signature_private_key),
+        ValidationError,
+        r"§12\.2: an external Commit holds exactly one ExternalInit",
+    )
+
+
+def test_external_commit_at_most_one_remove() -> None:
+    joiner, a, _b, pm = _external()
+    forged = _with_proposals(pm, [*_proposals(pm), by_value(remove(1)), by_value(remove(1))])
+    rejects(
+        a,
+        resign(a, forged, signature_key=joiner.signature_private_key),
+        ValidationError,
+        r"§12\.2: an external Commit holds at most one Remove",
+    )
+
+
+def test_external_commit_allowed_proposals() -> None:
+    joiner, a, _b, pm = _external()
+    forged = _with_proposals(pm, [*_proposals(pm), by_value(gce())])
+    rejects(
+        a,
+        resign(a, forged, signature_key=joiner.signature_private_key),
+        ValidationError,
+        r"§12\.2: an external Commit holds only ExternalInit, Remove, PSK",
+    )
+
+
+def test_external_commit_remove_is_same_client() -> None:
+    # a stranger's external commit removes member b: the new leaf must be acceptable as
+    # an Update of the removed leaf, i.e. the same participant (§12.2)
+    _joiner, a, _b, pm = _external(remove_leaf=1)
+    rejects(
+        a,
+        encode_public(pm),
+        ValidationError,
+        r"§12\.2: an external Commit's Remove replaces the joiner's own old leaf",
+    )
+
+
+def test_external_commit_resync_accepted() -> None:
+    # positive control for the row above: the removed member itself rejoins
+    clients, (a, _b) = make_group(2)
+    _, commit = clients[1].join_by_external_commit(a.group_info(), remove_leaf=1, config=PUBLIC)
+    assert [m.leaf_index for m in staged(a.process(commit)).removed] == [1]

@@ -1,0 +1,476 @@
+"""Negative tests for docs/VALIDATION.md: LeafNode validation (§7.3), KeyPackage
+validation (§10.1) and required capabilities (§11.1).
+
+Each test builds a valid group, lets a member commit (or propose) something that
+breaks exactly one rule, re-signs what the change invalidated, and checks that the
+receiving member rejects it naming the rule and with its state unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import msgspec
+
+from mlswire.engine.group import Client, Group, ProposalMessage
+from mlswire.engine.proposals import ValidationPolicy
+from mlswire.errors import ValidationError
+from mlswire.schema import (
+    Capabilities,
+    Certificate,
+    Credential,
+    CredentialType,
+    Extension,
+    ExtensionType,
+    GroupContextExtensions,
+    LeafNode,
+    LeafNodeSource,
+    MLSMessage,
+    Proposal,
+    ProposalType,
+    ProtocolVersion,
+    WireFormat,
+)
+
+from ._forge import (
+    add,
+    altered_key_package,
+    by_ref,
+    caps,
+    encode,
+    forge_commit,
+    forge_proposal,
+    key_package,
+    leaf_at,
+    make_group,
+    path_of,
+    real_commit,
+    rejects,
+    required_capabilities_ext,
+    resign,
+    sign_leaf,
+    update,
+    update_leaf,
+    with_path_leaf,
+)
+
+X509 = Credential(
+    credential_type=CredentialType.x509, certificates=(Certificate(cert_data=b"DER"),)
+)
+CUSTOM_EXT = 0xFF0A
+CUSTOM_PROPOSAL = 0xF0F0
+
+
+def x509_client(capabilities: Capabilities | None = None) -> Client:
+    keys = Client.generate(b"unused")
+    return Client(
+        X509,
+        1,
+        keys.signature_private_key,
+        keys.signature_public_key,
+        capabilities=capabilities,
+    )
+
+
+def commit_update(make_leaf: Callable[[Group, Group], LeafNode], rule: str) -> None:
+    """b (leaf 1) proposes an Update with the leaf ``make_leaf(a, b)`` returns; a receives
+    it and then c's commit of it by reference, which a must reject naming ``rule``."""
+    _, (a, b, c) = make_group(3)
+    got = a.process(forge_proposal(b, update(make_leaf(a, b))))
+    assert isinstance(got, ProposalMessage)
+    rejects(a, forge_commit(c, [by_ref(got.ref)]), ValidationError, rule)
+
+
+# --- §7.3 LeafNode validation -------------------------------------------------------------
+
+
+def test_leaf_credential_acceptable() -> None:
+    _, (a, b) = make_group(2)
+    b.client.policy = ValidationPolicy(
+        credential_ok=lambda leaf: leaf.credential.identity != b"eve"
+    )
+    rejects(
+        b,
+        forge_commit(a, [add(key_package(Client.generate(b"eve")))]),
+        ValidationError,
+        r"§5\.3\.1: the credential is acceptable",
+    )
+
+
+def test_leaf_signature_verifies() -> None:
+    _, (a, b) = make_group(2)
+    d = Client.generate(b"d")
+    # the leaf's signature is broken, the KeyPackage around it signed again
+    kp = altered_key_package(
+        d, leaf=lambda leaf: leaf, sign_leaf_with=Client.generate(b"x").signature_private_key
+    )
+    rejects(
+        b, forge_commit(a, [add(kp)]), ValidationError, r"§7\.3: the LeafNode signature verifies"
+    )
+
+
+def test_leaf_credential_type_supported_by_all_members() -> None:
+    basic_only = caps(credentials=(CredentialType.basic,))
+    clients = [Client.generate(n, capabilities=basic_only) for n in (b"a", b"b")]
+    _, (a, b) = make_group(2, clients=clients)
+    rejects(
+        b,
+        forge_commit(a, [add(key_package(x509_client()))]),
+        ValidationError,
+        r"§7\.3: every member supports the new LeafNode's credential type",
+    )
+
+
+def test_leaf_supports_credential_types_in_use() -> None:
+    _, (a, b) = make_group(2, clients=[Client.generate(b"a"), x509_client()])
+    d = Client.generate(b"d", capabilities=caps(credentials=(CredentialType.basic,)))
+    rejects(
+        a,
+        forge_commit(b, [add(key_package(d))]),
+        ValidationError,
+        r"§7\.3: the LeafNode supports every credential type in use",
+    )
+
+
+def test_leaf_credential_type_in_own_capabilities() -> None:
+    _, (a, b) = make_group(2)
+    d = Client.generate(b"d", capabilities=caps(credentials=(CredentialType.x509,)))
+    rejects(
+        b,
+        forge_commit(a, [add(key_package(d))]),
+        ValidationError,
+        r"§7\.2: the LeafNode's credential type is in its capabilities",
+    )
+
+
+def test_leaf_lifetime_current() -> None:
+    _, (a, b) = make_group(2)
+    expired = key_package(Client.generate(b"d"), lifetime=(0, 1000))
+    rejects(
+        b,
+        forge_commit(a, [add(expired)]),
+        ValidationError,
+        r"§7\.3: the current time is within lifetime",
+    )
+
+
+def test_leaf_extensions_in_capabilities() -> None:
+    _, (a, b) = make_group(2)
+    kp = key_package(
+        Client.generate(b"d"),
+        leaf_extensions=[Extension(extension_type=ExtensionType(CUSTOM_EXT), extension_data=b"")],
+    )
+    rejects(
+        b,
+        forge_commit(a, [add(kp)]),
+        ValidationError,
+        r"§7\.3: LeafNode extensions are listed in its capabilities",
+    )
+
+
+def test_leaf_source_key_package() -> None:
+    _, (a, b) = make_group(2)
+    kp = altered_key_package(
+        Client.generate(b"d"),
+        leaf=lambda leaf: msgspec.structs.replace(
+            leaf, leaf_node_source=LeafNodeSource.update, lifetime=None
+        ),
+    )
+    rejects(b, forge_commit(a, [add(kp)]), ValidationError, r"§7\.3: leaf_node_source matches")
+
+
+def test_leaf_source_update() -> None:
+    commit_update(
+        lambda a, b: update_leaf(b, leaf_node_source=LeafNodeSource.commit, parent_hash=b""),
+        r"§7\.3: leaf_node_source matches",
+    )
+
+
+def test_leaf_update_encryption_key_differs() -> None:
+    commit_update(
+        lambda a, b: update_leaf(b, encryption_key=leaf_at(b, 1).encryption_key),
+        r"§7\.3: an Update's encryption_key differs from the leaf's",
+    )
+
+
+def test_leaf_source_commit() -> None:
+    _, (a, _b, c) = make_group(3)
+    pm = real_commit(c)
+    leaf = path_of(pm).leaf_node
+    bad = sign_leaf(
+        c.client.signature_private_key,
+        msgspec.structs.replace(leaf, leaf_node_source=LeafNodeSource.update, parent_hash=None),
+        c.group_id,
+        2,
+    )
+    rejects(
+        a, resign(c, with_path_leaf(pm, bad)), ValidationError, r"§7\.3: leaf_node_source matches"
+    )
+
+
+def test_leaf_signature_key_unique() -> None:
+    # b's Update carries a's signature key, signed with a's private key so that the leaf
+    # signature itself verifies
+    commit_update(
+        lambda a, b: update_leaf(
+            b, a.client.signature_private_key, signature_key=a.client.signature_public_key
+        ),
+        r"§7\.3: signature_key is unique among the members",
+    )
+
+
+def test_leaf_encryption_key_unique() -> None:
+    _, (a, b) = make_group(2)
+    taken = leaf_at(a, 0).encryption_key
+    kp = altered_key_package(
+        Client.generate(b"d"), leaf=lambda leaf: msgspec.structs.replace(leaf, encryption_key=taken)
+    )
+    rejects(
+        b,
+        forge_commit(a, [add(kp)]),
+        ValidationError,
+        r"§7\.3: encryption_key is unique in the tree",
+    )
+
+
+# --- §10.1 KeyPackage validation ----------------------------------------------------------
+
+
+def test_key_package_version() -> None:
+    _, (a, b) = make_group(2)
+    kp = altered_key_package(
+        Client.generate(b"d"),
+        kp=lambda kp: msgspec.structs.replace(kp, version=ProtocolVersion.reserved),
+    )
+    rejects(b, forge_commit(a, [add(kp)]), ValidationError, r"§10\.1: KeyPackage version is mls10")
+
+
+def test_key_package_cipher_suite() -> None:
+    _, (a, b) = make_group(2)
+    kp = key_package(Client.generate(b"d", suite=3))
+    rejects(
+        b,
+        forge_commit(a, [add(kp)]),
+        ValidationError,
+        r"§10\.1: KeyPackage cipher_suite is the group's",
+    )
+
+
+def test_key_package_signature() -> None:
+    _, (a, b) = make_group(2)
+    kp = key_package(Client.generate(b"d"))
+    kp = msgspec.structs.replace(kp, signature=bytes(len(kp.signature)))
+    rejects(
+        b, forge_commit(a, [add(kp)]), ValidationError, r"§10\.1: KeyPackage signature verifies"
+    )
+
+
+def test_key_package_init_key_differs() -> None:
+    _, (a, b) = make_group(2)
+    kp = altered_key_package(
+        Client.generate(b"d"),
+        kp=lambda kp: msgspec.structs.replace(kp, init_key=kp.leaf_node.encryption_key),
+    )
+    rejects(
+        b,
+        forge_commit(a, [add(kp)]),
+        ValidationError,
+        r"§10\.1: init_key differs from the leaf's encryption_key",
+    )
+
+
+def test_key_package_in_add_proposal_message() -> None:
+    # an Add proposal message is checked on receipt, before any commit
+    _, (a, b) = make_group(2)
+    kp = key_package(Client.generate(b"d"))
+    kp = msgspec.structs.replace(kp, signature=bytes(len(kp.signature)))
+    rejects(
+        b, forge_proposal(a, add(kp)), ValidationError, r"§10\.1: KeyPackage signature verifies"
+    )
+
+
+# --- §11.1 required capabilities (and the suite / version every member supports) ----------
+
+
+def _required_group(**required: Sequence[int]) -> tuple[list[Client], list[Group]]:
+    full = caps(extensions=(CUSTOM_EXT,), proposals=(CUSTOM_PROPOSAL,))
+    clients = [Client.generate(n, capabilities=full) for n in (b"a", b"b", b"c")]
+    return make_group(3, clients=clients, extensions=[required_capabilities_ext(**required)])
+
+
+def test_required_extension_missing() -> None:
+    _, (a, b, _c) = _required_group(extensions=(CUSTOM_EXT,))
+    d = Client.generate(b"d", capabilities=caps(proposals=(CUSTOM_PROPOSAL,)))
+    rejects(
+        b,
+        forge_commit(a, [add(key_package(d))]),
+        ValidationError,
+        r"§11\.1: the LeafNode supports the group's required_capabilities.*extension type",
+    )
+
+
+def test_required_proposal_missing() -> None:
+    _, (a, b, _c) = _required_group(proposals=(CUSTOM_PROPOSAL,))
+    d = Client.generate(b"d", capabilities=caps(extensions=(CUSTOM_EXT,)))
+    rejects(
+        b,
+        forge_commit(a, [add(key_package(d))]),
+        ValidationError,
+        r"§11\.1: the LeafNode supports the group's required_capabilities.*proposal type",
+    )
+
+
+def test_required_credential_missing() -> None:
+    _, (a, b, _c) = _required_group(credentials=(CredentialType.x509,))
+    d = Client.generate(b"d", capabilities=caps(credentials=(CredentialType.basic,)))
+    rejects(
+        b,
+        forge_commit(a, [add(key_package(d))]),
+        ValidationError,
+        r"§11\.1: the LeafNode supports the group's required_capabilities.*credential type",
+    )
+
+
+def test_required_capabilities_update_leaf() -> None:
+    _, (a, b, c) = _required_group(extensions=(CUSTOM_EXT,))
+    leaf = update_leaf(b, capabilities=caps(proposals=(CUSTOM_PROPOSAL,)))
+    got = a.process(forge_proposal(b, update(leaf)))
+    assert isinstance(got, ProposalMessage)
+    rejects(
+        a,
+        forge_commit(c, [by_ref(got.ref)]),
+        ValidationError,
+        r"§11\.1: the LeafNode supports the group's required_capabilities",
+    )
+
+
+def test_required_capabilities_gce_unsupported_by_member() -> None:
+    _, (a, b) = make_group(2)
+    gce = Proposal(
+        proposal_type=ProposalType.group_context_extensions,
+        group_context_extensions=GroupContextExtensions(
+            extensions=(required_capabilities_ext(extensions=(CUSTOM_EXT,)),)
+        ),
+    )
+    rejects(
+        b,
+        forge_commit(a, [gce]),
+        ValidationError,
+        r"§11\.1: the LeafNode supports the group's required_capabilities",
+    )
+
+
+def test_capabilities_list_group_cipher_suite() -> None:
+    _, (a, b) = make_group(2)
+    d = Client.generate(b"d", capabilities=caps(suites=(2,)))
+    rejects(
+        b,
+        forge_commit(a, [add(key_package(d))]),
+        ValidationError,
+        r"§7\.2: capabilities list the group's cipher suite",
+    )
+
+
+def test_capabilities_list_mls10() -> None:
+    _, (a, b) = make_group(2)
+    d = Client.generate(b"d", capabilities=caps(versions=()))
+    rejects(
+        b,
+        forge_commit(a, [add(key_package(d))]),
+        ValidationError,
+        r"§7\.2: capabilities list mls10",
+    )
+
+
+def test_key_package_version_matches_message() -> None:
+    # §10: a KeyPackage received in an MLSMessage has the MLSMessage's version
+    _, (a, _b) = make_group(2)
+    kp = altered_key_package(
+        Client.generate(b"d"),
+        kp=lambda kp: msgspec.structs.replace(kp, version=ProtocolVersion.reserved),
+    )
+    data = encode(MLSMessage(wire_format=WireFormat.mls_key_package, key_package=kp))
+    before = a.to_bytes()
+    rejects(
+        lambda: a.add_members([data]),
+        None,
+        ValidationError,
+        r"§10: the KeyPackage's version is its MLSMessage's",
+    )
+    assert a.to_bytes() == before
+
+
+def test_key_package_checked_before_adding() -> None:
+    # §10.1: a downloaded KeyPackage is validated before it is used to add its client
+    _, (a, _b) = make_group(2)
+    kp = key_package(Client.generate(b"d"))
+    kp = msgspec.structs.replace(kp, signature=bytes(len(kp.signature)))
+    data = encode(MLSMessage(wire_format=WireFormat.mls_key_package, key_package=kp))
+    before = a.to_bytes()
+    rejects(
+        lambda: a.add_members([data]),
+        None,
+        ValidationError,
+        r"§10\.1: KeyPackage signature verifies",
+    )
+    assert a.to_bytes() == before and a.pending_commit is None
+
+
+# --- §13.4 extensions -----------------------------------------------------------------------
+
+
+def _ext(t: int = CUSTOM_EXT) -> Extension:
+    return Extension(extension_type=ExtensionType(t), extension_data=b"")
+
+
+def test_extensions_unique_in_leaf_node() -> None:
+    _, (a, b) = make_group(2)
+    d = Client.generate(b"d", capabilities=caps(extensions=(CUSTOM_EXT,)))
+    kp = key_package(d, leaf_extensions=[_ext(), _ext()])
+    rejects(
+        b,
+        forge_commit(a, [add(kp)]),
+        ValidationError,
+        r"§13\.4: an extension type appears at most once",
+    )
+
+
+def test_extensions_unique_in_key_package() -> None:
+    _, (a, b) = make_group(2)
+    kp = altered_key_package(
+        Client.generate(b"d"),
+        kp=lambda kp: msgspec.structs.replace(kp, extensions=(_ext(), _ext())),
+    )
+    rejects(
+        b,
+        forge_commit(a, [add(kp)]),
+        ValidationError,
+        r"§13\.4: an extension type appears at most once",
+    )
+
+
+def test_extensions_unique_in_group_context_extensions() -> None:
+    _, (a, b) = make_group(2)
+    required = required_capabilities_ext()
+    gce = Proposal(
+        proposal_type=ProposalType.group_context_extensions,
+        group_context_extensions=GroupContextExtensions(extensions=(required, required)),
+    )
+    rejects(
+        b,
+        forge_commit(a, [gce]),
+        ValidationError,
+        r"§13\.4: an extension type appears at most once",
+    )
+
+
+def test_new_member_supports_group_context_extensions() -> None:
+    full = caps(extensions=(CUSTOM_EXT,))
+    clients = [Client.generate(n, capabilities=full) for n in (b"a", b"b")]
+    _, (a, b) = make_group(2, clients=clients, extensions=[_ext()])
+    rejects(
+        b,
+        forge_commit(a, [add(key_package(Client.generate(b"d")))]),
+        ValidationError,
+        r"§13\.4: the LeafNode supports every GroupContext extension",
+    )

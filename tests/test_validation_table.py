@@ -1,0 +1,104 @@
+"""docs/VALIDATION.md stays true: every row points at a test that exists (an
+``xfail(strict=True)`` one exactly when the row says **not enforced**), at code that
+exists, and every negative test of the tests/test_validation_rules_*.py files is in the
+table (a test nobody can find from the table is a rule nobody documented)."""
+
+from __future__ import annotations
+
+import importlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+TABLE = ROOT / "docs" / "VALIDATION.md"
+ROW = re.compile(r"^\|\s*([A-Z]+\d+)\s*\|(.*)\|\s*$")
+TEST_ID = re.compile(r"`(tests/[\w/]+\.py)::(\w+)`")
+CODE = re.compile(r"`((?:engine|codecs)\.[\w.]+):([\w.]+)`")
+ERRORS = {"ValidationError", "CryptoError", "StateError", "DecodeError"}
+# Tests in the rule files that are positive controls of a row (named in its text) or
+# helpers' own checks, not rows of their own.
+NOT_ROWS = {"test_list_add_of_removed_member_is_allowed", "test_external_commit_resync_accepted"}
+
+
+@dataclass(frozen=True)
+class Row:
+    id: str
+    cells: list[str]
+
+    @property
+    def text(self) -> str:
+        return " | ".join(self.cells)
+
+
+def rows() -> list[Row]:
+    out = []
+    for line in TABLE.read_text().splitlines():
+        m = ROW.match(line)
+        if m:
+            out.append(Row(m.group(1), [c.strip() for c in m.group(2).split("|")]))
+    return out
+
+
+def _test_function(path: str, name: str) -> object:
+    module = importlib.import_module(path.removesuffix(".py").replace("/", "."))
+    return getattr(module, name, None)
+
+
+def _strict_xfail(func: object) -> bool:
+    marks = getattr(func, "pytestmark", [])
+    return any(m.name == "xfail" and m.kwargs.get("strict") is True for m in marks)
+
+
+def test_table_has_the_sections_of_the_issue() -> None:
+    text = TABLE.read_text()
+    for section in (
+        "§6 ",
+        "§7.3 ",
+        "§10.1 ",
+        "§11.1 ",
+        "§12.2 ",
+        "§12.4.2 ",
+        "§12.4.3 ",
+        "§12.4.3.1 ",
+        "§12.4.3.2 ",
+        "§8.4 ",
+    ):
+        assert f"## {section}" in text, f"no section for {section.strip()}"
+    ids = [r.id for r in rows()]
+    assert len(ids) == len(set(ids)), "duplicate row ids"
+    assert len(ids) > 100
+
+
+@pytest.mark.parametrize("row", rows(), ids=lambda r: r.id)
+def test_row_points_at_test_and_code(row: Row) -> None:
+    assert len(row.cells) == 5, f"{row.id}: expected 6 columns"
+    _rfc, _rule, code, test, error = row.cells
+    assert error in ERRORS, f"{row.id}: unknown error class {error!r}"
+    tests = TEST_ID.findall(test)
+    assert len(tests) == 1, f"{row.id}: the test column names one test"
+    func = _test_function(*tests[0])
+    assert callable(func), f"{row.id}: {tests[0][0]}::{tests[0][1]} does not exist"
+    not_enforced = "**not enforced**" in row.text
+    assert _strict_xfail(func) == not_enforced, (
+        f"{row.id}: a row marked not enforced points at an xfail(strict=True) test, "
+        "and only such a row"
+    )
+    refs = CODE.findall(code)
+    assert refs, f"{row.id}: no `module:name` in the code column"
+    for module_name, qualname in refs:
+        obj: object = importlib.import_module(f"mlswire.{module_name}")
+        for part in qualname.split("."):
+            obj = getattr(obj, part, None)
+            assert obj is not None, f"{row.id}: mlswire.{module_name}:{qualname} does not exist"
+
+
+def test_every_rule_test_is_in_the_table() -> None:
+    listed = {name for r in rows() for _, name in TEST_ID.findall(r.text)}
+    for path in sorted((ROOT / "tests").glob("test_validation_rules_*.py")):
+        module = importlib.import_module(f"tests.{path.stem}")
+        for name in dir(module):
+            if name.startswith("test_") and name not in NOT_ROWS:
+                assert name in listed, f"{path.name}::{name} is in no row of VALIDATION.md"
