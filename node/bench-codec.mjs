@@ -14,45 +14,7 @@
 import { readFileSync } from "node:fs";
 import { performance } from "node:perf_hooks";
 
-// ts-mls exposes its per-struct codecs through the "./*.js" subpath export,
-// which maps to dist/src/*.js (so "ts-mls/message.js", not "ts-mls/dist/src/...").
-import { decodeMlsMessage, encodeMlsMessage } from "ts-mls/message.js";
-import { decodeRatchetTree, encodeRatchetTree } from "ts-mls/ratchetTree.js";
-import { decodeGroupSecrets, encodeGroupSecrets } from "ts-mls/groupSecrets.js";
-import { decodeCommit, encodeCommit } from "ts-mls/commit.js";
-import {
-  decodeAdd,
-  encodeAdd,
-  decodeUpdate,
-  encodeUpdate,
-  decodeRemove,
-  encodeRemove,
-  decodePSK,
-  encodePSK,
-  decodeReinit,
-  encodeReinit,
-  decodeExternalInit,
-  encodeExternalInit,
-  decodeGroupContextExtensions,
-  encodeGroupContextExtensions,
-} from "ts-mls/proposal.js";
-
-// RFC 9420 type name -> [decoder, encoder]. A ts-mls decoder has the signature
-// (bytes, offset) => [value, bytesConsumed] | undefined; an encoder value => Uint8Array.
-const CODECS = {
-  MLSMessage: [decodeMlsMessage, encodeMlsMessage],
-  // The ratchet_tree extension payload: optional<Node> ratchet_tree<V>.
-  RatchetTree: [decodeRatchetTree, encodeRatchetTree],
-  GroupSecrets: [decodeGroupSecrets, encodeGroupSecrets],
-  Add: [decodeAdd, encodeAdd],
-  Update: [decodeUpdate, encodeUpdate],
-  Remove: [decodeRemove, encodeRemove],
-  PreSharedKey: [decodePSK, encodePSK],
-  ReInit: [decodeReinit, encodeReinit],
-  ExternalInit: [decodeExternalInit, encodeExternalInit],
-  GroupContextExtensions: [decodeGroupContextExtensions, encodeGroupContextExtensions],
-  Commit: [decodeCommit, encodeCommit],
-};
+import { CODECS, checkOne } from "./codecs.mjs";
 
 // The package does not export its package.json, so read it from node_modules
 // next to this script (the folder npm ci installs into).
@@ -62,30 +24,6 @@ const TS_MLS_VERSION = JSON.parse(
 
 function hexToBytes(hex) {
   return Uint8Array.from(Buffer.from(hex, "hex"));
-}
-
-function sameBytes(a, b) {
-  return a.length === b.length && Buffer.compare(Buffer.from(a), Buffer.from(b)) === 0;
-}
-
-// Checks one value; returns null when it round-trips, otherwise a short reason.
-function checkOne(decode, encode, bytes) {
-  let decoded;
-  try {
-    decoded = decode(bytes, 0);
-  } catch (err) {
-    return `decode threw ${err?.name ?? "error"}: ${String(err?.message ?? err).slice(0, 80)}`;
-  }
-  if (decoded === undefined) return "decode returned undefined";
-  const [value, consumed] = decoded;
-  if (consumed !== bytes.length) return `decode consumed ${consumed} of ${bytes.length} bytes`;
-  let encoded;
-  try {
-    encoded = encode(value);
-  } catch (err) {
-    return `encode threw ${err?.name ?? "error"}: ${String(err?.message ?? err).slice(0, 80)}`;
-  }
-  return sameBytes(encoded, bytes) ? null : "re-encoding differs";
 }
 
 // The sink keeps V8 from proving the work useless and dropping it.

@@ -44,6 +44,8 @@ import { getCiphersuiteFromId } from "ts-mls/crypto/ciphersuite.js";
 import { makeKeyPackageRef } from "ts-mls/keyPackage.js";
 import { decodeRatchetTree, encodeRatchetTree } from "ts-mls/ratchetTree.js";
 
+import { CODECS, checkOne } from "./codecs.mjs";
+
 // RFC 9420 §5.1.1: an ECDSA SignaturePublicKey is an *uncompressed* SEC1 point. ts-mls
 // 1.6.4's keygen for the NIST suites returns noble's default, the compressed form (33,
 // 49, 67 bytes), which conforming peers reject. ts-mls signs with the private key alone
@@ -414,6 +416,17 @@ const OPS = {
       ratchet_tree: toHex(encodeRatchetTree(state.ratchetTree)),
       members: members(state),
     };
+  },
+
+  // Decode each value as the RFC 9420 type `type` and re-encode it (no group needed):
+  // result {results: [null if byte-identical, else the reason, ...]} in input order.
+  codec_roundtrip(req) {
+    const codec = CODECS[req.type];
+    if (codec === undefined) {
+      throw new DriverError(`no ts-mls codec for ${req.type} (have ${Object.keys(CODECS)})`);
+    }
+    const [decode, encode] = codec;
+    return { results: req.values.map((hex, i) => checkOne(decode, encode, fromHex(hex, `values[${i}]`))) };
   },
 
 };

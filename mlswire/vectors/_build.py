@@ -2,7 +2,8 @@
 ratchet trees are grown by real commits (TreeKEM UpdatePaths), with each member's
 private keys and path secrets followed along.
 
-Everything here composes the engine (``treekem``, ``ratchet_tree``, ``labeled``); the
+Everything here composes the engine (``treekem``, ``ratchet_tree``, ``labeled``, and
+``Client`` of ``engine.group`` for signature keys and KeyPackages); the
 only thing computed here is bookkeeping: which member knows which path secret. All
 randomness comes from the :class:`~mlswire.vectors._rng.Drbg` passed in, so a seed
 fixes every key, signature and ciphertext.
@@ -19,50 +20,43 @@ from ..codecs import tls
 from ..crypto import labeled
 from ..crypto.suites import CipherSuite, cipher_suite
 from ..engine import treekem
+from ..engine.group import MAX_LIFETIME, Client
 from ..engine.ratchet_tree import RatchetTree, in_subtree
 from ..engine.tree_validation import leaf_node_tbs
+from ..schema import CipherSuite as SuiteId
 from ..schema import (
-    Capabilities,
     Credential,
-    CredentialType,
     GroupContext,
     KeyPackage,
-    KeyPackageTBS,
     LeafNode,
     LeafNodeSource,
-    Lifetime,
-    ProtocolVersion,
+    MLSMessage,
 )
-from ..schema import CipherSuite as SuiteId
 from ._rng import Drbg
-
-# LeafNode lifetimes as wide as the format allows: generated vectors must not expire.
-FOREVER = Lifetime(not_before=0, not_after=2**64 - 1)
-
-
-def capabilities(suite_id: int) -> Capabilities:
-    return Capabilities(
-        versions=(ProtocolVersion.mls10,),
-        cipher_suites=(SuiteId(suite_id),),
-        extensions=(),
-        proposals=(),
-        credentials=(CredentialType.basic,),
-    )
 
 
 @dataclass(frozen=True)
 class Signer:
-    """A signature key pair and the basic credential that goes with it."""
+    """A signature key pair and the basic credential that goes with it: an engine
+    :class:`~mlswire.engine.group.Client`, which also makes the KeyPackages."""
 
-    priv: bytes
-    pub: bytes
-    credential: Credential
+    client: Client
+
+    @property
+    def priv(self) -> bytes:
+        return self.client.signature_private_key
+
+    @property
+    def pub(self) -> bytes:
+        return self.client.signature_public_key
+
+    @property
+    def credential(self) -> Credential:
+        return self.client.credential
 
 
 def new_signer(cs: CipherSuite, rng: Drbg) -> Signer:
-    priv, pub = cs.signature_key_pair(rng)
-    identity = rng(16)
-    return Signer(priv, pub, Credential(credential_type=CredentialType.basic, identity=identity))
+    return Signer(Client.generate(rng(16), cs.suite_id, rng=rng))
 
 
 def sign_leaf_node(
@@ -92,46 +86,18 @@ class NewKeyPackage:
         return self.key_package.leaf_node
 
 
+# KeyPackage lifetimes as wide as the format allows: generated vectors must not expire.
+FOREVER = (0, MAX_LIFETIME)
+
+
 def new_key_package(cs: CipherSuite, rng: Drbg, signer: Signer | None = None) -> NewKeyPackage:
-    """A KeyPackage with fresh init and encryption keys, signed (§10)."""
+    """A KeyPackage with fresh init and encryption keys, signed (§10), made by the
+    engine's :meth:`Client.key_package`; the private keys are what vectors publish."""
     signer = signer or new_signer(cs, rng)
-    encryption_priv, encryption_pub = cs.generate_key_pair(rng)
-    init_priv, init_pub = cs.generate_key_pair(rng)
-    leaf = sign_leaf_node(
-        cs,
-        signer,
-        LeafNode(
-            encryption_key=encryption_pub,
-            signature_key=signer.pub,
-            credential=signer.credential,
-            capabilities=capabilities(cs.suite_id),
-            leaf_node_source=LeafNodeSource.key_package,
-            lifetime=FOREVER,
-            extensions=(),
-            signature=b"",
-        ),
-        b"",
-        0,
-        rng,
-    )
-    tbs = KeyPackageTBS(
-        version=ProtocolVersion.mls10,
-        cipher_suite=SuiteId(cs.suite_id),
-        init_key=init_pub,
-        leaf_node=leaf,
-        extensions=(),
-    )
-    signature = labeled.sign_with_label(
-        cs, signer.priv, "KeyPackageTBS", tls.encode(tbs, KeyPackageTBS), rng=rng
-    )
-    key_package = KeyPackage(
-        version=tbs.version,
-        cipher_suite=tbs.cipher_suite,
-        init_key=tbs.init_key,
-        leaf_node=tbs.leaf_node,
-        extensions=tbs.extensions,
-        signature=signature,
-    )
+    message = signer.client.key_package(lifetime=FOREVER, rng=rng)
+    init_priv, encryption_priv = signer.client.key_package_private_keys(message)
+    key_package = tls.decode(message, MLSMessage).key_package
+    assert key_package is not None
     return NewKeyPackage(key_package, signer, init_priv, encryption_priv)
 
 
@@ -402,7 +368,6 @@ __all__ = [
     "Member",
     "NewKeyPackage",
     "Signer",
-    "capabilities",
     "chain_from",
     "grow",
     "new_key_package",

@@ -371,6 +371,13 @@ class TsMlsPeer:
     def ratchet_tree(self, group: PeerGroup) -> bytes | None:
         return bytes.fromhex(self.info(group)["ratchet_tree"])
 
+    def codec_roundtrip(self, type_name: str, values: list[bytes]) -> list[str | None]:
+        """ts-mls decodes each value as the RFC 9420 type ``type_name`` (one of
+        node/codecs.mjs's) and re-encodes it: per value None when the decoder took every
+        byte and the re-encoding is byte-identical, else ts-mls's reason."""
+        r = self._call("codec_roundtrip", type=type_name, values=[v.hex() for v in values])
+        return list(r["results"])
+
     def close(self) -> None:
         if self._proc.poll() is None:
             assert self._proc.stdin is not None
@@ -613,6 +620,16 @@ class MlsRsPeer:
     def ratchet_tree(self, group: PeerGroup) -> bytes | None:
         tree: bytes = self._group(group).group.export_tree().bytes
         return tree
+
+    def message_roundtrip(self, message: bytes) -> bytes:
+        """``message`` decoded as an MLSMessage by mls-rs and encoded again. The bindings
+        expose a codec for MLSMessage only (``Message.from_bytes`` / ``to_bytes``)."""
+        m = self._m
+        try:
+            out: bytes = m.Message.from_bytes(message).to_bytes()
+        except m.Error as exc:
+            raise self._rejected(exc) from exc
+        return out
 
     def close(self) -> None:
         self._groups.clear()
