@@ -6,10 +6,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from .commands import encodings, vectors
+from .commands import client, encodings, serve, vectors
 
 # Each module registers its own subcommands.
-COMMAND_MODULES = [vectors, encodings]
+COMMAND_MODULES = [vectors, encodings, serve, client]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,783 @@
+"""Client side of the mlswire services: the client SDK.
+
+Two levels:
+
+* :class:`ServiceClient`: the HTTP API of the AS and the DS, every request signed with
+  the device's key (:mod:`mlswire.service.signing`); refusals raise
+  :class:`ServiceError` with the HTTP status and the server's message.
+  :class:`DeviceKeys` is a device's identity (user, device, MLS signature key pair and
+  the credential the AS issued).
+* :class:`MLSClient`: one device running MLS groups through the DS with the engine
+  (:mod:`mlswire.engine.group`): register, create a group, invite users (every device
+  of theirs), send, receive, remove, update, leave, rejoin by external commit after a
+  state loss. Its state lives in a directory and is saved after every change, before
+  the DS queue is acknowledged, so a restarted client continues where it stopped.
+
+>>> keys = DeviceKeys.generate("alice", "phone")
+>>> keys.address
+'alice/phone'
+
+The MLS group logic stays in :mod:`mlswire.engine`; this module moves its bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from .crypto import cipher_suite, labeled
+from .service.http import REGISTER_LABEL, registration_content
+from .service.signing import sign_request
+
+
+class ServiceError(Exception):
+    """The AS or DS refused a request: ``status`` (HTTP) and the server's ``message``."""
+
+    def __init__(self, status: int, message: str) -> None:
+        self.status = status
+        self.message = message
+        super().__init__(f"HTTP {status}: {message}")
+
+
+@dataclass
+class DeviceKeys:
+    user: str
+    device: str
+    suite: int
+    signature_private_key: bytes = field(repr=False)
+    signature_public_key: bytes
+    credential: bytes | None = None  # TLS-encoded Credential, once the AS issued it
+
+    @property
+    def address(self) -> str:
+        return f"{self.user}/{self.device}"
+
+    @classmethod
+    def generate(cls, user: str, device: str, suite: int = 1) -> DeviceKeys:
+        sk, pk = cipher_suite(suite).signature_key_pair()
+        return cls(user, device, suite, sk, pk)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "user": self.user,
+            "device": self.device,
+            "suite": self.suite,
+            "signature_private_key": _b64(self.signature_private_key),
+            "signature_public_key": _b64(self.signature_public_key),
+            "credential": None if self.credential is None else _b64(self.credential),
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> DeviceKeys:
+        cred = d.get("credential")
+        return cls(
+            d["user"],
+            d["device"],
+            int(d["suite"]),
+            base64.b64decode(d["signature_private_key"]),
+            base64.b64decode(d["signature_public_key"]),
+            None if cred is None else base64.b64decode(cred),
+        )
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _unb64(value: str) -> bytes:
+    return base64.b64decode(value)
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """One message from the device's queue."""
+
+    seq: int
+    kind: str  # "message" or "welcome"
+    group_id: bytes
+    sender: str
+    epoch: int
+    content_type: int
+    data: bytes
+
+
+class ServiceClient:
+    """A device's connection to the AS (``as_url``) and the DS (``ds_url``)."""
+
+    def __init__(
+        self,
+        keys: DeviceKeys,
+        ds_url: str,
+        as_url: str | None = None,
+        *,
+        timeout: float = 30.0,
+    ) -> None:
+        self.keys = keys
+        self.ds_url = ds_url.rstrip("/")
+        self.as_url = (as_url or ds_url).rstrip("/")
+        self._http = httpx.Client(timeout=timeout)
+        self.lost = 0
+        self.lost_warning = ""
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> ServiceClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- transport --
+    def request(
+        self,
+        method: str,
+        target: str,
+        payload: dict[str, Any] | None = None,
+        *,
+        base: str | None = None,
+        signer: DeviceKeys | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: float | None = None,
+        raw: bytes | None = None,
+    ) -> httpx.Response:
+        """Send one request (a JSON ``payload`` or ``raw`` bytes), signed by ``signer``
+        (default: this device), and raise ServiceError for a 4xx/5xx answer."""
+        if raw is not None:
+            body, hdrs = raw, {"content-type": "application/octet-stream"}
+        elif payload is not None:
+            body = json.dumps(payload, separators=(",", ":")).encode()
+            hdrs = {"content-type": "application/json"}
+        else:
+            body, hdrs = b"", {}
+        k = signer or self.keys
+        hdrs["authorization"] = sign_request(
+            k.suite, k.signature_private_key, k.address, method, target, body
+        )
+        hdrs.update(headers or {})
+        r = self._http.request(
+            method,
+            (base or self.ds_url) + target,
+            content=body,
+            headers=hdrs,
+            timeout=timeout if timeout is not None else httpx.USE_CLIENT_DEFAULT,
+        )
+        if r.status_code >= 400:
+            try:
+                message = r.json().get("error", r.text)
+            except ValueError:
+                message = r.text
+            raise ServiceError(r.status_code, message)
+        return r
+
+    # -- Authentication Service --
+    def as_register(
+        self, *, approver: DeviceKeys | None = None, admin_token: str | None = None
+    ) -> bytes:
+        """Get this device's key certified; ``approver`` is another current device of
+        the same user (needed for every device after the user's first)."""
+        k = self.keys
+        proof = labeled.sign_with_label(
+            cipher_suite(k.suite),
+            k.signature_private_key,
+            REGISTER_LABEL,
+            registration_content(k.user, k.device, k.signature_public_key),
+        )
+        payload = {
+            "user": k.user,
+            "device": k.device,
+            "suite": k.suite,
+            "signature_key": _b64(k.signature_public_key),
+            "proof": _b64(proof),
+        }
+        headers = {"authorization": f"Bearer {admin_token}"} if admin_token else None
+        r = self.request(
+            "POST",
+            "/as/register",
+            payload,
+            base=self.as_url,
+            signer=approver or k,
+            headers=headers,
+        )
+        k.credential = _unb64(r.json()["credential"])
+        return k.credential
+
+    def as_revoke(self, user: str, device: str) -> list[str]:
+        r = self.request("POST", "/as/revoke", {"user": user, "device": device}, base=self.as_url)
+        revoked: list[str] = r.json()["revoked"]
+        return revoked
+
+    def as_root(self) -> bytes:
+        return self._http.get(self.as_url + "/as/root").content
+
+    def as_crl(self) -> bytes:
+        return self._http.get(self.as_url + "/as/crl").content
+
+    # -- Delivery Service --
+    def _dev(self, address: str | None = None) -> str:
+        return "/v1/devices/" + (address or self.keys.address)
+
+    def register(self) -> None:
+        """Register this device's credential with the DS."""
+        if self.keys.credential is None:
+            raise ValueError("no credential: call as_register() first")
+        self.request("PUT", self._dev(), {"credential": _b64(self.keys.credential)})
+
+    def user_devices(self, user: str) -> list[str]:
+        devices: list[str] = self.request("GET", f"/v1/users/{user}/devices").json()["devices"]
+        return devices
+
+    def publish_key_packages(
+        self, key_packages: Sequence[bytes], last_resort: bytes | None = None
+    ) -> int:
+        payload: dict[str, Any] = {"key_packages": [_b64(k) for k in key_packages]}
+        if last_resort is not None:
+            payload["last_resort"] = _b64(last_resort)
+        n: int = self.request("POST", self._dev() + "/key-packages", payload).json()["available"]
+        return n
+
+    def key_package_count(self) -> int:
+        n: int = self.request("GET", self._dev() + "/key-packages").json()["available"]
+        return n
+
+    def claim_key_package(self, address: str) -> tuple[bytes, bool]:
+        d = self.request("POST", self._dev(address) + "/key-packages/claim").json()
+        return _unb64(d["key_package"]), bool(d["last_resort"])
+
+    def create_group(
+        self, group_id: bytes, *, epoch: int = 0, group_info: bytes | None = None
+    ) -> None:
+        payload: dict[str, Any] = {"group_id": _b64(group_id), "epoch": epoch}
+        if group_info is not None:
+            payload["group_info"] = _b64(group_info)
+        self.request("POST", "/v1/groups", payload)
+
+    def group(self, group_id: bytes) -> dict[str, Any]:
+        d: dict[str, Any] = self.request("GET", f"/v1/groups/{group_id.hex()}").json()
+        return d
+
+    def group_info(self, group_id: bytes) -> bytes:
+        d = self.request("GET", f"/v1/groups/{group_id.hex()}/group-info").json()
+        return _unb64(d["group_info"])
+
+    def put_group_info(self, group_id: bytes, group_info: bytes) -> None:
+        self.request(
+            "PUT", f"/v1/groups/{group_id.hex()}/group-info", {"group_info": _b64(group_info)}
+        )
+
+    def send(
+        self,
+        message: bytes,
+        *,
+        welcome: bytes | None = None,
+        group_info: bytes | None = None,
+        add: Sequence[str] = (),
+        remove: Sequence[str] = (),
+    ) -> dict[str, Any]:
+        """Send an MLSMessage to its group (the DS reads the group from its header).
+        A commit answered with 409 lost the race for its epoch: process the queue and
+        commit again."""
+        payload: dict[str, Any] = {
+            "message": _b64(message),
+            "add": list(add),
+            "remove": list(remove),
+        }
+        if welcome is not None:
+            payload["welcome"] = _b64(welcome)
+        if group_info is not None:
+            payload["group_info"] = _b64(group_info)
+        d: dict[str, Any] = self.request("POST", "/v1/messages", payload).json()
+        return d
+
+    def put_blob(self, group_id: bytes, data: bytes) -> str:
+        """Store an (encrypted) attachment for the group; returns its id."""
+        blob_id: str = self.request("POST", f"/v1/groups/{group_id.hex()}/blobs", raw=data).json()[
+            "id"
+        ]
+        return blob_id
+
+    def get_blob(self, group_id: bytes, blob_id: str) -> bytes:
+        return self.request("GET", f"/v1/groups/{group_id.hex()}/blobs/{blob_id}").content
+
+    def fetch(self, *, after: int = 0, limit: int = 100, wait: int = 0) -> list[Delivered]:
+        """This device's queued messages in order (unacknowledged ones come again);
+        ``wait`` long-polls up to that many seconds for the first one."""
+        target = self._dev() + f"/queue?after={after}&limit={limit}&wait={wait}"
+        r = self.request("GET", target, timeout=wait + 30.0)
+        body = r.json()
+        # The DS says when messages expired unread (queue retention): this device is
+        # behind in some groups and must rejoin them.
+        self.lost = int(body.get("lost", 0))
+        self.lost_warning = str(body.get("warning", ""))
+        return [
+            Delivered(
+                m["seq"],
+                m["kind"],
+                _unb64(m["group_id"]),
+                m["sender"],
+                m["epoch"],
+                m["content_type"],
+                _unb64(m["data"]),
+            )
+            for m in body["messages"]
+        ]
+
+    def ack(self, up_to: int) -> int:
+        n: int = self.request("POST", self._dev() + "/queue/ack", {"up_to": up_to}).json()[
+            "deleted"
+        ]
+        return n
+
+
+# --- the MLS client --------------------------------------------------------------------------
+
+# Attachments: an application message that starts with this prefix is a JSON reference
+# to a blob at the DS, encrypted with AES-GCM under MLS-Exporter(ATTACHMENT_LABEL,
+# context, 32) of the epoch in which the reference is sent (RFC 9420 §8.5).
+ATTACHMENT_PREFIX = b"\x00mlswire-attachment:"
+ATTACHMENT_LABEL = b"mlswire attachment"
+
+
+@dataclass(frozen=True)
+class Event:
+    """What :meth:`MLSClient.receive` observed.
+
+    ``kind``: ``"joined"`` (a Welcome added this device), ``"message"`` (application
+    data), ``"attachment"`` (``data`` is the decrypted attachment, ``detail`` its name),
+    ``"commit"`` (the group moved to ``epoch``), ``"proposal"``, ``"removed"``
+    (this device was removed; its group state is deleted), ``"lost"`` (the DS dropped
+    queued messages that waited too long), ``"behind"`` (a message of an epoch this
+    device never reached: call :meth:`MLSClient.rejoin`) or ``"error"`` (the message
+    was rejected; ``detail`` says why, the group state is unchanged). ``sender`` is the
+    ``user/device`` of the MLS credential that signed it (authenticated by MLS, not
+    taken from the DS)."""
+
+    kind: str
+    group_id: bytes
+    sender: str | None = None
+    data: bytes = b""
+    epoch: int = 0
+    detail: str = ""
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class MLSClient:
+    """One device's MLS groups, driven through the AS and the DS.
+
+    Create with :meth:`register` (new device) or :meth:`load` (from its directory).
+    Every credential in every group is checked with the AS's policy (root certificate
+    and CRL, fetched at load and by :meth:`refresh_crl`).
+    """
+
+    COMMIT_RETRIES = 5
+
+    def __init__(
+        self,
+        state_dir: Path,
+        service: ServiceClient,
+        config: Any = None,
+        *,
+        root_pem: bytes | None = None,
+    ) -> None:
+        from .codecs import tls
+        from .engine.group import Client, GroupConfig
+        from .schema import Credential
+        from .service.auth_service import CredentialPolicy
+
+        self.dir = state_dir
+        self.service = service
+        k = service.keys
+        if k.credential is None:
+            raise ValueError("the device has no credential")
+        # The AS root is fetched once, at registration, and pinned in the state
+        # directory: a later answer from the network cannot swap the trust anchor.
+        self.root_pem = root_pem or service.as_root()
+        self.policy = CredentialPolicy.from_published(self.root_pem, service.as_crl())
+        self.config = config or GroupConfig()
+        self.engine = Client(
+            tls.decode(k.credential, Credential),
+            k.suite,
+            k.signature_private_key,
+            k.signature_public_key,
+            policy=self.policy.engine_policy(),
+        )
+        self.groups: dict[bytes, Any] = {}
+
+    @property
+    def address(self) -> str:
+        return self.service.keys.address
+
+    # -- lifecycle and persistence --
+    @classmethod
+    def register(
+        cls,
+        state_dir: str | Path,
+        user: str,
+        device: str,
+        ds_url: str,
+        as_url: str | None = None,
+        *,
+        suite: int = 1,
+        approver: DeviceKeys | None = None,
+        key_packages: int = 5,
+    ) -> MLSClient:
+        """A new device: certified by the AS (``approver``: another current device of
+        the user, needed for every device after the first), registered with the DS,
+        with ``key_packages`` KeyPackages and a last-resort one published."""
+        d = Path(state_dir)
+        d.mkdir(parents=True, exist_ok=True)
+        service = ServiceClient(DeviceKeys.generate(user, device, suite), ds_url, as_url)
+        service.as_register(approver=approver)
+        service.register()
+        c = cls(d, service)
+        c._save_device()
+        c.publish_key_packages(key_packages, last_resort=True)
+        return c
+
+    @classmethod
+    def load(cls, state_dir: str | Path) -> MLSClient:
+        from .engine.group import Group
+
+        d = Path(state_dir)
+        meta = json.loads((d / "device.json").read_text())
+        service = ServiceClient(DeviceKeys.from_json(meta["keys"]), meta["ds_url"], meta["as_url"])
+        c = cls(d, service, root_pem=meta["as_root"].encode())
+        kps = json.loads((d / "key_packages.json").read_text())
+        for entry in kps.values():
+            c.engine.add_key_package(
+                _unb64(entry["key_package"]), _unb64(entry["init"]), _unb64(entry["enc"])
+            )
+        for f in sorted((d / "groups").glob("*.bin")):
+            group = Group.from_bytes(f.read_bytes(), c.engine)
+            c.groups[group.group_id] = group
+        return c
+
+    def close(self) -> None:
+        self.service.close()
+
+    def _save_device(self) -> None:
+        meta = {
+            "keys": self.service.keys.to_json(),
+            "ds_url": self.service.ds_url,
+            "as_url": self.service.as_url,
+            "as_root": self.root_pem.decode(),
+        }
+        _write_atomic(self.dir / "device.json", json.dumps(meta).encode())
+        os.chmod(self.dir / "device.json", 0o600)
+        self._save_key_packages()
+
+    def _save_key_packages(self) -> None:
+        from .codecs import tls
+        from .schema import MLSMessage, WireFormat
+
+        # The engine keeps unused KeyPackages' private keys in the Client and has no
+        # public export yet; add_key_package() (public) puts them back on load.
+        secrets = getattr(self.engine, "_key_packages", {})
+        out = {
+            ref.hex(): {
+                "key_package": _b64(
+                    tls.encode(
+                        MLSMessage(
+                            wire_format=WireFormat.mls_key_package, key_package=s.key_package
+                        ),
+                        MLSMessage,
+                    )
+                ),
+                "init": _b64(s.init_private_key),
+                "enc": _b64(s.encryption_private_key),
+            }
+            for ref, s in secrets.items()
+        }
+        _write_atomic(self.dir / "key_packages.json", json.dumps(out).encode())
+        os.chmod(self.dir / "key_packages.json", 0o600)
+
+    def _save_group(self, group_id: bytes) -> None:
+        gdir = self.dir / "groups"
+        gdir.mkdir(exist_ok=True)
+        path = gdir / f"{group_id.hex()}.bin"
+        group = self.groups.get(group_id)
+        if group is None:
+            path.unlink(missing_ok=True)
+        else:
+            _write_atomic(path, group.to_bytes())
+
+    def refresh_crl(self) -> None:
+        """Fetch the AS's current revocation list."""
+        self.policy.update_crl(self.service.as_crl())
+
+    def publish_key_packages(self, n: int = 5, *, last_resort: bool = False) -> int:
+        kps = [self.engine.key_package() for _ in range(n)]
+        last = self.engine.key_package() if last_resort else None
+        self._save_key_packages()  # private keys on disk before the DS hands them out
+        return self.service.publish_key_packages(kps, last)
+
+    # -- groups --
+    def member_address(self, group_id: bytes, leaf_index: int) -> str | None:
+        from .service.auth_service import credential_address
+
+        member = self.groups[group_id].members.get(leaf_index)
+        return None if member is None else credential_address(member.credential)
+
+    def members(self, group_id: bytes) -> dict[int, str | None]:
+        group = self.groups[group_id]
+        return {i: self.member_address(group_id, i) for i in group.members}
+
+    def create_group(self, group_id: bytes | None = None) -> bytes:
+        group = self.engine.create_group(group_id, config=self.config)
+        gid: bytes = group.group_id
+        self.service.create_group(gid, epoch=group.epoch, group_info=group.group_info())
+        self.groups[gid] = group
+        self._save_group(gid)
+        return gid
+
+    def _commit(
+        self, group_id: bytes, make: Any, add: Sequence[str] = (), remove: Sequence[str] = ()
+    ) -> Any:
+        """Build a commit with ``make(group)`` and send it; on 409 (another member's
+        commit won the epoch) process the queue and build it again."""
+        for _ in range(self.COMMIT_RETRIES):
+            group = self.groups[group_id]
+            out = make(group)
+            try:
+                self.service.send(
+                    out.commit,
+                    welcome=out.welcome,
+                    group_info=out.group_info,
+                    add=add,
+                    remove=remove,
+                )
+            except ServiceError as e:
+                group.clear_pending_commit()
+                if e.status != 409:
+                    raise
+                self.receive()
+                if group_id not in self.groups:
+                    raise
+                continue
+            group.merge_pending_commit()
+            self._save_group(group_id)
+            if out.group_info is None:
+                # Keep the DS's GroupInfo current for external joins (a commit without
+                # a Welcome carries none). Losing a race here only leaves it stale.
+                with contextlib.suppress(ServiceError):
+                    self.service.put_group_info(group_id, group.group_info())
+            return out
+        raise ServiceError(409, f"gave up committing to group {group_id.hex()} after retries")
+
+    def invite(self, group_id: bytes, *users: str) -> list[str]:
+        """Add every DS-registered device of each user (one KeyPackage claimed per
+        device). Returns the devices added."""
+        addresses: list[str] = []
+        key_packages: list[bytes] = []
+        present = set(self.members(group_id).values())
+        for user in users:
+            for addr in self.service.user_devices(user):
+                if addr in present or addr == self.address:
+                    continue
+                kp, _ = self.service.claim_key_package(addr)
+                addresses.append(addr)
+                key_packages.append(kp)
+        if not key_packages:
+            return []
+        self._commit(group_id, lambda g: g.add_members(key_packages), add=addresses)
+        return addresses
+
+    def remove(self, group_id: bytes, *addresses: str) -> None:
+        """Remove these devices from the group."""
+        leaves = {a: i for i, a in self.members(group_id).items() if a is not None}
+        missing = [a for a in addresses if a not in leaves]
+        if missing:
+            raise ValueError(f"not in group {group_id.hex()}: {', '.join(missing)}")
+        self._commit(
+            group_id,
+            lambda g: g.remove_members([leaves[a] for a in addresses]),
+            remove=list(addresses),
+        )
+
+    def update(self, group_id: bytes) -> None:
+        """A commit with a fresh leaf key and path (post-compromise security)."""
+        self._commit(group_id, lambda g: g.update())
+
+    def send(self, group_id: bytes, data: bytes) -> None:
+        group = self.groups[group_id]
+        message = group.encrypt(data)
+        # Saved before it leaves: after a crash a reloaded state must never encrypt
+        # again with the generation (key and nonce) this message used.
+        self._save_group(group_id)
+        self.service.send(message)
+
+    def send_attachment(self, group_id: bytes, data: bytes, name: str = "") -> str:
+        """Encrypt ``data`` under a key from the group's exporter (this epoch), store
+        the ciphertext at the DS and send a reference to it in an application message.
+        Returns the blob id. Only members of this epoch can derive the key; the DS sees
+        ciphertext only."""
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        group = self.groups[group_id]
+        context = os.urandom(16)
+        key = group.export_secret(ATTACHMENT_LABEL, context, 32)
+        ciphertext = AESGCM(key).encrypt(context[:12], data, group_id)
+        blob_id = self.service.put_blob(group_id, ciphertext)
+        ref = {"blob": blob_id, "context": _b64(context), "name": name, "size": len(data)}
+        self.send(group_id, ATTACHMENT_PREFIX + json.dumps(ref).encode())
+        return blob_id
+
+    def _open_attachment(self, group_id: bytes, data: bytes) -> tuple[bytes, str]:
+        """Fetch and decrypt a referenced attachment, with the exporter of the epoch
+        the reference was processed in (the current one)."""
+        from cryptography.exceptions import InvalidTag
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        from .errors import CryptoError
+
+        ref = json.loads(data[len(ATTACHMENT_PREFIX) :])
+        context = _unb64(ref["context"])
+        key = self.groups[group_id].export_secret(ATTACHMENT_LABEL, context, 32)
+        ciphertext = self.service.get_blob(group_id, ref["blob"])
+        try:
+            return AESGCM(key).decrypt(context[:12], ciphertext, group_id), str(ref["name"])
+        except InvalidTag:
+            raise CryptoError(f"attachment {ref['blob']} does not decrypt") from None
+
+    def leave(self, group_id: bytes) -> None:
+        """Propose this device's removal (another member commits it) and forget the
+        group."""
+        group = self.groups[group_id]
+        proposal = group.propose_remove(group.own_leaf_index)
+        del self.groups[group_id]
+        self._save_group(group_id)
+        self.service.send(proposal)
+
+    def rejoin(self, group_id: bytes) -> None:
+        """Rejoin by external commit (RFC 9420 §12.4.3.2) from the GroupInfo at the DS,
+        e.g. after losing this device's state; the old leaf of this device is removed
+        in the same commit when the GroupInfo's tree shows it."""
+        from .engine.group import Group
+
+        info = self.service.group_info(group_id)
+        for _ in range(self.COMMIT_RETRIES):
+            group, commit = self.engine.join_by_external_commit(
+                info, config=self.config, remove_leaf=self._own_old_leaf(info)
+            )
+            try:
+                self.service.send(commit, group_info=group.group_info())
+                break
+            except ServiceError as e:
+                if e.status != 409:
+                    raise
+                info = self.service.group_info(group_id)
+        else:
+            raise ServiceError(409, f"gave up rejoining group {group_id.hex()}")
+        self.groups[group_id] = group
+        self._save_group(group_id)
+        # Drop queued messages of the epochs before the rejoin: they cannot be read.
+        assert isinstance(group, Group)
+        stale = [
+            i
+            for i, a in self.members(group_id).items()
+            if a == self.address and i != group.own_leaf_index
+        ]
+        if stale:
+            self._commit(group_id, lambda g: g.remove_members(stale))
+
+    def _own_old_leaf(self, group_info: bytes) -> int | None:
+        """This device's leaf in the GroupInfo's ratchet tree, if it is still there
+        (resync, RFC 9420 §12.4.3.2: the external commit removes it in the same commit;
+        a second leaf with the same signature key would be refused, §7.3)."""
+        from .codecs import tls
+        from .schema import ExtensionType, MLSMessage, RatchetTree
+        from .service.auth_service import credential_address
+
+        msg = tls.decode(group_info, MLSMessage)
+        if msg.group_info is None:
+            return None
+        for ext in msg.group_info.extensions:
+            if ext.extension_type == ExtensionType.ratchet_tree:
+                nodes = tls.decode(ext.extension_data, RatchetTree)
+                for i in range(0, len(nodes), 2):  # leaves are the even nodes
+                    leaf = nodes[i].leaf_node if nodes[i] is not None else None
+                    if leaf is not None and credential_address(leaf.credential) == self.address:
+                        return i // 2
+        return None
+
+    # -- receiving --
+    def receive(self, *, wait: int = 0, limit: int = 100) -> list[Event]:
+        """Process this device's queue in order; state is saved before the queue is
+        acknowledged, so a crash in between only redelivers (and the engine rejects
+        what it already processed)."""
+        from .engine.group import ApplicationMessage, ProposalMessage, StagedCommit
+        from .errors import MLSError
+
+        events: list[Event] = []
+        batch = self.service.fetch(limit=limit, wait=wait)
+        if self.service.lost:
+            events.append(Event("lost", b"", detail=self.service.lost_warning))
+        for m in batch:
+            if m.kind == "welcome":
+                try:
+                    joined = self.engine.join_group(m.data, config=self.config)
+                except MLSError as e:
+                    events.append(Event("error", m.group_id, m.sender, detail=f"welcome: {e}"))
+                else:
+                    self.groups[joined.group_id] = joined
+                    self._save_group(joined.group_id)
+                    self._save_key_packages()  # the used KeyPackage's keys are gone
+                    events.append(Event("joined", joined.group_id, epoch=joined.epoch))
+                continue
+            group = self.groups.get(m.group_id)
+            if group is None:
+                events.append(Event("error", m.group_id, detail="not a member of this group"))
+                continue
+            try:
+                result = group.process(m.data)
+            except MLSError as e:
+                # A message from an epoch this device never reached: it missed commits
+                # (expired at the DS, or its state is old). Told so; rejoin() recovers.
+                kind = "behind" if m.epoch > group.epoch else "error"
+                events.append(Event(kind, m.group_id, detail=str(e), epoch=m.epoch))
+                continue
+            if isinstance(result, ApplicationMessage):
+                sender = self.member_address(m.group_id, result.sender)
+                if result.data.startswith(ATTACHMENT_PREFIX):
+                    try:
+                        content, name = self._open_attachment(m.group_id, result.data)
+                    except (MLSError, ServiceError, ValueError, KeyError) as e:
+                        events.append(Event("error", m.group_id, sender, detail=str(e)))
+                    else:
+                        events.append(
+                            Event("attachment", m.group_id, sender, content, result.epoch, name)
+                        )
+                else:
+                    events.append(Event("message", m.group_id, sender, result.data, result.epoch))
+            elif isinstance(result, ProposalMessage):
+                events.append(Event("proposal", m.group_id, epoch=group.epoch))
+            elif isinstance(result, StagedCommit):
+                if result.removes_self:
+                    del self.groups[m.group_id]
+                    events.append(Event("removed", m.group_id, epoch=m.epoch))
+                else:
+                    result.merge()
+                    events.append(Event("commit", m.group_id, epoch=group.epoch))
+            self._save_group(m.group_id)
+        if batch:
+            self.service.ack(batch[-1].seq)
+        return events
+
+
+__all__ = ["Delivered", "DeviceKeys", "Event", "MLSClient", "ServiceClient", "ServiceError"]

@@ -1,0 +1,443 @@
+"""The Delivery Service (RFC 9750 §4, §5.2): KeyPackage directory, group fan-out,
+per-device store-and-forward queues, strict commit sequencing.
+
+This module is the DS's logic without HTTP (:mod:`.http` puts it on the wire) and
+without SQL (:mod:`.store` keeps it). It never holds group secrets: from a message it
+reads only the cleartext header of RFC 9420 §6 (wire format, ``group_id``, ``epoch``,
+``content_type``, and for a PublicMessage the sender type) through the schema codec.
+Application messages are accepted only as PrivateMessage, so the store holds their
+ciphertext only (RFC 9420 §6.2 forbids application data in a PublicMessage anyway).
+
+Group membership at the DS ("who gets a copy") is declared by the members, because the
+DS cannot read a PrivateMessage commit: the creator registers the group, and the sender
+of a commit lists the devices it adds and removes (``add`` / ``remove``) next to the
+commit; the roster changes only if the commit is accepted, in the same transaction.
+A device joining by external commit (a PublicMessage whose sender type is
+``new_member_commit``, whose leaf carries the sender's own registered signature key)
+is added to the roster by the commit itself.
+
+Devices: a device registers its AS-issued X.509 credential with the DS (the request
+signed with the certified key is the proof of possession); every later request is
+signed with that key (:mod:`.signing`), and the credential is re-checked against the AS
+policy (revocation, expiry) on each request.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography import x509
+
+from ..codecs import tls
+from ..errors import DecodeError, ValidationError
+from ..schema import (
+    ContentType,
+    Credential,
+    CredentialType,
+    MLSMessage,
+    SenderType,
+    WireFormat,
+)
+from .auth_service import CertifiedIdentity, CredentialPolicy, mls_public_key, split_address
+from .signing import MAX_SKEW, AuthHeader
+from .store import (
+    BadRequest,
+    Conflict,
+    Device,
+    Forbidden,
+    NotFound,
+    QueuedMessage,
+    SendResult,
+    Store,
+    Submission,
+    Unauthorized,
+)
+
+MAX_KEY_PACKAGES_PER_REQUEST = 100
+MAX_FETCH = 500
+
+# The suite recorded for a device only selects the signature scheme its requests are
+# verified with; suites sharing a scheme (1 and 3, 4 and 6) are interchangeable here.
+_SUITE_OF_KEY_LENGTH = {32: 1, 57: 4, 65: 2, 97: 7, 133: 5}
+
+
+@dataclass(frozen=True)
+class MessageHeader:
+    """What the DS may read from an MLSMessage (RFC 9420 §6): the cleartext header."""
+
+    wire_format: int
+    group_id: bytes
+    epoch: int
+    content_type: int
+    sender_type: int  # 0 for PrivateMessage: the sender is encrypted
+    leaf_signature_key: bytes | None = None  # a PublicMessage commit's path leaf key
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def unb64(value: Any, what: str) -> bytes:
+    if not isinstance(value, str):
+        raise BadRequest(f"{what}: expected a base64 string")
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise BadRequest(f"{what}: not valid base64") from None
+
+
+def decode_message(data: bytes, what: str) -> MLSMessage:
+    """Decode MLSMessage bytes; a BadRequest names the field and offset that failed."""
+    try:
+        msg: MLSMessage = tls.decode(data, MLSMessage)
+    except DecodeError as e:
+        raise BadRequest(f"{what}: malformed MLSMessage: {e}") from None
+    return msg
+
+
+def read_header(data: bytes, what: str = "message") -> MessageHeader:
+    msg = decode_message(data, what)
+    if msg.wire_format == WireFormat.mls_private_message and msg.private_message is not None:
+        pm = msg.private_message
+        return MessageHeader(int(msg.wire_format), pm.group_id, pm.epoch, int(pm.content_type), 0)
+    if msg.wire_format == WireFormat.mls_public_message and msg.public_message is not None:
+        content = msg.public_message.content
+        if content.content_type == ContentType.application:
+            raise BadRequest(
+                f"{what}: application data in a PublicMessage is not allowed (RFC 9420 §6.2);"
+                " the DS stores application messages only as PrivateMessage ciphertext"
+            )
+        leaf_key = None
+        if content.commit is not None and content.commit.path is not None:
+            leaf_key = content.commit.path.leaf_node.signature_key
+        return MessageHeader(
+            int(msg.wire_format),
+            content.group_id,
+            content.epoch,
+            int(content.content_type),
+            int(content.sender.sender_type),
+            leaf_key,
+        )
+    raise BadRequest(
+        f"{what}: wire format {msg.wire_format!r} cannot be sent to a group; send a"
+        " PublicMessage or PrivateMessage (Welcome and GroupInfo go beside a commit)"
+    )
+
+
+def suite_for_key(signature_key: bytes) -> int:
+    try:
+        return _SUITE_OF_KEY_LENGTH[len(signature_key)]
+    except KeyError:
+        raise BadRequest("certificate key is not an MLS signature key") from None
+
+
+class DeliveryService:
+    """The DS operations, each authorised for one authenticated device."""
+
+    def __init__(
+        self,
+        store: Store,
+        policy: CredentialPolicy,
+        *,
+        max_skew: float = MAX_SKEW,
+        clock: Any = time.time,
+        queue_retention: float | None = None,
+    ) -> None:
+        self.store = store
+        # Seconds a queued message is kept for an offline device (None: forever); a
+        # device that comes back after that is told how many it lost and rejoins.
+        self.queue_retention = queue_retention
+        self.policy = policy
+        self.max_skew = max_skew
+        self.clock = clock
+        # Credential checks are cached per credential (a signature verification each);
+        # revocation and expiry are still checked on every request.
+        self._verified: dict[bytes, CertifiedIdentity] = {}
+        self._lock = threading.Lock()
+
+    # -- authentication --
+    def _identity(self, credential: bytes, signature_key: bytes) -> CertifiedIdentity:
+        with self._lock:
+            ident = self._verified.get(credential)
+        if ident is None:
+            try:
+                ident = self.policy.check_bytes(credential, signature_key)
+            except ValidationError as e:
+                raise Unauthorized(f"credential refused: {e}") from None
+            with self._lock:
+                if len(self._verified) > 10_000:
+                    self._verified.clear()
+                self._verified[credential] = ident
+        if ident.serial in self.policy.revoked():
+            raise Unauthorized(f"credential of {ident.address} is revoked")
+        if ident.not_after < self.clock():
+            raise Unauthorized(f"credential of {ident.address} has expired")
+        return ident
+
+    def authenticate(self, method: str, target: str, body: bytes, header: str | None) -> Device:
+        """The registered device that signed this request, or Unauthorized saying why."""
+        try:
+            auth = AuthHeader.parse(header)
+        except ValueError as e:
+            raise Unauthorized(str(e)) from None
+        device = self.store.device(auth.device)
+        if device is None:
+            raise Unauthorized(f"device {auth.device!r} is not registered with this DS")
+        self._check_signature(auth, device.suite, device.signature_key, method, target, body)
+        self._identity(device.credential, device.signature_key)
+        return device
+
+    def _check_signature(
+        self, auth: AuthHeader, suite: int, key: bytes, method: str, target: str, body: bytes
+    ) -> None:
+        now = self.clock()
+        try:
+            auth.verify(suite, key, method, target, body, now=now, max_skew=self.max_skew)
+        except ValueError as e:
+            raise Unauthorized(str(e)) from None
+        # Only a verified request spends a nonce, so forged requests change nothing.
+        if not self.store.use_nonce(auth.device, auth.nonce, now, 2 * self.max_skew + 60):
+            raise Unauthorized("request nonce already used (replayed request)")
+
+    def register(
+        self,
+        address: str,
+        credential_b64: Any,
+        method: str,
+        target: str,
+        body: bytes,
+        header: str | None,
+    ) -> Device:
+        """Register (or re-register) a device with its AS credential. The request must
+        be signed with the certified key: that is the proof of possession."""
+        user, _ = split_address(address)
+        try:
+            auth = AuthHeader.parse(header)
+        except ValueError as e:
+            raise Unauthorized(str(e)) from None
+        if auth.device != address:
+            raise Forbidden(f"a request signed as {auth.device} cannot register {address}")
+        credential = unb64(credential_b64, "credential")
+        try:
+            cred = tls.decode(credential, Credential)
+        except DecodeError as e:
+            raise BadRequest(f"credential: malformed Credential: {e}") from None
+        if cred.credential_type != CredentialType.x509 or not cred.certificates:
+            raise Unauthorized("credential refused: only x509 credentials issued by the AS")
+        try:
+            cert = x509.load_der_x509_certificate(cred.certificates[0].cert_data)
+            key = mls_public_key(cert.public_key())
+        except (ValueError, ValidationError) as e:
+            raise Unauthorized(f"credential refused: {e}") from None
+        suite = suite_for_key(key)
+        self._check_signature(auth, suite, key, method, target, body)
+        ident = self._identity(credential, key)
+        if ident.address != address:
+            raise Forbidden(f"the credential certifies {ident.address}, not {address}")
+        device = Device(address, user, suite, key, credential)
+        self.store.register_device(device)
+        return device
+
+    # -- KeyPackages --
+    @staticmethod
+    def require_own(device: Device, address: str, what: str) -> None:
+        if device.address != address:
+            raise Forbidden(f"{device.address} cannot {what} of {address}")
+
+    def publish_key_packages(self, device: Device, address: str, body: dict[str, Any]) -> int:
+        self.require_own(device, address, "publish the KeyPackages")
+        items = body.get("key_packages", [])
+        if not isinstance(items, list) or len(items) > MAX_KEY_PACKAGES_PER_REQUEST:
+            raise BadRequest(
+                f"key_packages: a list of at most {MAX_KEY_PACKAGES_PER_REQUEST} base64 strings"
+            )
+        kps = [
+            self._key_package(device, unb64(v, f"key_packages[{i}]"), f"key_packages[{i}]")
+            for i, v in enumerate(items)
+        ]
+        last = body.get("last_resort")
+        last_resort = None
+        if last is not None:
+            last_resort = self._key_package(device, unb64(last, "last_resort"), "last_resort")
+        if not kps and last_resort is None:
+            raise BadRequest("nothing to publish: give key_packages and/or last_resort")
+        return self.store.publish_key_packages(address, kps, last_resort)
+
+    def _key_package(self, device: Device, data: bytes, what: str) -> bytes:
+        msg = decode_message(data, what)
+        if msg.wire_format != WireFormat.mls_key_package or msg.key_package is None:
+            raise BadRequest(f"{what}: expected an MLSMessage with a KeyPackage")
+        leaf = msg.key_package.leaf_node
+        if leaf.signature_key != device.signature_key:
+            raise Forbidden(f"{what}: the KeyPackage is not signed by {device.address}'s key")
+        try:
+            self.policy(leaf.credential, leaf.signature_key)
+        except ValidationError as e:
+            raise Forbidden(f"{what}: credential refused: {e}") from None
+        return data
+
+    def claim_key_package(self, device: Device, address: str) -> tuple[bytes, bool]:
+        split_address(address)
+        got = self.store.claim_key_package(address)
+        if got is None:
+            raise NotFound(f"no KeyPackage available for {address}")
+        return got
+
+    # -- groups and messages --
+    def create_group(self, device: Device, body: dict[str, Any]) -> bytes:
+        group_id = unb64(body.get("group_id"), "group_id")
+        if not 1 <= len(group_id) <= 255:
+            raise BadRequest("group_id: 1 to 255 bytes")
+        epoch = body.get("epoch", 0)
+        if not isinstance(epoch, int) or epoch < 0:
+            raise BadRequest("epoch: a non-negative integer")
+        info = None
+        if body.get("group_info") is not None:
+            info = self._group_info(unb64(body["group_info"], "group_info"), group_id, epoch)
+        self.store.create_group(group_id, device.address, epoch, info)
+        return group_id
+
+    @staticmethod
+    def _group_info(data: bytes, group_id: bytes, epoch: int) -> bytes:
+        msg = decode_message(data, "group_info")
+        if msg.wire_format != WireFormat.mls_group_info or msg.group_info is None:
+            raise BadRequest("group_info: expected an MLSMessage with a GroupInfo")
+        ctx = msg.group_info.group_context
+        if ctx.group_id != group_id or ctx.epoch != epoch:
+            raise BadRequest(
+                f"group_info: is for group {ctx.group_id.hex()} epoch {ctx.epoch}, expected"
+                f" group {group_id.hex()} epoch {epoch}"
+            )
+        return data
+
+    def group(self, device: Device, group_id: bytes) -> dict[str, Any]:
+        rec = self.store.group(group_id)
+        if rec is None:
+            raise NotFound(f"unknown group {group_id.hex()}")
+        if device.address not in rec.members:
+            raise Forbidden(f"{device.address} is not a member of group {group_id.hex()}")
+        return {
+            "group_id": b64(group_id),
+            "epoch": rec.epoch,
+            "members": list(rec.members),
+            "has_group_info": rec.group_info is not None,
+        }
+
+    def group_info(self, device: Device, group_id: bytes) -> bytes:
+        rec = self.store.group(group_id)
+        if rec is None:
+            raise NotFound(f"unknown group {group_id.hex()}")
+        # Members only: a device that lost its state is still on the roster and uses
+        # this to rejoin by external commit; outsiders learn nothing about the group.
+        if device.address not in rec.members:
+            raise Forbidden(f"{device.address} is not a member of group {group_id.hex()}")
+        if rec.group_info is None:
+            raise NotFound(f"no GroupInfo published for group {group_id.hex()} epoch {rec.epoch}")
+        return rec.group_info
+
+    def put_group_info(self, device: Device, group_id: bytes, data: bytes) -> None:
+        msg = decode_message(data, "body")
+        if msg.group_info is None:
+            raise BadRequest("body: expected an MLSMessage with a GroupInfo")
+        ctx = msg.group_info.group_context
+        if ctx.group_id != group_id:
+            raise BadRequest(f"body: GroupInfo is for group {ctx.group_id.hex()}")
+        self.store.set_group_info(group_id, device.address, ctx.epoch, data)
+
+    def send(self, device: Device, body: dict[str, Any]) -> tuple[SendResult, Submission]:
+        message = unb64(body.get("message"), "message")
+        header = read_header(message)
+        is_commit = header.content_type == ContentType.commit
+        welcome = group_info = None
+        add = self._addresses(body.get("add", []), "add")
+        remove = self._addresses(body.get("remove", []), "remove")
+        if body.get("welcome") is not None:
+            welcome = unb64(body["welcome"], "welcome")
+            msg = decode_message(welcome, "welcome")
+            if msg.wire_format != WireFormat.mls_welcome:
+                raise BadRequest("welcome: expected an MLSMessage with a Welcome")
+            if not add:
+                raise BadRequest("welcome: given without any device to add")
+        if body.get("group_info") is not None:
+            group_info = self._group_info(
+                unb64(body["group_info"], "group_info"), header.group_id, header.epoch + 1
+            )
+        if not is_commit and (add or remove or welcome or group_info):
+            raise BadRequest("add, remove, welcome and group_info go only with a commit")
+        if header.sender_type == SenderType.new_member_commit and (
+            header.leaf_signature_key != device.signature_key
+        ):
+            raise Forbidden(
+                "external commit: its leaf must carry the sending device's registered key"
+            )
+        sub = Submission(
+            sender=device.address,
+            group_id=header.group_id,
+            epoch=header.epoch,
+            content_type=header.content_type,
+            sender_type=header.sender_type,
+            message=message,
+            welcome=welcome,
+            group_info=group_info,
+            add=add,
+            remove=remove,
+        )
+        return self.store.submit(sub), sub
+
+    @staticmethod
+    def _addresses(value: Any, what: str) -> tuple[str, ...]:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise BadRequest(f"{what}: a list of user/device strings")
+        for v in value:
+            try:
+                split_address(v)
+            except ValidationError as e:
+                raise BadRequest(f"{what}: {e}") from None
+        if len(set(value)) != len(value):
+            raise BadRequest(f"{what}: duplicate devices")
+        return tuple(value)
+
+    # -- queues --
+    def fetch(self, device: Device, address: str, after: int, limit: int) -> list[QueuedMessage]:
+        self.require_own(device, address, "read the queue")
+        if self.queue_retention is not None:
+            self.store.expire(self.clock() - self.queue_retention, address)
+        return self.store.fetch(address, after, max(1, min(limit, MAX_FETCH)))
+
+    def lost(self, device: Device) -> int:
+        """How many of the device's messages expired unread since its last ack."""
+        return self.store.lost(device.address)
+
+    def ack(self, device: Device, address: str, up_to: Any) -> int:
+        self.require_own(device, address, "acknowledge the queue")
+        if not isinstance(up_to, int) or up_to < 0:
+            raise BadRequest("up_to: a non-negative integer (a seq from the queue)")
+        return self.store.ack(address, up_to)
+
+
+def queued_json(m: QueuedMessage) -> dict[str, Any]:
+    return {
+        "seq": m.seq,
+        "kind": m.kind,
+        "group_id": b64(m.group_id),
+        "sender": m.sender,
+        "epoch": m.epoch,
+        "content_type": m.content_type,
+        "data": b64(m.data),
+        "received_at": m.received_at,
+    }
+
+
+__all__ = [
+    "Conflict",
+    "DeliveryService",
+    "MessageHeader",
+    "decode_message",
+    "queued_json",
+    "read_header",
+]

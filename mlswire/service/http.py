@@ -1,0 +1,850 @@
+"""The HTTP API of the Authentication Service and the Delivery Service (ASGI, Starlette).
+
+``create_app(ds=..., ca=...)`` serves either or both; ``mlswire serve`` runs it under
+uvicorn. The OpenAPI document is at ``/openapi.json``; ``docs/SERVICE.md`` explains
+the model. In short:
+
+* authentication: every DS request and every AS request that needs authority is
+  signed with a device's MLS signature key (:mod:`.signing`); AS registration of a
+  user's first device is open (or needs the admin token when enrolment is closed),
+  further devices of the user need a request signed by one of the user's current
+  devices, or the admin token;
+* a device reads and acknowledges only its own queue (403 otherwise);
+* push: ``GET .../queue?wait=N`` long-polls up to N seconds (at most 30), returning as
+  soon as a message arrives; in-process sends wake the poller at once, sends through
+  another DS process sharing the database are seen within ``poll_interval``;
+* limits: bodies over ``max_body`` bytes get 413 before anything is parsed; malformed
+  JSON, base64 or MLS bytes get 400 naming the field (and for MLS the field path and
+  byte offset); every refusal happens before any state change.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ..errors import ValidationError
+from .auth_service import CertificateAuthority, check_name, public_key_from_mls
+from .delivery_service import DeliveryService, b64, queued_json, unb64
+from .signing import MAX_SKEW, AuthHeader
+from .store import BadRequest, DSError, Forbidden, NotFound, Unauthorized
+
+DEFAULT_MAX_BODY = 1 << 20  # 1 MiB: a Welcome for a few thousand members fits
+DEFAULT_MAX_BLOB = 16 << 20  # attachments (already encrypted by the client)
+MAX_WAIT = 30.0
+REGISTER_LABEL = "mlswire AS registration"
+
+
+class PayloadTooLarge(DSError):
+    status = 413
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message, "status": status}, status_code=status)
+
+
+def _target(request: Request) -> str:
+    """The request target exactly as the client sent (and signed) it."""
+    path = request.scope.get("raw_path") or request.url.path.encode()
+    qs = request.scope.get("query_string", b"")
+    return path.decode("latin-1") + (("?" + qs.decode("latin-1")) if qs else "")
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            n = int(declared)
+        except ValueError:
+            raise BadRequest("Content-Length is not a number") from None
+        if n > limit:
+            raise PayloadTooLarge(f"request body of {n} bytes exceeds the limit of {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:  # chunked bodies have no Content-Length: count while reading
+            raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _json(body: bytes) -> dict[str, Any]:
+    try:
+        value = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise BadRequest(f"body is not JSON: {e}") from None
+    if not isinstance(value, dict):
+        raise BadRequest("body must be a JSON object")
+    return value
+
+
+def _int_param(request: Request, name: str, default: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise BadRequest(f"query parameter {name} must be an integer") from None
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _guard(fn: Handler) -> Handler:
+    """Map refusals to their status with a JSON ``{"error": ...}`` body."""
+
+    async def wrapped(request: Request) -> Response:
+        try:
+            return await fn(request)
+        except DSError as e:
+            return _error(e.status, e.message)
+        except ValidationError as e:
+            return _error(400, str(e))
+
+    wrapped.__name__ = fn.__name__
+    wrapped.__doc__ = fn.__doc__
+    return wrapped
+
+
+class _Notifier:
+    """Wakes long-polls of a device when this process queued something for it."""
+
+    def __init__(self) -> None:
+        self._waiters: dict[str, set[asyncio.Event]] = {}
+
+    def notify(self, addresses: tuple[str, ...]) -> None:
+        for a in addresses:
+            for ev in self._waiters.get(a, ()):
+                ev.set()
+
+    @contextlib.contextmanager
+    def waiter(self, address: str) -> Any:
+        ev = asyncio.Event()
+        self._waiters.setdefault(address, set()).add(ev)
+        try:
+            yield ev
+        finally:
+            waiters = self._waiters.get(address)
+            if waiters is not None:
+                waiters.discard(ev)
+                if not waiters:
+                    del self._waiters[address]
+
+
+class _AuthorityAPI:
+    """The AS endpoints over a :class:`CertificateAuthority`."""
+
+    def __init__(
+        self, ca: CertificateAuthority, admin_token: str | None, open_enrollment: bool
+    ) -> None:
+        self.ca = ca
+        self.admin_token = admin_token
+        self.open_enrollment = open_enrollment
+        self._nonces: dict[tuple[str, str], float] = {}
+        self._lock = threading.Lock()
+
+    def _is_admin(self, header: str | None) -> bool:
+        return bool(
+            self.admin_token and header is not None and header == f"Bearer {self.admin_token}"
+        )
+
+    def _signed_by_user(
+        self, user: str, header: str | None, method: str, target: str, body: bytes
+    ) -> str:
+        """The device of ``user`` that signed this request, or Unauthorized/Forbidden."""
+        try:
+            auth = AuthHeader.parse(header)
+        except ValueError as e:
+            raise Unauthorized(str(e)) from None
+        signer_user, _, signer_device = auth.device.partition("/")
+        if signer_user != user:
+            raise Forbidden(f"{auth.device} cannot act for user {user}")
+        keys = self.ca.device_keys(signer_user, signer_device) if signer_device else []
+        if not keys:
+            raise Unauthorized(f"{auth.device} holds no current certificate")
+        errors = []
+        for suite, key in keys:
+            try:
+                auth.verify(suite, key, method, target, body)
+                break
+            except ValueError as e:
+                errors.append(str(e))
+        else:
+            raise Unauthorized(errors[-1])
+        now = time.time()
+        with self._lock:
+            if (auth.device, auth.nonce) in self._nonces:
+                raise Unauthorized("request nonce already used (replayed request)")
+            if len(self._nonces) > 100_000:
+                horizon = now - 2 * MAX_SKEW
+                self._nonces = {k: t for k, t in self._nonces.items() if t > horizon}
+            self._nonces[(auth.device, auth.nonce)] = now
+        return auth.device
+
+    def register(
+        self, body_json: dict[str, Any], header: str | None, target: str, body: bytes
+    ) -> dict[str, Any]:
+        user = body_json.get("user")
+        device = body_json.get("device")
+        suite = body_json.get("suite")
+        try:
+            check_name("user", user)  # type: ignore[arg-type]
+            check_name("device", device)  # type: ignore[arg-type]
+        except ValidationError as e:
+            raise BadRequest(str(e)) from None
+        assert isinstance(user, str) and isinstance(device, str)
+        if not isinstance(suite, int):
+            raise BadRequest("suite: an RFC 9420 cipher suite number")
+        key = unb64(body_json.get("signature_key"), "signature_key")
+        proof = unb64(body_json.get("proof"), "proof")
+        from ..crypto import cipher_suite, labeled
+        from ..errors import CryptoError, UnsupportedCipherSuite
+
+        try:
+            cs = cipher_suite(suite)
+            public_key_from_mls(suite, key)
+            labeled.verify_with_label(
+                cs, key, REGISTER_LABEL, registration_content(user, device, key), proof
+            )
+        except UnsupportedCipherSuite as e:
+            raise BadRequest(f"suite: {e}") from None
+        except ValidationError as e:
+            raise BadRequest(f"signature_key: {e}") from None
+        except CryptoError:
+            raise Unauthorized(
+                "proof: not a signature of the registration by the signature key"
+            ) from None
+        if not self._is_admin(header):
+            existing = self.ca.devices(user)
+            if existing:
+                # Adding a device to an existing user: one of the user's current
+                # devices must approve (RFC 9750 §8.4.4, unauthorized device additions).
+                try:
+                    self._signed_by_user(user, header, "POST", target, body)
+                except DSError as e:
+                    raise type(e)(
+                        f"user {user} already has devices ({', '.join(existing)}): registering"
+                        f" {device} needs a request signed by one of them or the admin token"
+                        f" ({e.message})"
+                    ) from None
+            elif not self.open_enrollment:
+                raise Unauthorized("enrolment is closed: registration needs the admin token")
+        issued = self.ca.issue(user, device, key, suite)
+        return {
+            "user": user,
+            "device": device,
+            "address": issued.address,
+            "serial": str(issued.serial),
+            "certificate": b64(issued.certificate),
+            "credential": b64(issued.credential_bytes()),
+        }
+
+    def revoke(
+        self, body_json: dict[str, Any], header: str | None, target: str, body: bytes
+    ) -> dict[str, Any]:
+        user, device = body_json.get("user"), body_json.get("device")
+        try:
+            check_name("user", user)  # type: ignore[arg-type]
+            check_name("device", device)  # type: ignore[arg-type]
+        except ValidationError as e:
+            raise BadRequest(str(e)) from None
+        assert isinstance(user, str) and isinstance(device, str)
+        if not self._is_admin(header):
+            self._signed_by_user(user, header, "POST", target, body)
+        serials = self.ca.revoke_device(user, device)
+        if not serials:
+            raise NotFound(f"{user}/{device} has no current certificate")
+        return {"revoked": [str(s) for s in serials]}
+
+
+def registration_content(user: str, device: str, signature_key: bytes) -> bytes:
+    """What a registering device signs to prove it holds the key (proof of possession)."""
+    return user.encode() + b"\0" + device.encode() + b"\0" + signature_key
+
+
+def create_app(
+    ds: DeliveryService | None = None,
+    ca: CertificateAuthority | None = None,
+    *,
+    max_body: int = DEFAULT_MAX_BODY,
+    max_blob: int = DEFAULT_MAX_BLOB,
+    admin_token: str | None = None,
+    open_enrollment: bool = True,
+    poll_interval: float = 0.5,
+) -> Starlette:
+    """The ASGI app serving the DS API (``/v1``) and/or the AS API (``/as``)."""
+    if ds is None and ca is None:
+        raise ValueError("serve at least one of the DS and the AS")
+    notifier = _Notifier()
+    routes: list[Route] = []
+
+    async def openapi(request: Request) -> Response:
+        return JSONResponse(openapi_document(ds is not None, ca is not None))
+
+    async def healthz(request: Request) -> Response:
+        return JSONResponse({"ok": True, "ds": ds is not None, "as": ca is not None})
+
+    routes += [Route("/openapi.json", openapi), Route("/healthz", healthz)]
+
+    if ds is not None:
+        d = ds
+
+        async def authed(request: Request) -> tuple[Any, bytes]:
+            body = await _body(request, max_body)
+            device = await run_in_threadpool(
+                d.authenticate,
+                request.method,
+                _target(request),
+                body,
+                request.headers.get("authorization"),
+            )
+            return device, body
+
+        def address(request: Request) -> str:
+            return f"{request.path_params['user']}/{request.path_params['device']}"
+
+        def group_id(request: Request) -> bytes:
+            try:
+                return bytes.fromhex(request.path_params["group_id"])
+            except ValueError:
+                raise BadRequest("group id in the path must be hex") from None
+
+        @_guard
+        async def register_device(request: Request) -> Response:
+            body = await _body(request, max_body)
+            payload = _json(body)
+            dev = await run_in_threadpool(
+                d.register,
+                address(request),
+                payload.get("credential"),
+                request.method,
+                _target(request),
+                body,
+                request.headers.get("authorization"),
+            )
+            return JSONResponse({"address": dev.address, "suite": dev.suite})
+
+        @_guard
+        async def user_devices(request: Request) -> Response:
+            await authed(request)
+            user = request.path_params["user"]
+            return JSONResponse({"devices": await run_in_threadpool(d.store.user_devices, user)})
+
+        @_guard
+        async def publish(request: Request) -> Response:
+            device, body = await authed(request)
+            n = await run_in_threadpool(
+                d.publish_key_packages, device, address(request), _json(body)
+            )
+            return JSONResponse({"available": n})
+
+        @_guard
+        async def count(request: Request) -> Response:
+            device, _ = await authed(request)
+            a = address(request)
+            d.require_own(device, a, "count the KeyPackages")
+            return JSONResponse(
+                {"available": await run_in_threadpool(d.store.key_package_count, a)}
+            )
+
+        @_guard
+        async def claim(request: Request) -> Response:
+            device, _ = await authed(request)
+            data, last = await run_in_threadpool(d.claim_key_package, device, address(request))
+            return JSONResponse({"key_package": b64(data), "last_resort": last})
+
+        @_guard
+        async def create_group(request: Request) -> Response:
+            device, body = await authed(request)
+            gid = await run_in_threadpool(d.create_group, device, _json(body))
+            return JSONResponse(
+                {"group_id": b64(gid), "path": f"/v1/groups/{gid.hex()}"}, status_code=201
+            )
+
+        @_guard
+        async def get_group(request: Request) -> Response:
+            device, _ = await authed(request)
+            return JSONResponse(await run_in_threadpool(d.group, device, group_id(request)))
+
+        @_guard
+        async def get_group_info(request: Request) -> Response:
+            device, _ = await authed(request)
+            data = await run_in_threadpool(d.group_info, device, group_id(request))
+            return JSONResponse({"group_info": b64(data)})
+
+        @_guard
+        async def put_group_info(request: Request) -> Response:
+            device, body = await authed(request)
+            data = unb64(_json(body).get("group_info"), "group_info")
+            await run_in_threadpool(d.put_group_info, device, group_id(request), data)
+            return JSONResponse({"ok": True})
+
+        async def authed_blob(request: Request) -> tuple[Any, bytes]:
+            body = await _body(request, max_blob)
+            device = await run_in_threadpool(
+                d.authenticate,
+                request.method,
+                _target(request),
+                body,
+                request.headers.get("authorization"),
+            )
+            return device, body
+
+        @_guard
+        async def put_blob(request: Request) -> Response:
+            device, body = await authed_blob(request)
+            if not body:
+                raise BadRequest("empty attachment")
+            blob_id = await run_in_threadpool(
+                d.store.put_blob, group_id(request), device.address, body
+            )
+            return JSONResponse({"id": blob_id}, status_code=201)
+
+        @_guard
+        async def get_blob(request: Request) -> Response:
+            device, _ = await authed(request)
+            data = await run_in_threadpool(
+                d.store.get_blob, group_id(request), device.address, request.path_params["blob_id"]
+            )
+            return Response(data, media_type="application/octet-stream")
+
+        @_guard
+        async def send(request: Request) -> Response:
+            device, body = await authed(request)
+            result, _ = await run_in_threadpool(d.send, device, _json(body))
+            notifier.notify(result.delivered_to)
+            return JSONResponse(result.to_json())
+
+        @_guard
+        async def queue(request: Request) -> Response:
+            device, _ = await authed(request)
+            a = address(request)
+            after = _int_param(request, "after", 0)
+            limit = _int_param(request, "limit", 100)
+            wait = min(max(float(_int_param(request, "wait", 0)), 0.0), MAX_WAIT)
+            deadline = time.monotonic() + wait
+            with notifier.waiter(a) as ev:
+                while True:
+                    ev.clear()
+                    msgs = await run_in_threadpool(d.fetch, device, a, after, limit)
+                    remaining = deadline - time.monotonic()
+                    if msgs or remaining <= 0:
+                        break
+                    # Woken at once by a send in this process; otherwise re-read the
+                    # store every poll_interval (another DS process may have queued).
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(ev.wait(), min(remaining, poll_interval))
+            out: dict[str, Any] = {"messages": [queued_json(m) for m in msgs]}
+            lost = await run_in_threadpool(d.lost, device)
+            if lost:
+                out["lost"] = lost
+                out["warning"] = (
+                    f"{lost} queued message(s) expired before this device fetched them: it is"
+                    " behind in its groups; rejoin them by external commit (GET"
+                    " /v1/groups/{id}/group-info)"
+                )
+            return JSONResponse(out)
+
+        @_guard
+        async def ack(request: Request) -> Response:
+            device, body = await authed(request)
+            n = await run_in_threadpool(d.ack, device, address(request), _json(body).get("up_to"))
+            return JSONResponse({"deleted": n})
+
+        dev = "/v1/devices/{user}/{device}"
+        routes += [
+            Route(dev, register_device, methods=["PUT"]),
+            Route("/v1/users/{user}/devices", user_devices, methods=["GET"]),
+            Route(dev + "/key-packages", publish, methods=["POST"]),
+            Route(dev + "/key-packages", count, methods=["GET"]),
+            Route(dev + "/key-packages/claim", claim, methods=["POST"]),
+            Route("/v1/groups", create_group, methods=["POST"]),
+            Route("/v1/groups/{group_id}", get_group, methods=["GET"]),
+            Route("/v1/groups/{group_id}/group-info", get_group_info, methods=["GET"]),
+            Route("/v1/groups/{group_id}/group-info", put_group_info, methods=["PUT"]),
+            Route("/v1/messages", send, methods=["POST"]),
+            Route("/v1/groups/{group_id}/blobs", put_blob, methods=["POST"]),
+            Route("/v1/groups/{group_id}/blobs/{blob_id}", get_blob, methods=["GET"]),
+            Route(dev + "/queue", queue, methods=["GET"]),
+            Route(dev + "/queue/ack", ack, methods=["POST"]),
+        ]
+
+    if ca is not None:
+        authority = _AuthorityAPI(ca, admin_token, open_enrollment)
+
+        async def root(request: Request) -> Response:
+            return Response(authority.ca.root_pem, media_type="application/x-pem-file")
+
+        async def crl(request: Request) -> Response:
+            der = await run_in_threadpool(authority.ca.crl_der)
+            return Response(der, media_type="application/pkix-crl")
+
+        @_guard
+        async def as_register(request: Request) -> Response:
+            body = await _body(request, max_body)
+            out = await run_in_threadpool(
+                authority.register,
+                _json(body),
+                request.headers.get("authorization"),
+                _target(request),
+                body,
+            )
+            return JSONResponse(out, status_code=201)
+
+        @_guard
+        async def as_revoke(request: Request) -> Response:
+            body = await _body(request, max_body)
+            out = await run_in_threadpool(
+                authority.revoke,
+                _json(body),
+                request.headers.get("authorization"),
+                _target(request),
+                body,
+            )
+            return JSONResponse(out)
+
+        @_guard
+        async def as_devices(request: Request) -> Response:
+            user = request.path_params["user"]
+            try:
+                check_name("user", user)
+            except ValidationError as e:
+                raise BadRequest(str(e)) from None
+            return JSONResponse({"user": user, "devices": authority.ca.devices(user)})
+
+        routes += [
+            Route("/as/root", root, methods=["GET"]),
+            Route("/as/crl", crl, methods=["GET"]),
+            Route("/as/register", as_register, methods=["POST"]),
+            Route("/as/revoke", as_revoke, methods=["POST"]),
+            Route("/as/users/{user}/devices", as_devices, methods=["GET"]),
+        ]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        if ds is not None:
+            await run_in_threadpool(ds.store.close)
+
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+# --- the OpenAPI document ------------------------------------------------------------------
+
+_B64 = {"type": "string", "format": "byte"}
+_ERR = {
+    "description": "refused; nothing changed",
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {"error": {"type": "string"}, "status": {"type": "integer"}},
+            }
+        }
+    },
+}
+
+
+def _op(
+    summary: str,
+    *,
+    body: dict[str, Any] | None = None,
+    ok: dict[str, Any] | None = None,
+    errors: tuple[int, ...] = (400, 401, 403, 413),
+    params: list[dict[str, Any]] | None = None,
+    auth: bool = True,
+    ok_status: str = "200",
+) -> dict[str, Any]:
+    op: dict[str, Any] = {"summary": summary, "responses": {}}
+    if auth:
+        op["security"] = [{"MLSSignature": []}]
+    if params:
+        op["parameters"] = params
+    if body is not None:
+        op["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": {"type": "object", "properties": body}}},
+        }
+    op["responses"][ok_status] = {
+        "description": "OK",
+        "content": {"application/json": {"schema": {"type": "object", "properties": ok or {}}}},
+    }
+    for status in errors:
+        op["responses"][str(status)] = _ERR
+    return op
+
+
+def _path_params(*names: str) -> list[dict[str, Any]]:
+    return [
+        {"name": n, "in": "path", "required": True, "schema": {"type": "string"}} for n in names
+    ]
+
+
+def openapi_document(with_ds: bool = True, with_as: bool = True) -> dict[str, Any]:
+    """The OpenAPI 3.1 description of the routes this app serves."""
+    paths: dict[str, Any] = {}
+    dev = _path_params("user", "device")
+    if with_ds:
+        queued = {
+            "type": "object",
+            "properties": {
+                "seq": {"type": "integer"},
+                "kind": {"enum": ["message", "welcome"]},
+                "group_id": _B64,
+                "sender": {"type": "string"},
+                "epoch": {"type": "integer"},
+                "content_type": {"type": "integer"},
+                "data": _B64,
+                "received_at": {"type": "number"},
+            },
+        }
+        paths["/v1/devices/{user}/{device}"] = {
+            "put": _op(
+                "Register this device's AS credential with the DS (signed with the certified key)",
+                body={"credential": _B64},
+                ok={"address": {"type": "string"}},
+                params=dev,
+            )
+        }
+        paths["/v1/users/{user}/devices"] = {
+            "get": _op(
+                "List a user's devices registered with the DS",
+                ok={"devices": {"type": "array", "items": {"type": "string"}}},
+                params=_path_params("user"),
+            )
+        }
+        paths["/v1/devices/{user}/{device}/key-packages"] = {
+            "post": _op(
+                "Publish KeyPackages (MLSMessage) of this device, and optionally a last-resort one",
+                body={"key_packages": {"type": "array", "items": _B64}, "last_resort": _B64},
+                ok={"available": {"type": "integer"}},
+                params=dev,
+            ),
+            "get": _op(
+                "Count this device's unclaimed KeyPackages",
+                ok={"available": {"type": "integer"}},
+                params=dev,
+            ),
+        }
+        paths["/v1/devices/{user}/{device}/key-packages/claim"] = {
+            "post": _op(
+                "Claim (consume) one KeyPackage of a device; the last-resort one is returned"
+                " but not consumed",
+                ok={"key_package": _B64, "last_resort": {"type": "boolean"}},
+                errors=(401, 404),
+                params=dev,
+            )
+        }
+        paths["/v1/groups"] = {
+            "post": _op(
+                "Register a new group; the caller is its first member",
+                body={"group_id": _B64, "epoch": {"type": "integer"}, "group_info": _B64},
+                ok={"group_id": _B64},
+                errors=(400, 401, 409, 413),
+                ok_status="201",
+            )
+        }
+        gid = _path_params("group_id")
+        paths["/v1/groups/{group_id}"] = {
+            "get": _op(
+                "A group's epoch and member devices (members only)",
+                ok={
+                    "epoch": {"type": "integer"},
+                    "members": {"type": "array", "items": {"type": "string"}},
+                },
+                errors=(401, 403, 404),
+                params=gid,
+            )
+        }
+        paths["/v1/groups/{group_id}/group-info"] = {
+            "get": _op(
+                "The latest GroupInfo (for external joins; members only)",
+                ok={"group_info": _B64},
+                errors=(401, 403, 404),
+                params=gid,
+            ),
+            "put": _op(
+                "Publish the GroupInfo of the current epoch",
+                body={"group_info": _B64},
+                errors=(400, 401, 403, 409, 413),
+                params=gid,
+            ),
+        }
+        paths["/v1/messages"] = {
+            "post": _op(
+                "Send an MLSMessage (PublicMessage or PrivateMessage) to its group: fan-out to"
+                " every member device's queue. A commit is accepted only for the group's"
+                " current epoch (409 otherwise); it may carry the devices it adds and removes,"
+                " a Welcome for the added ones and the new epoch's GroupInfo",
+                body={
+                    "message": _B64,
+                    "welcome": _B64,
+                    "group_info": _B64,
+                    "add": {"type": "array", "items": {"type": "string"}},
+                    "remove": {"type": "array", "items": {"type": "string"}},
+                },
+                ok={
+                    "epoch": {"type": "integer"},
+                    "recipients": {"type": "integer"},
+                    "duplicate": {"type": "boolean"},
+                },
+                errors=(400, 401, 403, 404, 409, 413),
+            )
+        }
+        paths["/v1/groups/{group_id}/blobs"] = {
+            "post": {
+                "summary": "Store an encrypted attachment for the group's members (raw body);"
+                " the id is its SHA-256",
+                "security": [{"MLSSignature": []}],
+                "parameters": gid,
+                "requestBody": {"content": {"application/octet-stream": {}}},
+                "responses": {
+                    "201": {
+                        "description": "stored",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "properties": {"id": {"type": "string"}},
+                                }
+                            }
+                        },
+                    },
+                    **{str(c): _ERR for c in (400, 401, 403, 404, 413)},
+                },
+            }
+        }
+        paths["/v1/groups/{group_id}/blobs/{blob_id}"] = {
+            "get": {
+                "summary": "Fetch an attachment (members only)",
+                "security": [{"MLSSignature": []}],
+                "parameters": _path_params("group_id", "blob_id"),
+                "responses": {
+                    "200": {
+                        "description": "the stored bytes",
+                        "content": {"application/octet-stream": {}},
+                    },
+                    **{str(c): _ERR for c in (401, 403, 404)},
+                },
+            }
+        }
+        paths["/v1/devices/{user}/{device}/queue"] = {
+            "get": _op(
+                "Read this device's queue in order (unacknowledged messages are delivered"
+                " again); wait=N long-polls up to N seconds",
+                ok={
+                    "messages": {"type": "array", "items": queued},
+                    "lost": {"type": "integer", "description": "messages expired unread"},
+                    "warning": {"type": "string"},
+                },
+                errors=(400, 401, 403),
+                params=dev
+                + [
+                    {"name": n, "in": "query", "required": False, "schema": {"type": "integer"}}
+                    for n in ("after", "limit", "wait")
+                ],
+            )
+        }
+        paths["/v1/devices/{user}/{device}/queue/ack"] = {
+            "post": _op(
+                "Acknowledge (delete) every queued message up to seq",
+                body={"up_to": {"type": "integer"}},
+                ok={"deleted": {"type": "integer"}},
+                params=dev,
+            )
+        }
+    if with_as:
+        paths["/as/root"] = {
+            "get": {
+                "summary": "The AS root certificate (PEM)",
+                "responses": {
+                    "200": {"description": "OK", "content": {"application/x-pem-file": {}}}
+                },
+            }
+        }
+        paths["/as/crl"] = {
+            "get": {
+                "summary": "The AS certificate revocation list (DER)",
+                "responses": {
+                    "200": {"description": "OK", "content": {"application/pkix-crl": {}}}
+                },
+            }
+        }
+        paths["/as/register"] = {
+            "post": _op(
+                "Certify a device's MLS signature key. proof = SignWithLabel(key, 'mlswire AS"
+                " registration', user||0||device||0||key). A user's further devices need a"
+                " request signed by a current device of the user (or the admin token)",
+                body={
+                    "user": {"type": "string"},
+                    "device": {"type": "string"},
+                    "suite": {"type": "integer"},
+                    "signature_key": _B64,
+                    "proof": _B64,
+                },
+                ok={"credential": _B64, "certificate": _B64, "serial": {"type": "string"}},
+                ok_status="201",
+            )
+        }
+        paths["/as/revoke"] = {
+            "post": _op(
+                "Revoke a device's certificates (signed by a device of the same user,"
+                " or the admin token)",
+                body={"user": {"type": "string"}, "device": {"type": "string"}},
+                ok={"revoked": {"type": "array", "items": {"type": "string"}}},
+                errors=(400, 401, 403, 404),
+            )
+        }
+        paths["/as/users/{user}/devices"] = {
+            "get": _op(
+                "A user's devices holding a current certificate",
+                ok={"devices": {"type": "array", "items": {"type": "string"}}},
+                auth=False,
+                errors=(400,),
+                params=_path_params("user"),
+            )
+        }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "mlswire Authentication Service and Delivery Service",
+            "version": "1",
+            "description": "RFC 9750 AS and DS for MLS (RFC 9420) clients. Byte strings are"
+            " base64; group ids in paths are hex.",
+        },
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "MLSSignature": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "Authorization",
+                    "description": 'MLS-Signature device="user/device", ts="<unix s>",'
+                    ' nonce="<hex>", sig="<base64 SignWithLabel(key, \\"mlswire request\\",'
+                    ' METHOD\\npath?query\\nts\\nnonce\\nhex(sha256(body)))>"',
+                }
+            }
+        },
+    }
+
+
+__all__ = [
+    "DEFAULT_MAX_BLOB",
+    "DEFAULT_MAX_BODY",
+    "create_app",
+    "openapi_document",
+    "registration_content",
+]

@@ -1,0 +1,842 @@
+"""The Delivery Service's storage interface, and its implementation over SQL.
+
+:class:`Store` is what the DS needs: devices, replay nonces, the KeyPackage directory,
+group rosters and epochs, and per-device queues. Every method is one transaction, so
+whatever the DS acknowledged with HTTP 200 is durable and a crash never leaves half a
+fan-out behind.
+
+:class:`SqlStore` implements it once for both databases; :mod:`.store_sqlite` and
+:mod:`.store_postgres` supply the connection, the DDL types and the locking dialect.
+
+Ordering and sequencing, the parts that must be exact across several DS processes
+sharing one database:
+
+* every submission to a group first locks that group's row (``SELECT ... FOR UPDATE``
+  on PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` takes the database write lock). So for a
+  group there is one total order of accepted messages, and the commit check ("is this
+  commit for the group's current epoch?") and the epoch increment are atomic: for each
+  group and epoch exactly one commit is accepted;
+* each device's queue position comes from a counter in the device's row, incremented
+  under that row's lock; the lock is held until commit, so queue order equals commit
+  order, and a cumulative acknowledgement ("everything up to seq N") can never delete a
+  message the device has not seen (a global sequence could: ids are allocated before
+  commit, so id 11 may become visible before id 10). Device rows are locked in sorted
+  order, so two fan-outs never deadlock;
+* a submission is identified by (sender, SHA-256 of the message); the same bytes sent
+  again (a client retrying after a lost response) return the first result and are not
+  queued twice (for RETRY_WINDOW, seven days).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+# --- errors the DS turns into HTTP statuses ------------------------------------------------
+
+
+class DSError(Exception):
+    """A request the DS refuses; ``status`` is the HTTP status it maps to."""
+
+    status = 400
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        super().__init__(message)
+
+
+class BadRequest(DSError):
+    status = 400
+
+
+class Unauthorized(DSError):
+    status = 401
+
+
+class Forbidden(DSError):
+    status = 403
+
+
+class NotFound(DSError):
+    status = 404
+
+
+class Conflict(DSError):
+    status = 409
+
+
+# --- records -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Device:
+    address: str  # user/device
+    user: str
+    suite: int
+    signature_key: bytes
+    credential: bytes  # TLS-encoded RFC 9420 Credential (x509) the AS issued
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One message sent to a group, with what the DS read from its header.
+
+    ``add`` / ``remove`` are the roster changes the committer declares (the DS cannot
+    read a PrivateMessage commit); ``welcome`` goes to the added devices only."""
+
+    sender: str
+    group_id: bytes
+    epoch: int
+    content_type: int  # 1 application, 2 proposal, 3 commit
+    sender_type: int  # RFC 9420 SenderType; 0 when hidden (PrivateMessage)
+    message: bytes
+    welcome: bytes | None = None
+    group_info: bytes | None = None
+    add: tuple[str, ...] = ()
+    remove: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SendResult:
+    epoch: int  # the group's epoch after this message
+    recipients: int
+    duplicate: bool = False
+    # Who got a copy (for waking their long-polls); not part of the stored result.
+    delivered_to: tuple[str, ...] = field(default=(), compare=False)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"epoch": self.epoch, "recipients": self.recipients, "duplicate": self.duplicate}
+
+
+@dataclass(frozen=True)
+class QueuedMessage:
+    seq: int
+    kind: str  # "message" or "welcome"
+    group_id: bytes
+    sender: str
+    epoch: int
+    content_type: int
+    data: bytes
+    received_at: float
+
+
+@dataclass(frozen=True)
+class GroupRecord:
+    group_id: bytes
+    epoch: int
+    members: tuple[str, ...]
+    group_info: bytes | None = field(default=None, repr=False)
+
+
+CONTENT_COMMIT = 3
+CONTENT_PROPOSAL = 2
+SENDER_NEW_MEMBER_COMMIT = 4
+
+
+class Store(Protocol):
+    """What the Delivery Service stores. Every method is atomic."""
+
+    def register_device(self, device: Device) -> None: ...
+    def device(self, address: str) -> Device | None: ...
+    def user_devices(self, user: str) -> list[str]: ...
+    def use_nonce(self, address: str, nonce: str, now: float, horizon: float) -> bool: ...
+
+    def publish_key_packages(
+        self, address: str, key_packages: Sequence[bytes], last_resort: bytes | None
+    ) -> int: ...
+    def claim_key_package(self, address: str) -> tuple[bytes, bool] | None: ...
+    def key_package_count(self, address: str) -> int: ...
+
+    def create_group(
+        self, group_id: bytes, creator: str, epoch: int, group_info: bytes | None
+    ) -> None: ...
+    def group(self, group_id: bytes) -> GroupRecord | None: ...
+    def set_group_info(self, group_id: bytes, sender: str, epoch: int, info: bytes) -> None: ...
+    def submit(self, sub: Submission) -> SendResult: ...
+
+    def put_blob(self, group_id: bytes, sender: str, data: bytes) -> str: ...
+    def get_blob(self, group_id: bytes, reader: str, blob_id: str) -> bytes: ...
+
+    def fetch(self, address: str, after: int, limit: int) -> list[QueuedMessage]: ...
+    def ack(self, address: str, up_to: int) -> int: ...
+    def expire(self, before: float, address: str | None = None) -> int: ...
+    def lost(self, address: str) -> int: ...
+    def close(self) -> None: ...
+
+
+# --- the SQL implementation ----------------------------------------------------------------
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS ds_devices (
+    address TEXT PRIMARY KEY,
+    user_name TEXT NOT NULL,
+    suite INTEGER NOT NULL,
+    signature_key {blob} NOT NULL,
+    credential {blob} NOT NULL,
+    next_seq BIGINT NOT NULL DEFAULT 1,
+    lost BIGINT NOT NULL DEFAULT 0,
+    registered_at DOUBLE PRECISION NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ds_devices_user ON ds_devices (user_name);
+CREATE TABLE IF NOT EXISTS ds_nonces (
+    address TEXT NOT NULL,
+    nonce TEXT NOT NULL,
+    ts DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (address, nonce)
+);
+CREATE INDEX IF NOT EXISTS ds_nonces_ts ON ds_nonces (ts);
+CREATE TABLE IF NOT EXISTS ds_key_packages (
+    id {serial_pk},
+    address TEXT NOT NULL,
+    last_resort INTEGER NOT NULL,
+    data {blob} NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ds_key_packages_address ON ds_key_packages (address, last_resort, id);
+CREATE TABLE IF NOT EXISTS ds_groups (
+    group_id {blob} PRIMARY KEY,
+    epoch BIGINT NOT NULL,
+    created_by TEXT NOT NULL,
+    group_info {blob}
+);
+CREATE TABLE IF NOT EXISTS ds_members (
+    group_id {blob} NOT NULL,
+    address TEXT NOT NULL,
+    PRIMARY KEY (group_id, address)
+);
+CREATE TABLE IF NOT EXISTS ds_commits (
+    group_id {blob} NOT NULL,
+    epoch BIGINT NOT NULL,
+    sender TEXT NOT NULL,
+    digest {blob} NOT NULL,
+    accepted_at DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (group_id, epoch)
+);
+CREATE TABLE IF NOT EXISTS ds_accepted (
+    sender TEXT NOT NULL,
+    digest {blob} NOT NULL,
+    result TEXT NOT NULL,
+    accepted_at DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (sender, digest)
+);
+CREATE TABLE IF NOT EXISTS ds_blobs (
+    group_id {blob} NOT NULL,
+    blob_id TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    data {blob} NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (group_id, blob_id)
+);
+CREATE TABLE IF NOT EXISTS ds_queue (
+    address TEXT NOT NULL,
+    seq BIGINT NOT NULL,
+    kind TEXT NOT NULL,
+    group_id {blob} NOT NULL,
+    sender TEXT NOT NULL,
+    epoch BIGINT NOT NULL,
+    content_type INTEGER NOT NULL,
+    data {blob} NOT NULL,
+    received_at DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (address, seq)
+);
+"""
+
+MAX_GROUP_MEMBERS = 10_000
+RETRY_WINDOW = 7 * 24 * 3600.0  # seconds a resent message is still recognised as a retry
+
+
+class SqlStore(ABC):
+    """The :class:`Store` over a DB-API connection; subclasses give the dialect.
+
+    SQL is written with ``?`` placeholders and ``{lock}`` where a row lock goes;
+    :meth:`_sql` turns them into the dialect's.
+    """
+
+    placeholder = "?"
+    lock_clause = ""  # " FOR UPDATE" on PostgreSQL
+    blob_type = "BLOB"
+    serial_pk = "INTEGER PRIMARY KEY AUTOINCREMENT"
+    nonce_retention = 600.0  # seconds: longer than any accepted request timestamp skew
+
+    def __init__(self, pool_size: int = 8) -> None:
+        self._pool: list[Any] = []
+        self._pool_lock = threading.Lock()
+        self._pool_size = pool_size
+        self._last_prune = 0.0
+
+    # -- connections (a small pool: the HTTP layer calls in from worker threads) --
+    @abstractmethod
+    def _connect(self) -> Any: ...
+
+    @abstractmethod
+    @contextmanager
+    def _transaction(self, conn: Any) -> Iterator[Any]:
+        """Yield a cursor inside one transaction; commit on exit, roll back on error."""
+
+    def _retryable(self, exc: BaseException) -> bool:
+        return False
+
+    @contextmanager
+    def _tx(self) -> Iterator[Any]:
+        with self._pool_lock:
+            conn = self._pool.pop() if self._pool else None
+        if conn is None:
+            conn = self._connect()
+        broken = False
+        try:
+            with self._transaction(conn) as cur:
+                yield cur
+        except DSError:
+            raise
+        except BaseException:
+            broken = True
+            raise
+        finally:
+            if broken:
+                self._discard(conn)
+            else:
+                with self._pool_lock:
+                    if len(self._pool) < self._pool_size:
+                        self._pool.append(conn)
+                        conn = None
+                if conn is not None:
+                    self._discard(conn)
+
+    def _discard(self, conn: Any) -> None:
+        # A broken connection may fail to close; it is dropped either way.
+        with contextlib.suppress(Exception):
+            conn.close()
+
+    def _run(self, fn: Any, *args: Any) -> Any:
+        """Run ``fn(cursor, *args)`` in a transaction, retrying deadlocks and
+        serialization failures (bounded)."""
+        for attempt in range(5):
+            try:
+                with self._tx() as cur:
+                    return fn(cur, *args)
+            except Exception as e:
+                if attempt < 4 and self._retryable(e):
+                    time.sleep(0.01 * (attempt + 1))
+                    continue
+                raise
+        raise AssertionError("unreachable")
+
+    def _sql(self, sql: str) -> str:
+        sql = sql.replace("{lock}", self.lock_clause)
+        if self.placeholder != "?":
+            sql = sql.replace("?", self.placeholder)
+        return sql
+
+    def _x(self, cur: Any, sql: str, params: Sequence[Any] = ()) -> Any:
+        cur.execute(self._sql(sql), tuple(params))
+        return cur
+
+    def _schema_statements(self) -> list[str]:
+        ddl = SCHEMA.format(blob=self.blob_type, serial_pk=self.serial_pk)
+        return [s.strip() for s in ddl.split(";") if s.strip()]
+
+    def close(self) -> None:
+        with self._pool_lock:
+            conns, self._pool = self._pool, []
+        for c in conns:
+            self._discard(c)
+
+    # -- devices and nonces --
+    def register_device(self, device: Device) -> None:
+        def tx(cur: Any) -> None:
+            row = self._x(
+                cur, "SELECT address FROM ds_devices WHERE address = ?{lock}", (device.address,)
+            ).fetchone()
+            if row is None:
+                self._x(
+                    cur,
+                    "INSERT INTO ds_devices (address, user_name, suite, signature_key, credential,"
+                    " next_seq, registered_at) VALUES (?, ?, ?, ?, ?, 1, ?)",
+                    (
+                        device.address,
+                        device.user,
+                        device.suite,
+                        device.signature_key,
+                        device.credential,
+                        time.time(),
+                    ),
+                )
+            else:
+                # A re-registration (a new certificate, e.g. after a key change or a
+                # state loss) keeps the device's queue and its position.
+                self._x(
+                    cur,
+                    "UPDATE ds_devices SET suite = ?, signature_key = ?, credential = ?"
+                    " WHERE address = ?",
+                    (device.suite, device.signature_key, device.credential, device.address),
+                )
+
+        self._run(tx)
+
+    def device(self, address: str) -> Device | None:
+        def tx(cur: Any) -> Device | None:
+            row = self._x(
+                cur,
+                "SELECT address, user_name, suite, signature_key, credential FROM ds_devices"
+                " WHERE address = ?",
+                (address,),
+            ).fetchone()
+            if row is None:
+                return None
+            return Device(row[0], row[1], int(row[2]), bytes(row[3]), bytes(row[4]))
+
+        result: Device | None = self._run(tx)
+        return result
+
+    def user_devices(self, user: str) -> list[str]:
+        def tx(cur: Any) -> list[str]:
+            rows = self._x(
+                cur, "SELECT address FROM ds_devices WHERE user_name = ? ORDER BY address", (user,)
+            ).fetchall()
+            return [r[0] for r in rows]
+
+        result: list[str] = self._run(tx)
+        return result
+
+    def use_nonce(self, address: str, nonce: str, now: float, horizon: float) -> bool:
+        """Record a request nonce; False if it was seen before (a replayed request)."""
+
+        def tx(cur: Any) -> bool:
+            if now - self._last_prune > 60:
+                self._last_prune = now
+                self._x(cur, "DELETE FROM ds_nonces WHERE ts < ?", (now - horizon,))
+                # Retries are recognised for RETRY_WINDOW; older digests are dropped.
+                self._x(cur, "DELETE FROM ds_accepted WHERE accepted_at < ?", (now - RETRY_WINDOW,))
+            c = self._x(
+                cur,
+                "INSERT INTO ds_nonces (address, nonce, ts) VALUES (?, ?, ?)"
+                " ON CONFLICT DO NOTHING",
+                (address, nonce, now),
+            )
+            return bool(c.rowcount == 1)
+
+        result: bool = self._run(tx)
+        return result
+
+    # -- KeyPackages --
+    def publish_key_packages(
+        self, address: str, key_packages: Sequence[bytes], last_resort: bytes | None
+    ) -> int:
+        def tx(cur: Any) -> int:
+            for kp in key_packages:
+                self._x(
+                    cur,
+                    "INSERT INTO ds_key_packages (address, last_resort, data) VALUES (?, 0, ?)",
+                    (address, kp),
+                )
+            if last_resort is not None:
+                # One last-resort KeyPackage per device: a new one replaces the old.
+                self._x(
+                    cur,
+                    "DELETE FROM ds_key_packages WHERE address = ? AND last_resort = 1",
+                    (address,),
+                )
+                self._x(
+                    cur,
+                    "INSERT INTO ds_key_packages (address, last_resort, data) VALUES (?, 1, ?)",
+                    (address, last_resort),
+                )
+            return self._count(cur, address)
+
+        result: int = self._run(tx)
+        return result
+
+    def _count(self, cur: Any, address: str) -> int:
+        row = self._x(
+            cur,
+            "SELECT COUNT(*) FROM ds_key_packages WHERE address = ? AND last_resort = 0",
+            (address,),
+        ).fetchone()
+        return int(row[0])
+
+    def key_package_count(self, address: str) -> int:
+        result: int = self._run(self._count, address)
+        return result
+
+    def _claim_row(self, cur: Any, address: str) -> tuple[int, bytes] | None:
+        row = self._x(
+            cur,
+            "SELECT id, data FROM ds_key_packages WHERE address = ? AND last_resort = 0"
+            " ORDER BY id LIMIT 1{lock}",
+            (address,),
+        ).fetchone()
+        return None if row is None else (int(row[0]), bytes(row[1]))
+
+    def claim_key_package(self, address: str) -> tuple[bytes, bool] | None:
+        """Consume the oldest KeyPackage of ``address``; when none is left return the
+        last-resort one without consuming it. ``(data, is_last_resort)`` or None."""
+
+        def tx(cur: Any) -> tuple[bytes, bool] | None:
+            row = self._claim_row(cur, address)
+            if row is not None:
+                self._x(cur, "DELETE FROM ds_key_packages WHERE id = ?", (row[0],))
+                return row[1], False
+            last = self._x(
+                cur,
+                "SELECT data FROM ds_key_packages WHERE address = ? AND last_resort = 1",
+                (address,),
+            ).fetchone()
+            return None if last is None else (bytes(last[0]), True)
+
+        result: tuple[bytes, bool] | None = self._run(tx)
+        return result
+
+    # -- groups --
+    def create_group(
+        self, group_id: bytes, creator: str, epoch: int, group_info: bytes | None
+    ) -> None:
+        def tx(cur: Any) -> None:
+            c = self._x(
+                cur,
+                "INSERT INTO ds_groups (group_id, epoch, created_by, group_info)"
+                " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (group_id, epoch, creator, group_info),
+            )
+            if c.rowcount != 1:
+                raise Conflict(f"group {group_id.hex()} already exists")
+            self._x(
+                cur, "INSERT INTO ds_members (group_id, address) VALUES (?, ?)", (group_id, creator)
+            )
+
+        self._run(tx)
+
+    def _members(self, cur: Any, group_id: bytes) -> list[str]:
+        rows = self._x(
+            cur, "SELECT address FROM ds_members WHERE group_id = ? ORDER BY address", (group_id,)
+        ).fetchall()
+        return [r[0] for r in rows]
+
+    def group(self, group_id: bytes) -> GroupRecord | None:
+        def tx(cur: Any) -> GroupRecord | None:
+            row = self._x(
+                cur, "SELECT epoch, group_info FROM ds_groups WHERE group_id = ?", (group_id,)
+            ).fetchone()
+            if row is None:
+                return None
+            info = None if row[1] is None else bytes(row[1])
+            return GroupRecord(group_id, int(row[0]), tuple(self._members(cur, group_id)), info)
+
+        result: GroupRecord | None = self._run(tx)
+        return result
+
+    def set_group_info(self, group_id: bytes, sender: str, epoch: int, info: bytes) -> None:
+        def tx(cur: Any) -> None:
+            current = self._lock_group(cur, group_id)
+            if sender not in self._members(cur, group_id):
+                raise Forbidden(f"{sender} is not a member of group {group_id.hex()}")
+            if epoch != current:
+                raise Conflict(
+                    f"GroupInfo is for epoch {epoch} but group {group_id.hex()} is at"
+                    f" epoch {current}"
+                )
+            self._x(cur, "UPDATE ds_groups SET group_info = ? WHERE group_id = ?", (info, group_id))
+
+        self._run(tx)
+
+    def _lock_group(self, cur: Any, group_id: bytes) -> int:
+        row = self._x(
+            cur, "SELECT epoch FROM ds_groups WHERE group_id = ?{lock}", (group_id,)
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"unknown group {group_id.hex()}")
+        return int(row[0])
+
+    def submit(self, sub: Submission) -> SendResult:
+        digest = hashlib.sha256(sub.message).digest()
+
+        def tx(cur: Any) -> SendResult:
+            current = self._lock_group(cur, sub.group_id)
+            # Checked under the group lock, so two concurrent retries of the same bytes
+            # cannot both pass.
+            seen = self._x(
+                cur,
+                "SELECT result FROM ds_accepted WHERE sender = ? AND digest = ?",
+                (sub.sender, digest),
+            ).fetchone()
+            if seen is not None:
+                r = json.loads(seen[0])
+                return SendResult(r["epoch"], r["recipients"], duplicate=True)
+            members = self._members(cur, sub.group_id)
+            is_commit = sub.content_type == CONTENT_COMMIT
+            external_join = is_commit and sub.sender_type == SENDER_NEW_MEMBER_COMMIT
+            if sub.sender not in members and not external_join:
+                raise Forbidden(f"{sub.sender} is not a member of group {sub.group_id.hex()}")
+            new_epoch = current
+            if is_commit:
+                if sub.epoch != current:
+                    raise Conflict(self._commit_conflict(cur, sub, current))
+                new_epoch = current + 1
+                self._x(
+                    cur,
+                    "INSERT INTO ds_commits (group_id, epoch, sender, digest, accepted_at)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (sub.group_id, sub.epoch, sub.sender, digest, time.time()),
+                )
+                self._x(
+                    cur,
+                    "UPDATE ds_groups SET epoch = ?, group_info = ? WHERE group_id = ?",
+                    (new_epoch, sub.group_info, sub.group_id),
+                )
+            elif sub.content_type == CONTENT_PROPOSAL and sub.epoch != current:
+                raise Conflict(
+                    f"proposal for epoch {sub.epoch} is stale: group {sub.group_id.hex()} is"
+                    f" at epoch {current}"
+                )
+            added = [a for a in sub.add if a not in members]
+            for a in added:
+                if (
+                    self._x(cur, "SELECT 1 FROM ds_devices WHERE address = ?", (a,)).fetchone()
+                    is None
+                ):
+                    raise BadRequest(f"add: unknown device {a}")
+            for r in sub.remove:
+                if r not in members:
+                    raise BadRequest(f"remove: {r} is not a member of group {sub.group_id.hex()}")
+            if len(members) + len(added) > MAX_GROUP_MEMBERS:
+                raise BadRequest(f"a group has at most {MAX_GROUP_MEMBERS} member devices")
+            # The commit goes to everyone in the roster before the change (a removed
+            # member learns it was removed); the Welcome to the added devices only.
+            message_to = [m for m in members if m != sub.sender]
+            welcome_to = added if sub.welcome is not None else []
+            seqs = self._reserve(cur, sorted(set(message_to) | set(welcome_to)))
+            now = time.time()
+            for addr in message_to:
+                self._enqueue(cur, addr, seqs[addr], "message", sub, sub.message, now)
+                seqs[addr] += 1
+            for addr in welcome_to:
+                assert sub.welcome is not None
+                self._enqueue(cur, addr, seqs[addr], "welcome", sub, sub.welcome, now)
+                seqs[addr] += 1
+            for a in added:
+                self._x(
+                    cur,
+                    "INSERT INTO ds_members (group_id, address) VALUES (?, ?)",
+                    (sub.group_id, a),
+                )
+            if external_join and sub.sender not in members:
+                self._x(
+                    cur,
+                    "INSERT INTO ds_members (group_id, address) VALUES (?, ?)",
+                    (sub.group_id, sub.sender),
+                )
+            for r in sub.remove:
+                self._x(
+                    cur,
+                    "DELETE FROM ds_members WHERE group_id = ? AND address = ?",
+                    (sub.group_id, r),
+                )
+            result = SendResult(
+                new_epoch,
+                len(message_to) + len(welcome_to),
+                delivered_to=tuple(message_to) + tuple(welcome_to),
+            )
+            self._x(
+                cur,
+                "INSERT INTO ds_accepted (sender, digest, result, accepted_at) VALUES (?, ?, ?, ?)",
+                (sub.sender, digest, json.dumps(result.to_json()), now),
+            )
+            return result
+
+        result: SendResult = self._run(tx)
+        return result
+
+    def _commit_conflict(self, cur: Any, sub: Submission, current: int) -> str:
+        gid = sub.group_id.hex()
+        if sub.epoch < current:
+            row = self._x(
+                cur,
+                "SELECT sender FROM ds_commits WHERE group_id = ? AND epoch = ?",
+                (sub.group_id, sub.epoch),
+            ).fetchone()
+            by = f" (sent by {row[0]})" if row is not None else ""
+            return (
+                f"commit for epoch {sub.epoch} of group {gid} rejected: a commit for that epoch"
+                f" was already accepted{by}; the group is at epoch {current}. Process the"
+                " queued commit(s), then commit again."
+            )
+        return (
+            f"commit for epoch {sub.epoch} of group {gid} rejected: the group is at epoch {current}"
+        )
+
+    def _reserve(self, cur: Any, addresses: list[str]) -> dict[str, int]:
+        """Lock each device row (in sorted order) and return its next queue seq."""
+        out: dict[str, int] = {}
+        for addr in addresses:
+            row = self._x(
+                cur, "SELECT next_seq FROM ds_devices WHERE address = ?{lock}", (addr,)
+            ).fetchone()
+            if row is None:
+                raise BadRequest(f"unknown device {addr}")
+            out[addr] = int(row[0])
+        return out
+
+    def _enqueue(
+        self, cur: Any, addr: str, seq: int, kind: str, sub: Submission, data: bytes, now: float
+    ) -> None:
+        self._x(
+            cur,
+            "INSERT INTO ds_queue (address, seq, kind, group_id, sender, epoch, content_type,"
+            " data, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (addr, seq, kind, sub.group_id, sub.sender, sub.epoch, sub.content_type, data, now),
+        )
+        self._x(cur, "UPDATE ds_devices SET next_seq = ? WHERE address = ?", (seq + 1, addr))
+
+    # -- attachments --
+    def put_blob(self, group_id: bytes, sender: str, data: bytes) -> str:
+        """Store an (already encrypted) attachment for a group's members; its id is the
+        SHA-256 of the bytes, so storing the same bytes twice is harmless."""
+        blob_id = hashlib.sha256(data).hexdigest()
+
+        def tx(cur: Any) -> None:
+            if (
+                self._x(cur, "SELECT 1 FROM ds_groups WHERE group_id = ?", (group_id,)).fetchone()
+                is None
+            ):
+                raise NotFound(f"unknown group {group_id.hex()}")
+            if sender not in self._members(cur, group_id):
+                raise Forbidden(f"{sender} is not a member of group {group_id.hex()}")
+            self._x(
+                cur,
+                "INSERT INTO ds_blobs (group_id, blob_id, owner, data, created_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (group_id, blob_id, sender, data, time.time()),
+            )
+
+        self._run(tx)
+        return blob_id
+
+    def get_blob(self, group_id: bytes, reader: str, blob_id: str) -> bytes:
+        def tx(cur: Any) -> bytes:
+            if reader not in self._members(cur, group_id):
+                raise Forbidden(f"{reader} is not a member of group {group_id.hex()}")
+            row = self._x(
+                cur,
+                "SELECT data FROM ds_blobs WHERE group_id = ? AND blob_id = ?",
+                (group_id, blob_id),
+            ).fetchone()
+            if row is None:
+                raise NotFound(f"no attachment {blob_id} in group {group_id.hex()}")
+            return bytes(row[0])
+
+        result: bytes = self._run(tx)
+        return result
+
+    # -- queues --
+    def fetch(self, address: str, after: int, limit: int) -> list[QueuedMessage]:
+        def tx(cur: Any) -> list[QueuedMessage]:
+            rows = self._x(
+                cur,
+                "SELECT seq, kind, group_id, sender, epoch, content_type, data, received_at"
+                " FROM ds_queue WHERE address = ? AND seq > ? ORDER BY seq LIMIT ?",
+                (address, after, limit),
+            ).fetchall()
+            return [
+                QueuedMessage(
+                    int(r[0]),
+                    r[1],
+                    bytes(r[2]),
+                    r[3],
+                    int(r[4]),
+                    int(r[5]),
+                    bytes(r[6]),
+                    float(r[7]),
+                )
+                for r in rows
+            ]
+
+        result: list[QueuedMessage] = self._run(tx)
+        return result
+
+    def ack(self, address: str, up_to: int) -> int:
+        """Delete every queued message of ``address`` with seq <= ``up_to``; an ack
+        also acknowledges the report of expired messages (``lost`` back to 0)."""
+
+        def tx(cur: Any) -> int:
+            deleted = int(
+                self._x(
+                    cur, "DELETE FROM ds_queue WHERE address = ? AND seq <= ?", (address, up_to)
+                ).rowcount
+            )
+            self._x(cur, "UPDATE ds_devices SET lost = 0 WHERE address = ?", (address,))
+            return deleted
+
+        result: int = self._run(tx)
+        return result
+
+    def expire(self, before: float, address: str | None = None) -> int:
+        """Drop queued messages received before ``before`` (queue retention), counting
+        them per device in ``lost`` so the device is told it is behind."""
+
+        def tx(cur: Any) -> int:
+            where = "received_at < ?" + (" AND address = ?" if address is not None else "")
+            params: tuple[Any, ...] = (before,) if address is None else (before, address)
+            rows = self._x(
+                cur,
+                f"SELECT address, COUNT(*) FROM ds_queue WHERE {where} GROUP BY address",
+                params,
+            ).fetchall()
+            total = 0
+            for addr, n in sorted(rows):  # device rows in sorted order, as in submit
+                self._x(
+                    cur,
+                    "UPDATE ds_devices SET lost = lost + ? WHERE address = ?",
+                    (int(n), addr),
+                )
+                total += int(n)
+            if total:
+                self._x(cur, f"DELETE FROM ds_queue WHERE {where}", params)
+            return total
+
+        result: int = self._run(tx)
+        return result
+
+    def lost(self, address: str) -> int:
+        def tx(cur: Any) -> int:
+            row = self._x(
+                cur, "SELECT lost FROM ds_devices WHERE address = ?", (address,)
+            ).fetchone()
+            return 0 if row is None else int(row[0])
+
+        result: int = self._run(tx)
+        return result
+
+
+def open_store(db: str) -> SqlStore:
+    """A store from ``--db``: a ``postgresql://`` URL, or a SQLite file path."""
+    if db.startswith(("postgresql://", "postgres://")):
+        from .store_postgres import PostgresStore
+
+        return PostgresStore(db)
+    from .store_sqlite import SqliteStore
+
+    return SqliteStore(db)
+
+
+__all__ = [
+    "BadRequest",
+    "Conflict",
+    "DSError",
+    "Device",
+    "Forbidden",
+    "GroupRecord",
+    "NotFound",
+    "QueuedMessage",
+    "SendResult",
+    "SqlStore",
+    "Store",
+    "Submission",
+    "Unauthorized",
+    "open_store",
+]

@@ -1,0 +1,141 @@
+"""Crash safety and several DS processes on one database (SQLite file or PostgreSQL)."""
+
+from __future__ import annotations
+
+import collections
+import os
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+from mlswire.client import ServiceClient, ServiceError
+from mlswire.codecs import tls
+from mlswire.schema import MLSMessage
+
+from . import _mls
+from .conftest import Backend, Devices, Server, race_sends
+
+LOAD_SECONDS = 10.0  # upper bound on the load phase
+
+
+def workdir(backend: Backend) -> Path:
+    d = backend.tmp / uuid.uuid4().hex[:8]
+    d.mkdir()
+    return d
+
+
+def make_group(owner: ServiceClient, members: list[ServiceClient]) -> bytes:
+    gid = b"g-" + uuid.uuid4().hex[:8].encode()
+    owner.create_group(gid)
+    owner.send(_mls.commit(gid, 0), welcome=_mls.welcome(), add=[m.keys.address for m in members])
+    return gid
+
+
+def drain_all(c: ServiceClient) -> list[bytes]:
+    out: list[bytes] = []
+    for _ in range(200):
+        msgs = c.fetch(limit=500)
+        if not msgs:
+            return out
+        out += [m.data for m in msgs if m.kind == "message"]
+        c.ack(msgs[-1].seq)
+    raise AssertionError("queue did not drain")
+
+
+def test_sigkill_under_load_keeps_every_acknowledged_message(backend: Backend) -> None:
+    work = workdir(backend)
+    server = Server(backend.new_db(), work).start()
+    devices = Devices(server)
+    try:
+        senders = [devices.new(f"s{i}") for i in range(4)]
+        rx = devices.new("rx")
+        gid = make_group(senders[0], [*senders[1:], rx])
+        acked: list[bytes] = []
+        unknown: list[tuple[ServiceClient, bytes]] = []
+        lock = threading.Lock()
+        stop = threading.Event()
+
+        def load(c: ServiceClient) -> None:
+            for i in range(2000):  # bounded in count, and by `stop` in time
+                if stop.is_set():
+                    return
+                msg = _mls.private_message(
+                    gid, 1, ciphertext=f"{c.keys.address}#{i}#".encode() + os.urandom(16)
+                )
+                try:
+                    c.send(msg)
+                except (ServiceError, httpx.HTTPError):
+                    # The outcome is unknown (killed mid-request): retried after restart.
+                    with lock:
+                        unknown.append((c, msg))
+                    return
+                with lock:
+                    acked.append(msg)
+
+        threads = [threading.Thread(target=load, args=(c,)) for c in senders]
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + LOAD_SECONDS
+        while len(acked) < 60 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        server.kill()  # SIGKILL while the senders are sending
+        stop.set()
+        for t in threads:
+            t.join(30)
+        assert len(acked) >= 20, "the load did not get going before the kill"
+
+        restarted = Server(server.db, work, port=server.port).start()
+        try:
+            # Senders retry what they could not confirm; the DS recognises bytes it
+            # already accepted, so a retry never duplicates.
+            for c, msg in unknown:
+                c.send(msg)
+            got = drain_all(rx)
+        finally:
+            restarted.stop()
+        counts = collections.Counter(got)
+        assert all(n == 1 for n in counts.values()), "a message was delivered twice"
+        assert set(acked) <= set(counts), "an acknowledged message was lost"
+        assert set(counts) == set(acked) | {m for _, m in unknown}
+        # Per sender, the order of acknowledged sends is the delivery order.
+        for c in senders:
+            tags = [tls.decode(m, MLSMessage).private_message.ciphertext for m in got]
+            prefix = f"{c.keys.address}#".encode()
+            seqs = [int(t.split(b"#")[1]) for t in tags if t.startswith(prefix)]
+            assert seqs == sorted(seqs)
+    finally:
+        devices.close()
+        server.stop()
+
+
+def test_two_ds_processes_share_one_database(backend: Backend) -> None:
+    work = workdir(backend)
+    db = backend.new_db()
+    first = Server(db, work).start()
+    second = Server(db, work, "--ds", "--as-url", first.url).start()
+    devices = Devices(first)
+    try:
+        a = devices.new("a")
+        b = devices.new("b", url=second.url)
+        c = devices.new("c", url=second.url)
+        gid = make_group(a, [b, c])
+        # Commits for the same epoch race through different processes: exactly one wins.
+        for epoch in range(1, 11):
+            outcomes = race_sends([a, b], [_mls.commit(gid, epoch), _mls.commit(gid, epoch)])
+            assert sorted(o[0] for o in outcomes) == [200, 409], (epoch, outcomes)
+        assert c.group(gid)["epoch"] == 11
+        # A message sent through one process reaches a long-poll on the other.
+        c.ack(c.fetch(limit=500)[-1].seq)
+        msg = _mls.private_message(gid, 11)
+        timer = threading.Timer(0.3, lambda: a.send(msg))
+        timer.start()
+        got = c.fetch(wait=10)
+        timer.join()
+        assert [m.data for m in got] == [msg]
+    finally:
+        devices.close()
+        second.stop()
+        first.stop()
