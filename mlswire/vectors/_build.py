@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import msgspec
 
@@ -373,6 +374,7 @@ __all__ = [
     "new_key_package",
     "new_signer",
     "per_case",
+    "per_suite_generator",
     "shape_for",
     "sign_leaf_node",
 ]
@@ -387,3 +389,23 @@ def per_case(
         yield i, rng.fork("case", i)
         if progress is not None:
             progress()
+
+
+def per_suite_generator(
+    case: Callable[[CipherSuite, Drbg], dict[str, Any]], default_count: int
+) -> Callable[..., list[dict[str, Any]]]:
+    """A family's ``generate``: ``count`` cases (``default_count`` when None) for cipher
+    suite ``suite`` (1 when None), each built by ``case`` from its own forked stream."""
+
+    def generate(
+        suite: int | None,
+        rng: Drbg,
+        count: int | None = None,
+        *,
+        progress: Callable[[], None] | None = None,
+    ) -> list[dict[str, Any]]:
+        cs = cipher_suite(suite if suite is not None else 1)
+        n = default_count if count is None else count
+        return [case(cs, r) for _, r in per_case(rng, n, progress)]
+
+    return generate

@@ -3,13 +3,12 @@ SignWithLabel and EncryptWithLabel, per cipher suite."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from ..crypto import labeled
 from ..crypto.suites import CipherSuite, cipher_suite
 from . import expect, unhex
-from ._build import per_case
+from ._build import per_suite_generator
 from ._rng import Drbg
 
 FAMILY = "crypto-basics"
@@ -120,13 +119,4 @@ def _case(cs: CipherSuite, r: Drbg) -> dict[str, Any]:
     }
 
 
-def generate(
-    suite: int | None,
-    rng: Drbg,
-    count: int | None = None,
-    *,
-    progress: Callable[[], None] | None = None,
-) -> list[dict[str, Any]]:
-    cs = cipher_suite(suite if suite is not None else 1)
-    n = DEFAULT_COUNT if count is None else count
-    return [_case(cs, r) for _, r in per_case(rng, n, progress)]
+generate = per_suite_generator(_case, DEFAULT_COUNT)

@@ -3,7 +3,6 @@ every secret of RFC 9420 §8, the external public key and one exporter output.""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from ..crypto.suites import CipherSuite, cipher_suite
@@ -11,7 +10,7 @@ from ..engine import key_schedule as ks
 from ..schema import CipherSuite as CipherSuiteId
 from ..schema import GroupContext
 from . import expect, unhex
-from ._build import per_case
+from ._build import per_suite_generator
 from ._rng import Drbg
 
 FAMILY = "key-schedule"
@@ -125,13 +124,4 @@ def _case(cs: CipherSuite, r: Drbg) -> dict[str, Any]:
     }
 
 
-def generate(
-    suite: int | None,
-    rng: Drbg,
-    count: int | None = None,
-    *,
-    progress: Callable[[], None] | None = None,
-) -> list[dict[str, Any]]:
-    cs = cipher_suite(suite if suite is not None else 1)
-    n = DEFAULT_COUNT if count is None else count
-    return [_case(cs, r) for _, r in per_case(rng, n, progress)]
+generate = per_suite_generator(_case, DEFAULT_COUNT)

@@ -8,7 +8,6 @@ direction starts from a fresh secret tree of two leaves; the sender is leaf 1.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from ..codecs import tls
@@ -34,7 +33,7 @@ from ..schema import (
     CipherSuite as CipherSuiteId,
 )
 from . import Mismatch, expect, unhex
-from ._build import per_case
+from ._build import per_suite_generator
 from ._rng import Drbg
 
 FAMILY = "message-protection"
@@ -265,13 +264,4 @@ def _case(cs: CipherSuite, r: Drbg) -> dict[str, Any]:
     return out
 
 
-def generate(
-    suite: int | None,
-    rng: Drbg,
-    count: int | None = None,
-    *,
-    progress: Callable[[], None] | None = None,
-) -> list[dict[str, Any]]:
-    cs = cipher_suite(suite if suite is not None else 1)
-    n = DEFAULT_COUNT if count is None else count
-    return [_case(cs, r) for _, r in per_case(rng, n, progress)]
+generate = per_suite_generator(_case, DEFAULT_COUNT)

@@ -3,7 +3,6 @@ forward, and its confirmation tag verifies under the given confirmation key."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from ..codecs import tls
@@ -24,7 +23,7 @@ from ..schema import (
 )
 from ..schema import CipherSuite as CipherSuiteId
 from . import Mismatch, expect, unhex
-from ._build import per_case
+from ._build import per_suite_generator
 from ._rng import Drbg
 
 FAMILY = "transcript-hashes"
@@ -117,13 +116,4 @@ def _case(cs: CipherSuite, r: Drbg) -> dict[str, Any]:
     }
 
 
-def generate(
-    suite: int | None,
-    rng: Drbg,
-    count: int | None = None,
-    *,
-    progress: Callable[[], None] | None = None,
-) -> list[dict[str, Any]]:
-    cs = cipher_suite(suite if suite is not None else 1)
-    n = DEFAULT_COUNT if count is None else count
-    return [_case(cs, r) for _, r in per_case(rng, n, progress)]
+generate = per_suite_generator(_case, DEFAULT_COUNT)

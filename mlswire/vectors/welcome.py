@@ -3,18 +3,17 @@ signature with the signer's key and its confirmation tag with the key schedule."
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from ..codecs import tls
-from ..crypto.suites import CipherSuite, cipher_suite
+from ..crypto.suites import CipherSuite
 from ..engine import key_schedule as ks
 from ..engine import transcript
 from ..engine import welcome as wl
 from ..schema import CipherSuite as CipherSuiteId
 from ..schema import GroupContext, MLSMessage, WireFormat
 from . import Mismatch, expect, unhex
-from ._build import new_key_package, new_signer, per_case
+from ._build import new_key_package, new_signer, per_suite_generator
 from ._rng import Drbg
 
 FAMILY = "welcome"
@@ -80,13 +79,4 @@ def _case(cs: CipherSuite, r: Drbg) -> dict[str, Any]:
     }
 
 
-def generate(
-    suite: int | None,
-    rng: Drbg,
-    count: int | None = None,
-    *,
-    progress: Callable[[], None] | None = None,
-) -> list[dict[str, Any]]:
-    cs = cipher_suite(suite if suite is not None else 1)
-    n = DEFAULT_COUNT if count is None else count
-    return [_case(cs, r) for _, r in per_case(rng, n, progress)]
+generate = per_suite_generator(_case, DEFAULT_COUNT)
