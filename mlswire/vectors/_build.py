@@ -371,6 +371,7 @@ __all__ = [
     "Signer",
     "chain_from",
     "grow",
+    "indexed_generator",
     "new_key_package",
     "new_signer",
     "per_case",
@@ -407,5 +408,26 @@ def per_suite_generator(
         cs = cipher_suite(suite if suite is not None else 1)
         n = default_count if count is None else count
         return [case(cs, r) for _, r in per_case(rng, n, progress)]
+
+    return generate
+
+
+def indexed_generator(
+    case: Callable[[int, Drbg, int], dict[str, Any]], default_count: int
+) -> Callable[..., list[dict[str, Any]]]:
+    """A family's ``generate`` whose cases take the suite's number (1 when None, used as
+    it is) and the case's index: ``case(suite_id, stream, index)``, ``count`` times
+    (``default_count`` when None)."""
+
+    def generate(
+        suite: int | None,
+        rng: Drbg,
+        count: int | None = None,
+        *,
+        progress: Callable[[], None] | None = None,
+    ) -> list[dict[str, Any]]:
+        suite_id = suite if suite is not None else 1
+        n = default_count if count is None else count
+        return [case(suite_id, r, i) for i, r in per_case(rng, n, progress)]
 
     return generate

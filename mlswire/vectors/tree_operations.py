@@ -3,7 +3,6 @@ the resulting tree and the tree hashes before and after."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from ..codecs import tls
@@ -11,7 +10,7 @@ from ..engine.ratchet_tree import RatchetTree
 from ..errors import ValidationError
 from ..schema import Add, Proposal, ProposalType, Remove, Update
 from . import expect, unhex
-from ._build import grow, new_key_package, per_case
+from ._build import grow, indexed_generator, new_key_package
 from ._rng import Drbg
 
 FAMILY = "tree-operations"
@@ -86,13 +85,4 @@ def _case(suite_id: int, r: Drbg, index: int) -> dict[str, Any]:
     }
 
 
-def generate(
-    suite: int | None,
-    rng: Drbg,
-    count: int | None = None,
-    *,
-    progress: Callable[[], None] | None = None,
-) -> list[dict[str, Any]]:
-    suite_id = suite if suite is not None else 1
-    n = DEFAULT_COUNT if count is None else count
-    return [_case(suite_id, r, i) for i, r in per_case(rng, n, progress)]
+generate = indexed_generator(_case, DEFAULT_COUNT)

@@ -3,13 +3,12 @@ when joining, and the signatures of all leaves with the vector's group id."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from ..engine import tree_validation as tv
 from ..engine.ratchet_tree import RatchetTree
 from . import expect, unhex
-from ._build import per_case, shape_for
+from ._build import indexed_generator, shape_for
 from ._rng import Drbg
 
 FAMILY = "tree-validation"
@@ -66,13 +65,4 @@ def _case(suite: int, r: Drbg, index: int) -> dict[str, Any]:
     }
 
 
-def generate(
-    suite: int | None,
-    rng: Drbg,
-    count: int | None = None,
-    *,
-    progress: Callable[[], None] | None = None,
-) -> list[dict[str, Any]]:
-    suite_id = suite if suite is not None else 1
-    n = DEFAULT_COUNT if count is None else count
-    return [_case(suite_id, r, i) for i, r in per_case(rng, n, progress)]
+generate = indexed_generator(_case, DEFAULT_COUNT)

@@ -4,7 +4,6 @@ mlswire creates for each sender is processed by every other member."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from ..codecs import tls
@@ -13,7 +12,7 @@ from ..engine import treekem
 from ..engine.ratchet_tree import RatchetTree
 from ..schema import CipherSuite, GroupContext, UpdatePath
 from . import expect, unhex
-from ._build import per_case, shape_for
+from ._build import indexed_generator, shape_for
 from ._rng import Drbg
 
 FAMILY = "treekem"
@@ -145,13 +144,4 @@ def _case(suite_id: int, r: Drbg, index: int) -> dict[str, Any]:
     }
 
 
-def generate(
-    suite: int | None,
-    rng: Drbg,
-    count: int | None = None,
-    *,
-    progress: Callable[[], None] | None = None,
-) -> list[dict[str, Any]]:
-    suite_id = suite if suite is not None else 1
-    n = DEFAULT_COUNT if count is None else count
-    return [_case(suite_id, r, i) for i, r in per_case(rng, n, progress)]
+generate = indexed_generator(_case, DEFAULT_COUNT)
