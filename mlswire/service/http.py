@@ -302,8 +302,8 @@ def create_app(
     if ds is not None:
         d = ds
 
-        async def authed(request: Request) -> tuple[Any, bytes]:
-            body = await _body(request, max_body)
+        async def authed(request: Request, limit: int = max_body) -> tuple[Any, bytes]:
+            body = await _body(request, limit)
             device = await run_in_threadpool(
                 d.authenticate,
                 request.method,
@@ -392,20 +392,9 @@ def create_app(
             await run_in_threadpool(d.put_group_info, device, group_id(request), data)
             return JSONResponse({"ok": True})
 
-        async def authed_blob(request: Request) -> tuple[Any, bytes]:
-            body = await _body(request, max_blob)
-            device = await run_in_threadpool(
-                d.authenticate,
-                request.method,
-                _target(request),
-                body,
-                request.headers.get("authorization"),
-            )
-            return device, body
-
         @_guard
         async def put_blob(request: Request) -> Response:
-            device, body = await authed_blob(request)
+            device, body = await authed(request, max_blob)
             if not body:
                 raise BadRequest("empty attachment")
             blob_id = await run_in_threadpool(
@@ -492,29 +481,20 @@ def create_app(
             der = await run_in_threadpool(authority.ca.crl_der)
             return Response(der, media_type="application/pkix-crl")
 
+        async def as_call(request: Request, action: Callable[..., Any]) -> Any:
+            """``action`` of the authority on the request's JSON body and authorization."""
+            body = await _body(request, max_body)
+            return await run_in_threadpool(
+                action, _json(body), request.headers.get("authorization"), _target(request), body
+            )
+
         @_guard
         async def as_register(request: Request) -> Response:
-            body = await _body(request, max_body)
-            out = await run_in_threadpool(
-                authority.register,
-                _json(body),
-                request.headers.get("authorization"),
-                _target(request),
-                body,
-            )
-            return JSONResponse(out, status_code=201)
+            return JSONResponse(await as_call(request, authority.register), status_code=201)
 
         @_guard
         async def as_revoke(request: Request) -> Response:
-            body = await _body(request, max_body)
-            out = await run_in_threadpool(
-                authority.revoke,
-                _json(body),
-                request.headers.get("authorization"),
-                _target(request),
-                body,
-            )
-            return JSONResponse(out)
+            return JSONResponse(await as_call(request, authority.revoke))
 
         @_guard
         async def as_devices(request: Request) -> Response:
