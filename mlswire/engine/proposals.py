@@ -542,7 +542,17 @@ def apply_proposals(
         out.extensions = new_ext
 
     # --- Updates and Removes: one per leaf, none for the committer ---
-    claimed: dict[int, int] = {}
+    claimed: dict[int, int] = {}  # leaf -> the proposal that updates or removes it
+
+    def claim(leaf: int, i: int) -> None:
+        if leaf in claimed:
+            raise ValidationError(
+                "RFC 9420 §12.2: one Update or Remove per leaf",
+                f"leaf {leaf} also in proposals[{claimed[leaf]}]",
+                where(i),
+            )
+        claimed[leaf] = i
+
     for i, item in by_type.get(ProposalType.update, []):
         leaf_index = _member_leaf(item.sender)
         if leaf_index is None:
@@ -555,13 +565,7 @@ def apply_proposals(
                 "the committer's own)",
                 where=where(i),
             )
-        if leaf_index in claimed:
-            raise ValidationError(
-                "RFC 9420 §12.2: one Update or Remove per leaf",
-                f"leaf {leaf_index} also in proposals[{claimed[leaf_index]}]",
-                where(i),
-            )
-        claimed[leaf_index] = i
+        claim(leaf_index, i)
     removes = by_type.get(ProposalType.remove, [])
     for i, item in removes:
         assert item.proposal.remove is not None
@@ -572,13 +576,7 @@ def apply_proposals(
             )
         if r == me:
             raise ValidationError("RFC 9420 §12.2: no Remove of the committer", where=where(i))
-        if r in claimed:
-            raise ValidationError(
-                "RFC 9420 §12.2: one Update or Remove per leaf",
-                f"leaf {r} also in proposals[{claimed[r]}]",
-                where(i),
-            )
-        claimed[r] = i
+        claim(r, i)
 
     for i, item in by_type.get(ProposalType.update, []):
         leaf_index = item.sender.leaf_index
