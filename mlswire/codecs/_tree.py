@@ -27,6 +27,7 @@ from typing import Any
 
 from ..errors import DecodeError, EncodeError
 from ..schema.base import Field, Type, describe, lookup, registered
+from ._compile import StructCompiler
 
 ToTree = Callable[[Any, dict[str, Any]], Any]
 FromTree = Callable[[Any, dict[str, Any]], Any]
@@ -152,12 +153,12 @@ def is_open(cls: Any) -> bool:
 MISSING = object()
 
 
-class TreeCompiler:
+class TreeCompiler(StructCompiler):
     """Generates, per struct, ``e_<Name>(obj, env) -> tree`` and ``d_<Name>(tree, env) -> obj``."""
 
     def __init__(self, flavor: Flavor) -> None:
         self.flavor = flavor
-        self.ns: dict[str, Any] = {
+        ns: dict[str, Any] = {
             "DecodeError": DecodeError,
             "EncodeError": EncodeError,
             "reroot_decode": reroot_decode,
@@ -174,19 +175,8 @@ class TreeCompiler:
             # Encoding a value that is not a schema value surfaces as one of these.
             "CODE_ERRORS": (TypeError, AttributeError, ValueError, OverflowError),
         }
-        self.done: set[str] = set()
-        self.sources: dict[str, str] = {}
-        self.counter = 0
+        super().__init__(flavor.name, ns)
         self._external: tuple[int, set[str]] = (-1, set())
-
-    def fresh(self, stem: str) -> str:
-        self.counter += 1
-        return f"{stem}{self.counter}"
-
-    def const(self, stem: str, value: Any) -> str:
-        name = self.fresh(stem)
-        self.ns[name] = value
-        return name
 
     @property
     def external(self) -> set[str]:
@@ -195,15 +185,6 @@ class TreeCompiler:
         if self._external[0] != n:
             self._external = (n, external_keys())
         return self._external[1]
-
-    def ensure(self, d: Type) -> None:
-        if d.name in self.done:
-            return
-        assert d.name is not None
-        self.done.add(d.name)
-        src = self.struct_decoder(d) + "\n" + self.struct_encoder(d)
-        self.sources[d.name] = src
-        exec(compile(src, f"<mlswire.{self.flavor.name} {d.name}>", "exec"), self.ns)
 
     # -- selects ---------------------------------------------------------------
 

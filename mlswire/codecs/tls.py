@@ -21,6 +21,7 @@ from typing import Any
 from ..errors import DecodeError, EncodeError
 from ..limits import Limits
 from ..schema.base import Field, Type, describe, lookup, registered
+from ._compile import StructCompiler
 
 Decoder = Callable[[bytes, int, dict[str, Any]], tuple[Any, int]]
 Encoder = Callable[[Any, bytearray, dict[str, Any]], None]
@@ -72,7 +73,7 @@ VECTOR_LIMIT_KEY = "!max_vector_length"
 ELEMENT_LIMIT_KEY = "!max_vector_elements"
 
 
-class _Compiler:
+class _Compiler(StructCompiler):
     """Generates and caches the per-type functions in one shared namespace.
 
     ``limited``: also compare every length header with ``env[VECTOR_LIMIT_KEY]`` and
@@ -84,7 +85,7 @@ class _Compiler:
 
     def __init__(self, limited: bool = False) -> None:
         self.limited = limited
-        self.ns: dict[str, Any] = {
+        ns: dict[str, Any] = {
             "DecodeError": DecodeError,
             "EncodeError": EncodeError,
             "_reroot_decode": _reroot_decode,
@@ -99,21 +100,10 @@ class _Compiler:
             "P32": struct.Struct(">I").pack,
             "P64": struct.Struct(">Q").pack,
         }
-        self.done: set[str] = set()
-        self.sources: dict[str, str] = {}
-        self.counter = 0
+        super().__init__("tls", ns)
         self._external: set[str] | None = None
 
     # -- helpers ---------------------------------------------------------------
-
-    def fresh(self, stem: str) -> str:
-        self.counter += 1
-        return f"{stem}{self.counter}"
-
-    def const(self, stem: str, value: Any) -> str:
-        name = self.fresh(stem)
-        self.ns[name] = value
-        return name
 
     def external_keys(self) -> set[str]:
         """Discriminants written as ``Other.field`` from inside another struct: the
@@ -129,18 +119,6 @@ class _Compiler:
                         keys.add(f.case.on)
             self._external = keys
         return self._external
-
-    def ensure(self, d: Type) -> None:
-        """Compile the decode/encode functions of struct ``d`` and of every struct it uses."""
-        if d.name in self.done:
-            return
-        assert d.name is not None
-        self.done.add(d.name)
-        dec = self.struct_decoder(d)
-        enc = self.struct_encoder(d)
-        src = dec + "\n" + enc
-        self.sources[d.name] = src
-        exec(compile(src, f"<mlswire.tls {d.name}>", "exec"), self.ns)
 
     def struct_name(self, d: Type) -> str:
         assert d.cls is not None
