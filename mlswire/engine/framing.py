@@ -156,6 +156,29 @@ def _encode(
         raise ValidationError(f"cannot encode {what}", detail=str(e)) from e
 
 
+def _content_aad(m: FramedContent | PrivateMessage, ct: ContentType) -> bytes:
+    """PrivateContentAAD (RFC 9420 §6.3.2): the additional data of the content's AEAD."""
+    return _encode(
+        PrivateContentAAD(
+            group_id=m.group_id,
+            epoch=m.epoch,
+            content_type=ct,
+            authenticated_data=m.authenticated_data,
+        ),
+        PrivateContentAAD,
+        "PrivateContentAAD",
+    )
+
+
+def _sender_data_aad(m: FramedContent | PrivateMessage, ct: ContentType) -> bytes:
+    """SenderDataAAD (RFC 9420 §6.3.2): the additional data of the sender data's AEAD."""
+    return _encode(
+        SenderDataAAD(group_id=m.group_id, epoch=m.epoch, content_type=ct),
+        SenderDataAAD,
+        "SenderDataAAD",
+    )
+
+
 def content_tbs(
     content: FramedContent, wire_format: WireFormat, group_context: GroupContext | None
 ) -> bytes:
@@ -405,21 +428,8 @@ def protect_private(
         raise ValidationError("padding policy must return a non-negative int", detail=repr(pad))
     plaintext += bytes(pad)
 
-    aad = _encode(
-        PrivateContentAAD(
-            group_id=fc.group_id,
-            epoch=fc.epoch,
-            content_type=ct,
-            authenticated_data=fc.authenticated_data,
-        ),
-        PrivateContentAAD,
-        "PrivateContentAAD",
-    )
-    sender_data_aad = _encode(
-        SenderDataAAD(group_id=fc.group_id, epoch=fc.epoch, content_type=ct),
-        SenderDataAAD,
-        "SenderDataAAD",
-    )
+    aad = _content_aad(fc, ct)
+    sender_data_aad = _sender_data_aad(fc, ct)
     leaf = fc.sender.leaf_index
     key_nonce = secret_tree.next_send_key(leaf, ratchet_type(ct))
     reuse_guard = (rng or os.urandom)(4)
@@ -458,11 +468,7 @@ def unprotect_private(
     kind = ratchet_type(ct)
 
     # §6.3.2: the sender data, keyed from a sample of the content ciphertext.
-    sender_data_aad = _encode(
-        SenderDataAAD(group_id=message.group_id, epoch=message.epoch, content_type=ct),
-        SenderDataAAD,
-        "SenderDataAAD",
-    )
+    sender_data_aad = _sender_data_aad(message, ct)
     sd_key, sd_nonce = sender_data_key_nonce(cs, sender_data_secret, message.ciphertext)
     try:
         raw_sender_data = cs.aead_open(
@@ -478,16 +484,7 @@ def unprotect_private(
 
     # Read-only lookup: nothing is deleted until the content decrypted and verified.
     key_nonce = secret_tree.receive_key(leaf, kind, generation)
-    aad = _encode(
-        PrivateContentAAD(
-            group_id=message.group_id,
-            epoch=message.epoch,
-            content_type=ct,
-            authenticated_data=message.authenticated_data,
-        ),
-        PrivateContentAAD,
-        "PrivateContentAAD",
-    )
+    aad = _content_aad(message, ct)
     nonce = key_nonce.guarded_nonce(sender_data.reuse_guard)
     try:
         plaintext = cs.aead_open(key_nonce.key, nonce, aad, message.ciphertext)
