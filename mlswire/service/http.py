@@ -144,6 +144,18 @@ class _Notifier:
                     del self._waiters[address]
 
 
+def _user_device(body_json: dict[str, Any]) -> tuple[str, str]:
+    """The request body's ``user`` and ``device``, each a valid name (BadRequest if not)."""
+    user, device = body_json.get("user"), body_json.get("device")
+    try:
+        check_name("user", user)  # type: ignore[arg-type]
+        check_name("device", device)  # type: ignore[arg-type]
+    except ValidationError as e:
+        raise BadRequest(str(e)) from None
+    assert isinstance(user, str) and isinstance(device, str)
+    return user, device
+
+
 class _AuthorityAPI:
     """The AS endpoints over a :class:`CertificateAuthority`."""
 
@@ -197,15 +209,8 @@ class _AuthorityAPI:
     def register(
         self, body_json: dict[str, Any], header: str | None, target: str, body: bytes
     ) -> dict[str, Any]:
-        user = body_json.get("user")
-        device = body_json.get("device")
+        user, device = _user_device(body_json)
         suite = body_json.get("suite")
-        try:
-            check_name("user", user)  # type: ignore[arg-type]
-            check_name("device", device)  # type: ignore[arg-type]
-        except ValidationError as e:
-            raise BadRequest(str(e)) from None
-        assert isinstance(user, str) and isinstance(device, str)
         if not isinstance(suite, int):
             raise BadRequest("suite: an RFC 9420 cipher suite number")
         key = unb64(body_json.get("signature_key"), "signature_key")
@@ -255,13 +260,7 @@ class _AuthorityAPI:
     def revoke(
         self, body_json: dict[str, Any], header: str | None, target: str, body: bytes
     ) -> dict[str, Any]:
-        user, device = body_json.get("user"), body_json.get("device")
-        try:
-            check_name("user", user)  # type: ignore[arg-type]
-            check_name("device", device)  # type: ignore[arg-type]
-        except ValidationError as e:
-            raise BadRequest(str(e)) from None
-        assert isinstance(user, str) and isinstance(device, str)
+        user, device = _user_device(body_json)
         if not self._is_admin(header):
             self._signed_by_user(user, header, "POST", target, body)
         serials = self.ca.revoke_device(user, device)
