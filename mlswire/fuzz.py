@@ -163,18 +163,7 @@ def _build_world() -> _World:
                 values[rfc].append(inner)
         return m
 
-    engine: dict[str, list[bytes]] = {
-        name: []
-        for name in (
-            "engine-commit-public",
-            "engine-commit-private",
-            "engine-proposal-public",
-            "engine-proposal-private",
-            "engine-application",
-            "engine-welcome",
-            "engine-group-info",
-        )
-    }
+    engine: dict[str, list[bytes]] = {name: [] for name in ENGINE_HARNESSES}
     receivers: dict[str, Any] = {}
 
     for wire in ("public", "private"):
