@@ -183,6 +183,16 @@ class Sim:
         self._enter(group)
         return group.own_leaf_index
 
+    def grow(self, members: int) -> int:
+        """A new group of ``members``: the creator adds the others in one commit with a
+        path. Returns the creator's leaf."""
+        creator = self.create()
+        if members > 1:
+            joiners = [self.client() for _ in range(members - 1)]
+            kps = [self.key_package(c) for c in joiners]
+            self.commit(creator, lambda g: g.add_members(kps, update_path=True), joiners=joiners)
+        return creator
+
     def _enter(self, group: Group) -> None:
         self.groups[group.own_leaf_index] = group
         self.joined[group.own_leaf_index] = group.epoch

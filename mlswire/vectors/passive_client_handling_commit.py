@@ -39,11 +39,7 @@ def _other(sim: Sim) -> int:
 
 def _setup(suite: int, r: Drbg) -> Sim:
     sim = Sim(suite, r)
-    creator = sim.create()
-    joiners = [sim.client(), sim.client()]
-    kps = [sim.key_package(c) for c in joiners]
-    sim.commit(creator, lambda g: g.add_members(kps, update_path=True), joiners=joiners)
-    sim.add_passive(creator)
+    sim.add_passive(sim.grow(3))
     return sim
 
 

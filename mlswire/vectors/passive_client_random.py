@@ -116,10 +116,7 @@ def _epoch(sim: Sim, r: Drbg) -> None:
 
 def _case(suite: int, r: Drbg, epochs: int) -> dict[str, Any]:
     sim = Sim(suite, r)
-    creator = sim.create()
-    joiners = [sim.client() for _ in range(3)]
-    kps = [sim.key_package(c) for c in joiners]
-    sim.commit(creator, lambda g: g.add_members(kps, update_path=True), joiners=joiners)
+    sim.grow(4)
     sim.add_passive(r.choice(sim.actors), path=r.below(2) == 1)
     for _ in range(epochs):
         _epoch(sim, r)

@@ -29,34 +29,25 @@ FAMILY = "passive-client-welcome"
 DEFAULT_COUNT = 4
 
 
-def _grow(sim: Sim, members: int) -> None:
-    """The creator adds ``members - 1`` members in one commit with a path."""
-    creator = sim.create()
-    if members > 1:
-        joiners = [sim.client() for _ in range(members - 1)]
-        kps = [sim.key_package(c) for c in joiners]
-        sim.commit(creator, lambda g: g.add_members(kps, update_path=True), joiners=joiners)
-
-
 def _case(suite: int, index: int, r: Drbg) -> dict[str, Any]:
     sim = Sim(suite, r)
     if index == 0:
-        _grow(sim, 1)
+        sim.grow(1)
         sim.add_passive(0)
     elif index == 1:
-        _grow(sim, 3)
+        sim.grow(3)
         psk = sim.new_external_psk()
         sim.add_passive(2, others=1, path=True, psk_ids=[psk], public=True, tree_in_welcome=False)
     elif index == 2:
-        _grow(sim, 2)
+        sim.grow(2)
         psk = sim.new_external_psk()
         sim.add_passive(1, path=True, by_reference=True, psk_ids=[psk])
     elif index == 3:
-        _grow(sim, 4)
+        sim.grow(4)
         sim.commit(0, lambda g: g.remove_members([1]))
         sim.add_passive(3, tree_in_welcome=False)
     else:
-        _grow(sim, r.between(1, 5))
+        sim.grow(r.between(1, 5))
         psks = [sim.new_external_psk() for _ in range(r.below(3))]
         sim.add_passive(
             r.choice(sim.actors),
