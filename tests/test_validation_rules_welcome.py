@@ -356,17 +356,15 @@ def test_welcome_reinit_or_branch_psk_starts_epoch_1() -> None:
     )
 
 
-@pytest.mark.xfail(
-    strict=True, reason="not enforced: the client does not track the group ids it participates in"
-)
 def test_welcome_group_id_unique() -> None:
     _, a, d, welcome = _base()
-    d.join_group(welcome, config=PUBLIC)
+    joined = d.join_group(welcome, config=PUBLIC)  # held: the client takes part in it
     # the same client is welcomed into a second group with the same group_id
     again = Client.generate(b"a2").create_group(a.group_id, config=PUBLIC)
     out = again.add_members([d.key_package()])
     assert out.welcome is not None
     rejects_join(d, out.welcome, ValidationError, r"§12\.4\.3\.1: the group_id is unique")
+    assert joined.active
 
 
 def _resumed_welcome(

@@ -35,6 +35,7 @@ is checked).
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from dataclasses import replace as dc_replace
@@ -285,6 +286,17 @@ class Client:
         self.policy = policy or ValidationPolicy()
         self._key_packages: dict[bytes, _KeyPackageSecrets] = {}
         self.external_psks: dict[bytes, bytes] = {}
+        # The groups this client holds, by group_id; weak, so a group the application
+        # drops is forgotten with it.
+        self._groups: weakref.WeakValueDictionary[bytes, Group] = weakref.WeakValueDictionary()
+
+    def participates_in(self, group_id: bytes) -> bool:
+        """Whether this client takes part in a group with this id: the policy's
+        ``participating`` hook if set, else an active group this client holds."""
+        if self.policy.participating is not None:
+            return self.policy.participating(group_id)
+        group = self._groups.get(group_id)
+        return group is not None and group.active
 
     @property
     def identity(self) -> bytes | None:
@@ -758,6 +770,7 @@ class Group:
         self._foreign_psks: dict[tuple[bytes, int], bytes] = {}
         self.pending_reinit: ReInit | None = None
         self.active = True
+        client._groups[state.context.group_id] = self
         self.inactive_reason = ""
         if client.signature_public_key != self._own_leaf().signature_key:
             raise StateError("the client's signature key is not the one of its leaf")
@@ -974,6 +987,12 @@ class Group:
         cs = opened.suite
         if context.version != ProtocolVersion.mls10:
             raise ValidationError("RFC 9420 §12.4.3.1: the group's version is mls10")
+        if client.participates_in(context.group_id):
+            raise ValidationError(
+                "RFC 9420 §12.4.3.1: the group_id is unique among the client's groups",
+                f"already in group {context.group_id.hex()}",
+                "GroupInfo.group_context.group_id",
+            )
         tree_ext = find_extension(info.extensions, ExtensionType.ratchet_tree)
         if tree_ext is not None:
             tree = RatchetTree.decode(

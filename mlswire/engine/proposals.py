@@ -242,6 +242,10 @@ class ValidationPolicy:
     #: belongs to the participant whose old leaf it removes (§12.2). None: the two
     #: credentials must be equal.
     same_client: Callable[[LeafNode, LeafNode], bool] | None = None
+    #: ``participating(group_id)``: whether the client already takes part in a group with
+    #: this id (§12.4.3.1), for applications that keep groups in storage rather than in
+    #: memory. None: the groups this Client object holds, active and alive, are asked.
+    participating: Callable[[bytes], bool] | None = None
 
 
 def validate_leaf_node(
