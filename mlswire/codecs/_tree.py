@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -542,11 +542,13 @@ def check_order(keys: tuple[Any, ...], seen: set[tuple[Any, ...]]) -> None:
 
 
 class TreeCodec:
-    """Schema value <-> data-model tree for one flavor, with per-type caching."""
+    """Schema value <-> data-model tree for one flavor, with per-type caching; ``dumps``
+    serializes a tree to the flavor's bytes (cbor2 / orjson)."""
 
-    def __init__(self, flavor: Flavor) -> None:
+    def __init__(self, flavor: Flavor, dumps: Callable[[Any], bytes]) -> None:
         self.compiler = TreeCompiler(flavor)
         self.top: dict[Any, tuple[FromTree, ToTree, str]] = {}
+        self.dumps = dumps
 
     def functions(self, tp: Any) -> tuple[FromTree, ToTree, str]:
         try:
@@ -560,23 +562,37 @@ class TreeCodec:
             self.top[tp] = entry
         return entry
 
-    def to_tree(self, value: Any, tp: Any, env: dict[str, Any]) -> Any:
-        _, enc, name = self.functions(tp)
+    def encode(self, value: Any, tp: Any, context: Mapping[str, Any] | None = None) -> bytes:
+        """Encode ``value`` of schema type ``tp`` in this flavor."""
+        # The lookup is written out (not self.functions) to save a call on the hot path.
         try:
-            return enc(value, env)
+            _, enc, name = self.top[tp]
+        except (KeyError, TypeError):
+            _, enc, name = self.functions(tp)
+        try:
+            return self.dumps(enc(value, dict(context) if context else {}))
         except EncodeError as e:
             raise reroot_encode(e, name) from None
 
-    def from_tree(self, tree: Any, tp: Any, env: dict[str, Any]) -> Any:
+    def to_tree(self, value: Any, tp: Any, context: Mapping[str, Any] | None = None) -> Any:
+        """The data-model tree (dicts, lists, bytes/str, ints, None) of ``value``."""
+        _, enc, name = self.functions(tp)
+        try:
+            return enc(value, dict(context) if context else {})
+        except EncodeError as e:
+            raise reroot_encode(e, name) from None
+
+    def from_tree(self, tree: Any, tp: Any, context: Mapping[str, Any] | None = None) -> Any:
         dec, _, name = self.functions(tp)
         try:
-            return dec(tree, env)
+            return dec(tree, dict(context) if context else {})
         except DecodeError as e:
             raise reroot_decode(e, name) from None
         except RecursionError:
             raise DecodeError("nested too deeply", name) from None
 
     def source(self, tp: Any) -> str:
+        """The generated Python source for a struct type (for debugging)."""
         d = describe(lookup(tp))
         self.functions(tp)
         return self.compiler.sources.get(d.name or "", "")

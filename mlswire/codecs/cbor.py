@@ -14,13 +14,16 @@ from typing import Any
 
 import cbor2
 
-from ..errors import DecodeError, EncodeError
-from ._tree import Flavor, TreeCodec, cbor_key_order, reroot_decode, reroot_encode
+from ..errors import DecodeError
+from ._tree import Flavor, TreeCodec, cbor_key_order, reroot_decode
 
 FLAVOR = Flavor("cbor", bytes_as_hex=False, uint64_as_string=False, sort_keys=cbor_key_order)
-_codec = TreeCodec(FLAVOR)
-_top = _codec.top  # type -> (from_tree, to_tree, name), filled on first use
 _loads, _dumps = cbor2.loads, cbor2.dumps
+# The tree's maps are built in §4.2.1 key order and cbor2 always writes shortest heads and
+# definite lengths, so its default dumps is already deterministic; canonical=True would
+# sort every map again at six times the cost.
+_codec = TreeCodec(FLAVOR, _dumps)
+_top = _codec.top  # type -> (from_tree, to_tree, name), filled on first use
 
 
 def _refuse_tag(*_: Any) -> Any:
@@ -90,30 +93,9 @@ def decode(
     return value
 
 
-def encode(value: Any, tp: Any, context: Mapping[str, Any] | None = None) -> bytes:
-    """Encode ``value`` of schema type ``tp`` as deterministic CBOR."""
-    # The tree's maps are built in §4.2.1 key order and cbor2 always writes shortest
-    # heads and definite lengths, so its default mode is already deterministic; its
-    # canonical=True mode would sort every map again at six times the cost.
-    try:
-        _, enc, name = _top[tp]
-    except (KeyError, TypeError):
-        _, enc, name = _codec.functions(tp)
-    try:
-        return _dumps(enc(value, dict(context) if context else {}))
-    except EncodeError as e:
-        raise reroot_encode(e, name) from None
 
-
-def to_tree(value: Any, tp: Any, context: Mapping[str, Any] | None = None) -> Any:
-    """The CBOR data model value (dicts, lists, bytes, ints, str, None) of ``value``."""
-    return _codec.to_tree(value, tp, dict(context) if context else {})
-
-
-def from_tree(tree: Any, tp: Any, context: Mapping[str, Any] | None = None) -> Any:
-    return _codec.from_tree(tree, tp, dict(context) if context else {})
-
-
-def source(tp: Any) -> str:
-    """The generated Python source for a struct type (for debugging)."""
-    return _codec.source(tp)
+# The same for every flavor (mlswire.codecs._tree.TreeCodec).
+encode = _codec.encode
+to_tree = _codec.to_tree
+from_tree = _codec.from_tree
+source = _codec.source

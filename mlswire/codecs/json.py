@@ -14,13 +14,13 @@ from typing import Any
 
 import orjson
 
-from ..errors import DecodeError, EncodeError
-from ._tree import Flavor, TreeCodec, reroot_decode, reroot_encode
+from ..errors import DecodeError
+from ._tree import Flavor, TreeCodec, reroot_decode
 
 FLAVOR = Flavor("json", bytes_as_hex=True, uint64_as_string=True, sort_keys=list)
-_codec = TreeCodec(FLAVOR)
-_top = _codec.top  # type -> (from_tree, to_tree, name), filled on first use
 _loads, _dumps = orjson.loads, orjson.dumps
+_codec = TreeCodec(FLAVOR, _dumps)
+_top = _codec.top  # type -> (from_tree, to_tree, name), filled on first use
 
 
 def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -64,27 +64,9 @@ def decode(
     return value
 
 
-def encode(value: Any, tp: Any, context: Mapping[str, Any] | None = None) -> bytes:
-    """Encode ``value`` of schema type ``tp`` as compact UTF-8 JSON."""
-    try:
-        _, enc, name = _top[tp]
-    except (KeyError, TypeError):
-        _, enc, name = _codec.functions(tp)
-    try:
-        return _dumps(enc(value, dict(context) if context else {}))
-    except EncodeError as e:
-        raise reroot_encode(e, name) from None
 
-
-def to_tree(value: Any, tp: Any, context: Mapping[str, Any] | None = None) -> Any:
-    """The JSON value (dicts, lists, str, int, None) of ``value``."""
-    return _codec.to_tree(value, tp, dict(context) if context else {})
-
-
-def from_tree(tree: Any, tp: Any, context: Mapping[str, Any] | None = None) -> Any:
-    return _codec.from_tree(tree, tp, dict(context) if context else {})
-
-
-def source(tp: Any) -> str:
-    """The generated Python source for a struct type (for debugging)."""
-    return _codec.source(tp)
+# The same for every flavor (mlswire.codecs._tree.TreeCodec).
+encode = _codec.encode
+to_tree = _codec.to_tree
+from_tree = _codec.from_tree
+source = _codec.source
