@@ -638,24 +638,6 @@ class MlsRsPeer:
 
 # ----------------------------------------------------------------------------- mlswire
 
-ENGINE_MISSING = "mlswire group engine not available yet"
-
-
-def mlswire_engine_available() -> bool:
-    """False only while ``mlswire.engine.group`` does not exist at all.
-
-    Any other import failure (a syntax error, a missing name) is the engine being
-    broken, and must fail the tests that use it rather than skip them.
-    """
-    try:
-        import mlswire.engine.group  # noqa: F401
-    except ModuleNotFoundError as exc:
-        if exc.name == "mlswire.engine.group":
-            return False
-        raise
-    return True
-
-
 class MlswirePeer:
     """mlswire's own engine, through its public API only (as an application would).
 

@@ -35,7 +35,6 @@ from typing import Any
 import pytest
 
 from .peers import (
-    ENGINE_MISSING,
     CommitResult,
     MlsRsPeer,
     MlswirePeer,
@@ -46,7 +45,6 @@ from .peers import (
     PeerUnavailable,
     Received,
     TsMlsPeer,
-    mlswire_engine_available,
 )
 
 IMPLEMENTATIONS = ("mlswire", "mls-rs", "ts-mls")
@@ -83,8 +81,6 @@ def _start(name: str) -> Peer:
 
 def peer_for(started: dict[str, Peer], name: str) -> Peer:
     if name not in started:
-        if name == "mlswire" and not mlswire_engine_available():
-            pytest.skip(ENGINE_MISSING)
         try:
             started[name] = _start(name)
         except PeerUnavailable as exc:
