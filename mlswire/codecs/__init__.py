@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Mapping
-from importlib.metadata import entry_points
 from typing import Any, Protocol, cast
 
 from ..limits import Limits
@@ -51,6 +50,10 @@ def register_codec(name: str, codec: Codec) -> None:
 
 
 def _plugin(name: str) -> Codec | None:
+    # importlib.metadata is imported here, not at the top: it drags zipfile, email and
+    # csv into every ``import mlswire`` for the rare lookup of a third-party codec.
+    from importlib.metadata import entry_points
+
     for ep in entry_points(group=ENTRY_POINT_GROUP, name=name):
         try:
             obj = ep.load()
@@ -68,6 +71,8 @@ def _plugin(name: str) -> Codec | None:
 def available() -> list[str]:
     """Every encoding name usable now: built-in, registered, and installed plugins."""
     names = set(_CODECS) | set(_BUILTIN_MODULES)
+    from importlib.metadata import entry_points
+
     names.update(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP))
     return sorted(names)
 
