@@ -196,3 +196,20 @@ def test_type_names_and_classes_are_interchangeable() -> None:
 def test_unknown_type_name() -> None:
     with pytest.raises(KeyError, match="unknown MLS type"):
         mlswire.decode(b"", "NoSuchType")
+
+
+def test_decode_prefix_reads_one_value_of_a_stream() -> None:
+    stream = bytes.fromhex("0100000007") + bytes.fromhex("0100000009") + b"\xff"
+    first, pos = tls.decode_prefix(stream, "Sender")
+    second, end = tls.decode_prefix(stream, "Sender", pos)
+    assert (first.leaf_index, pos, second.leaf_index, end) == (7, 5, 9, 10)
+    with pytest.raises(DecodeError, match="unknown SenderType value 255"):
+        tls.decode_prefix(stream, "Sender", end)
+
+
+def test_grease_values() -> None:
+    from mlswire.schema import is_grease
+
+    grease = [0x0A0A + 0x1010 * i for i in range(15)]  # RFC 9420 §13.5: 0x0A0A ... 0xEAEA
+    assert all(is_grease(v) for v in grease)
+    assert not any(is_grease(v) for v in (0x0001, 0x0A0B, 0x0A1A, 0xFAFA, 0xF000))

@@ -26,7 +26,6 @@ from ._compile import StructCompiler
 Decoder = Callable[[bytes, int, dict[str, Any]], tuple[Any, int]]
 Encoder = Callable[[Any, bytearray, dict[str, Any]], None]
 
-MAX_VECTOR_LENGTH = (1 << 30) - 1  # the largest value a 4-byte varint header can carry
 
 _CODE_ERRORS = (TypeError, AttributeError, struct.error, ValueError, OverflowError)
 

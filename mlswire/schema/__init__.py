@@ -10,7 +10,6 @@ from .base import (
     is_grease,
     lookup,
     registered,
-    type_name,
 )
 from .rfc9420 import *  # noqa: F403
 from .rfc9420 import __all__ as _rfc_names
@@ -25,6 +24,5 @@ __all__ = [
     "is_grease",
     "lookup",
     "registered",
-    "type_name",
     *_rfc_names,
 ]

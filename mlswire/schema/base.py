@@ -140,8 +140,10 @@ class OpenEnum(Enum):
 
 
 def is_grease(value: int) -> bool:
-    """RFC 9420 §13.5: GREASE values have the form 0x?A?A."""
-    return value & 0x0F0F == 0x0A0A and (value >> 4) & 0xF == (value >> 12) & 0xF
+    """RFC 9420 §13.5: the fifteen GREASE values 0x0A0A, 0x1A1A, ..., 0xEAEA (0xFAFA lies
+    in the private-use range 0xF000-0xFFFF and is not one)."""
+    high = value >> 12
+    return value & 0x0F0F == 0x0A0A and (value >> 4) & 0xF == high and high != 0xF
 
 
 # ---------------------------------------------------------------------------
@@ -348,10 +350,6 @@ def lookup(name_or_type: Any) -> Any:
             raise KeyError(f"unknown MLS type {name_or_type!r}") from None
     return name_or_type
 
-
-def type_name(tp: Any) -> str:
-    d = describe(tp)
-    return d.name or d.rfc()
 
 
 def registered() -> dict[str, Any]:
