@@ -482,8 +482,9 @@ def unprotect_private(
     leaf, generation = sender_data.leaf_index, sender_data.generation
     sender = member_sender(leaf)
 
-    # Read-only lookup: nothing is deleted until the content decrypted and verified.
-    key_nonce = secret_tree.receive_key(leaf, kind, generation)
+    # Nothing is deleted until the content decrypted and verified; then ``consume``
+    # deletes the key without deriving it again.
+    key_nonce, consume = secret_tree.prepare_receive(leaf, kind, generation)
     aad = _content_aad(message, ct)
     nonce = key_nonce.guarded_nonce(sender_data.reuse_guard)
     try:
@@ -511,7 +512,7 @@ def unprotect_private(
         wire_format=WireFormat.mls_private_message, content=fc, auth=body.auth
     )
     verify_signature(cs, _lookup_key(signature_key, sender), content, group_context)
-    secret_tree.consume_receive_key(leaf, kind, generation)
+    consume()
     return content
 
 

@@ -11,8 +11,9 @@ Each ratchet keeps its current secret and generation, plus the keys of generatio
 skipped over that are still inside the out-of-order window. A key handed out for
 encryption or for a successful decryption is deleted, so asking for it again fails.
 Lookups for receiving come in two steps, so a rejected message leaves the tree
-unchanged: :meth:`SecretTree.receive_key` only reads, :meth:`SecretTree.consume_receive_key`
-derives and deletes.
+unchanged: :meth:`SecretTree.prepare_receive` derives the key and returns a function that
+deletes it once the message is accepted (:meth:`SecretTree.receive_key` only reads,
+:meth:`SecretTree.consume_receive_key` does both at once).
 
 All state is plain data (ints, bytes, dicts); :meth:`SecretTree.to_state` and
 :meth:`SecretTree.from_state` turn it into a dictionary and back.
@@ -21,6 +22,7 @@ All state is plain data (ints, bytes, dicts); :meth:`SecretTree.to_state` and
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -243,21 +245,38 @@ class SecretTree:
         """The key and nonce for decrypting generation ``generation`` of ``leaf``'s
         ratchet, without changing any state. Raises :class:`StateError` when that
         generation was already used, is too old to be kept, or too far ahead."""
-        self._check_leaf(leaf)
-        ratchet = self.ratchets[kind].get(leaf)
-        if ratchet is None:
-            init = self._derive_leaf(leaf)
-            ratchet = Ratchet(generation=0, secret=init.roots[kind])
-        return self._serve(ratchet, leaf, kind, generation, apply=False)
+        return self.prepare_receive(leaf, kind, generation)[0]
 
     def consume_receive_key(self, leaf: int, kind: RatchetType, generation: int) -> KeyNonce:
         """Like :meth:`receive_key`, then delete that key and every secret it came from
-        (§9.2); call it once the message decrypted and verified."""
+        (§9.2)."""
+        key_nonce, consume = self.prepare_receive(leaf, kind, generation)
+        consume()
+        return key_nonce
+
+    def prepare_receive(
+        self, leaf: int, kind: RatchetType, generation: int
+    ) -> tuple[KeyNonce, Callable[[], None]]:
+        """The key and nonce for ``generation``, and a function that deletes them (and
+        every secret they came from, §9.2) without deriving anything again: call it once
+        the message decrypted and verified, before any other use of this tree. Nothing
+        changes until then, so a rejected message leaves the tree as it was."""
         self._check_leaf(leaf)
-        # Validate before touching the tree, so an unusable generation changes nothing.
-        self.receive_key(leaf, kind, generation)
-        ratchet = self._ratchet_for_update(leaf, kind)
-        return self._serve(ratchet, leaf, kind, generation, apply=True)
+        ratchet = self.ratchets[kind].get(leaf)
+        init = None
+        if ratchet is None:
+            init = self._derive_leaf(leaf)
+            ratchet = Ratchet(generation=0, secret=init.roots[kind])
+        key_nonce, advance = self._serve(ratchet, leaf, kind, generation)
+
+        def consume() -> None:
+            stored = ratchet if init is None else self._store_leaf(leaf, init)[kind]
+            if advance is None:
+                del stored.skipped[generation]
+            else:
+                self._apply(stored, advance)
+
+        return key_nonce, consume
 
     # --- internals ----------------------------------------------------------------------
 
@@ -270,8 +289,10 @@ class SecretTree:
             )
 
     def _serve(
-        self, ratchet: Ratchet, leaf: int, kind: RatchetType, generation: int, *, apply: bool
-    ) -> KeyNonce:
+        self, ratchet: Ratchet, leaf: int, kind: RatchetType, generation: int
+    ) -> tuple[KeyNonce, _Advance | None]:
+        """The key of ``generation`` and how to advance the ratchet past it (None: it is
+        a kept key of a skipped generation); changes nothing."""
         where = f"{kind.value} ratchet of leaf {leaf}"
         if not 0 <= generation <= _MAX_GENERATION:
             raise ValidationError(
@@ -281,9 +302,7 @@ class SecretTree:
         if generation < current:
             kept = ratchet.skipped.get(generation)
             if kept is not None:
-                if apply:
-                    del ratchet.skipped[generation]
-                return KeyNonce(leaf, kind, generation, kept[0], kept[1])
+                return KeyNonce(leaf, kind, generation, kept[0], kept[1]), None
             # The newest generation served is current - 1; the window counts below it.
             if generation < current - 1 - self.out_of_order_window:
                 raise StateError(
@@ -299,9 +318,7 @@ class SecretTree:
                 f"generation {current} (at most {self.max_forward_distance} ahead)"
             )
         advance = self._advance(ratchet, leaf, kind, generation, keep=True)
-        if apply:
-            self._apply(ratchet, advance)
-        return advance.key_nonce
+        return advance.key_nonce, advance
 
     def _advance(
         self, ratchet: Ratchet, leaf: int, kind: RatchetType, generation: int, *, keep: bool
@@ -341,13 +358,16 @@ class SecretTree:
         ratchet = self.ratchets[kind].get(leaf)
         if ratchet is not None:
             return ratchet
-        init = self._derive_leaf(leaf)
+        return self._store_leaf(leaf, self._derive_leaf(leaf))[kind]
+
+    def _store_leaf(self, leaf: int, init: _LeafInit) -> dict[RatchetType, Ratchet]:
+        """Keep the secrets derived on the way to ``leaf`` and delete their parent."""
         for node in init.removed_nodes:
             del self.nodes[node]
         self.nodes.update(init.added_nodes)
         for t, root_secret in init.roots.items():
             self.ratchets[t][leaf] = Ratchet(generation=0, secret=root_secret)
-        return self.ratchets[kind][leaf]
+        return {t: self.ratchets[t][leaf] for t in RatchetType}
 
     def _derive_leaf(self, leaf: int) -> _LeafInit:
         """Walk from the lowest held ancestor of ``leaf`` down to it (nothing stored)."""
