@@ -473,11 +473,16 @@ def rejects_join(
     error: type[MLSError],
     rule: str,
     psks: Callable[[PreSharedKeyID], bytes | None] | None = None,
+    resumed_from: Group | None = None,
 ) -> None:
     """Joining from ``welcome`` fails naming ``rule``, and the joiner keeps its
     KeyPackage private keys (a rejected Welcome consumes nothing)."""
     held = dict(joiner._key_packages)
-    rejects(lambda: joiner.join_group(welcome, psks=psks), None, error, rule)
+    old_state = None if resumed_from is None else resumed_from.to_bytes()
+    rejects(
+        lambda: joiner.join_group(welcome, psks=psks, resumed_from=resumed_from), None, error, rule
+    )
+    assert resumed_from is None or resumed_from.to_bytes() == old_state
     assert joiner._key_packages == held
 
 

@@ -296,7 +296,7 @@ def _resign(sender: Group, pm: PublicMessage) -> PublicMessage:
     )
 
 
-def _rejects(group: Group, message: bytes, error: type[MLSError], match: str = "") -> None:
+def _rejects(group: Group, message: bytes, error: type[MLSError], match: str) -> None:
     before = group.to_bytes()
     with pytest.raises(error, match=match):
         group.process(message)
@@ -400,8 +400,8 @@ def test_private_message_rejections() -> None:
         ),
         MLSMessage,
     )
-    _rejects(b, bad, CryptoError)
-    _rejects(b, b"\x00\x01\x00\x02garbage", MLSError)
+    _rejects(b, bad, CryptoError, r"§6\.3\.1: PrivateMessage content .* does not decrypt")
+    _rejects(b, b"\x00\x01\x00\x02garbage", MLSError, r"group_id: length \d+ exceeds")
     out = a.update()  # a PrivateMessage commit, tampered
     msg = tls.decode(out.commit, MLSMessage)
     assert msg.private_message is not None
@@ -413,7 +413,7 @@ def test_private_message_rejections() -> None:
         ),
         MLSMessage,
     )
-    _rejects(b, bad, CryptoError)
+    _rejects(b, bad, CryptoError, r"§6\.3\.2: PrivateMessage sender data does not decrypt")
     b.process(out.commit).merge()  # type: ignore[union-attr]
     a.merge_pending_commit()
     assert_in_sync([a, b])
@@ -621,7 +621,7 @@ def test_reinit_and_branch() -> None:
     saved = Group.from_bytes(c.to_bytes(), clients[2])
     assert saved.pending_reinit == c.pending_reinit
     # the new group uses suite 3: each member brings a client of that suite
-    new_clients = [Client.generate(n, 3) for n in (b"a3", b"b3", b"c3")]
+    new_clients = [Client.generate(f"member{i}".encode(), 3) for i in range(3)]
     with pytest.raises(StateError, match="suite"):
         b.reinit_successor([])
     b3, out = b.reinit_successor(
@@ -629,17 +629,20 @@ def test_reinit_and_branch() -> None:
     )
     assert out.welcome is not None
     assert (b3.group_id, b3.cipher_suite, b3.epoch) == (b"reborn", 3, 1)
-    # without the old group's resumption PSK the Welcome cannot be opened
+    # without the old group's resumption PSK the Welcome cannot be opened, and with only
+    # the PSK it cannot be checked against the old group (§12.4.3.1)
     with pytest.raises(StateError, match="resumption PSK"):
         new_clients[0].join_group(out.welcome)
-    a3 = new_clients[0].join_group(out.welcome, psks=a.psk_lookup)
-    c3 = new_clients[2].join_group(out.welcome, psks=saved.psk_lookup)
+    with pytest.raises(StateError, match="resumed_from"):
+        new_clients[0].join_group(out.welcome, psks=a.psk_lookup)
+    a3 = new_clients[0].join_group(out.welcome, resumed_from=a)
+    c3 = new_clients[2].join_group(out.welcome, resumed_from=saved)
     assert_in_sync([a3, b3, c3])
 
     # branch: a subgroup of a3 and c3 tied to the reborn group's current epoch
     sub, out = a3.branch([new_clients[2].key_package()])
     assert out.welcome is not None
-    c_sub = new_clients[2].join_group(out.welcome, psks=c3.psk_lookup)
+    c_sub = new_clients[2].join_group(out.welcome, resumed_from=c3)
     assert_in_sync([sub, c_sub])
     assert sub.group_id != a3.group_id
 

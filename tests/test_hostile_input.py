@@ -188,22 +188,37 @@ def test_unmerged_leaf_2_30_is_refused_by_tree_validation() -> None:
 # --- vector length headers -------------------------------------------------------------------
 
 
+_TLS_TOO_LONG = r"length 1073741823 exceeds the 8 bytes left"
+_CBOR_TOO_LONG = r"^RatchetTree: .*(premature end|exceeds|bytes left)"
+
+
 @pytest.mark.parametrize(
-    ("data", "tp", "encoding"),
+    ("data", "tp", "encoding", "match"),
     [
         # A Welcome (mls10, mls_welcome, suite 1) whose secrets vector claims 2^30-1 bytes.
-        (bytes.fromhex("0001000300 01 bfffffff".replace(" ", "")) + bytes(8), "MLSMessage", "tls"),
-        (b"\xbf\xff\xff\xff" + bytes(8), "RatchetTree", "tls"),
-        (b"\xbf\xff\xff\xff" + bytes(8), "KeyPackage", "tls"),
+        (
+            bytes.fromhex("0001000300 01 bfffffff".replace(" ", "")) + bytes(8),
+            "MLSMessage",
+            "tls",
+            r"^MLSMessage\.welcome\.secrets: " + _TLS_TOO_LONG,
+        ),
+        (b"\xbf\xff\xff\xff" + bytes(8), "RatchetTree", "tls", r"^RatchetTree: " + _TLS_TOO_LONG),
+        # A KeyPackage (mls10, suite 1) whose init_key claims 2^30-1 bytes.
+        (
+            bytes.fromhex("00010001bfffffff") + bytes(8),
+            "KeyPackage",
+            "tls",
+            r"^KeyPackage\.init_key: " + _TLS_TOO_LONG,
+        ),
         # CBOR: a byte string and an array whose heads claim 2^30 items.
-        (b"\x5a\x40\x00\x00\x00" + bytes(8), "RatchetTree", "cbor"),
-        (b"\x9a\x40\x00\x00\x00" + bytes(8), "RatchetTree", "cbor"),
-        (b"\x9b" + (1 << 62).to_bytes(8, "big"), "RatchetTree", "cbor"),
+        (b"\x5a\x40\x00\x00\x00" + bytes(8), "RatchetTree", "cbor", _CBOR_TOO_LONG),
+        (b"\x9a\x40\x00\x00\x00" + bytes(8), "RatchetTree", "cbor", _CBOR_TOO_LONG),
+        (b"\x9b" + (1 << 62).to_bytes(8, "big"), "RatchetTree", "cbor", _CBOR_TOO_LONG),
     ],
     ids=["tls-Welcome.secrets", "tls-RatchetTree", "tls-KeyPackage", "cbor-bytes", "cbor-array", "cbor-array-2^62"],
 )
-def test_vector_length_header_of_2_30(data: bytes, tp: str, encoding: str) -> None:
-    refused(lambda: mlswire.decode(data, tp, encoding=encoding), DecodeError, "")
+def test_vector_length_header_of_2_30(data: bytes, tp: str, encoding: str, match: str) -> None:
+    refused(lambda: mlswire.decode(data, tp, encoding=encoding), DecodeError, match)
 
 
 def test_vector_length_limit_is_checked_at_the_header() -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import msgspec
-import pytest
 
 from mlswire.engine.group import Client, Group, GroupConfig
 from mlswire.errors import CryptoError, StateError, ValidationError
@@ -369,40 +368,111 @@ def test_welcome_group_id_unique() -> None:
 
 def _resumed_welcome(
     usage: ResumptionPSKUsage,
+    old: Group,
+    *,
+    suite: int = 1,
+    group_id: bytes = b"new",
+    creator: bytes = b"member0",
+    psk_group_id: bytes | None = None,
 ) -> tuple[Client, bytes, Callable[[PreSharedKeyID], bytes | None]]:
-    """A Welcome into a new group at epoch 1 that names a reinit/branch resumption PSK of
-    an old group in which no ReInit was committed (and, for branch, with another suite)."""
-    _, (old, _b) = make_group(2)
-    d = (
-        Client.generate(b"d", suite=3)
-        if usage == ResumptionPSKUsage.branch
-        else Client.generate(b"d")
-    )
-    creator = Client.generate(b"creator", suite=d.suite_id).create_group(b"new", config=PUBLIC)
-    out = creator.add_members([d.key_package()])
-    creator.merge_pending_commit()
+    """A Welcome for member1's new client into a new group at epoch 1, made by
+    ``creator``, that names a reinit/branch resumption PSK of ``old``'s current epoch
+    (of ``psk_group_id``, with ``old``'s value, if given). Returns the joiner, the Welcome
+    and a lookup that answers for the PSK."""
+    d = Client.generate(b"member1", suite)
+    new = Client.generate(creator, suite).create_group(group_id, config=PUBLIC)
+    out = new.add_members([d.key_package()])
+    new.merge_pending_commit()
     assert out.welcome is not None
-    psk = _resumption(usage, old.group_id, old.epoch)
-    lookup = old.psk_lookup
-    forged = forge_welcome(out.welcome, d, creator, secrets=_with_psks(psk), psk_values=lookup)
+    psk = _resumption(usage, psk_group_id or old.group_id, old.epoch)
+
+    def lookup(p: PreSharedKeyID) -> bytes | None:
+        return old.psk_lookup(msgspec.structs.replace(p, psk_group_id=old.group_id))
+
+    forged = forge_welcome(out.welcome, d, new, secrets=_with_psks(psk), psk_values=lookup)
     return d, forged, lookup
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="not enforced: the joiner does not compare the new group with the old group's ReInit",
-)
+def _reinit_committed(members: int = 2, group_id: bytes = b"new") -> Group:
+    """member1's view of a group of ``members`` in which member0 committed a ReInit."""
+    _, groups = make_group(members)
+    out = groups[0].reinit(group_id)
+    for g in groups[1:]:
+        g.process(out.commit).merge()  # type: ignore[union-attr]
+    return groups[1]
+
+
+def test_welcome_reinit_psk_names_old_group() -> None:
+    old = _reinit_committed()
+    d, welcome, lookup = _resumed_welcome(ResumptionPSKUsage.reinit, old, psk_group_id=b"other")
+    rejects_join(
+        d,
+        welcome,
+        ValidationError,
+        r"§12\.4\.3\.1: the reinit PSK names the old group",
+        psks=lookup,
+        resumed_from=old,
+    )
+
+
+def test_welcome_reinit_last_commit_has_reinit() -> None:
+    _, (_a, old) = make_group(2)  # no ReInit was committed
+    d, welcome, _ = _resumed_welcome(ResumptionPSKUsage.reinit, old)
+    rejects_join(
+        d,
+        welcome,
+        ValidationError,
+        r"§12\.4\.3\.1: the last Commit to the old group contains a ReInit",
+        resumed_from=old,
+    )
+
+
 def test_welcome_reinit_matches_reinit_proposal() -> None:
-    d, welcome, lookup = _resumed_welcome(ResumptionPSKUsage.reinit)
-    rejects_join(d, welcome, ValidationError, r"§12\.4\.3\.1: .*ReInit", psks=lookup)
+    old = _reinit_committed(group_id=b"reborn")
+    d, welcome, _ = _resumed_welcome(ResumptionPSKUsage.reinit, old, group_id=b"new")
+    rejects_join(
+        d,
+        welcome,
+        ValidationError,
+        r"§12\.4\.3\.1: the new group matches the old group's ReInit.*group_id",
+        resumed_from=old,
+    )
 
 
-@pytest.mark.xfail(
-    strict=True, reason="not enforced: the joiner does not compare a branch with the old group"
-)
+def test_welcome_reinit_keeps_all_members() -> None:
+    old = _reinit_committed(members=3)  # member2 is not in the new group
+    d, welcome, _ = _resumed_welcome(ResumptionPSKUsage.reinit, old)
+    rejects_join(
+        d,
+        welcome,
+        ValidationError,
+        r"§12\.4\.3\.1: every member of the old group is a member of the reinitialized",
+        resumed_from=old,
+    )
+
+
 def test_welcome_branch_same_version_and_suite() -> None:
-    d, welcome, lookup = _resumed_welcome(ResumptionPSKUsage.branch)
-    rejects_join(d, welcome, ValidationError, r"§12\.4\.3\.1: .*branch", psks=lookup)
+    _, (_a, old) = make_group(2)
+    d, welcome, _ = _resumed_welcome(ResumptionPSKUsage.branch, old, suite=3)
+    rejects_join(
+        d,
+        welcome,
+        ValidationError,
+        r"§12\.4\.3\.1: a branch keeps the old group's version and cipher_suite",
+        resumed_from=old,
+    )
+
+
+def test_welcome_branch_members_subset() -> None:
+    _, (_a, old) = make_group(2)
+    d, welcome, _ = _resumed_welcome(ResumptionPSKUsage.branch, old, creator=b"stranger")
+    rejects_join(
+        d,
+        welcome,
+        ValidationError,
+        r"§12\.4\.3\.1: the members of a branch are members of the old group",
+        resumed_from=old,
+    )
 
 
 # --- §12.4.3.1 validating the ratchet tree ---------------------------------------------------

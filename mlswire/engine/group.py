@@ -464,15 +464,21 @@ class Client:
         *,
         config: GroupConfig | None = None,
         psks: psk_mod.PskLookup | None = None,
+        resumed_from: Group | None = None,
         rng: Rng | None = None,
         encoding: str = "tls",
     ) -> Group:
         """Join from a Welcome MLSMessage (§12.4.3.1); ``ratchet_tree`` is the TLS
         ``ratchet_tree`` extension data when the Welcome's GroupInfo does not carry it.
+        ``psks`` answers for external PSKs beyond the client's own. ``resumed_from``: for
+        the Welcome of a reinitialized or branched group (§11.2, §11.3), the old group;
+        its resumption PSK opens the Welcome and the new group is checked against it
+        (a ReInit was its last Commit and the parameters match, or a branch keeps its
+        version and suite; the members agree per ``policy.same_client``).
         ``encoding`` names the encoding the Welcome arrived in (``tls``, ``cbor``, ``json``)."""
         config = config or GroupConfig()
         welcome = _canonical(welcome, encoding, config.limits)
-        return Group._join(self, welcome, ratchet_tree, config, psks, rng)
+        return Group._join(self, welcome, ratchet_tree, config, psks, resumed_from, rng)
 
     def join_request(
         self, group_id: bytes, epoch: int, *, rng: Rng | None = None, **key_package: Any
@@ -534,6 +540,78 @@ def _canonical(data: bytes, encoding: str, limits: Limits) -> bytes:
     if encoding == "tls":
         return data
     return tls.encode(get_codec(encoding).decode(data, MLSMessage), MLSMessage)
+
+
+def _check_resumed(
+    psks: Sequence[PreSharedKeyID],
+    context: GroupContext,
+    tree: RatchetTree,
+    old: Group | None,
+    policy: ValidationPolicy,
+) -> None:
+    """§12.4.3.1, last bullet: a Welcome whose reinit/branch PSK ties the new group to
+    an old one starts the group the old one allows."""
+    psk = psk_mod.resumed_group_psk(psks)
+    if psk is None:
+        return
+    usage = psk.usage
+    assert usage is not None  # resumed_group_psk picks usage reinit or branch
+    if old is None:
+        raise StateError(
+            f"RFC 9420 §12.4.3.1: a Welcome with a {usage.name} PSK is checked against the "
+            "old group: pass resumed_from=old_group"
+        )
+    if psk.psk_group_id != old.group_id:
+        raise ValidationError(
+            f"RFC 9420 §12.4.3.1: the {usage.name} PSK names the old group",
+            f"names group {(psk.psk_group_id or b'').hex()}, resumed from {old.group_id.hex()}",
+            "GroupSecrets.psks",
+        )
+    where = "GroupInfo.group_context"
+    old_leaves, new_leaves = _leaf_nodes(old._state.tree), _leaf_nodes(tree)
+    if usage == ResumptionPSKUsage.reinit:
+        reinit = old.pending_reinit
+        if reinit is None or psk.psk_epoch != old.epoch:
+            raise ValidationError(
+                "RFC 9420 §12.4.3.1: the last Commit to the old group contains a ReInit",
+                f"PSK epoch {psk.psk_epoch}, old group at epoch {old.epoch}"
+                + ("" if reinit else " with no ReInit committed"),
+                "GroupSecrets.psks",
+            )
+        for name, got, want in (
+            ("group_id", context.group_id, reinit.group_id),
+            ("version", context.version, reinit.version),
+            ("cipher_suite", context.cipher_suite, reinit.cipher_suite),
+            ("extensions", tuple(context.extensions), tuple(reinit.extensions)),
+        ):
+            if got != want:
+                raise ValidationError(
+                    "RFC 9420 §12.4.3.1: the new group matches the old group's ReInit",
+                    f"{name} differs",
+                    f"{where}.{name}",
+                )
+        missing = policy.missing_clients(old_leaves, new_leaves)
+        rule = "every member of the old group is a member of the reinitialized group"
+    else:
+        was = old._state.context
+        if (context.version, context.cipher_suite) != (was.version, was.cipher_suite):
+            raise ValidationError(
+                "RFC 9420 §12.4.3.1: a branch keeps the old group's version and cipher_suite",
+                f"0x{int(context.cipher_suite):04x} from 0x{int(was.cipher_suite):04x}",
+                where,
+            )
+        missing = policy.missing_clients(new_leaves, old_leaves)
+        rule = "the members of a branch are members of the old group"
+    if missing:
+        raise ValidationError(
+            f"RFC 9420 §12.4.3.1: {rule}",
+            f"{len(missing)} not, e.g. {missing[0].credential!r}",
+            "GroupInfo.extensions.ratchet_tree",
+        )
+
+
+def _leaf_nodes(tree: RatchetTree) -> list[LeafNode]:
+    return [leaf for i in tree.members() if (leaf := tree.leaf(i)) is not None]
 
 
 def _decode_message(data: bytes, limits: Limits | None = None) -> MLSMessage:
@@ -950,6 +1028,7 @@ class Group:
         ratchet_tree: bytes | None,
         config: GroupConfig,
         psks: psk_mod.PskLookup | None,
+        resumed_from: Group | None,
         rng: Rng | None,
     ) -> Group:
         msg = _decode_message(welcome_bytes, config.limits)
@@ -977,6 +1056,8 @@ class Group:
                 found = psks(psk)
                 if found is not None:
                     return found
+            if resumed_from is not None:
+                return resumed_from.psk_lookup(psk)
             if psk.psktype == PSKType.external and psk.psk_id is not None:
                 return client.external_psks.get(psk.psk_id)
             return None
@@ -1018,6 +1099,7 @@ class Group:
         summary = MemberSummary.of_tree(tree)
         policy = ValidationPolicy(check_lifetime=False, credential_ok=client.policy.credential_ok)
         _check_tree_leaves(cs, tree, context, summary, policy)
+        _check_resumed(opened.group_secrets.psks, context, tree, resumed_from, client.policy)
         own = next(
             (i for i in tree.members() if tree.leaf(i) == kp.leaf_node), None
         )  # O(N) once, at join
@@ -1210,8 +1292,8 @@ class Group:
     # --- PSKs -----------------------------------------------------------------------------
     def psk_lookup(self, psk: PreSharedKeyID) -> bytes | None:
         """The PSK value an id names, if this member holds it: the client's external
-        PSKs, and this group's kept resumption PSKs. Pass it as ``psks=`` to
-        :meth:`Client.join_group` to join a reinitialized or branched group."""
+        PSKs, and this group's kept resumption PSKs (what ``join_group(...,
+        resumed_from=group)`` asks)."""
         if psk.psktype == PSKType.external and psk.psk_id is not None:
             return self.client.external_psks.get(psk.psk_id)
         if psk.psktype == PSKType.resumption and psk.psk_epoch is not None:
@@ -1849,7 +1931,7 @@ class Group:
         suite and extensions, its first commit adding ``key_packages`` (the other
         members' new KeyPackages) with the old group's resumption PSK (usage reinit).
         ``client``: the client to use in the new suite (default: this group's). The
-        joiners call ``join_group(welcome, psks=old_group.psk_lookup)``."""
+        joiners call ``join_group(welcome, resumed_from=old_group)``."""
         reinit = self.pending_reinit
         if reinit is None:
             raise StateError("no ReInit was committed in this group")
@@ -1878,7 +1960,7 @@ class Group:
     ) -> tuple[Group, CommitOutput]:
         """A subgroup branched from this one (§11.3): a new group with this member and
         ``key_packages``, tied to this group's current epoch by a resumption PSK with
-        usage branch. Joiners call ``join_group(welcome, psks=their_group.psk_lookup)``."""
+        usage branch. Joiners call ``join_group(welcome, resumed_from=their_group)``."""
         self._require_active()
         return self._successor(
             self.client,

@@ -47,6 +47,20 @@ def resumption_psk_id(
     )
 
 
+def resumed_group_psk(ids: Iterable[PreSharedKeyID]) -> PreSharedKeyID | None:
+    """The resumption PSK with usage reinit or branch among ``ids``: it ties a new group
+    to the old group it reinitializes or branches from (§11.2, §11.3)."""
+    return next(
+        (
+            p
+            for p in ids
+            if p.psktype == PSKType.resumption
+            and p.usage in (ResumptionPSKUsage.reinit, ResumptionPSKUsage.branch)
+        ),
+        None,
+    )
+
+
 def _referenced(psk: PreSharedKeyID) -> tuple[object, ...]:
     """What a PreSharedKeyID points at, without its nonce.
 

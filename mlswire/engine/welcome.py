@@ -43,7 +43,6 @@ from ..schema import (
     KeyPackage,
     PathSecret,
     PreSharedKeyID,
-    PSKType,
     ResumptionPSKUsage,
     Welcome,
 )
@@ -252,13 +251,6 @@ def create_welcome(
     )
 
 
-def _is_reinit_or_branch(psk: PreSharedKeyID) -> bool:
-    return psk.psktype == PSKType.resumption and psk.usage in (
-        ResumptionPSKUsage.reinit,
-        ResumptionPSKUsage.branch,
-    )
-
-
 @dataclass(frozen=True, slots=True)
 class OpenedWelcome:
     """A decrypted Welcome, not yet authenticated: call :meth:`verify` before use."""
@@ -331,7 +323,7 @@ def open_welcome(
             f"GroupInfo 0x{int(context.cipher_suite):04x}",
             "GroupInfo.group_context",
         )
-    if any(_is_reinit_or_branch(p) for p in secrets.psks) and context.epoch != 1:
+    if psk_mod.resumed_group_psk(secrets.psks) is not None and context.epoch != 1:
         raise ValidationError(
             "RFC 9420 §12.4.3.1: a Welcome with a reinit/branch PSK starts epoch 1",
             f"epoch {context.epoch}",
