@@ -486,9 +486,8 @@ class MLSClient:
         from .codecs import tls
         from .schema import MLSMessage, WireFormat
 
-        # The engine keeps unused KeyPackages' private keys in the Client and has no
-        # public export yet; add_key_package() (public) puts them back on load.
-        secrets = getattr(self.engine, "_key_packages", {})
+        # add_key_package() puts them back on load.
+        secrets = self.engine.unused_key_packages()
         out = {
             ref.hex(): {
                 "key_package": _b64(

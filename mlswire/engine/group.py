@@ -238,8 +238,11 @@ class ProposalMessage:
 # --- clients -------------------------------------------------------------------------------
 
 
-@dataclass
-class _KeyPackageSecrets:
+@dataclass(frozen=True)
+class KeyPackageSecrets:
+    """A KeyPackage this client made or registered and its private keys, held until a
+    Welcome uses it (§10, §9.2: then deleted)."""
+
     key_package: KeyPackage
     init_private_key: bytes = field(repr=False)
     encryption_private_key: bytes = field(repr=False)
@@ -284,7 +287,7 @@ class Client:
         self.signature_public_key = signature_public_key
         self.capabilities = capabilities or default_capabilities(suite)
         self.policy = policy or ValidationPolicy()
-        self._key_packages: dict[bytes, _KeyPackageSecrets] = {}
+        self._key_packages: dict[bytes, KeyPackageSecrets] = {}
         self.external_psks: dict[bytes, bytes] = {}
         # The groups this client holds, by group_id; weak, so a group the application
         # drops is forgotten with it.
@@ -414,7 +417,7 @@ class Client:
             extensions=tbs.extensions,
             signature=sig,
         )
-        self._key_packages[key_package_ref(cs, kp)] = _KeyPackageSecrets(kp, init_sk, enc_sk)
+        self._key_packages[key_package_ref(cs, kp)] = KeyPackageSecrets(kp, init_sk, enc_sk)
         return tls.encode(
             MLSMessage(wire_format=WireFormat.mls_key_package, key_package=kp), MLSMessage
         )
@@ -434,8 +437,14 @@ class Client:
         if cs.public_key_from_private(encryption_private_key) != kp.leaf_node.encryption_key:
             raise ValidationError("RFC 9420 §10: encryption private key matches the leaf's")
         ref = key_package_ref(cs, kp)
-        self._key_packages[ref] = _KeyPackageSecrets(kp, init_private_key, encryption_private_key)
+        self._key_packages[ref] = KeyPackageSecrets(kp, init_private_key, encryption_private_key)
         return ref
+
+    def unused_key_packages(self) -> dict[bytes, KeyPackageSecrets]:
+        """KeyPackageRef -> KeyPackage and private keys, for every KeyPackage no Welcome
+        has used yet: what an application persists, and restores with
+        :meth:`add_key_package`."""
+        return dict(self._key_packages)
 
     def key_package_private_keys(self, key_package: bytes | KeyPackage) -> tuple[bytes, bytes]:
         """``(init_private_key, encryption_private_key)`` of a KeyPackage this client
