@@ -671,6 +671,59 @@ def test_stored_state_fixture_still_loads() -> None:
     assert isinstance(got, ApplicationMessage) and got.data == b"still working"
 
 
+def test_stored_state_v2_fixture_pending_commit() -> None:
+    """States written by format version 2 (committed, never regenerated): alice's holds a
+    pending commit (Remove carol with a path, bob's Update by reference) that merges after
+    the reload, into the epoch bob reaches by processing it."""
+    doc = json.loads((Path(__file__).parent / "fixtures" / "group_state_v2.json").read_text())
+    a, b = (
+        Group.from_bytes(
+            bytes.fromhex(m["state"]),
+            Client.from_keys(m["identity"].encode(), 1, bytes.fromhex(m["signature_priv"])),
+        )
+        for m in doc["members"]
+    )
+    commit = bytes.fromhex(doc["pending_commit"])
+    assert a.pending_commit_output is not None and a.pending_commit_output.commit == commit
+    assert a.pending_commit is not None and [m.leaf_index for m in a.pending_commit.removed] == [2]
+    b.process(commit).merge()  # type: ignore[union-attr]
+    assert a.process(commit).merged  # type: ignore[union-attr]  # the DS's echo
+    assert a.epoch == b.epoch == doc["epoch"] + 1
+    assert a.epoch_authenticator.hex() == doc["epoch_authenticator_after"]
+    got = b.process(a.encrypt(b"after the reload"))
+    assert isinstance(got, ApplicationMessage) and got.data == b"after the reload"
+
+
+def test_pending_commit_is_saved() -> None:
+    """A pending commit survives to_bytes/from_bytes: its messages, its views, and the
+    epoch it creates."""
+    clients, (a, b, c) = make_group(3)
+    out = a.add_members([Client.generate(b"d").key_package()], update_path=True)
+    assert a.pending_commit is not None
+    views = _staged_views(a.pending_commit)
+    data = a.to_bytes()
+    a2 = Group.from_bytes(data, clients[0])
+    assert a2.to_bytes() == data
+    assert a2.pending_commit_output == out
+    assert a2.pending_commit is not None and _staged_views(a2.pending_commit) == views
+    deliver(out.commit, a2, [b, c])
+    assert_in_sync([a2, b, c])
+    assert Group.from_bytes(a2.to_bytes(), clients[0]).pending_commit is None
+
+
+def _staged_views(staged: StagedCommit) -> tuple[object, ...]:
+    return (
+        staged.epoch,
+        staged.added,
+        staged.removed,
+        staged.updated,
+        staged.psks,
+        staged.reinit,
+        staged.custom_proposals,
+        staged.epoch_authenticator,
+    )
+
+
 def test_concurrent_commits_first_one_wins() -> None:
     _, (a, b, c) = make_group(3)
     out_a = a.update()

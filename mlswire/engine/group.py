@@ -852,7 +852,9 @@ class Group:
         self._resumption[state.context.epoch] = state.secrets.resumption_psk
         self._past: list[EpochState] = list(past or [])
         self._pending: StagedCommit | None = None
-        self._pending_message: bytes | None = None
+        # The messages of our pending commit: its echo is recognised by them, and the
+        # application may have to send them again after a restart.
+        self._pending_output: CommitOutput | None = None
         # Resumption PSKs of other groups, for the first commit of a reinit/branch.
         self._foreign_psks: dict[tuple[bytes, int], bytes] = {}
         self.pending_reinit: ReInit | None = None
@@ -1359,7 +1361,8 @@ class Group:
         ``json``, or a registered codec); it is processed exactly as its TLS form.
         """
         message = _canonical(message, encoding, self.config.limits)
-        if self._pending is not None and message == self._pending_message:
+        if self._pending_output is not None and message == self._pending_output.commit:
+            assert self._pending is not None
             staged = self._pending
             staged.merge()
             return staged
@@ -1722,12 +1725,9 @@ class Group:
                 f"at epoch {self.epoch}"
             )
         old = self._state
-        if self._pending is not None and staged is not self._pending:
-            self._pending = None
-            self._pending_message = None
-        if staged is self._pending:
-            self._pending = None
-            self._pending_message = None
+        # Whichever commit is merged, ours for this epoch is settled (merged or lost).
+        self._pending = None
+        self._pending_output = None
         if staged._new is None:
             self.active = False
             self.inactive_reason = f"this member was removed in epoch {staged.epoch}"
@@ -2011,7 +2011,7 @@ class Group:
     def clear_pending_commit(self) -> None:
         """Drop our pending commit (e.g. the DS rejected it)."""
         self._pending = None
-        self._pending_message = None
+        self._pending_output = None
 
     def clear_pending_proposals(self) -> None:
         self._state.proposals = {}
@@ -2199,12 +2199,18 @@ class Group:
         )
         staged = StagedCommit(self, st, new, applied, sender, me, commit_bytes)
         self._pending = staged
-        self._pending_message = commit_bytes
-        return CommitOutput(commit_bytes, welcome_msg, group_info_msg)
+        self._pending_output = CommitOutput(commit_bytes, welcome_msg, group_info_msg)
+        return self._pending_output
 
     @property
     def pending_commit(self) -> StagedCommit | None:
+        """Our commit that awaits :meth:`merge_pending_commit` (or its echo)."""
         return self._pending
+
+    @property
+    def pending_commit_output(self) -> CommitOutput | None:
+        """The messages of our pending commit, e.g. to send again after a restart."""
+        return self._pending_output
 
     def merge_pending_commit(self) -> None:
         """Apply our own pending commit."""
@@ -2214,8 +2220,8 @@ class Group:
 
     # --- persistence --------------------------------------------------------------------------
     def to_bytes(self) -> bytes:
-        """The whole group state, versioned (see :mod:`mlswire.engine.state`). A pending
-        commit is not saved (it is re-created or cleared after a restart)."""
+        """The whole group state, versioned (see :mod:`mlswire.engine.state`), our
+        pending commit included."""
         from .state import encode_group
 
         return encode_group(self)

@@ -5,14 +5,24 @@ deterministic encoding, so equal states give equal bytes)::
 
     {
       "format": "mlswire-group",
-      "version": 1,                      # FORMAT_VERSION; readers reject newer ones
+      "version": 2,                      # FORMAT_VERSION; 1 (no "pending") still reads
       "config": {GroupConfig field: value},
       "signature_key": bytes,            # the member's signature public key
       "active": bool, "inactive_reason": text,
       "pending_reinit": bytes / null,    # TLS ReInit committed in this group, if any
       "resumption_psks": {epoch: bytes}, # the kept resumption PSKs (§8.6)
       "current": EPOCH,
-      "past": [EPOCH, ...]               # newest first, at most config.max_past_epochs
+      "past": [EPOCH, ...],              # newest first, at most config.max_past_epochs
+      "pending": PENDING / null           # our commit not merged yet (new in version 2)
+    }
+    PENDING = {
+      "commit": bytes, "welcome": bytes / null, "group_info": bytes / null,
+                                         # the MLSMessages to send (CommitOutput)
+      "epoch": EPOCH,                    # the epoch the commit creates
+      "added": [[leaf, TLS KeyPackage], ...], "removed": [[leaf, TLS LeafNode], ...],
+      "updated": [leaf, ...], "psks": [TLS PreSharedKeyID, ...],
+      "reinit": bytes / null, "custom": [TLS Proposal, ...]
+                                         # what the commit does (StagedCommit's views)
     }
     EPOCH = {
       "context": bytes,                  # TLS GroupContext
@@ -31,7 +41,6 @@ deterministic encoding, so equal states give equal bytes)::
 Every struct of RFC 9420 is stored in its TLS encoding, through the schema and codec.
 Nothing of the client (signature private key, external PSKs, policy) is stored: the
 client is passed to ``Group.from_bytes`` (services come in at load time).
-A pending commit is not saved.
 """
 
 from __future__ import annotations
@@ -44,10 +53,19 @@ import cbor2
 from ..codecs import tls
 from ..crypto.labeled import Rng
 from ..errors import DecodeError, MLSError, StateError
-from ..schema import GroupContext, Proposal, ReInit, Sender
+from ..schema import (
+    GroupContext,
+    KeyPackage,
+    LeafNode,
+    PreSharedKeyID,
+    Proposal,
+    ReInit,
+    Sender,
+    SenderType,
+)
 from . import key_schedule as ks
 from . import treekem
-from .proposals import MemberSummary, ProposalItem
+from .proposals import AppliedProposals, MemberSummary, ProposalItem
 from .ratchet_tree import RatchetTree
 from .secret_tree import SecretTree
 
@@ -55,7 +73,8 @@ if TYPE_CHECKING:
     from .group import Client, EpochState, Group
 
 FORMAT = "mlswire-group"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+_READABLE = (1, 2)
 
 _SECRET_FIELDS = tuple(f.name for f in fields(ks.EpochSecrets) if f.name != "cipher_suite")
 
@@ -108,6 +127,54 @@ def _decode_epoch(d: dict[str, Any]) -> EpochState:
     )
 
 
+def _encode_pending(group: Group) -> dict[str, Any] | None:
+    staged, out = group.pending_commit, group.pending_commit_output
+    if staged is None or out is None:
+        return None
+    applied = staged._applied
+    assert staged._new is not None  # a commit never removes its committer (§12.2)
+    return {
+        "commit": out.commit,
+        "welcome": out.welcome,
+        "group_info": out.group_info,
+        "epoch": _encode_epoch(staged._new),
+        "added": [[i, tls.encode(kp, KeyPackage)] for i, kp in applied.added],
+        "removed": [[i, tls.encode(leaf, LeafNode)] for i, leaf in applied.removed],
+        "updated": list(applied.updated),
+        "psks": [tls.encode(p, PreSharedKeyID) for p in applied.psks],
+        "reinit": None if applied.reinit is None else tls.encode(applied.reinit, ReInit),
+        "custom": [tls.encode(p, Proposal) for p in applied.custom],
+    }
+
+
+def _decode_pending(group: Group, d: dict[str, Any]) -> None:
+    from .group import CommitOutput, StagedCommit
+
+    new = _decode_epoch(d["epoch"])
+    applied = AppliedProposals(
+        # The tree, summary and extensions the proposals produced only matter while the
+        # commit is built; the staged epoch holds their final form.
+        tree=new.tree,
+        summary=new.summary,
+        extensions=tuple(new.context.extensions),
+        added=[(int(i), tls.decode(kp, KeyPackage)) for i, kp in d["added"]],
+        removed=[(int(i), tls.decode(leaf, LeafNode)) for i, leaf in d["removed"]],
+        updated=[int(i) for i in d["updated"]],
+        psks=[tls.decode(p, PreSharedKeyID) for p in d["psks"]],
+        reinit=None if d["reinit"] is None else tls.decode(d["reinit"], ReInit),
+        custom=[tls.decode(p, Proposal) for p in d["custom"]],
+    )
+    me = group.own_leaf_index
+    sender = Sender(sender_type=SenderType.member, leaf_index=me)
+    commit = bytes(d["commit"])
+    group._pending = StagedCommit(group, group._state, new, applied, sender, me, commit)
+    group._pending_output = CommitOutput(
+        commit,
+        None if d["welcome"] is None else bytes(d["welcome"]),
+        None if d["group_info"] is None else bytes(d["group_info"]),
+    )
+
+
 def encode_group(group: Group) -> bytes:
     doc = {
         "format": FORMAT,
@@ -122,6 +189,7 @@ def encode_group(group: Group) -> bytes:
         "resumption_psks": dict(group._resumption),
         "current": _encode_epoch(group._state),
         "past": [_encode_epoch(p) for p in group._past],
+        "pending": _encode_pending(group),
     }
     return cbor2.dumps(doc, canonical=True)
 
@@ -136,9 +204,9 @@ def decode_group(data: bytes, client: Client, *, rng: Rng | None = None) -> Grou
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise DecodeError("not an mlswire group state", "format")
     version = doc.get("version")
-    if version != FORMAT_VERSION:
+    if version not in _READABLE:
         raise DecodeError(
-            f"group state format version {version!r}; this mlswire reads {FORMAT_VERSION}",
+            f"group state format version {version!r}; this mlswire reads {_READABLE}",
             "version",
         )
     try:
@@ -157,6 +225,8 @@ def decode_group(data: bytes, client: Client, *, rng: Rng | None = None) -> Grou
         group.inactive_reason = str(doc["inactive_reason"])
         reinit = doc["pending_reinit"]
         group.pending_reinit = None if reinit is None else tls.decode(reinit, ReInit)
+        if doc.get("pending") is not None:
+            _decode_pending(group, doc["pending"])
     except MLSError:
         raise
     except (KeyError, TypeError, ValueError, AttributeError) as e:
