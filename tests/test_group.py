@@ -30,6 +30,7 @@ from mlswire.schema import (
     Commit,
     Extension,
     ExtensionType,
+    GroupContextExtensions,
     MLSMessage,
     Proposal,
     ProposalOrRef,
@@ -771,6 +772,44 @@ def test_custom_proposal_types_and_padding() -> None:
         a.commit([custom])
     # padding: short payloads give ciphertexts of one size
     assert len({len(a.encrypt(bytes(n))) for n in (0, 1, 7, 20)}) == 1
+
+
+@pytest.mark.parametrize("required", [False, True])
+def test_new_group_extensions_bind_only_the_remaining_members(required: bool) -> None:
+    """§12.1.7 / §11.1: members removed by the same Commit need not support the new
+    extensions (or meet new required_capabilities); the commit is valid."""
+    from mlswire.engine.group import default_capabilities
+
+    ext_type = ExtensionType(0xF0F1)
+    caps = msgspec.structs.replace(default_capabilities(1), extensions=(ext_type,))
+    clients = [Client.generate(n, capabilities=caps) for n in (b"a", b"b")]
+    clients.append(Client.generate(b"c"))  # c lacks the extension
+    from ._forge import make_group as make_group_of
+
+    _, (a, b, c) = make_group_of(3, GroupConfig(), clients=clients)
+    if required:
+        rc = RequiredCapabilities(extension_types=(ext_type,), proposal_types=(), credential_types=())
+        ext = Extension(
+            extension_type=ExtensionType.required_capabilities,
+            extension_data=tls.encode(rc, RequiredCapabilities),
+        )
+    else:
+        ext = Extension(extension_type=ext_type, extension_data=b"")
+    with pytest.raises(ValidationError, match=r"§1[12]\.1(\.7)?: .*(supports|required)"):
+        a.update_group_context_extensions([ext])
+    out = a.commit(
+        [
+            Proposal(proposal_type=ProposalType.remove, remove=Remove(removed=2)),
+            Proposal(
+                proposal_type=ProposalType.group_context_extensions,
+                group_context_extensions=GroupContextExtensions(extensions=(ext,)),
+            ),
+        ]
+    )
+    deliver(out.commit, a, [b])
+    assert_in_sync([a, b])
+    assert a.extensions == (ext,)
+    assert c.process(out.commit).removes_self  # type: ignore[union-attr]
 
 
 def test_required_capabilities_x509_and_credential_policy() -> None:

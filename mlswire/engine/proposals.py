@@ -536,20 +536,6 @@ def apply_proposals(
         assert item.proposal.group_context_extensions is not None
         new_ext = tuple(item.proposal.group_context_extensions.extensions)
         check_unique_extensions(new_ext, where(i))
-        for ext in new_ext:
-            if not summary.all_support_extension(int(ext.extension_type)):
-                raise ValidationError(
-                    "RFC 9420 §12.1.7: every member supports the new group extensions",
-                    f"extension type {int(ext.extension_type)}",
-                    where(i),
-                )
-        required = required_capabilities(new_ext)
-        if required is not None:
-            # RFC-required O(N): every member must meet the new required capabilities.
-            for m in tree.members():
-                leaf = tree.leaf(m)
-                assert leaf is not None
-                check_required_capabilities(leaf.capabilities, required, f"leaf {m}")
         out.extensions = new_ext
 
     # --- Updates and Removes: one per leaf, none for the committer ---
@@ -625,6 +611,26 @@ def apply_proposals(
         _track(new, new_summary, r, partial(new.remove_leaf, r))
         out.removed.append((r, old_leaf))
         out.touched_leaves.add(r)
+
+    if gce:
+        # §12.1.7, §11.1: the members the new extensions apply to are those after this
+        # Commit: not the removed ones, the updated ones with their new capabilities,
+        # and the added ones (each checked as it is added, below).
+        i = gce[0][0]
+        for ext in out.extensions:
+            if not new_summary.all_support_extension(int(ext.extension_type)):
+                raise ValidationError(
+                    "RFC 9420 §12.1.7: every member supports the new group extensions",
+                    f"extension type {int(ext.extension_type)}",
+                    where(i),
+                )
+        required = required_capabilities(out.extensions)
+        if required is not None:
+            # RFC-required O(N): every member must meet the new required capabilities.
+            for m in new.members():
+                leaf = new.leaf(m)
+                assert leaf is not None
+                check_required_capabilities(leaf.capabilities, required, f"leaf {m}")
 
     # --- Adds, in order ---
     seen_adds: dict[bytes, int] = {}
