@@ -127,9 +127,3 @@ def test_own_path_and_new_member_are_state_errors() -> None:
             group.tree, 2, created.update_path, group.private[5], ctx, exclude={5}
         )
 
-
-def test_fresh_keys_check() -> None:
-    group, _, created = _path_and_tree()
-    treekem.verify_path_keys_fresh(group.tree, created.update_path)
-    with pytest.raises(ValidationError):
-        treekem.verify_path_keys_fresh(created.tree, created.update_path)

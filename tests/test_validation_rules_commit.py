@@ -371,6 +371,20 @@ def test_commit_path_keys_new_to_tree() -> None:
     )
 
 
+def test_commit_path_keys_distinct() -> None:
+    _, (a, _b, c) = make_group(3)
+    pm = real_commit(c)
+    path = path_of(pm)
+    twice = path.leaf_node.encryption_key  # the path's own leaf key, again at nodes[0]
+    nodes = (msgspec.structs.replace(path.nodes[0], encryption_key=twice), *path.nodes[1:])
+    rejects(
+        a,
+        resign(c, with_path(pm, msgspec.structs.replace(path, nodes=nodes))),
+        ValidationError,
+        r"§12\.4\.2: UpdatePath public keys are new to the tree.*nodes\[0\]",
+    )
+
+
 def test_commit_path_length() -> None:
     _, (a, _b, c) = make_group(3)
     pm = real_commit(c)
@@ -419,6 +433,27 @@ def test_commit_path_ciphertext_count() -> None:
         resign(c, with_path(pm, msgspec.structs.replace(path, nodes=nodes))),
         ValidationError,
         r"§7\.6: one ciphertext per node of the copath resolution",
+    )
+
+
+def test_commit_path_ciphertext_count_every_node() -> None:
+    # c (leaf 2) commits in a group of 4: a (leaf 0) decrypts at nodes[1] (node 3), so a
+    # extra ciphertext at nodes[0] (node 5, for leaf 3) is not one a would ever open.
+    _, (a, _b, c, _d) = make_group(4)
+    pm = real_commit(c)
+    path = path_of(pm)
+    node = path.nodes[0]
+    nodes = (
+        msgspec.structs.replace(
+            node, encrypted_path_secret=(*node.encrypted_path_secret, node.encrypted_path_secret[0])
+        ),
+        *path.nodes[1:],
+    )
+    rejects(
+        a,
+        resign(c, with_path(pm, msgspec.structs.replace(path, nodes=nodes))),
+        ValidationError,
+        r"§7\.6: one ciphertext per node of the copath resolution.*node 5",
     )
 
 

@@ -1667,12 +1667,16 @@ class Group:
                 check_resync_leaf(
                     applied.removed[0][1], path.leaf_node, policy, "Commit.path.leaf_node"
                 )
+            in_path = {path.leaf_node.encryption_key}
             for k, node in enumerate(path.nodes):
-                if node.encryption_key in summary.encryption_keys:
+                key = node.encryption_key
+                if key in summary.encryption_keys or key in in_path:
                     raise ValidationError(
                         "RFC 9420 §12.4.2: UpdatePath public keys are new to the tree",
+                        "in the tree" if key not in in_path else "twice in the path",
                         where=f"Commit.path.nodes[{k}]",
                     )
+                in_path.add(key)
             base = tree
             if external:
                 base = tree.copy()

@@ -628,9 +628,9 @@ def apply_proposals(
         if required is not None:
             # RFC-required O(N): every member must meet the new required capabilities.
             for m in new.members():
-                leaf = new.leaf(m)
-                assert leaf is not None
-                check_required_capabilities(leaf.capabilities, required, f"leaf {m}")
+                current = new.leaf(m)
+                assert current is not None
+                check_required_capabilities(current.capabilities, required, f"leaf {m}")
 
     # --- Adds, in order ---
     seen_adds: dict[bytes, int] = {}

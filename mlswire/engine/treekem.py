@@ -242,16 +242,22 @@ def process_update_path(
     new = merge_update_path(tree, sender, update_path, context.group_id)
     ctx, ctx_bytes = _provisional(context, new)
     pairs = new.filtered_path(sender)
+    # Every node's count, not only that of the node this member decrypts at: members must
+    # agree on a commit's validity, or one malformed node would split the group.
+    resolutions = [new.resolution(s, exclude) for _, s in pairs]
+    for (p, _), node, res in zip(pairs, update_path.nodes, resolutions, strict=True):
+        if len(node.encrypted_path_secret) != len(res):
+            raise ValidationError(
+                CIPHERTEXT_COUNT,
+                f"{len(node.encrypted_path_secret)} ciphertexts for {len(res)} nodes",
+                f"node {p}",
+            )
     start = next((k for k, (_, s) in enumerate(pairs) if in_subtree(2 * me, s)), None)
     if start is None:
         raise StateError(f"leaf {me} is below no copath node of leaf {sender}'s path")
     p, s = pairs[start]
-    resolution = new.resolution(s, exclude)
+    resolution = resolutions[start]
     cts = update_path.nodes[start].encrypted_path_secret
-    if len(cts) != len(resolution):
-        raise ValidationError(
-            CIPHERTEXT_COUNT, f"{len(cts)} ciphertexts for {len(resolution)} nodes", f"node {p}"
-        )
     position = next((i for i, r in enumerate(resolution) if r in private.keys), None)
     if position is None:
         raise StateError(f"leaf {me} holds no private key in the resolution of node {s}")
@@ -285,19 +291,6 @@ def process_update_path(
     return ProcessedPath(new, TreePrivateState(me, keys), path_secret, p, secret, ctx)
 
 
-def verify_path_keys_fresh(tree: RatchetTree, update_path: UpdatePath) -> None:
-    """§12.4.2: no public key of the UpdatePath appears in any node of the tree it is
-    merged into. O(N): the group layer calls it once per received commit."""
-    seen = {v.encryption_key for v in tree.nodes() if v is not None}
-    keys = [update_path.leaf_node.encryption_key, *(n.encryption_key for n in update_path.nodes)]
-    for i, key in enumerate(keys):
-        if key in seen:
-            where = "leaf_node" if i == 0 else f"nodes[{i - 1}]"
-            raise ValidationError(
-                "RFC 9420 §12.4.2: UpdatePath public keys are new to the tree", where=where
-            )
-
-
 __all__ = [
     "CIPHERTEXT_COUNT",
     "DERIVED_KEY",
@@ -315,5 +308,4 @@ __all__ = [
     "node_key_pair",
     "private_state_from_secrets",
     "process_update_path",
-    "verify_path_keys_fresh",
 ]
