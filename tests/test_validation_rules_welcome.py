@@ -606,6 +606,63 @@ def test_tree_leaf_extensions_in_capabilities() -> None:
     )
 
 
+def test_tree_leaf_lists_mls10() -> None:
+    clients, a, d, welcome = _base(flat=True)
+
+    def change(nodes: list[Node | None]) -> None:
+        leaf = msgspec.structs.replace(_leaf(nodes, 2), capabilities=caps(versions=()))
+        _set_leaf(nodes, 2, sign_leaf(clients[2].signature_private_key, leaf))
+
+    rejects_join(
+        d,
+        forge_welcome(welcome, d, a, info=_tree(change)),
+        ValidationError,
+        r"§7\.2: capabilities list mls10.*leaf 2",
+    )
+
+
+def test_tree_leaf_extension_types_unique() -> None:
+    clients, a, d, welcome = _base(flat=True)
+
+    def change(nodes: list[Node | None]) -> None:
+        app_id = Extension(extension_type=ExtensionType.application_id, extension_data=b"\x01x")
+        leaf = msgspec.structs.replace(_leaf(nodes, 2), extensions=(app_id, app_id))
+        _set_leaf(nodes, 2, sign_leaf(clients[2].signature_private_key, leaf))
+
+    rejects_join(
+        d,
+        forge_welcome(welcome, d, a, info=_tree(change)),
+        ValidationError,
+        r"§13\.4: an extension type appears at most once.*leaf 2",
+    )
+
+
+def test_welcome_group_info_extension_types_unique() -> None:
+    _, a, d, welcome = _base()
+    ext = Extension(extension_type=ExtensionType(CUSTOM_EXT), extension_data=b"")
+
+    def edit(info: GroupInfo) -> GroupInfo:
+        return msgspec.structs.replace(info, extensions=(*info.extensions, ext, ext))
+
+    rejects_join(
+        d,
+        forge_welcome(welcome, d, a, info=edit),
+        ValidationError,
+        r"§13\.4: an extension type appears at most once.*GroupInfo\.extensions",
+    )
+
+
+def test_welcome_group_context_extension_types_unique() -> None:
+    _, a, d, welcome = _base()
+    rc = required_capabilities_ext()
+    rejects_join(
+        d,
+        forge_welcome(welcome, d, a, info=_context(extensions=(rc, rc))),
+        ValidationError,
+        r"§13\.4: an extension type appears at most once.*group_context\.extensions",
+    )
+
+
 def test_tree_credential_types_supported() -> None:
     clients, a, d, welcome = _base(flat=True)
     x509 = Credential(
@@ -663,6 +720,25 @@ def _info_bytes(a: Group, change: Callable[[GroupInfo], GroupInfo]) -> bytes:
     return encode(msgspec.structs.replace(msg, group_info=change(msg.group_info)))
 
 
+def _signed_info_bytes(a: Group, change: Callable[[GroupInfo], GroupInfo]) -> bytes:
+    """a's GroupInfo MLSMessage with ``change`` applied and signed again by a, so that
+    only the rule the change breaks fails."""
+    from mlswire.engine.welcome import sign_group_info
+
+    msg = decode(a.group_info())
+    assert msg.group_info is not None
+    gi = change(msg.group_info)
+    signed = sign_group_info(
+        a._state.suite,
+        a.client.signature_private_key,
+        group_context=gi.group_context,
+        confirmation_tag=gi.confirmation_tag,
+        signer=gi.signer,
+        extensions=gi.extensions,
+    )
+    return encode(msgspec.structs.replace(msg, group_info=signed))
+
+
 def test_external_join_group_info_signature() -> None:
     _, (a, _b) = make_group(2)
     info = _info_bytes(
@@ -702,30 +778,40 @@ def test_external_join_needs_external_pub() -> None:
 
 def test_external_join_validates_tree() -> None:
     _, (a, _b) = make_group(2)
-    info = _info_bytes(
-        a,
-        lambda i: msgspec.structs.replace(
-            i, group_context=msgspec.structs.replace(i.group_context, tree_hash=bytes(32))
-        ),
-    )
-    # the GroupInfo is signed over the changed context, so only the tree check fails
-    from mlswire.engine.welcome import sign_group_info
-
-    msg = decode(info)
-    gi = msg.group_info
-    assert gi is not None
-    signed = sign_group_info(
-        a._state.suite,
-        a.client.signature_private_key,
-        group_context=gi.group_context,
-        confirmation_tag=gi.confirmation_tag,
-        signer=gi.signer,
-        extensions=gi.extensions,
-    )
-    data = encode(msgspec.structs.replace(msg, group_info=signed))
+    # signed over the changed context, so only the tree check fails
+    data = _signed_info_bytes(a, _context(tree_hash=bytes(32)))
     rejects(
         lambda: Client.generate(b"j").join_by_external_commit(data),
         None,
         ValidationError,
         r"§12\.4\.3\.1: the tree hash matches",
+    )
+
+
+def test_external_join_validates_leaves() -> None:
+    clients, (a, _b, _c) = make_group(3)
+
+    def change(nodes: list[Node | None]) -> None:
+        ext = Extension(extension_type=ExtensionType(CUSTOM_EXT), extension_data=b"")
+        leaf = msgspec.structs.replace(_leaf(nodes, 2), extensions=(ext,))
+        _set_leaf(nodes, 2, sign_leaf(clients[2].signature_private_key, leaf))
+
+    data = _signed_info_bytes(a, _tree(change))
+    rejects(
+        lambda: Client.generate(b"j").join_by_external_commit(data),
+        None,
+        ValidationError,
+        r"§7\.3: LeafNode extensions are listed in its capabilities",
+    )
+
+
+def test_external_joiner_supports_group_extensions() -> None:
+    ext = Extension(extension_type=ExtensionType(CUSTOM_EXT), extension_data=b"")
+    members = [Client.generate(n, capabilities=caps(extensions=(CUSTOM_EXT,))) for n in (b"a", b"b")]
+    _, (a, _b) = make_group(2, clients=members, extensions=(ext,))
+    rejects(
+        lambda: Client.generate(b"j").join_by_external_commit(a.group_info()),
+        None,
+        ValidationError,
+        r"§12\.4\.3: the new member supports the group's extensions",
     )

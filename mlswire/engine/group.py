@@ -72,6 +72,7 @@ from ..schema import (
     FramedContent,
     GroupContext,
     GroupContextExtensions,
+    GroupInfo,
     KeyPackage,
     KeyPackageTBS,
     LeafNode,
@@ -108,6 +109,7 @@ from .proposals import (
     ValidationPolicy,
     apply_proposals,
     check_resync_leaf,
+    check_unique_extensions,
     find_extension,
     supports_extension,
     validate_key_package,
@@ -1077,8 +1079,6 @@ class Group:
         info = opened.group_info
         context = info.group_context
         cs = opened.suite
-        if context.version != ProtocolVersion.mls10:
-            raise ValidationError("RFC 9420 §12.4.3.1: the group's version is mls10")
         if client.participates_in(context.group_id):
             raise ValidationError(
                 "RFC 9420 §12.4.3.1: the group_id is unique among the client's groups",
@@ -1103,13 +1103,9 @@ class Group:
                 "RFC 9420 §12.4.3.1: the GroupInfo signer is a member", where=f"leaf {info.signer}"
             )
         hashes = opened.verify(signer.signature_key)
-        validate_tree(tree, context.group_id, context.tree_hash)
-        # §12.4.3.1: every leaf is valid for this group (required capabilities,
-        # credential types); lifetimes of leaves already in the group are not checked
-        # (they may have expired since they were added, §7.3).
-        summary = MemberSummary.of_tree(tree)
-        policy = ValidationPolicy(check_lifetime=False, credential_ok=client.policy.credential_ok)
-        _check_tree_leaves(cs, tree, context, summary, policy)
+        summary = _check_joined_group(
+            cs, info, tree, kp.leaf_node.capabilities, client.policy, "GroupInfo"
+        )
         _check_resumed(opened.group_secrets.psks, context, tree, resumed_from, client.policy)
         own = next(
             (i for i in tree.members() if tree.leaf(i) == kp.leaf_node), None
@@ -1118,16 +1114,6 @@ class Group:
             raise ValidationError(
                 "RFC 9420 §12.4.3.1: the tree holds this client's KeyPackage leaf"
             )
-        own_leaf = tree.leaf(own)
-        assert own_leaf is not None
-        for ext in context.extensions:
-            # §12.4.3: the joiner supports every GroupContext extension.
-            if not supports_extension(own_leaf.capabilities, int(ext.extension_type)):
-                raise ValidationError(
-                    "RFC 9420 §12.4.3: the new member supports the group's extensions",
-                    f"extension type {int(ext.extension_type)}",
-                    "GroupInfo.group_context.extensions",
-                )
         path_secrets: dict[int, bytes] = {}
         if opened.group_secrets.path_secret is not None:
             secret = opened.group_secrets.path_secret.path_secret
@@ -1204,7 +1190,9 @@ class Group:
             verify_group_info(cs, info, signer.signature_key)
         except CryptoError as e:
             raise CryptoError(f"RFC 9420 §12.4.3: GroupInfo signature does not verify ({e})") from e
-        validate_tree(tree, context.group_id, context.tree_hash)
+        summary = _check_joined_group(
+            cs, info, tree, client.capabilities, client.policy, "GroupInfo"
+        )
         pub_ext = find_extension(info.extensions, ExtensionType.external_pub)
         if pub_ext is None:
             raise ValidationError(
@@ -1229,8 +1217,7 @@ class Group:
             Proposal(proposal_type=ProposalType.psk, psk=PreSharedKey(psk=i)) for i in psk_ids
         ]
         sender = Sender(sender_type=SenderType.new_member_commit)
-        summary = MemberSummary.of_tree(tree)
-        policy = ValidationPolicy(check_lifetime=False, credential_ok=client.policy.credential_ok)
+        policy = _joined_tree_policy(client.policy)
         applied = apply_proposals(
             tree,
             context,
@@ -2239,6 +2226,46 @@ class Group:
         return decode_group(data, client, rng=rng)
 
 
+def _joined_tree_policy(policy: ValidationPolicy) -> ValidationPolicy:
+    # Lifetimes of leaves already in the group are not checked: they may have expired
+    # since they were added (§7.3).
+    return dc_replace(policy, check_lifetime=False)
+
+
+def _check_joined_group(
+    cs: CipherSuite,
+    info: GroupInfo,
+    tree: RatchetTree,
+    joiner: Capabilities,
+    policy: ValidationPolicy,
+    where: str,
+) -> MemberSummary:
+    """What a client joining by Welcome (§12.4.3.1) or by external Commit (§12.4.3.2)
+    checks of the group: its version and extension lists, the tree (validate_tree, then
+    every leaf against the group), and that the joiner supports the group's extensions.
+    Returns the tree's member summary."""
+    context = info.group_context
+    if context.version != ProtocolVersion.mls10:
+        raise ValidationError(
+            "RFC 9420 §12.4.3.1: the group's version is mls10",
+            f"{context.version!r}",
+            f"{where}.group_context",
+        )
+    check_unique_extensions(context.extensions, f"{where}.group_context.extensions")
+    check_unique_extensions(info.extensions, f"{where}.extensions")
+    validate_tree(tree, context.group_id, context.tree_hash)
+    summary = MemberSummary.of_tree(tree)
+    _check_tree_leaves(cs, tree, context, summary, _joined_tree_policy(policy))
+    for ext in context.extensions:
+        if not supports_extension(joiner, int(ext.extension_type)):
+            raise ValidationError(
+                "RFC 9420 §12.4.3: the new member supports the group's extensions",
+                f"extension type {int(ext.extension_type)}",
+                f"{where}.group_context.extensions",
+            )
+    return summary
+
+
 def _check_tree_leaves(
     cs: CipherSuite,
     tree: RatchetTree,
@@ -2255,6 +2282,9 @@ def _check_tree_leaves(
         leaf = tree.leaf(i)
         assert leaf is not None
         where = f"leaf {i}"
+        if ProtocolVersion.mls10 not in leaf.capabilities.versions:
+            raise ValidationError("RFC 9420 §7.2: capabilities list mls10", where=where)
+        check_unique_extensions(leaf.extensions, where)
         check_required_capabilities(leaf.capabilities, required, where)
         own_type = int(leaf.credential.credential_type)
         if not summary.all_support_credential(own_type):
