@@ -57,6 +57,7 @@ from ._forge import (
     public,
     real_commit,
     rejects,
+    required_capabilities_ext,
     resign,
     sign_leaf,
     staged,
@@ -101,10 +102,14 @@ def gce(*extensions: Extension) -> Proposal:
     )
 
 
-def reinit(version: ProtocolVersion = ProtocolVersion.mls10) -> Proposal:
+def reinit(
+    version: ProtocolVersion = ProtocolVersion.mls10, extensions: tuple[Extension, ...] = ()
+) -> Proposal:
     return Proposal(
         proposal_type=ProposalType.reinit,
-        reinit=ReInit(group_id=b"next", version=version, cipher_suite=SuiteId(1), extensions=()),
+        reinit=ReInit(
+            group_id=b"next", version=version, cipher_suite=SuiteId(1), extensions=extensions
+        ),
     )
 
 
@@ -129,6 +134,17 @@ def test_proposal_reinit_no_downgrade() -> None:
         forge_commit(a, [reinit(ProtocolVersion.reserved)]),
         ValidationError,
         r"§12\.1\.5: ReInit does not downgrade the version",
+    )
+
+
+def test_proposal_reinit_extension_types_unique() -> None:
+    _, (a, b) = make_group(2)
+    required = required_capabilities_ext()
+    rejects(
+        b,
+        forge_commit(a, [reinit(extensions=(required, required))]),
+        ValidationError,
+        r"§13\.4: an extension type appears at most once.*proposals\[0\]",
     )
 
 

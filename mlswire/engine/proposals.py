@@ -697,6 +697,7 @@ def apply_proposals(
             raise ValidationError(
                 "RFC 9420 §12.1.5: ReInit does not downgrade the version", where=where(i)
             )
+        check_unique_extensions(item.proposal.reinit.extensions, where(i))
         out.reinit = item.proposal.reinit
     for t, entries in by_type.items():
         if t not in DEFAULT_PROPOSAL_TYPES:
