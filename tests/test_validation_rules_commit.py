@@ -416,6 +416,28 @@ def test_commit_path_length() -> None:
     )
 
 
+def test_commit_path_checked_by_removed_member() -> None:
+    # b is removed by c's commit: it derives nothing of the new epoch, but checks the
+    # path as a and c do, so that it does not take a commit they refuse for its removal.
+    _, (_a, b, c) = make_group(3)
+    remove_b = Proposal(proposal_type=ProposalType.remove, remove=Remove(removed=1))
+    pm = real_commit(c, [remove_b])
+    leaf = path_of(pm).leaf_node
+    bad = sign_leaf(
+        c.client.signature_private_key,
+        msgspec.structs.replace(leaf, parent_hash=bytes(32)),
+        c.group_id,
+        2,
+    )
+    rejects(
+        b,
+        resign(c, with_path_leaf(pm, bad)),
+        ValidationError,
+        r"§7\.9\.2: the committer's leaf parent_hash matches the path",
+    )
+    assert staged(b.process(encode_public(pm))).removes_self  # the genuine commit
+
+
 def test_commit_path_leaf_parent_hash() -> None:
     _, (a, _b, c) = make_group(3)
     pm = real_commit(c)

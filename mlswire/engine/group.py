@@ -1601,10 +1601,7 @@ class Group:
         else:
             assert sender.leaf_index is not None
             committer = sender.leaf_index
-        if me in removed_leaves:
-            # We are removed: nothing of the new epoch is ours to derive (§12.4.2).
-            return StagedCommit(self, st, None, applied, sender, committer, message)
-
+        removed = me in removed_leaves
         private = _prune_private(st.private, tree, st.tree)
         for leaf in applied.updated:
             if leaf == me:
@@ -1669,17 +1666,27 @@ class Group:
                 base = tree.copy()
                 got = base.add_leaf(path.leaf_node)
                 assert got == committer
-            processed = treekem.process_update_path(
-                base, committer, path, private, template, exclude=added
-            )
-            new_tree = processed.tree
-            private = processed.private
-            commit_secret = processed.commit_secret
+            if removed:
+                # The checks that need no key of the new epoch, as the others make them.
+                treekem.check_update_path(
+                    base, committer, path, st.context.group_id, exclude=added
+                )
+                new_tree = tree
+            else:
+                processed = treekem.process_update_path(
+                    base, committer, path, private, template, exclude=added
+                )
+                new_tree = processed.tree
+                private = processed.private
+                commit_secret = processed.commit_secret
             new_summary = summary.copy()
             new_summary.sync(tree, new_tree, _touched_nodes(new_tree, [committer]))
         else:
             new_tree = tree
             new_summary = summary
+        if removed:
+            # Nothing of the new epoch is ours to derive (§12.4.2).
+            return StagedCommit(self, st, None, applied, sender, committer, message)
 
         hashes = update_transcript(cs, st.interim, ac)
         new_context = msgspec.structs.replace(

@@ -220,6 +220,43 @@ def merge_update_path(
     return new
 
 
+def check_update_path(
+    tree: RatchetTree,
+    sender: int,
+    update_path: UpdatePath,
+    group_id: bytes,
+    *,
+    exclude: Collection[int] = (),
+) -> RatchetTree:
+    """Every check of a received UpdatePath that needs no private key: those of
+    :func:`merge_update_path`, and one ciphertext per resolution node at every node. What
+    a member the commit removes can still check, so that it agrees with the others on
+    the commit's validity. Returns the merged tree."""
+    return _check_update_path(tree, sender, update_path, group_id, exclude)[0]
+
+
+def _check_update_path(
+    tree: RatchetTree,
+    sender: int,
+    update_path: UpdatePath,
+    group_id: bytes,
+    exclude: Collection[int],
+) -> tuple[RatchetTree, list[list[int]]]:
+    new = merge_update_path(tree, sender, update_path, group_id)
+    # Every node's count, not only that of the node a member decrypts at: members must
+    # agree on a commit's validity, or one malformed node would split the group.
+    pairs = new.filtered_path(sender)
+    resolutions = [new.resolution(s, exclude) for _, s in pairs]
+    for (p, _), node, res in zip(pairs, update_path.nodes, resolutions, strict=True):
+        if len(node.encrypted_path_secret) != len(res):
+            raise ValidationError(
+                CIPHERTEXT_COUNT,
+                f"{len(node.encrypted_path_secret)} ciphertexts for {len(res)} nodes",
+                f"node {p}",
+            )
+    return new, resolutions
+
+
 def process_update_path(
     tree: RatchetTree,
     sender: int,
@@ -239,19 +276,9 @@ def process_update_path(
         raise StateError("a member does not process its own UpdatePath; use its CreatedPath")
     if me in exclude:
         raise StateError(f"leaf {me} was added by this commit: it joins through the Welcome")
-    new = merge_update_path(tree, sender, update_path, context.group_id)
+    new, resolutions = _check_update_path(tree, sender, update_path, context.group_id, exclude)
     ctx, ctx_bytes = _provisional(context, new)
     pairs = new.filtered_path(sender)
-    # Every node's count, not only that of the node this member decrypts at: members must
-    # agree on a commit's validity, or one malformed node would split the group.
-    resolutions = [new.resolution(s, exclude) for _, s in pairs]
-    for (p, _), node, res in zip(pairs, update_path.nodes, resolutions, strict=True):
-        if len(node.encrypted_path_secret) != len(res):
-            raise ValidationError(
-                CIPHERTEXT_COUNT,
-                f"{len(node.encrypted_path_secret)} ciphertexts for {len(res)} nodes",
-                f"node {p}",
-            )
     start = next((k for k, (_, s) in enumerate(pairs) if in_subtree(2 * me, s)), None)
     if start is None:
         raise StateError(f"leaf {me} is below no copath node of leaf {sender}'s path")
@@ -302,6 +329,7 @@ __all__ = [
     "ProcessedPath",
     "TreePrivateState",
     "check_private_state",
+    "check_update_path",
     "create_update_path",
     "merge_update_path",
     "next_path_secret",
