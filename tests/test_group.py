@@ -852,7 +852,7 @@ def test_required_capabilities_x509_and_credential_policy() -> None:
     assert_in_sync([a, b])
     # the credential policy (an AS plugs in here) refuses a member
     a.client.policy = ValidationPolicy(
-        credential_ok=lambda leaf: leaf.credential.identity != b"eve"
+        credential_ok=lambda credential, _key: credential.identity != b"eve"
     )
     eve = Client.generate(b"eve", capabilities=caps)
     with pytest.raises(ValidationError, match="credential is acceptable"):

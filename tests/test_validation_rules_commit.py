@@ -14,10 +14,12 @@ from mlswire.engine import treekem
 from mlswire.engine.group import (
     Client,
     Group,
+    GroupConfig,
     ProposalMessage,
     external_proposal,
     external_senders_extension,
 )
+from mlswire.engine.proposals import ValidationPolicy
 from mlswire.errors import CryptoError, StateError, ValidationError
 from mlswire.schema import CipherSuite as SuiteId
 from mlswire.schema import (
@@ -201,6 +203,41 @@ def test_proposal_external_sender_types() -> None:
         message,
         ValidationError,
         r"§12\.1\.8: external senders propose Add, Remove, PSK, ReInit or GroupContextExtensions",
+    )
+
+
+def test_proposal_external_authorized() -> None:
+    server, a, _b = _with_external_sender()
+    a.client.policy = ValidationPolicy(
+        external_proposal_ok=lambda p, _s: p.proposal_type != ProposalType.remove
+    )
+    message = external_proposal(1, server.signature_private_key, 0, a.group_id, a.epoch, remove(1))
+    rejects(a, message, ValidationError, r"§12\.1\.8: the external proposal is authorized")
+
+
+def test_proposal_gce_external_sender_credential() -> None:
+    _, (a, b) = make_group(2)
+    b.client.policy = ValidationPolicy(
+        credential_ok=lambda credential, _key: credential.identity != b"eve"
+    )
+    eve = Client.generate(b"eve")
+    ext = external_senders_extension([(eve.signature_public_key, eve.credential)])
+    rejects(
+        b,
+        forge_commit(a, [gce(ext)]),
+        ValidationError,
+        r"§5\.3\.1: the credential is acceptable at proposals\[0\]\.external_senders\[0\]",
+    )
+
+
+def test_proposal_gce_external_senders_decode() -> None:
+    _, (a, b) = make_group(2)
+    ext = Extension(extension_type=ExtensionType.external_senders, extension_data=b"\x05junk")
+    rejects(
+        b,
+        forge_commit(a, [gce(ext)]),
+        ValidationError,
+        r"§12\.1\.8\.1: external_senders decodes",
     )
 
 
@@ -611,9 +648,12 @@ def test_psk_resumption_usage_not_reserved() -> None:
 
 
 def test_psk_resumption_epoch_held() -> None:
-    _, (a, b) = make_group(2)
+    # b keeps the resumption PSK of its current epoch only: the previous one is gone
+    _, (a, b) = make_group(2, GroupConfig(handshake_wire_format="public", resumption_psk_epochs=1))
     old = resumption_psk(ResumptionPSKUsage.application, a)
-    old = msgspec.structs.replace(old, psk_epoch=a.epoch + 50)
+    out = a.update()
+    b.process(out.commit).merge()  # type: ignore[union-attr]
+    a.merge_pending_commit()
     rejects(
         b,
         forge_commit(a, [psk(old)]),

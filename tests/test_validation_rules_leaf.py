@@ -87,7 +87,7 @@ def commit_update(make_leaf: Callable[[Group, Group], LeafNode], rule: str) -> N
 def test_leaf_credential_acceptable() -> None:
     _, (a, b) = make_group(2)
     b.client.policy = ValidationPolicy(
-        credential_ok=lambda leaf: leaf.credential.identity != b"eve"
+        credential_ok=lambda credential, _key: credential.identity != b"eve"
     )
     rejects(
         b,
@@ -151,6 +151,71 @@ def test_leaf_lifetime_current() -> None:
         forge_commit(a, [add(expired)]),
         ValidationError,
         r"§7\.3: the current time is within lifetime",
+    )
+
+
+def test_leaf_total_lifetime_at_most_maximum() -> None:
+    _, (a, b) = make_group(2)
+    b.client.policy = ValidationPolicy(max_lifetime=30 * 24 * 3600)
+    rejects(
+        b,
+        forge_commit(a, [add(key_package(Client.generate(b"d")))]),  # 90 days
+        ValidationError,
+        r"§7\.2: the total lifetime is at most the application's maximum",
+    )
+
+
+def test_leaf_update_credential_is_successor() -> None:
+    commit_update(
+        lambda a, b: update_leaf(b, credential=Client.generate(b"mallory").credential),
+        r"§5\.3\.1: the new credential is a valid successor of the old one",
+    )
+
+
+def test_leaf_commit_path_credential_is_successor() -> None:
+    _, (a, _b, c) = make_group(3)
+    pm = real_commit(c)
+    leaf = path_of(pm).leaf_node
+    other = sign_leaf(
+        c.client.signature_private_key,
+        msgspec.structs.replace(leaf, credential=Client.generate(b"mallory").credential),
+        c.group_id,
+        2,
+    )
+    rejects(
+        a,
+        resign(c, with_path_leaf(pm, other)),
+        ValidationError,
+        r"§5\.3\.1: the new credential is a valid successor of the old one",
+    )
+
+
+def test_add_proposal_leaf_signature_on_receipt() -> None:
+    # an Add proposal message: its leaf's own signature is checked on receipt
+    _, (a, b) = make_group(2)
+    kp = altered_key_package(
+        Client.generate(b"d"),
+        leaf=lambda leaf: leaf,
+        sign_leaf_with=Client.generate(b"x").signature_private_key,
+    )
+    rejects(
+        b,
+        forge_proposal(a, add(kp)),
+        ValidationError,
+        r"§7\.3: the LeafNode signature verifies.*Add\.key_package\.leaf_node",
+    )
+
+
+def test_add_proposal_credential_on_receipt() -> None:
+    _, (a, b) = make_group(2)
+    b.client.policy = ValidationPolicy(
+        credential_ok=lambda credential, _key: credential.identity != b"eve"
+    )
+    rejects(
+        b,
+        forge_proposal(a, add(key_package(Client.generate(b"eve")))),
+        ValidationError,
+        r"§5\.3\.1: the credential is acceptable.*Add\.key_package",
     )
 
 

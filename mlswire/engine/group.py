@@ -109,7 +109,9 @@ from .proposals import (
     ValidationPolicy,
     apply_proposals,
     check_resync_leaf,
+    check_successor,
     check_unique_extensions,
+    external_senders,
     find_extension,
     supports_extension,
     validate_key_package,
@@ -124,7 +126,7 @@ from .transcript import (
     update_transcript,
     verify_confirmation_tag,
 )
-from .tree_validation import leaf_node_tbs, validate_tree
+from .tree_validation import leaf_node_tbs, validate_tree, verify_leaf_signature
 from .welcome import NewMember, create_welcome, key_package_ref, open_welcome, sign_group_info
 
 MAX_LIFETIME = (1 << 64) - 1
@@ -1191,7 +1193,7 @@ class Group:
         except CryptoError as e:
             raise CryptoError(f"RFC 9420 §12.4.3: GroupInfo signature does not verify ({e})") from e
         summary = _check_joined_group(
-            cs, info, tree, client.capabilities, client.policy, "GroupInfo"
+            cs, info, tree, client.capabilities, client.policy, "GroupInfo", replaced=remove_leaf
         )
         pub_ext = find_extension(info.extensions, ExtensionType.external_pub)
         if pub_ext is None:
@@ -1321,10 +1323,7 @@ class Group:
                 )
             return leaf.signature_key
         if sender.sender_type == SenderType.external:
-            ext = find_extension(st.context.extensions, ExtensionType.external_senders)
-            senders: tuple[ExternalSender, ...] = (
-                tls.decode(ext.extension_data, "ExternalSenders") if ext is not None else ()
-            )
+            senders = external_senders(st.context.extensions)
             i = sender.sender_index
             if i is None or not 0 <= i < len(senders):
                 raise ValidationError(
@@ -1498,6 +1497,26 @@ class Group:
         fc = ac.content
         assert fc.proposal is not None
         self._check_proposal(fc.proposal, fc.sender)
+        policy = self._policy()
+        add = fc.proposal.add
+        if add is not None:
+            # §10.1 on receipt: the leaf's signature and credential too. Its §7.3
+            # uniqueness waits for the commit, whose Removes may make room for it.
+            leaf = add.key_package.leaf_node
+            where = "Add.key_package.leaf_node"  # source key_package: no group, no index
+            verify_leaf_signature(self._state.suite, leaf, b"", 0, where)
+            if not policy.accepts_credential(leaf.credential, leaf.signature_key):
+                raise ValidationError("RFC 9420 §5.3.1: the credential is acceptable", where=where)
+        hook = policy.external_proposal_ok
+        if (
+            fc.sender.sender_type in (SenderType.external, SenderType.new_member_proposal)
+            and hook is not None
+            and not hook(fc.proposal, fc.sender)
+        ):
+            raise ValidationError(
+                "RFC 9420 §12.1.8: the external proposal is authorized",
+                f"{fc.proposal.proposal_type!r} from {fc.sender.sender_type!r}",
+            )
         ref = self._proposal_ref(ac)
         cache = self._state.proposals
         if ref not in cache and len(cache) >= self.config.max_proposals:
@@ -1651,6 +1670,8 @@ class Group:
                 check_resync_leaf(
                     applied.removed[0][1], path.leaf_node, policy, "Commit.path.leaf_node"
                 )
+            elif replacing is not None:
+                check_successor(replacing, path.leaf_node, policy, "Commit.path.leaf_node")
             in_path = {path.leaf_node.encryption_key}
             for k, node in enumerate(path.nodes):
                 key = node.encryption_key
@@ -2246,10 +2267,14 @@ def _check_joined_group(
     joiner: Capabilities,
     policy: ValidationPolicy,
     where: str,
+    *,
+    replaced: int | None = None,
 ) -> MemberSummary:
     """What a client joining by Welcome (§12.4.3.1) or by external Commit (§12.4.3.2)
     checks of the group: its version and extension lists, the tree (validate_tree, then
     every leaf against the group), and that the joiner supports the group's extensions.
+    ``replaced``: the joiner's own old leaf that its external Commit removes (a resync);
+    its credential may have been revoked since, so the AS is not asked about it.
     Returns the tree's member summary."""
     context = info.group_context
     if context.version != ProtocolVersion.mls10:
@@ -2262,7 +2287,7 @@ def _check_joined_group(
     check_unique_extensions(info.extensions, f"{where}.extensions")
     validate_tree(tree, context.group_id, context.tree_hash)
     summary = MemberSummary.of_tree(tree)
-    _check_tree_leaves(cs, tree, context, summary, _joined_tree_policy(policy))
+    _check_tree_leaves(cs, tree, context, summary, _joined_tree_policy(policy), replaced)
     for ext in context.extensions:
         if not supports_extension(joiner, int(ext.extension_type)):
             raise ValidationError(
@@ -2279,9 +2304,11 @@ def _check_tree_leaves(
     context: GroupContext,
     summary: MemberSummary,
     policy: ValidationPolicy,
+    replaced: int | None = None,
 ) -> None:
     """§12.4.3.1 "validate the tree": each leaf meets the group's requirements (the
-    signature and uniqueness checks are validate_tree's)."""
+    signature and uniqueness checks are validate_tree's); the credential of every leaf
+    but ``replaced`` is the policy's to accept."""
     from .proposals import check_required_capabilities, required_capabilities
 
     required = required_capabilities(context.extensions)
@@ -2313,7 +2340,7 @@ def _check_tree_leaves(
                     f"extension type {int(ext.extension_type)}",
                     where,
                 )
-        if policy.credential_ok is not None and not policy.credential_ok(leaf):
+        if i != replaced and not policy.accepts_credential(leaf.credential, leaf.signature_key):
             raise ValidationError("RFC 9420 §5.3.1: the credential is acceptable", where=where)
 
 

@@ -27,8 +27,10 @@ from ..crypto.suites import CipherSuite
 from ..errors import CryptoError, DecodeError, ValidationError
 from ..schema import (
     Capabilities,
+    Credential,
     Extension,
     ExtensionType,
+    ExternalSender,
     GroupContext,
     KeyPackage,
     KeyPackageTBS,
@@ -78,6 +80,20 @@ def find_extension(extensions: Iterable[Extension], ext_type: int) -> Extension 
         if int(ext.extension_type) == ext_type:
             return ext
     return None
+
+
+def external_senders(extensions: Iterable[Extension]) -> tuple[ExternalSender, ...]:
+    """The group's external senders (§12.1.8.1); () without the extension."""
+    ext = find_extension(extensions, ExtensionType.external_senders)
+    if ext is None:
+        return ()
+    try:
+        value: tuple[ExternalSender, ...] = tls.decode(ext.extension_data, "ExternalSenders")
+    except DecodeError as e:
+        raise ValidationError(
+            "RFC 9420 §12.1.8.1: external_senders decodes", str(e), "GroupContext.extensions"
+        ) from None
+    return value
 
 
 def required_capabilities(extensions: Iterable[Extension]) -> RequiredCapabilities | None:
@@ -231,22 +247,37 @@ class MemberSummary:
 
 @dataclass(frozen=True)
 class ValidationPolicy:
-    """Application policy hooks for validation. ``credential_ok(credential_leaf)`` is
-    the credential check of §5.3.1 (an AS plugs in here); ``check_lifetime`` turns on
-    the RECOMMENDED lifetime check for received LeafNodes."""
+    """Application policy hooks for validation."""
 
+    #: Check received LeafNodes' lifetimes against ``clock`` (RECOMMENDED by §7.3).
     check_lifetime: bool = True
     clock: Clock = system_clock
-    credential_ok: Callable[[LeafNode], bool] | None = None
+    #: The longest total lifetime (``not_after - not_before``, seconds) a received
+    #: KeyPackage's LeafNode may have (§7.2: the application defines it). None: any. Peers
+    #: differ (ts-mls issues KeyPackages valid until 2^64-1), so there is no default.
+    max_lifetime: int | None = None
+    #: ``credential_ok(credential, signature_key)``: the credential check of §5.3.1, for
+    #: each new or changed LeafNode, each leaf of a joined tree and each external sender
+    #: (an AS plugs in here). True to accept; False or a raised ValidationError refuses.
+    #: None: any credential.
+    credential_ok: Callable[[Credential, bytes], bool] | None = None
     #: ``same_client(old_leaf, new_leaf)``: whether two leaves belong to the same
-    #: participant: an external Commit's new leaf and the old leaf it removes (§12.2), and
-    #: the members of a reinitialized or branched group and of the old group (§12.4.3.1).
-    #: None: the two credentials must be equal.
+    #: participant: a leaf and its replacement by an Update or a Commit's path (the new
+    #: credential is a valid successor, §5.3.1), an external Commit's new leaf and the old
+    #: leaf it removes (§12.2), and the members of a reinitialized or branched group and of
+    #: the old group (§12.4.3.1). None: the two credentials must be equal.
     same_client: Callable[[LeafNode, LeafNode], bool] | None = None
     #: ``participating(group_id)``: whether the client already takes part in a group with
     #: this id (§12.4.3.1), for applications that keep groups in storage rather than in
     #: memory. None: the groups this Client object holds, active and alive, are asked.
     participating: Callable[[bytes], bool] | None = None
+    #: ``external_proposal_ok(proposal, sender)``: whether a proposal from outside the
+    #: group (an external sender or a new_member_proposal) is authorized (§12.1.8: "External
+    #: proposals that are not authorized are considered invalid"). None: all are.
+    external_proposal_ok: Callable[[Proposal, Sender], bool] | None = None
+
+    def accepts_credential(self, credential: Credential, signature_key: bytes) -> bool:
+        return self.credential_ok is None or self.credential_ok(credential, signature_key)
 
     def missing_clients(
         self, wanted: Sequence[LeafNode], present: Sequence[LeafNode]
@@ -282,7 +313,7 @@ def validate_leaf_node(
             f"{leaf.leaf_node_source!r}, expected {source!r}",
             where,
         )
-    if policy.credential_ok is not None and not policy.credential_ok(leaf):
+    if not policy.accepts_credential(leaf.credential, leaf.signature_key):
         raise ValidationError("RFC 9420 §5.3.1: the credential is acceptable", where=where)
     verify_leaf_signature(suite, leaf, group_id, leaf_index)
     caps = leaf.capabilities
@@ -336,6 +367,13 @@ def validate_leaf_node(
         now = policy.clock()
         if not leaf.lifetime.not_before <= now <= leaf.lifetime.not_after:
             raise ValidationError("RFC 9420 §7.3: the current time is within lifetime", where=where)
+        total = leaf.lifetime.not_after - leaf.lifetime.not_before
+        if policy.max_lifetime is not None and total > policy.max_lifetime:
+            raise ValidationError(
+                "RFC 9420 §7.2: the total lifetime is at most the application's maximum",
+                f"{total} s, at most {policy.max_lifetime} s (ValidationPolicy.max_lifetime)",
+                where,
+            )
     for ext in leaf.extensions:
         if not supports_extension(caps, int(ext.extension_type)):
             raise ValidationError(
@@ -357,6 +395,17 @@ def validate_leaf_node(
             "RFC 9420 §7.3: encryption_key is unique in the tree",
             f"same key as node {seen_node}",
             where,
+        )
+
+
+def check_successor(old: LeafNode, new: LeafNode, policy: ValidationPolicy, where: str) -> None:
+    """§5.3.1: a member's new LeafNode (Update, Commit path) keeps the member's identity:
+    its credential is a valid successor of the old one (``policy.same_client``; by default
+    the same credential)."""
+    if policy.missing_clients([old], [new]):
+        raise ValidationError(
+            "RFC 9420 §5.3.1: the new credential is a valid successor of the old one",
+            where=where,
         )
 
 
@@ -536,6 +585,18 @@ def apply_proposals(
         assert item.proposal.group_context_extensions is not None
         new_ext = tuple(item.proposal.group_context_extensions.extensions)
         check_unique_extensions(new_ext, where(i))
+        senders = find_extension(new_ext, ExtensionType.external_senders)
+        if senders is not None and senders != find_extension(
+            context.extensions, ExtensionType.external_senders
+        ):
+            # §5.3.1: external senders added or changed are checked like new members.
+            for k, es in enumerate(external_senders(new_ext)):
+                if not policy.accepts_credential(es.credential, es.signature_key):
+                    raise ValidationError(
+                        "RFC 9420 §5.3.1: the credential is acceptable",
+                        "external sender",
+                        f"{where(i)}.external_senders[{k}]",
+                    )
         out.extensions = new_ext
 
     # --- Updates and Removes: one per leaf, none for the committer ---
@@ -555,13 +616,8 @@ def apply_proposals(
         if leaf_index is None:
             raise ValidationError("RFC 9420 §12.1.2: an Update comes from a member", where=where(i))
         if leaf_index == me:
+            # By value an Update can only be the committer's own: this refuses it too.
             raise ValidationError("RFC 9420 §12.2: no Update from the committer", where=where(i))
-        if item.ref is None:
-            raise ValidationError(
-                "RFC 9420 §12.2: an Update is committed by reference (by value it would be "
-                "the committer's own)",
-                where=where(i),
-            )
         claim(leaf_index, i)
     removes = by_type.get(ProposalType.remove, [])
     for i, item in removes:
@@ -587,6 +643,7 @@ def apply_proposals(
                 "RFC 9420 §7.3: an Update's encryption_key differs from the leaf's",
                 where=where(i),
             )
+        check_successor(old_leaf, leaf, policy, where(i))
         validate_leaf_node(
             suite,
             leaf,
@@ -741,7 +798,9 @@ __all__ = [
     "apply_proposals",
     "check_required_capabilities",
     "check_resync_leaf",
+    "check_successor",
     "check_unique_extensions",
+    "external_senders",
     "find_extension",
     "required_capabilities",
     "system_clock",

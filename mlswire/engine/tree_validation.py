@@ -58,7 +58,11 @@ def leaf_node_tbs(leaf_node: LeafNode, group_id: bytes, leaf_index: int) -> byte
 
 
 def verify_leaf_signature(
-    suite: CipherSuite, leaf_node: LeafNode, group_id: bytes, leaf_index: int
+    suite: CipherSuite,
+    leaf_node: LeafNode,
+    group_id: bytes,
+    leaf_index: int,
+    where: str | None = None,
 ) -> None:
     try:
         labeled.verify_with_label(
@@ -69,7 +73,7 @@ def verify_leaf_signature(
             leaf_node.signature,
         )
     except CryptoError as e:
-        raise ValidationError(LEAF_SIGNATURE, str(e), f"leaf {leaf_index}") from None
+        raise ValidationError(LEAF_SIGNATURE, str(e), where or f"leaf {leaf_index}") from None
 
 
 def verify_leaf_signatures(tree: RatchetTree, group_id: bytes) -> None:

@@ -286,11 +286,11 @@ class CredentialPolicy:
             raise ValidationError("RFC 9420 §5.3: a well-formed Credential", str(e)) from None
         return self(cred, signature_key)
 
-    def leaf_node_ok(self, leaf: LeafNode) -> bool:
+    def credential_ok(self, credential: Credential, signature_key: bytes) -> bool:
         """The engine hook (``ValidationPolicy.credential_ok``): raises the precise
         ValidationError for a bad credential rather than returning False, so the
         engine's error says why."""
-        self(leaf.credential, leaf.signature_key)
+        self(credential, signature_key)
         return True
 
     @staticmethod
@@ -299,15 +299,21 @@ class CredentialPolicy:
         external commit may remove the old leaf of the *same device*, which after a
         state loss holds another certificate (the old one is revoked on re-issue), so
         the certified user/device is compared, not the credential bytes. The new
-        leaf's credential itself is checked by :meth:`leaf_node_ok`."""
+        leaf's credential itself is checked by :meth:`credential_ok`."""
         old_address = credential_address(removed.credential)
         return old_address is not None and old_address == credential_address(new.credential)
 
     def engine_policy(self) -> Any:
-        """A :class:`mlswire.engine.proposals.ValidationPolicy` that uses this policy."""
+        """A :class:`mlswire.engine.proposals.ValidationPolicy` that uses this policy.
+        KeyPackages may last 91 days in all (§7.2 asks for a maximum): the SDK's last 90,
+        plus the hour their start is set back for clock skew."""
         from ..engine.proposals import ValidationPolicy
 
-        return ValidationPolicy(credential_ok=self.leaf_node_ok, same_client=self.same_client)
+        return ValidationPolicy(
+            credential_ok=self.credential_ok,
+            same_client=self.same_client,
+            max_lifetime=91 * 24 * 3600,
+        )
 
 
 # --- the certificate authority ---------------------------------------------------------------
