@@ -1385,9 +1385,8 @@ class Group:
         return labeled.make_proposal_ref(self._state.suite, tls.encode(ac, AuthenticatedContent))
 
     def _check_proposal(self, proposal: Proposal, sender: Sender) -> None:
-        """The per-proposal checks that need no commit context (§12.1)."""
-        st = self._state
-        cs = st.suite
+        """The per-proposal checks that need no commit context (§12.1). An Add's
+        KeyPackage is not checked here: apply_proposals checks every committed one."""
         t = proposal.proposal_type
         if t == ProposalType.external_init:
             raise ValidationError("RFC 9420 §12.1.6: ExternalInit only in an external Commit")
@@ -1395,8 +1394,6 @@ class Group:
             sender.sender_type != SenderType.member or proposal.update is None
         ):
             raise ValidationError("RFC 9420 §12.1.2: an Update comes from a member")
-        if t == ProposalType.add and proposal.add is not None:
-            validate_key_package(cs, proposal.add.key_package, "Add")
         if sender.sender_type in (
             SenderType.external,
             SenderType.new_member_proposal,
@@ -1417,6 +1414,11 @@ class Group:
         fc = ac.content
         assert fc.proposal is not None
         self._check_proposal(fc.proposal, fc.sender)
+        if fc.proposal.add is not None:
+            # Refuse a bad KeyPackage before it is cached. Adds committed by value are
+            # checked once, in apply_proposals, not here and there (an Ed25519 verify
+            # per added member on every receiving member).
+            validate_key_package(self._state.suite, fc.proposal.add.key_package, "Add")
         ref = self._proposal_ref(ac)
         cache = self._state.proposals
         if ref not in cache and len(cache) >= self.config.max_proposals:
