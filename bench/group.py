@@ -20,6 +20,10 @@ are configured to match):
 * **app** -- application messages: one member encrypts a 100-byte payload and another
   decrypts it; messages per second of the pair.
 
+``--welcome-micro`` runs none of these: it times mlswire's ``create_welcome`` alone, for
+k = 1, 16, 256 new members into groups of N = 16 ... 4096 members (the group's own signed
+GroupInfo with its ratchet tree, fresh KeyPackages), in this process.
+
 Every (scenario, implementation, N) runs in a subprocess of its own: this script
 re-run with ``--child`` for the Python implementations, ``node node/bench-group.mjs``
 for ts-mls, so that each is timed inside its own runtime (no pipe in the timed code)
@@ -43,6 +47,7 @@ and caching the N-1 proposals, which is where it validates the KeyPackages.
 Run from the project root (ts-mls needs ``npm ci --prefix node`` once):
     python bench/group.py [--json] [--repeat 3] [--path-repeat 15] [--min-time 0.5]
         [--budget 60] [--scenario add|path|app ...] [--skip PEER ...] [--cpu N]
+    python bench/group.py --welcome-micro [--repeat 3] [--max-n N] [--json]
 This script never asserts anything about timings.
 """
 
@@ -451,6 +456,67 @@ class Rfc9420Driver:
         return {"setup": 0.0, "times": {"message": time_messages(one, min_time, repeat)}}
 
 
+# ---------------------------------------------------------------------------------------
+# Welcome building alone (mlswire only, in this process): ``--welcome-micro``.
+
+MICRO_SIZES = (16, 128, 1024, 4096)
+MICRO_JOINERS = (1, 16, 256)
+
+
+def welcome_micro(sizes: Sequence[int], repeat: int) -> list[dict[str, Any]]:
+    """Time ``create_welcome`` for k new members of an N-member group: the GroupInfo is
+    the group's own (signed, with its ratchet tree and external_pub), the KeyPackages
+    are fresh. Only the Welcome is timed (GroupInfo encryption, k GroupSecrets seals,
+    k KeyPackageRefs), best of ``repeat``."""
+    use_project_mlswire()
+    from mlswire.codecs import tls
+    from mlswire.crypto import cipher_suite
+    from mlswire.engine import group as engine
+    from mlswire.engine import key_schedule as ks
+    from mlswire.engine.welcome import NewMember, create_welcome
+
+    config = engine.GroupConfig(handshake_wire_format="public")
+    key_packages = [
+        engine.Client.generate(b"joiner %d" % i).key_package() for i in range(max(MICRO_JOINERS))
+    ]
+    joiners = [tls.decode(kp, "MLSMessage").key_package for kp in key_packages]
+    rows = []
+    for n in sizes:
+        creator, *others = [engine.Client.generate(b"member %d" % i) for i in range(n)]
+        group = creator.create_group(config=config)
+        group.add_members([c.key_package() for c in others])
+        group.merge_pending_commit()
+        info = tls.decode(group.group_info(), "MLSMessage").group_info
+        cs = cipher_suite(group.cipher_suite)
+        epoch = ks.epoch_from_joiner(cs, os.urandom(cs.hash_len), group.group_context)
+        for k in MICRO_JOINERS:
+            members = [NewMember(kp) for kp in joiners[:k]]
+            best = math.inf
+            for _ in range(repeat):
+                t = time.perf_counter()
+                create_welcome(epoch, info, members)
+                best = min(best, time.perf_counter() - t)
+            rows.append(
+                {"n": n, "k": k, "group_info_bytes": len(group.group_info()), "seconds": best}
+            )
+    return rows
+
+
+def render_micro(rows: Sequence[dict[str, Any]], repeat: int) -> str:
+    lines = [
+        f"**create_welcome: k new members into an N-member group (best of {repeat})**",
+        "",
+        "| N | GroupInfo KiB | k | ms | µs per new member |",
+        "| ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['n']} | {r['group_info_bytes'] / 1024:.0f} | {r['k']} | "
+            f"{_ms(r['seconds'])} | {r['seconds'] / r['k'] * 1e6:.0f} |"
+        )
+    return "\n".join(lines)
+
+
 DRIVERS: dict[str, Callable[[], Driver]] = {
     "mlswire": MlswireDriver,
     "mls-rs": MlsRsDriver,
@@ -713,6 +779,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="pin this process and every child (node included) to one CPU; mls-rs and "
         "node's GC otherwise use a second core",
     )
+    parser.add_argument(
+        "--welcome-micro",
+        action="store_true",
+        help="instead of the scenarios: time building the Welcome alone for k = "
+        f"{', '.join(map(str, MICRO_JOINERS))} new members into N = "
+        f"{', '.join(map(str, MICRO_SIZES))} members (mlswire only; --repeat, --max-n apply)",
+    )
     # Internal: one measurement in a fresh process (see module docstring).
     parser.add_argument("--child", choices=PYTHON_IMPLS, help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, default=2, help=argparse.SUPPRESS)
@@ -724,6 +797,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.cpu is not None:
         # Inherited by every child process, node included.
         os.sched_setaffinity(0, {args.cpu})
+    if args.welcome_micro:
+        micro = [n for n in MICRO_SIZES if args.max_n is None or n <= args.max_n]
+        rows = welcome_micro(micro, args.repeat)
+        print(json.dumps(rows, indent=2) if args.json else render_micro(rows, args.repeat))
+        return 0
     scenarios = args.scenario or list(SIZES)
     sizes = {
         s: [n for n in SIZES[s] if args.max_n is None or n <= args.max_n or s == "app"]

@@ -193,6 +193,49 @@ def test_rfc9180_seal_open_export(v: dict[str, Any], backend: str | None) -> Non
 
 
 @pytest.mark.parametrize("v", RFC_VECTORS, ids=RFC_IDS)
+def test_rfc9180_seal_with_prepared_info(v: dict[str, Any]) -> None:
+    """A seal under an HpkeInfo (info hashed once) is the RFC's SealBase: same enc and ct."""
+    hpke = _hpke(v)
+    first = v["encryptions"][0]
+    pt, aad, ct = (bytes.fromhex(first[k]) for k in ("pt", "aad", "ct"))
+    info = hpke.prepare_info(bytes.fromhex(v["info"]))
+    for _ in range(2):  # the handle is reusable
+        enc, got = hpke.seal(
+            bytes.fromhex(v["pkRm"]), info, aad, pt, rng=fixed_rng(bytes.fromhex(v["ikmE"]))
+        )
+        assert enc.hex() == v["enc"]
+        assert got == ct
+
+
+@suites()
+def test_hpke_prepared_info(suite: CipherSuite) -> None:
+    sk, pk = suite.derive_key_pair(b"prepared info")
+    big = os.urandom(100_000)  # the size class of a Welcome's EncryptContext
+    for raw in (b"", b"info", big):
+        info = suite.hpke_info(raw)
+        for aad in (b"", b"aad"):
+            kem_output, ct = suite.hpke_seal(pk, info, aad, b"pt")  # fresh ephemeral key
+            assert suite.hpke_open(sk, kem_output, raw, aad, ct) == b"pt"
+            with pytest.raises(CryptoError):
+                suite.hpke_open(sk, kem_output, raw + b"x", aad, ct)
+        # With an injected ephemeral key, prepared and raw info give the same bytes.
+        assert suite.hpke_seal(pk, info, b"", b"pt", rng=counter_rng(5)) == suite.hpke_seal(
+            pk, raw, b"", b"pt", rng=counter_rng(5)
+        )
+    with pytest.raises(CryptoError):  # a small-order point, as for a raw info
+        suite.hpke_seal(bytes(suite.hpke_public_key_len), suite.hpke_info(b""), b"", b"pt")
+
+
+def test_hpke_info_belongs_to_its_suite() -> None:
+    # Suites 1 and 3 share KEM and KDF but not the AEAD, which is part of the labels.
+    info = cipher_suite(1).hpke_info(b"info")
+    _, pk = cipher_suite(3).derive_key_pair(b"r")
+    with pytest.raises(CryptoError, match="another HPKE suite"):
+        cipher_suite(3).hpke_seal(pk, info, b"", b"pt")
+    assert "0x0020" in repr(info)
+
+
+@pytest.mark.parametrize("v", RFC_VECTORS, ids=RFC_IDS)
 def test_native_and_python_hpke_interoperate(v: dict[str, Any]) -> None:
     native, python = _hpke(v, "native"), _hpke(v, "python")
     assert native.backends == ("native", "native")

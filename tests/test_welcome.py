@@ -133,6 +133,29 @@ def test_round_trip_for_two_members(suite: int) -> None:
         )
 
 
+def test_entries_are_encrypt_with_label_of_the_encrypted_group_info() -> None:
+    """create_welcome seals every entry under one prepared EncryptContext; each entry is
+    still EncryptWithLabel(init_key, "Welcome", encrypted_group_info, GroupSecrets):
+    byte for byte what one-entry encrypt_group_secrets gives with the same randomness."""
+    group = _Group(1)
+    members = [_key_package(group.cs, b"member %d" % i) for i in range(3)]
+    rng_bytes = [b"\x11" * 32, b"\x22" * 32, b"\x33" * 32]
+    it = iter(rng_bytes)
+    welcome = wl.create_welcome(
+        group.epoch,
+        group.group_info,
+        [wl.NewMember(kp) for kp, _ in members],
+        rng=lambda n: next(it),
+    )
+    for (kp, priv), entry, eph in zip(members, welcome.secrets, rng_bytes, strict=True):
+        secrets = wl.decrypt_group_secrets(group.cs, priv, entry, welcome.encrypted_group_info)
+        assert secrets.joiner_secret == group.epoch.joiner_secret
+        alone = wl.encrypt_group_secrets(
+            group.cs, kp, welcome.encrypted_group_info, secrets, rng=lambda n, e=eph: e
+        )
+        assert alone == entry
+
+
 def test_round_trip_with_psks() -> None:
     cs = cipher_suite(1)
     ids = [

@@ -10,7 +10,7 @@ b'hello'
 
 from __future__ import annotations
 
-from .hpke import HpkePrivateKey, HpkeSuite
+from .hpke import HpkeInfo, HpkePrivateKey, HpkeSuite
 from .primitives import Rng
 from .suites import (
     SUITE_TABLE,
@@ -25,6 +25,7 @@ __all__ = [
     "SUITE_TABLE",
     "SUPPORTED_CIPHER_SUITES",
     "CipherSuite",
+    "HpkeInfo",
     "HpkePrivateKey",
     "HpkeSuite",
     "Rng",

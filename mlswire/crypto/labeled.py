@@ -70,6 +70,28 @@ def encrypt_with_label(
     return cs.hpke_seal(public_key, _encrypt_context(label, context), b"", plaintext, rng=rng)
 
 
+class LabeledEncryptor:
+    """EncryptWithLabel(., label, context, .) to several public keys under one label and
+    context (a Welcome: one seal per new member under the encrypted GroupInfo).
+
+    The EncryptContext is encoded and its HPKE key-schedule hash computed once, here,
+    so each :meth:`encrypt` costs the same however long ``context`` is; the result is
+    what :func:`encrypt_with_label` gives for each key.
+    """
+
+    __slots__ = ("_cs", "_info")
+
+    def __init__(self, cs: CipherSuite, label: str | bytes, context: bytes) -> None:
+        self._cs = cs
+        self._info = cs.hpke_info(_encrypt_context(label, context))
+
+    def encrypt(
+        self, public_key: bytes, plaintext: bytes, rng: Rng | None = None
+    ) -> tuple[bytes, bytes]:
+        """HPKE base-mode seal to ``public_key``; returns ``(kem_output, ciphertext)``."""
+        return self._cs.hpke_seal(public_key, self._info, b"", plaintext, rng=rng)
+
+
 def decrypt_with_label(
     cs: CipherSuite,
     private_key: bytes,

@@ -24,7 +24,7 @@ from typing import Any
 
 from mlswire.errors import CryptoError, UnsupportedCipherSuite
 
-from .hpke import KEMS, HpkePrivateKey, HpkeSuite
+from .hpke import KEMS, HpkeInfo, HpkePrivateKey, HpkeSuite
 from .primitives import AEADS, KDFS, Rng
 from .signature import SIGNATURE_SCHEMES, SignatureScheme
 
@@ -120,10 +120,17 @@ class CipherSuite:
 
     # --- HPKE (RFC 9180 base mode) ---------------------------------------------------------
     def hpke_seal(
-        self, pk: bytes, info: bytes, aad: bytes, pt: bytes, rng: Rng | None = None
+        self, pk: bytes, info: bytes | HpkeInfo, aad: bytes, pt: bytes, rng: Rng | None = None
     ) -> tuple[bytes, bytes]:
-        """SealBase(pk, info, aad, pt) -> (kem_output, ciphertext)."""
+        """SealBase(pk, info, aad, pt) -> (kem_output, ciphertext).
+
+        ``info`` is the raw info or a handle from :meth:`hpke_info`."""
         return self._hpke.seal(pk, info, aad, pt, rng)
+
+    def hpke_info(self, info: bytes) -> HpkeInfo:
+        """Prepare ``info`` for several seals under it: the key schedule hashes it here,
+        once, instead of in every seal (RFC 9180 §5.1; see :mod:`mlswire.crypto.hpke`)."""
+        return self._hpke.prepare_info(info)
 
     def hpke_open(
         self, sk: bytes | HpkePrivateKey, kem_output: bytes, info: bytes, aad: bytes, ct: bytes

@@ -1465,9 +1465,8 @@ class Group:
         return labeled.make_proposal_ref(self._state.suite, tls.encode(ac, AuthenticatedContent))
 
     def _check_proposal(self, proposal: Proposal, sender: Sender) -> None:
-        """The per-proposal checks that need no commit context (§12.1)."""
-        st = self._state
-        cs = st.suite
+        """The per-proposal checks that need no commit context (§12.1). An Add's
+        KeyPackage is not checked here: apply_proposals checks every committed one."""
         t = proposal.proposal_type
         if t == ProposalType.external_init:
             raise ValidationError("RFC 9420 §12.1.6: ExternalInit only in an external Commit")
@@ -1475,8 +1474,6 @@ class Group:
             sender.sender_type != SenderType.member or proposal.update is None
         ):
             raise ValidationError("RFC 9420 §12.1.2: an Update comes from a member")
-        if t == ProposalType.add and proposal.add is not None:
-            validate_key_package(cs, proposal.add.key_package, "Add")
         if sender.sender_type in (
             SenderType.external,
             SenderType.new_member_proposal,
@@ -1500,8 +1497,11 @@ class Group:
         policy = self._policy()
         add = fc.proposal.add
         if add is not None:
-            # §10.1 on receipt: the leaf's signature and credential too. Its §7.3
-            # uniqueness waits for the commit, whose Removes may make room for it.
+            # Refuse a bad KeyPackage before it is cached (§10.1 on receipt), its leaf's
+            # signature and credential included; the leaf's §7.3 uniqueness waits for the
+            # commit, whose Removes may make room for it. Adds committed by value are
+            # checked once, in apply_proposals.
+            validate_key_package(self._state.suite, add.key_package, "Add")
             leaf = add.key_package.leaf_node
             where = "Add.key_package.leaf_node"  # source key_package: no group, no index
             verify_leaf_signature(self._state.suite, leaf, b"", 0, where)

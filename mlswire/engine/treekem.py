@@ -167,15 +167,16 @@ def create_update_path(
     new.set_leaf(sender, new_leaf)
 
     ctx, ctx_bytes = _provisional(context, new)
+    # Every path secret is encrypted under the same context (the provisional
+    # GroupContext): prepared once, not once per resolution node (up to N-1 of them).
+    encryptor = labeled.LabeledEncryptor(suite, "UpdatePathNode", ctx_bytes)
     nodes: list[UpdatePathNode] = []
     for p, s in pairs:
         cts: list[HPKECiphertext] = []
         for r in new.resolution(s, exclude):
             target = new.node(r)
             assert target is not None
-            kem_output, ct = labeled.encrypt_with_label(
-                suite, target.encryption_key, "UpdatePathNode", ctx_bytes, path_secrets[p], rng=rng
-            )
+            kem_output, ct = encryptor.encrypt(target.encryption_key, path_secrets[p], rng=rng)
             cts.append(HPKECiphertext(kem_output=kem_output, ciphertext=ct))
         value = new.node(p)
         assert value is not None

@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 
 from ..codecs import tls
 from ..crypto.labeled import (
+    LabeledEncryptor,
     Rng,
     decrypt_with_label,
-    encrypt_with_label,
     make_key_package_ref,
     sign_with_label,
     verify_with_label,
@@ -182,14 +182,20 @@ def encrypt_group_secrets(
     rng: Rng | None = None,
 ) -> EncryptedGroupSecrets:
     """EncryptWithLabel(init_key, "Welcome", encrypted_group_info, GroupSecrets),
-    addressed to the KeyPackage's ref."""
-    kem_output, ciphertext = encrypt_with_label(
-        cs,
-        key_package.init_key,
-        WELCOME_LABEL,
-        encrypted_group_info,
-        tls.encode(group_secrets, GroupSecrets),
-        rng=rng,
+    addressed to the KeyPackage's ref (one entry; :func:`create_welcome` makes them all)."""
+    encryptor = LabeledEncryptor(cs, WELCOME_LABEL, encrypted_group_info)
+    return _seal_group_secrets(cs, encryptor, key_package, group_secrets, rng)
+
+
+def _seal_group_secrets(
+    cs: CipherSuite,
+    encryptor: LabeledEncryptor,
+    key_package: KeyPackage,
+    group_secrets: GroupSecrets,
+    rng: Rng | None,
+) -> EncryptedGroupSecrets:
+    kem_output, ciphertext = encryptor.encrypt(
+        key_package.init_key, tls.encode(group_secrets, GroupSecrets), rng=rng
     )
     return EncryptedGroupSecrets(
         new_member=key_package_ref(cs, key_package),
@@ -226,11 +232,16 @@ def create_welcome(
                 f"new_members[{i}]",
             )
     encrypted_group_info = encrypt_group_info(cs, epoch.welcome_secret, group_info)
+    # Every entry is sealed under the same EncryptContext, which holds the whole
+    # encrypted GroupInfo (the ratchet tree: megabytes in a large group). Encoding it
+    # and hashing it into HPKE's key schedule once, not once per new member, keeps a
+    # Welcome linear in its size plus its members instead of their product.
+    encryptor = LabeledEncryptor(cs, WELCOME_LABEL, encrypted_group_info)
     secrets = tuple(
-        encrypt_group_secrets(
+        _seal_group_secrets(
             cs,
+            encryptor,
             member.key_package,
-            encrypted_group_info,
             GroupSecrets(
                 joiner_secret=epoch.joiner_secret,
                 path_secret=(
@@ -240,7 +251,7 @@ def create_welcome(
                 ),
                 psks=tuple(psks),
             ),
-            rng=rng,
+            rng,
         )
         for member in new_members
     )

@@ -1,0 +1,79 @@
+"""RatchetTree.encode builds the ``ratchet_tree`` extension from per-node encodings that
+it caches (shared by every version of a tree): whatever the tree went through, the
+bytes are the codec's encoding of ``to_nodes()``, for the tree and for its older
+versions."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from mlswire.codecs import tls
+from mlswire.crypto.suites import cipher_suite
+from mlswire.engine.ratchet_tree import RatchetTree
+from mlswire.errors import MLSError
+from mlswire.schema import ParentNode
+
+from ._trees import SUITE, get_tree, make_member
+
+SUITE_OBJ = cipher_suite(SUITE)
+LEAVES = [make_member(SUITE_OBJ, f"leaf {i}").leaf_node for i in range(12)]
+
+
+def by_codec(tree: RatchetTree) -> bytes:
+    return tls.encode(tree.to_nodes(), "RatchetTree")
+
+
+OPS = st.lists(
+    st.tuples(
+        st.sampled_from(["add", "remove", "update", "parent", "blank", "copy"]), st.integers(0, 15)
+    ),
+    max_size=30,
+)
+
+
+@settings(deadline=None, max_examples=60)
+@given(OPS)
+def test_encode_is_the_codecs_encoding_for_every_version(ops: list[tuple[str, int]]) -> None:
+    tree = RatchetTree.with_first_leaf(SUITE, LEAVES[0])
+    versions = [tree]
+    for op, k in ops:
+        members = list(tree.members())
+        try:
+            if op == "add":
+                tree.add_leaf(LEAVES[k % len(LEAVES)])
+            elif op == "remove" and len(members) > 1:
+                tree.remove_leaf(members[k % len(members)])
+            elif op == "update":
+                tree.update_leaf(members[k % len(members)], LEAVES[k % len(LEAVES)])
+            elif op == "parent" and tree.width > 1:
+                x = 2 * (k % (tree.width // 2)) + 1
+                tree.set_parent(
+                    x,
+                    ParentNode(encryption_key=bytes([k]) * 32, parent_hash=b"", unmerged_leaves=()),
+                )
+            elif op == "blank" and tree.width > 1:
+                tree.set_parent(2 * (k % (tree.width // 2)) + 1, None)
+            elif op == "copy":
+                tree = tree.copy()  # the old one stays a version of it
+                versions.append(tree)
+        except MLSError:
+            pass
+        for version in (tree, versions[k % len(versions)]):
+            assert version.encode() == by_codec(version)
+    for version in versions:
+        data = version.encode()
+        assert data == by_codec(version)
+        assert RatchetTree.decode(SUITE, data) == version
+
+
+def test_grown_tree_with_parents_and_unmerged_leaves() -> None:
+    group = get_tree(8)
+    tree = group.tree
+    first = tree.encode()
+    assert first == by_codec(tree)
+    assert tree.encode() == first  # from the cache
+    staged = tree.copy()
+    staged.add_leaf(LEAVES[1])  # unmerged leaf in every non-blank parent above it
+    assert staged.encode() == by_codec(staged) != first
+    assert tree.encode() == first == by_codec(tree)
