@@ -725,6 +725,38 @@ def _staged_views(staged: StagedCommit) -> tuple[object, ...]:
     )
 
 
+def test_commit_leaves_out_cached_proposals_that_would_invalidate_it() -> None:
+    """§12.1: the committer includes received proposals as long as the list stays
+    valid: of a cached Update of c and a cached Remove of c, the first to arrive is
+    committed, the other left out, and every member agrees."""
+    _, (a, b, c, d) = make_group(4)
+    update_c = c.propose_update()
+    remove_c = b.propose_remove(2)
+    for g in (a, b, d):
+        g.process(update_c)
+    for g in (a, c, d):
+        g.process(remove_c)
+    out = a.commit()
+    staged = b.process(out.commit)
+    assert isinstance(staged, StagedCommit)
+    assert staged.updated == (2,) and staged.removed == ()
+    staged.merge()
+    deliver(out.commit, a, [c, d])
+    assert_in_sync([a, b, c, d])
+    # our by-value Remove of c wins over c's cached Update; an invalid by-value
+    # proposal is never dropped: its error is raised
+    update_c = c.propose_update()
+    for g in (b, d):
+        g.process(update_c)
+    with pytest.raises(ValidationError, match="Remove names a member"):
+        b.commit([Proposal(proposal_type=ProposalType.remove, remove=Remove(removed=9))])
+    assert b.pending_commit is None
+    out = b.commit([Proposal(proposal_type=ProposalType.remove, remove=Remove(removed=2))])
+    staged = d.process(out.commit)
+    assert isinstance(staged, StagedCommit)
+    assert staged.updated == () and [m.leaf_index for m in staged.removed] == [2]
+
+
 def test_concurrent_commits_first_one_wins() -> None:
     _, (a, b, c) = make_group(3)
     out_a = a.update()

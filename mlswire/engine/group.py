@@ -2092,9 +2092,8 @@ class Group:
         cs = st.suite
         me = self.own_leaf_index
         sender = self._sender()
-        refs: list[ProposalOrRef] = []
-        items: list[ProposalItem] = []
-        for ref, item in st.proposals.items():
+        cached: list[ProposalItem] = []
+        for item in st.proposals.values():
             p = item.proposal
             # §12.2: our own Updates are replaced by the path; Removes of us cannot be
             # committed by us.
@@ -2106,15 +2105,42 @@ class Group:
                 and (p.remove.removed == me)
             ):
                 continue
-            refs.append(ProposalOrRef(type=ProposalOrRefType.reference, reference=ref))
-            items.append(item)
-        for p in proposals:
-            refs.append(ProposalOrRef(type=ProposalOrRefType.proposal, proposal=p))
-            items.append(ProposalItem(p, sender, None))
+            cached.append(item)
+        by_value = [ProposalItem(p, sender, None) for p in proposals]
         policy = self._policy()
-        applied = apply_proposals(
-            st.tree, st.context, st.summary, items, sender, policy, psk_usages=_psk_usages
-        )
+
+        def validated(chosen: list[ProposalItem]) -> AppliedProposals:
+            return apply_proposals(
+                st.tree,
+                st.context,
+                st.summary,
+                [*chosen, *by_value],
+                sender,
+                policy,
+                psk_usages=_psk_usages,
+            )
+
+        try:
+            applied = validated(cached)
+        except ValidationError:
+            # §12.1: include the received proposals "as long as this results in a valid
+            # proposal list": keep each cached one, in order, that the list stays valid
+            # with (one made invalid by another, e.g. an Update of a member a Remove also
+            # names, is left out). Our own by-value proposals are not dropped: if they
+            # are invalid, the last call raises their error.
+            kept: list[ProposalItem] = []
+            for item in cached:
+                try:
+                    validated([*kept, item])
+                except ValidationError:
+                    continue
+                kept.append(item)
+            cached = kept
+            applied = validated(cached)
+        refs = [
+            ProposalOrRef(type=ProposalOrRefType.reference, reference=item.ref)
+            for item in cached
+        ] + [ProposalOrRef(type=ProposalOrRefType.proposal, proposal=p) for p in proposals]
         with_path = update_path or applied.path_required
         template = msgspec.structs.replace(
             st.context, epoch=st.context.epoch + 1, extensions=applied.extensions
