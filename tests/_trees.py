@@ -170,3 +170,35 @@ def get_tree(n: int, suite_id: int = SUITE) -> Group:
 
 def encoded(tree: RatchetTree) -> bytes:
     return tls.encode(tree.to_nodes(), "RatchetTree")
+
+
+def sample_leaves(n: int = 12) -> list[LeafNode]:
+    """Signed leaves of n distinct members (seeded: the same every run)."""
+    suite = cipher_suite(SUITE)
+    return [make_member(suite, f"leaf {i}").leaf_node for i in range(n)]
+
+
+def apply_tree_op(tree: RatchetTree, op: str, k: int, leaves: list[LeafNode]) -> None:
+    """One step of the random operation sequences the tree properties are tested over:
+    add / remove / update a leaf, set or blank a parent (k picks which). A step the tree
+    refuses (an MLSError: e.g. a leaf already in it) leaves it as it was."""
+    from mlswire.errors import MLSError
+    from mlswire.schema import ParentNode
+
+    members = list(tree.members())
+    try:
+        if op == "add":
+            tree.add_leaf(leaves[k % len(leaves)])
+        elif op == "remove" and len(members) > 1:
+            tree.remove_leaf(members[k % len(members)])
+        elif op == "update":
+            tree.update_leaf(members[k % len(members)], leaves[k % len(leaves)])
+        elif op == "parent" and tree.width > 1:
+            x = 2 * (k % (tree.width // 2)) + 1
+            tree.set_parent(
+                x, ParentNode(encryption_key=bytes([k]) * 32, parent_hash=b"", unmerged_leaves=())
+            )
+        elif op == "blank" and tree.width > 1:
+            tree.set_parent(2 * (k % (tree.width // 2)) + 1, None)
+    except MLSError:
+        pass

@@ -12,13 +12,13 @@ from mlswire.crypto.suites import cipher_suite
 from mlswire.engine import tree_math as tm
 from mlswire.engine import tree_validation as tv
 from mlswire.engine.ratchet_tree import RatchetTree
-from mlswire.errors import DecodeError, MLSError, ValidationError
+from mlswire.errors import DecodeError, ValidationError
 from mlswire.schema import LeafNode, Node, NodeType, ParentNode
 
-from ._trees import SUITE, Group, get_tree, make_member
+from ._trees import SUITE, Group, apply_tree_op, get_tree, make_member, sample_leaves
 
 SUITE_OBJ = cipher_suite(SUITE)
-LEAVES = [make_member(SUITE_OBJ, f"leaf {i}").leaf_node for i in range(12)]
+LEAVES = sample_leaves()
 
 
 def parent(key: bytes, unmerged: tuple[int, ...] = ()) -> ParentNode:
@@ -128,22 +128,16 @@ def test_one_change_rehashes_only_its_path() -> None:
 @settings(deadline=None, max_examples=40)
 @given(
     st.lists(
-        st.tuples(st.sampled_from(["add", "remove", "update"]), st.integers(0, 15)), max_size=25
+        st.tuples(
+            st.sampled_from(["add", "remove", "update", "parent", "blank"]), st.integers(0, 15)
+        ),
+        max_size=25,
     )
 )
 def test_cached_hash_equals_fresh_hash_after_any_operations(ops: list[tuple[str, int]]) -> None:
     tree = RatchetTree.with_first_leaf(SUITE, LEAVES[0])
     for op, k in ops:
-        members = list(tree.members())
-        try:
-            if op == "add":
-                tree.add_leaf(LEAVES[k % len(LEAVES)])
-            elif op == "remove" and len(members) > 1:
-                tree.remove_leaf(members[k % len(members)])
-            elif op == "update":
-                tree.update_leaf(members[k % len(members)], LEAVES[k % len(LEAVES)])
-        except MLSError:
-            pass
+        apply_tree_op(tree, op, k, LEAVES)
         assert tree.tree_hash() == RatchetTree.decode(SUITE, tree.encode()).tree_hash()
 
 
