@@ -24,11 +24,13 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
+
+import msgspec
 
 from ..crypto.labeled import derive_tree_secret, expand_with_label
 from ..crypto.suites import CipherSuite, cipher_suite
-from ..errors import StateError, ValidationError
+from ..errors import DecodeError, StateError, ValidationError
 from ..schema import ContentType
 from . import tree_math as tm
 
@@ -38,6 +40,26 @@ DEFAULT_OUT_OF_ORDER_WINDOW = 32
 DEFAULT_MAX_FORWARD_DISTANCE = 1000
 
 _MAX_GENERATION = 0xFFFFFFFF  # generations are uint32 on the wire (SenderData)
+
+
+_Index = Annotated[int, msgspec.Meta(ge=0, le=0xFFFFFFFF)]
+
+
+class _StoredRatchet(msgspec.Struct, forbid_unknown_fields=True):
+    generation: _Index
+    secret: bytes
+    skipped: dict[_Index, tuple[bytes, bytes]]
+
+
+class _StoredSecretTree(msgspec.Struct, forbid_unknown_fields=True):
+    """What :meth:`SecretTree.to_state` writes, with the types and ranges a reader checks."""
+
+    cipher_suite: Annotated[int, msgspec.Meta(ge=0, le=0xFFFF)]
+    n_leaves: Annotated[int, msgspec.Meta(ge=1, le=1 << 31)]
+    out_of_order_window: _Index
+    max_forward_distance: _Index
+    nodes: dict[_Index, bytes]
+    ratchets: dict[str, dict[_Index, _StoredRatchet]]
 
 
 class RatchetType(enum.Enum):
@@ -185,25 +207,23 @@ class SecretTree:
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> SecretTree:
-        """The inverse of :meth:`to_state`."""
+        """The inverse of :meth:`to_state`; DecodeError if ``state`` is not its shape."""
+        try:
+            s = msgspec.convert(state, _StoredSecretTree)
+        except msgspec.ValidationError as e:
+            raise DecodeError(f"malformed secret tree state: {e}") from None
         tree = cls(
-            state["cipher_suite"],
+            s.cipher_suite,
             b"",
-            state["n_leaves"],
-            out_of_order_window=state["out_of_order_window"],
-            max_forward_distance=state["max_forward_distance"],
+            s.n_leaves,
+            out_of_order_window=s.out_of_order_window,
+            max_forward_distance=s.max_forward_distance,
         )
-        tree.nodes = {int(k): bytes(v) for k, v in state["nodes"].items()}
+        tree.nodes = s.nodes
         for t in RatchetType:
             tree.ratchets[t] = {
-                int(leaf): Ratchet(
-                    generation=r["generation"],
-                    secret=bytes(r["secret"]),
-                    skipped={
-                        int(g): (bytes(kn[0]), bytes(kn[1])) for g, kn in r["skipped"].items()
-                    },
-                )
-                for leaf, r in state["ratchets"][t.value].items()
+                leaf: Ratchet(generation=r.generation, secret=r.secret, skipped=r.skipped)
+                for leaf, r in s.ratchets.get(t.value, {}).items()
             }
         return tree
 

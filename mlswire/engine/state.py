@@ -46,9 +46,10 @@ client is passed to ``Group.from_bytes`` (services come in at load time).
 from __future__ import annotations
 
 from dataclasses import fields
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import cbor2
+import msgspec
 
 from ..codecs import tls
 from ..crypto.labeled import Rng
@@ -78,6 +79,53 @@ _READABLE = (1, 2)
 
 _SECRET_FIELDS = tuple(f.name for f in fields(ks.EpochSecrets) if f.name != "cipher_suite")
 
+# The stored document's shape, for reading: msgspec checks every field's type (and the
+# integers' ranges) before anything is built from it, so a corrupted or hostile state
+# fails as a DecodeError naming the field, never as a stray exception or a huge
+# allocation (``bytes(10**9)``).
+_Index = Annotated[int, msgspec.Meta(ge=0, le=0xFFFFFFFF)]
+_Epoch = Annotated[int, msgspec.Meta(ge=0, le=(1 << 63) - 1)]  # msgspec bounds are int64
+
+
+class _StoredEpoch(msgspec.Struct, forbid_unknown_fields=True):
+    context: bytes
+    tree: bytes
+    leaf_index: _Index
+    private_keys: dict[_Index, bytes]
+    secrets: dict[str, bytes]
+    secret_tree: dict[str, Any]  # SecretTree.from_state checks its own shape
+    interim: bytes
+    proposals: list[tuple[bytes, bytes, bytes]]
+    update_keys: dict[bytes, bytes]
+    sent: dict[bytes, bytes]
+
+
+class _StoredPending(msgspec.Struct, forbid_unknown_fields=True):
+    commit: bytes
+    welcome: bytes | None
+    group_info: bytes | None
+    epoch: _StoredEpoch
+    added: list[tuple[_Index, bytes]]
+    removed: list[tuple[_Index, bytes]]
+    updated: list[_Index]
+    psks: list[bytes]
+    reinit: bytes | None
+    custom: list[bytes]
+
+
+class _StoredGroup(msgspec.Struct, forbid_unknown_fields=True):
+    format: str
+    version: int
+    config: dict[str, Any]
+    signature_key: bytes
+    active: bool
+    inactive_reason: str
+    pending_reinit: bytes | None
+    resumption_psks: dict[_Epoch, bytes]
+    current: _StoredEpoch
+    past: list[_StoredEpoch]
+    pending: _StoredPending | None = None  # version 2
+
 
 def _encode_epoch(st: EpochState) -> dict[str, Any]:
     return {
@@ -97,33 +145,28 @@ def _encode_epoch(st: EpochState) -> dict[str, Any]:
     }
 
 
-def _decode_epoch(d: dict[str, Any]) -> EpochState:
+def _decode_epoch(d: _StoredEpoch) -> EpochState:
     from .group import EpochState
 
-    context: GroupContext = tls.decode(d["context"], GroupContext)
+    context: GroupContext = tls.decode(d.context, GroupContext)
     suite = int(context.cipher_suite)
-    tree = RatchetTree.decode(suite, d["tree"])
-    secrets = ks.EpochSecrets(
-        cipher_suite=suite, **{n: bytes(d["secrets"][n]) for n in _SECRET_FIELDS}
-    )
-    proposals: dict[bytes, ProposalItem] = {}
-    for ref, proposal, sender in d["proposals"]:
-        proposals[bytes(ref)] = ProposalItem(
-            tls.decode(proposal, Proposal), tls.decode(sender, Sender), bytes(ref)
-        )
+    tree = RatchetTree.decode(suite, d.tree)
+    secrets = ks.EpochSecrets(cipher_suite=suite, **{n: d.secrets[n] for n in _SECRET_FIELDS})
+    proposals = {
+        ref: ProposalItem(tls.decode(proposal, Proposal), tls.decode(sender, Sender), ref)
+        for ref, proposal, sender in d.proposals
+    }
     return EpochState(
         context=context,
         tree=tree,
         summary=MemberSummary.of_tree(tree),
-        private=treekem.TreePrivateState(
-            int(d["leaf_index"]), {int(k): bytes(v) for k, v in d["private_keys"].items()}
-        ),
+        private=treekem.TreePrivateState(d.leaf_index, d.private_keys),
         secrets=secrets,
-        secret_tree=SecretTree.from_state(d["secret_tree"]),
-        interim=bytes(d["interim"]),
+        secret_tree=SecretTree.from_state(d.secret_tree),
+        interim=d.interim,
         proposals=proposals,
-        update_keys={bytes(k): bytes(v) for k, v in d["update_keys"].items()},
-        sent={bytes(k): bytes(v) for k, v in d["sent"].items()},
+        update_keys=d.update_keys,
+        sent=d.sent,
     )
 
 
@@ -147,32 +190,27 @@ def _encode_pending(group: Group) -> dict[str, Any] | None:
     }
 
 
-def _decode_pending(group: Group, d: dict[str, Any]) -> None:
+def _decode_pending(group: Group, d: _StoredPending) -> None:
     from .group import CommitOutput, StagedCommit
 
-    new = _decode_epoch(d["epoch"])
+    new = _decode_epoch(d.epoch)
     applied = AppliedProposals(
         # The tree, summary and extensions the proposals produced only matter while the
         # commit is built; the staged epoch holds their final form.
         tree=new.tree,
         summary=new.summary,
         extensions=tuple(new.context.extensions),
-        added=[(int(i), tls.decode(kp, KeyPackage)) for i, kp in d["added"]],
-        removed=[(int(i), tls.decode(leaf, LeafNode)) for i, leaf in d["removed"]],
-        updated=[int(i) for i in d["updated"]],
-        psks=[tls.decode(p, PreSharedKeyID) for p in d["psks"]],
-        reinit=None if d["reinit"] is None else tls.decode(d["reinit"], ReInit),
-        custom=[tls.decode(p, Proposal) for p in d["custom"]],
+        added=[(i, tls.decode(kp, KeyPackage)) for i, kp in d.added],
+        removed=[(i, tls.decode(leaf, LeafNode)) for i, leaf in d.removed],
+        updated=list(d.updated),
+        psks=[tls.decode(p, PreSharedKeyID) for p in d.psks],
+        reinit=None if d.reinit is None else tls.decode(d.reinit, ReInit),
+        custom=[tls.decode(p, Proposal) for p in d.custom],
     )
     me = group.own_leaf_index
     sender = Sender(sender_type=SenderType.member, leaf_index=me)
-    commit = bytes(d["commit"])
-    group._pending = StagedCommit(group, group._state, new, applied, sender, me, commit)
-    group._pending_output = CommitOutput(
-        commit,
-        None if d["welcome"] is None else bytes(d["welcome"]),
-        None if d["group_info"] is None else bytes(d["group_info"]),
-    )
+    group._pending = StagedCommit(group, group._state, new, applied, sender, me, d.commit)
+    group._pending_output = CommitOutput(d.commit, d.welcome, d.group_info)
 
 
 def encode_group(group: Group) -> bytes:
@@ -210,26 +248,33 @@ def decode_group(data: bytes, client: Client, *, rng: Rng | None = None) -> Grou
             "version",
         )
     try:
-        if doc["signature_key"] != client.signature_public_key:
-            raise StateError("the group state belongs to another client (signature key differs)")
-        config = GroupConfig(**doc["config"])
+        stored = msgspec.convert(doc, _StoredGroup)
+    except msgspec.ValidationError as e:
+        raise DecodeError(f"malformed group state: {e}") from None
+    if stored.signature_key != client.signature_public_key:
+        raise StateError("the group state belongs to another client (signature key differs)")
+    try:
+        config = msgspec.convert(stored.config, GroupConfig)
+    except msgspec.ValidationError as e:
+        raise DecodeError(f"malformed group state: {e}", "config") from None
+    try:
         group = Group(
             client,
             config,
-            _decode_epoch(doc["current"]),
+            _decode_epoch(stored.current),
             rng=rng,
-            resumption_psks={int(k): bytes(v) for k, v in doc["resumption_psks"].items()},
-            past=[_decode_epoch(p) for p in doc["past"]],
+            resumption_psks=stored.resumption_psks,
+            past=[_decode_epoch(p) for p in stored.past],
         )
-        group.active = bool(doc["active"])
-        group.inactive_reason = str(doc["inactive_reason"])
-        reinit = doc["pending_reinit"]
+        group.active = stored.active
+        group.inactive_reason = stored.inactive_reason
+        reinit = stored.pending_reinit
         group.pending_reinit = None if reinit is None else tls.decode(reinit, ReInit)
-        if doc.get("pending") is not None:
-            _decode_pending(group, doc["pending"])
+        if stored.pending is not None:
+            _decode_pending(group, stored.pending)
     except MLSError:
         raise
-    except (KeyError, TypeError, ValueError, AttributeError) as e:
+    except (KeyError, TypeError, ValueError) as e:  # e.g. a secret missing
         raise DecodeError(f"malformed group state ({type(e).__name__}: {e})") from None
     return group
 
