@@ -17,11 +17,14 @@ import pytest
 
 from mlswire.codecs import tls
 from mlswire.crypto import labeled
+from mlswire.crypto.primitives import Rng
 from mlswire.crypto.suites import cipher_suite
-from mlswire.engine import framing
+from mlswire.engine import framing, treekem
 from mlswire.engine import key_schedule as ks
 from mlswire.engine import psk as psk_mod
+from mlswire.engine import tree_validation as tv
 from mlswire.engine.group import Client, Group, GroupConfig, StagedCommit, default_capabilities
+from mlswire.engine.proposals import DEFAULT_PROPOSAL_TYPES, PATH_REQUIRED_TYPES
 from mlswire.engine.ratchet_tree import RatchetTree
 from mlswire.engine.transcript import confirmation_tag
 from mlswire.engine.tree_validation import leaf_node_tbs
@@ -33,7 +36,7 @@ from mlswire.engine.welcome import (
     key_package_ref,
     sign_group_info,
 )
-from mlswire.errors import MLSError
+from mlswire.errors import MLSError, ValidationError
 from mlswire.schema import (
     Add,
     Capabilities,
@@ -41,12 +44,16 @@ from mlswire.schema import (
     CredentialType,
     Extension,
     ExtensionType,
+    ExternalInit,
     FramedContent,
+    GroupContext,
     GroupInfo,
     GroupSecrets,
+    HPKECiphertext,
     KeyPackage,
     KeyPackageTBS,
     LeafNode,
+    LeafNodeSource,
     MLSMessage,
     Node,
     PreSharedKeyID,
@@ -216,25 +223,196 @@ def by_ref(ref: bytes) -> ProposalOrRef:
     return ProposalOrRef(type=ProposalOrRefType.reference, reference=ref)
 
 
+# --- forged commits ----------------------------------------------------------------------
+
+#: The error of a Commit whose confirmation tag is wrong: the last check a receiver makes.
+CONFIRMATION_TAG = (
+    r"§6\.1: confirmation_tag must equal MAC\(confirmation_key, confirmed_transcript_hash\)"
+)
+
+Item = tuple[Proposal, Sender]
+
+
+def _items(
+    group: Group, proposals: Sequence[Proposal | ProposalOrRef], sender: Sender
+) -> list[Item | None]:
+    """The proposals as committed (by value from ``sender``, by reference from ``group``'s
+    cache); None for a reference the committer does not know."""
+    out: list[Item | None] = []
+    for p in proposals:
+        por = p if isinstance(p, ProposalOrRef) else by_value(p)
+        if por.type == ProposalOrRefType.reference:
+            item = group._state.proposals.get(por.reference or b"")
+            out.append(None if item is None else (item.proposal, item.sender))
+        else:
+            assert por.proposal is not None
+            out.append((por.proposal, sender))
+    return out
+
+
+def _path_required(items: Sequence[Item | None]) -> bool:
+    """§12.4: an empty list, or a type that needs the path (unknown types and unknown
+    references: the safe answer, as the engine's; a path is always allowed)."""
+    return not items or any(
+        it is None
+        or int(it[0].proposal_type) in PATH_REQUIRED_TYPES
+        or int(it[0].proposal_type) not in DEFAULT_PROPOSAL_TYPES
+        for it in items
+    )
+
+
+def _applied(
+    group: Group, items: Sequence[Item | None], committer: int | None
+) -> tuple[RatchetTree, tuple[Extension, ...], list[int]]:
+    """The tree, GroupContext extensions and added leaves after ``items`` (§12.3 order),
+    applied as far as each proposal can be: the committer's own Update or Remove, a
+    second Update or Remove of a leaf and a Remove of a non-member change nothing. What
+    a committer of the list means by it, the tree its path is made for."""
+    st = group._state
+    tree = st.tree.copy()
+    known = [it for it in items if it is not None]
+
+    def of(t: ProposalType) -> list[Item]:
+        return [it for it in known if it[0].proposal_type == t]
+
+    gce = [p.group_context_extensions for p, _ in of(ProposalType.group_context_extensions)]
+    extensions = tuple(gce[0].extensions) if gce and gce[0] else tuple(st.context.extensions)
+    done = set() if committer is None else {committer}
+    for p, s in of(ProposalType.update):
+        i = s.leaf_index
+        if p.update is not None and i is not None and i not in done and tree.leaf(i) is not None:
+            tree.update_leaf(i, p.update.leaf_node)
+            done.add(i)
+    for p, _ in of(ProposalType.remove):
+        r = p.remove.removed if p.remove is not None else -1
+        if r not in done and 0 <= r < tree.n_leaves and tree.leaf(r) is not None:
+            tree.remove_leaf(r)
+            done.add(r)
+    added = [tree.add_leaf(p.add.key_package.leaf_node) for p, _ in of(ProposalType.add) if p.add]
+    return tree, extensions, added
+
+
+def forge_path(
+    group: Group,
+    proposals: Sequence[Proposal | ProposalOrRef] = (),
+    *,
+    joiner: Client | None = None,
+    rng: Rng | None = None,
+    leaf: Callable[[UpdatePath], LeafNode] | None = None,
+) -> UpdatePath:
+    """The UpdatePath of a Commit of ``proposals`` by ``group``'s member (or by
+    ``joiner``, an external Commit into ``group``), made as its committer makes it
+    (``treekem.create_update_path``): over the tree after the proposals (see
+    ``_applied``), encrypted to the provisional GroupContext of the next epoch, with the
+    committer's real keys. ``rng`` feeds create_update_path (its first draw is the
+    first path secret). ``leaf`` returns a changed LeafNode for the path: it is signed
+    again and the path secrets encrypted again to the provisional GroupContext it makes
+    (the tree hash covers the leaf), so that only what the change breaks is broken."""
+    st = group._state
+    cs = st.suite
+    if joiner is None:
+        me: int | None = group.own_leaf_index
+        sender = framing.member_sender(group.own_leaf_index)
+        key = group.client.signature_private_key
+    else:
+        me, sender, key = None, Sender(sender_type=SenderType.new_member_commit), None
+    tree, extensions, added = _applied(group, _items(group, proposals, sender), me)
+    base: LeafNode | None
+    if joiner is not None:
+        base = joiner._leaf_node(b"", LeafNodeSource.commit)
+        me, key = tree.add_leaf(base), joiner.signature_private_key
+    else:
+        base = tree.leaf(group.own_leaf_index)
+    assert me is not None and key is not None and base is not None
+    template = msgspec.structs.replace(
+        st.context, epoch=st.context.epoch + 1, extensions=extensions
+    )
+    created = treekem.create_update_path(
+        tree, me, key, template, exclude=added, leaf_node=base, rng=rng
+    )
+    if leaf is None:
+        return created.update_path
+    new_leaf = sign_leaf(key, leaf(created.update_path), st.context.group_id, me)
+    merged = created.tree.copy()
+    merged.set_leaf(me, new_leaf)
+    context = msgspec.structs.replace(template, tree_hash=merged.tree_hash())
+    info = tls.encode(context, GroupContext)
+    nodes = []
+    for (p, s), node in zip(merged.filtered_path(me), created.update_path.nodes, strict=True):
+        cts = []
+        for r in merged.resolution(s, added):
+            target = merged.node(r)
+            assert target is not None
+            kem_output, ct = labeled.encrypt_with_label(
+                cs, target.encryption_key, "UpdatePathNode", info, created.path_secrets[p]
+            )
+            cts.append(HPKECiphertext(kem_output=kem_output, ciphertext=ct))
+        nodes.append(msgspec.structs.replace(node, encrypted_path_secret=tuple(cts)))
+    return UpdatePath(leaf_node=new_leaf, nodes=tuple(nodes))
+
+
 def forge_commit(
     sender: Group,
     proposals: Sequence[Proposal | ProposalOrRef],
     *,
     path: UpdatePath | None = None,
+    with_path: bool | None = None,
+    rng: Rng | None = None,
+    leaf: Callable[[UpdatePath], LeafNode] | None = None,
 ) -> bytes:
-    """A Commit by ``sender`` with exactly ``proposals``, signed and tagged. Its
-    confirmation tag is a placeholder of the right length: every rule the negative
+    """A Commit by ``sender`` with exactly ``proposals``, signed and tagged. It carries
+    ``path``, else one made by ``forge_path`` (``rng``, ``leaf``) when the list needs one
+    (§12.4: empty, Update, Remove, ExternalInit, GroupContextExtensions, unknown types)
+    or ``with_path`` says so; ``with_path=False``: none.
+
+    Its confirmation tag is a placeholder of the right length: every rule the negative
     tests break is checked before the confirmation tag (which needs the next epoch,
     something a forger of an invalid commit cannot derive), and the error each test
-    expects proves that the rule under test is the one that fired."""
+    expects proves that the rule under test is the one that fired. ``accepted`` shows
+    that the same commit without the break fails at that tag and nowhere before."""
+    me = framing.member_sender(sender.own_leaf_index)
+    if with_path is None:
+        with_path = path is not None or _path_required(_items(sender, proposals, me))
+    if path is None and with_path:
+        path = forge_path(sender, proposals, rng=rng, leaf=leaf)
     commit = Commit(
         proposals=tuple(p if isinstance(p, ProposalOrRef) else by_value(p) for p in proposals),
-        path=path,
+        path=path if with_path else None,
     )
     return sign_public(
         sender,
         content_of(sender, commit=commit),
         confirmation_tag=bytes(sender._state.suite.hash_len),
+    )
+
+
+def external_init(group: Group) -> Proposal:
+    """An ExternalInit whose kem_output is encapsulated to ``group``'s external_pub."""
+    _, external_pub = group._state.secrets.external_key_pair()
+    kem_output, _ = ks.external_init_sender(group._state.suite, external_pub)
+    return Proposal(
+        proposal_type=ProposalType.external_init,
+        external_init=ExternalInit(kem_output=kem_output),
+    )
+
+
+def forge_external_commit(
+    group: Group, joiner: Client, proposals: Sequence[Proposal | ProposalOrRef] = ()
+) -> bytes:
+    """An external Commit by ``joiner`` into ``group``: an ExternalInit to the group's
+    external_pub, then ``proposals``, a path by ``forge_path``, signed with the joiner's
+    key over ``group``'s GroupContext; placeholder confirmation tag."""
+    listed = [by_value(external_init(group)), *proposals]
+    commit = Commit(
+        proposals=tuple(p if isinstance(p, ProposalOrRef) else by_value(p) for p in listed),
+        path=forge_path(group, listed, joiner=joiner),
+    )
+    sender = Sender(sender_type=SenderType.new_member_commit)
+    return sign_public(
+        group,
+        content_of(group, sender=sender, commit=commit),
+        signature_key=joiner.signature_private_key,
+        confirmation_tag=bytes(group._state.suite.hash_len),
     )
 
 
@@ -491,8 +669,6 @@ def update_leaf(
 ) -> LeafNode:
     """A LeafNode for an Update by ``group``'s member: a fresh encryption key, source
     update, then ``changes``, signed for the member's leaf."""
-    from mlswire.schema import LeafNodeSource
-
     leaf = group._state.tree.leaf(group.own_leaf_index)
     assert leaf is not None
     _, pk = group._state.suite.generate_key_pair()
@@ -516,3 +692,95 @@ def update(leaf: LeafNode) -> Proposal:
     from mlswire.schema import Update
 
     return Proposal(proposal_type=ProposalType.update, update=Update(leaf_node=leaf))
+
+
+# --- purity: the break is the only thing wrong -------------------------------------------
+
+
+def accepted(receiver: Group, message: bytes) -> None:
+    """``receiver`` accepts ``message`` (a commit is staged, not merged), or refuses it
+    only at a forger's placeholder confirmation tag: the last check of a Commit, made
+    after everything else about it passed."""
+    try:
+        receiver.process(message)
+    except ValidationError as e:
+        pm = decode(message).public_message
+        placeholder = bytes(receiver._state.suite.hash_len)
+        if pm is None or pm.auth.confirmation_tag != placeholder:
+            raise
+        if not re.search(CONFIRMATION_TAG, str(e)):
+            raise AssertionError(f"refused before its confirmation tag: {e}") from e
+
+
+def breaks_only(
+    receiver: Group, build: Callable[[bool], bytes], error: type[MLSError], rule: str
+) -> MLSError:
+    """The negative test and its proof of purity: ``build(True)``, the message with the
+    break, is refused naming ``rule`` with the state unchanged (``rejects``), and
+    ``build(False)``, the same message built and signed the same way without the break,
+    is ``accepted``. So the break is all that is wrong with the message."""
+    err = rejects(receiver, build(True), error, rule)
+    accepted(receiver, build(False))
+    return err
+
+
+def joins_only(
+    joiner: Client, build: Callable[[bool], bytes], error: type[MLSError], rule: str
+) -> None:
+    """``breaks_only`` for a Welcome: ``build(True)`` is refused naming ``rule`` (the
+    joiner keeps its KeyPackage keys), ``build(False)`` joins."""
+    rejects_join(joiner, build(True), error, rule)
+    joiner.join_group(build(False))
+
+
+def rechain(
+    nodes: list[Node | None],
+    leaf: int,
+    signature_private_key: bytes,
+    group_id: bytes,
+    *,
+    below: int | None = None,
+) -> None:
+    """The parent hashes along ``leaf``'s filtered direct path computed again, top down,
+    as its committer computes them (``RatchetTree.set_path_parent_hashes``), and the
+    leaf's parent_hash set to match and signed again: after an edit of the tree, its
+    parent hashes cover the edited tree. ``below``: only the nodes under that node of
+    the path (whose upper part a later commit replaced)."""
+    tree = RatchetTree.from_nodes(1, nodes)
+    if below is None:
+        parent_hash = tree.set_path_parent_hashes(leaf)
+    else:
+        path = tree.filtered_path(leaf)  # bottom up
+        k = [p for p, _ in path].index(below)
+        parent_hash = tree.parent_hash_of(*path[k])
+        for p, s in reversed(path[:k]):
+            node = tree.parent_node(p)
+            assert node is not None
+            tree.set_parent(p, msgspec.structs.replace(node, parent_hash=parent_hash))
+            parent_hash = tree.parent_hash_of(p, s)
+    own = tree.leaf(leaf)
+    assert own is not None and own.leaf_node_source == LeafNodeSource.commit
+    own = msgspec.structs.replace(own, parent_hash=parent_hash)
+    tree.set_leaf(leaf, sign_leaf(signature_private_key, own, group_id, leaf))
+    nodes[:] = tree.to_nodes()
+
+
+def failing_tree_checks(nodes: Sequence[Node | None], group_id: bytes) -> list[str]:
+    """The errors of each check ``tree_validation.validate_tree`` makes of a joined tree
+    (unmerged leaves, unique keys, leaf signatures, parent hashes; the tree hash is the
+    GroupInfo's, which ``set_tree`` keeps in step), each run on its own: a tree that
+    breaks one rule fails one of them."""
+    tree = RatchetTree.from_nodes(1, nodes)
+    checks: list[Callable[[], None]] = [
+        lambda: tv.verify_unmerged_leaves(tree),
+        lambda: tv.verify_unique_keys(tree),
+        lambda: tv.verify_leaf_signatures(tree, group_id),
+        lambda: tv.verify_parent_hashes(tree),
+    ]
+    failed = []
+    for check in checks:
+        try:
+            check()
+        except ValidationError as e:
+            failed.append(str(e))
+    return failed

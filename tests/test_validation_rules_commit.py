@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 import msgspec
@@ -27,9 +28,9 @@ from mlswire.schema import (
     CredentialType,
     Extension,
     ExtensionType,
-    ExternalInit,
     GroupContextExtensions,
     HPKECiphertext,
+    LeafNode,
     PreSharedKey,
     PreSharedKeyID,
     Proposal,
@@ -41,16 +42,21 @@ from mlswire.schema import (
     ReInit,
     Remove,
     ResumptionPSKUsage,
+    UpdatePath,
 )
 
 from ._forge import (
+    CONFIRMATION_TAG,
     PUBLIC,
     add,
+    breaks_only,
     by_ref,
     by_value,
     caps,
     encode_public,
+    external_init,
     forge_commit,
+    forge_external_commit,
     forge_proposal,
     key_package,
     leaf_at,
@@ -61,18 +67,15 @@ from ._forge import (
     rejects,
     required_capabilities_ext,
     resign,
-    sign_leaf,
     staged,
     update,
     update_leaf,
     with_path,
-    with_path_leaf,
 )
 
 CUSTOM_PROPOSAL = 0xF0F0
-CONFIRMATION_TAG = (
-    r"§6\.1: confirmation_tag must equal MAC\(confirmation_key, confirmed_transcript_hash\)"
-)
+CUSTOM_EXT = 0xFF0A
+CUSTOM = caps(extensions=(CUSTOM_EXT,))
 
 
 def remove(leaf: int) -> Proposal:
@@ -115,18 +118,18 @@ def reinit(
     )
 
 
-def external_init() -> Proposal:
-    return Proposal(
-        proposal_type=ProposalType.external_init, external_init=ExternalInit(kem_output=bytes(32))
-    )
-
-
 # --- §12.1 individual proposals ------------------------------------------------------------
 
 
 def test_proposal_remove_names_member() -> None:
-    _, (a, b) = make_group(2)
-    rejects(b, forge_commit(a, [remove(5)]), ValidationError, r"§12\.1\.3: Remove names a member")
+    # control: the Remove of member c
+    _, (a, b, _c) = make_group(3)
+    breaks_only(
+        b,
+        lambda broken: forge_commit(a, [remove(5 if broken else 2)]),
+        ValidationError,
+        r"§12\.1\.3: Remove names a member",
+    )
 
 
 def test_proposal_reinit_no_downgrade() -> None:
@@ -151,11 +154,14 @@ def test_proposal_reinit_extension_types_unique() -> None:
 
 
 def test_proposal_gce_extensions_supported() -> None:
-    _, (a, b) = make_group(2)
-    unknown = Extension(extension_type=ExtensionType(0xFF0A), extension_data=b"")
-    rejects(
+    # the committer a supports the extension (so its path leaf does, X4), b does not;
+    # control: an extension type every member supports
+    clients = [Client.generate(b"a", capabilities=CUSTOM), Client.generate(b"b")]
+    _, (a, b) = make_group(2, clients=clients)
+    custom = Extension(extension_type=ExtensionType(CUSTOM_EXT), extension_data=b"")
+    breaks_only(
         b,
-        forge_commit(a, [gce(unknown)]),
+        lambda broken: forge_commit(a, [gce(custom if broken else required_capabilities_ext())]),
         ValidationError,
         r"§12\.1\.7: every member supports the new group extensions",
     )
@@ -165,7 +171,7 @@ def test_proposal_external_init_not_proposed() -> None:
     _, (a, b) = make_group(2)
     rejects(
         b,
-        forge_proposal(a, external_init()),
+        forge_proposal(a, external_init(a)),
         ValidationError,
         r"§12\.1\.6: ExternalInit only in an external Commit",
     )
@@ -186,6 +192,10 @@ def _with_external_sender() -> tuple[Client, Group, Group]:
 
 
 def test_proposal_update_from_member() -> None:
+    # Not breakable alone: every sender that is not a member is barred from sending an
+    # Update by a rule of its own (external: P6; new_member_proposal: F9;
+    # new_member_commit: F8, or E6 by value in its external Commit). This external
+    # sender's Update also breaks P6; the engine checks this rule first.
     server, a, b = _with_external_sender()
     leaf = update_leaf(b)
     message = external_proposal(
@@ -216,26 +226,34 @@ def test_proposal_external_authorized() -> None:
 
 
 def test_proposal_gce_external_sender_credential() -> None:
+    # control: the same extension naming an external sender the policy accepts
     _, (a, b) = make_group(2)
     b.client.policy = ValidationPolicy(
         credential_ok=lambda credential, _key: credential.identity != b"eve"
     )
-    eve = Client.generate(b"eve")
-    ext = external_senders_extension([(eve.signature_public_key, eve.credential)])
-    rejects(
+
+    def build(broken: bool) -> bytes:
+        sender = Client.generate(b"eve" if broken else b"server")
+        ext = external_senders_extension([(sender.signature_public_key, sender.credential)])
+        return forge_commit(a, [gce(ext)])
+
+    breaks_only(
         b,
-        forge_commit(a, [gce(ext)]),
+        build,
         ValidationError,
         r"§5\.3\.1: the credential is acceptable at proposals\[0\]\.external_senders\[0\]",
     )
 
 
 def test_proposal_gce_external_senders_decode() -> None:
+    # control: an external_senders extension that decodes
     _, (a, b) = make_group(2)
-    ext = Extension(extension_type=ExtensionType.external_senders, extension_data=b"\x05junk")
-    rejects(
+    server = Client.generate(b"server")
+    good = external_senders_extension([(server.signature_public_key, server.credential)])
+    junk = Extension(extension_type=ExtensionType.external_senders, extension_data=b"\x05junk")
+    breaks_only(
         b,
-        forge_commit(a, [gce(ext)]),
+        lambda broken: forge_commit(a, [gce(junk if broken else good)]),
         ValidationError,
         r"§12\.1\.8\.1: external_senders decodes",
     )
@@ -251,33 +269,52 @@ def _cached_update(receiver: Group, proposer: Group) -> bytes:
 
 
 def test_list_no_update_from_committer() -> None:
-    _, (a, b) = make_group(2)
-    ref = _cached_update(a, b)
-    rejects(
-        a, forge_commit(b, [by_ref(ref)]), ValidationError, r"§12\.2: no Update from the committer"
-    )
+    # b commits its own Update (proposed through the engine, so that b knows it);
+    # control: b commits c's Update instead
+    _, (a, b, c) = make_group(3)
+
+    def build(broken: bool) -> bytes:
+        proposer = b if broken else c
+        message = proposer.propose_update()
+        for g in (a, b, c):
+            if g is not proposer:
+                g.process(message)
+        ref = next(
+            p.ref for p in b.pending_proposals if p.sender.leaf_index == proposer.own_leaf_index
+        )
+        return forge_commit(b, [by_ref(ref)])
+
+    breaks_only(a, build, ValidationError, r"§12\.2: no Update from the committer")
 
 
 def test_list_update_by_value() -> None:
+    # control: the same Commit without the Update (its path updates b's leaf)
     _, (a, b) = make_group(2)
-    rejects(
+    breaks_only(
         a,
-        forge_commit(b, [update(update_leaf(b))]),
+        lambda broken: forge_commit(b, [update(update_leaf(b))] if broken else []),
         ValidationError,
         r"§12\.2: no Update from the committer",
     )
 
 
 def test_list_no_remove_of_committer() -> None:
-    _, (a, b) = make_group(2)
-    rejects(b, forge_commit(a, [remove(0)]), ValidationError, r"§12\.2: no Remove of the committer")
+    # control: a removes c instead
+    _, (a, b, _c) = make_group(3)
+    breaks_only(
+        b,
+        lambda broken: forge_commit(a, [remove(0 if broken else 2)]),
+        ValidationError,
+        r"§12\.2: no Remove of the committer",
+    )
 
 
 def test_list_one_update_or_remove_per_leaf() -> None:
+    # control: one Remove of leaf 2
     _, (a, b, _c) = make_group(3)
-    rejects(
+    breaks_only(
         b,
-        forge_commit(a, [remove(2), remove(2)]),
+        lambda broken: forge_commit(a, [remove(2), remove(2)] if broken else [remove(2)]),
         ValidationError,
         r"§12\.2: one Update or Remove per leaf",
     )
@@ -323,36 +360,41 @@ def test_list_no_duplicate_psk() -> None:
 
 
 def test_list_one_gce() -> None:
+    # control: one GroupContextExtensions
     _, (a, b) = make_group(2)
-    rejects(
+    breaks_only(
         b,
-        forge_commit(a, [gce(), gce()]),
+        lambda broken: forge_commit(a, [gce(), gce()] if broken else [gce()]),
         ValidationError,
         r"§12\.2: at most one GroupContextExtensions",
     )
 
 
 def test_list_reinit_alone() -> None:
+    # control: the ReInit alone
     _, (a, b, _c) = make_group(3)
-    rejects(
+    breaks_only(
         b,
-        forge_commit(a, [reinit(), remove(2)]),
+        lambda broken: forge_commit(a, [reinit(), remove(2)] if broken else [reinit()]),
         ValidationError,
         r"§12\.2: a ReInit is the only proposal of its Commit",
     )
 
 
 def test_list_no_external_init() -> None:
+    # a well-formed ExternalInit (to the group's external_pub) in a member's Commit;
+    # control: the Commit without it
     _, (a, b) = make_group(2)
-    rejects(
+    breaks_only(
         b,
-        forge_commit(a, [external_init()]),
+        lambda broken: forge_commit(a, [external_init(a)] if broken else []),
         ValidationError,
         r"§12\.2: only an external Commit holds ExternalInit",
     )
 
 
 def test_list_proposal_type_supported() -> None:
+    # c does not support the custom type; control: the Commit without the proposal
     full = caps(proposals=(CUSTOM_PROPOSAL,))
     clients = [
         Client.generate(b"a", capabilities=full),
@@ -361,9 +403,9 @@ def test_list_proposal_type_supported() -> None:
     ]
     _, (a, b, _c) = make_group(3, clients=clients)
     custom = Proposal(proposal_type=ProposalType(CUSTOM_PROPOSAL), custom=b"x")
-    rejects(
+    breaks_only(
         b,
-        forge_commit(a, [custom]),
+        lambda broken: forge_commit(a, [custom] if broken else []),
         ValidationError,
         r"§12\.2: every member supports the proposal type",
     )
@@ -384,55 +426,86 @@ def test_list_reference_received_this_epoch() -> None:
 
 def test_commit_path_required_when_empty() -> None:
     _, (a, b) = make_group(2)
-    rejects(b, forge_commit(a, []), ValidationError, r"§12\.4: the Commit needs a path")
+    rejects(
+        b, forge_commit(a, [], with_path=False), ValidationError, r"§12\.4: the Commit needs a path"
+    )
 
 
 def test_commit_path_required_with_remove() -> None:
     _, (a, b, _c) = make_group(3)
-    rejects(b, forge_commit(a, [remove(2)]), ValidationError, r"§12\.4: the Commit needs a path")
+    rejects(
+        b,
+        forge_commit(a, [remove(2)], with_path=False),
+        ValidationError,
+        r"§12\.4: the Commit needs a path",
+    )
 
 
 def test_commit_path_leaf_encryption_key_differs() -> None:
+    # the path leaf keeps c's current key (signed again, the path secrets encrypted
+    # again to the provisional GroupContext it makes); control: a fresh key
     _, (a, _b, c) = make_group(3)
-    pm = real_commit(c)
     current = leaf_at(c, 2).encryption_key
-    leaf = sign_leaf(
-        c.client.signature_private_key,
-        msgspec.structs.replace(path_of(pm).leaf_node, encryption_key=current),
-        c.group_id,
-        2,
-    )
-    rejects(
+
+    def build(broken: bool) -> bytes:
+        def leaf(path: UpdatePath) -> LeafNode:
+            return msgspec.structs.replace(path.leaf_node, encryption_key=current)
+
+        return forge_commit(c, [], leaf=leaf if broken else None)
+
+    breaks_only(
         a,
-        resign(c, with_path_leaf(pm, leaf)),
+        build,
         ValidationError,
         r"§12\.4\.2: the UpdatePath leaf's encryption_key differs from the committer's current leaf",
     )
 
 
 def test_commit_path_keys_new_to_tree() -> None:
-    _, (a, _b, c) = make_group(3)
-    pm = real_commit(c)
-    path = path_of(pm)
-    taken = leaf_at(a, 0).encryption_key
-    nodes = (msgspec.structs.replace(path.nodes[0], encryption_key=taken), *path.nodes[1:])
-    rejects(
-        a,
-        resign(c, with_path(pm, msgspec.structs.replace(path, nodes=nodes))),
-        ValidationError,
-        r"§12\.4\.2: UpdatePath public keys are new to the tree",
-    )
+    # c's new path starts from the path secret of its previous commit: the key it
+    # derives for the root is the one the tree holds (parent hashes, ciphertexts and
+    # derived keys all as they should be). Control: a fresh path secret.
+    _, (a, b, c) = make_group(3)
+    draws: list[bytes] = []
+
+    def recording(n: int) -> bytes:
+        draws.append(os.urandom(n))
+        return draws[-1]
+
+    c._rng = recording
+    out = c.update()
+    c.merge_pending_commit()
+    for g in (a, b):
+        staged(g.process(out.commit)).merge()
+    secret = draws[0]  # create_update_path draws the first path secret first
+    tree = c._state.tree
+    root = tree.parent_node(tree.root)
+    assert tree.filtered_direct_path(2) == [tree.root] and root is not None
+    assert treekem.node_key_pair(c._state.suite, secret)[1] == root.encryption_key
+
+    def build(broken: bool) -> bytes:
+        again = [secret] if broken else []
+        return forge_commit(c, [], rng=lambda n: again.pop() if again else os.urandom(n))
+
+    breaks_only(a, build, ValidationError, r"§12\.4\.2: UpdatePath public keys are new to the tree")
 
 
 def test_commit_path_keys_distinct() -> None:
+    # the path leaf takes the key of nodes[0] (derived from its path secret as it
+    # should be); control: a fresh leaf key
     _, (a, _b, c) = make_group(3)
-    pm = real_commit(c)
-    path = path_of(pm)
-    twice = path.leaf_node.encryption_key  # the path's own leaf key, again at nodes[0]
-    nodes = (msgspec.structs.replace(path.nodes[0], encryption_key=twice), *path.nodes[1:])
-    rejects(
+
+    def build(broken: bool) -> bytes:
+        def leaf(path: UpdatePath) -> LeafNode:
+            return msgspec.structs.replace(
+                path.leaf_node, encryption_key=path.nodes[0].encryption_key
+            )
+
+        return forge_commit(c, [], leaf=leaf if broken else None)
+
+    breaks_only(
         a,
-        resign(c, with_path(pm, msgspec.structs.replace(path, nodes=nodes))),
+        build,
         ValidationError,
         r"§12\.4\.2: UpdatePath public keys are new to the tree.*nodes\[0\]",
     )
@@ -456,40 +529,31 @@ def test_commit_path_length() -> None:
 def test_commit_path_checked_by_removed_member() -> None:
     # b is removed by c's commit: it derives nothing of the new epoch, but checks the
     # path as a and c do, so that it does not take a commit they refuse for its removal.
+    # Control: the same commit with the right parent hash, which b takes.
     _, (_a, b, c) = make_group(3)
-    remove_b = Proposal(proposal_type=ProposalType.remove, remove=Remove(removed=1))
-    pm = real_commit(c, [remove_b])
-    leaf = path_of(pm).leaf_node
-    bad = sign_leaf(
-        c.client.signature_private_key,
-        msgspec.structs.replace(leaf, parent_hash=bytes(32)),
-        c.group_id,
-        2,
+
+    def build(broken: bool) -> bytes:
+        def leaf(path: UpdatePath) -> LeafNode:
+            return msgspec.structs.replace(path.leaf_node, parent_hash=bytes(32))
+
+        return forge_commit(c, [remove(1)], leaf=leaf if broken else None)
+
+    breaks_only(
+        b, build, ValidationError, r"§7\.9\.2: the committer's leaf parent_hash matches the path"
     )
-    rejects(
-        b,
-        resign(c, with_path_leaf(pm, bad)),
-        ValidationError,
-        r"§7\.9\.2: the committer's leaf parent_hash matches the path",
-    )
-    assert staged(b.process(encode_public(pm))).removes_self  # the genuine commit
 
 
 def test_commit_path_leaf_parent_hash() -> None:
     _, (a, _b, c) = make_group(3)
-    pm = real_commit(c)
-    leaf = path_of(pm).leaf_node
-    bad = sign_leaf(
-        c.client.signature_private_key,
-        msgspec.structs.replace(leaf, parent_hash=bytes(32)),
-        c.group_id,
-        2,
-    )
-    rejects(
-        a,
-        resign(c, with_path_leaf(pm, bad)),
-        ValidationError,
-        r"§7\.9\.2: the committer's leaf parent_hash matches the path",
+
+    def build(broken: bool) -> bytes:
+        def leaf(path: UpdatePath) -> LeafNode:
+            return msgspec.structs.replace(path.leaf_node, parent_hash=bytes(32))
+
+        return forge_commit(c, [], leaf=leaf if broken else None)
+
+    breaks_only(
+        a, build, ValidationError, r"§7\.9\.2: the committer's leaf parent_hash matches the path"
     )
 
 
@@ -696,13 +760,18 @@ def test_external_commit_has_path() -> None:
 
 
 def test_external_commit_no_reference() -> None:
-    joiner, a, b, pm = _external()
+    # a holds the PSK the referenced proposal names (so that only the reference is
+    # wrong); control: the same PreSharedKey proposal by value
+    _, (a, b) = make_group(2)
+    a.client.add_external_psk(b"psk", bytes(32))
+    joiner = Client.generate(b"joiner")
     got = a.process(forge_proposal(b, psk(external_psk())))
     assert isinstance(got, ProposalMessage)
-    forged = _with_proposals(pm, [*_proposals(pm), by_ref(got.ref)])
-    rejects(
+    breaks_only(
         a,
-        resign(a, forged, signature_key=joiner.signature_private_key),
+        lambda broken: forge_external_commit(
+            a, joiner, [by_ref(got.ref) if broken else by_value(psk(external_psk()))]
+        ),
         ValidationError,
         r"§12\.4\.3\.2: an external Commit includes no proposals by reference",
     )
@@ -720,33 +789,40 @@ def test_external_commit_signed_by_joiner() -> None:
 
 
 def test_external_commit_one_external_init() -> None:
-    joiner, a, _b, pm = _external()
-    forged = _with_proposals(pm, [*_proposals(pm), *_proposals(pm)])
-    rejects(
+    # control: one ExternalInit
+    _, (a, _b) = make_group(2)
+    joiner = Client.generate(b"joiner")
+    breaks_only(
         a,
-        resign(a, forged, signature_key=joiner.signature_private_key),
+        lambda broken: forge_external_commit(a, joiner, [external_init(a)] if broken else []),
         ValidationError,
         r"§12\.2: an external Commit holds exactly one ExternalInit",
     )
 
 
 def test_external_commit_at_most_one_remove() -> None:
-    joiner, a, _b, pm = _external()
-    forged = _with_proposals(pm, [*_proposals(pm), by_value(remove(1)), by_value(remove(1))])
-    rejects(
+    # b has two leaves (1 and 2, two devices with one credential) and rejoins removing
+    # both: each Remove is of the joiner's own old leaf (E7) and of a different leaf, and
+    # the path is made for the tree without them. Control: one Remove.
+    clients = [Client.generate(b"a"), Client.generate(b"b"), Client.generate(b"b")]
+    _, (a, _b1, _b2) = make_group(3, clients=clients)
+    breaks_only(
         a,
-        resign(a, forged, signature_key=joiner.signature_private_key),
+        lambda broken: forge_external_commit(
+            a, clients[1], [remove(1), remove(2)] if broken else [remove(1)]
+        ),
         ValidationError,
         r"§12\.2: an external Commit holds at most one Remove",
     )
 
 
 def test_external_commit_allowed_proposals() -> None:
-    joiner, a, _b, pm = _external()
-    forged = _with_proposals(pm, [*_proposals(pm), by_value(gce())])
-    rejects(
+    # control: the Commit without the GroupContextExtensions
+    _, (a, _b) = make_group(2)
+    joiner = Client.generate(b"joiner")
+    breaks_only(
         a,
-        resign(a, forged, signature_key=joiner.signature_private_key),
+        lambda broken: forge_external_commit(a, joiner, [gce()] if broken else []),
         ValidationError,
         r"§12\.2: an external Commit holds only ExternalInit, Remove, PSK",
     )

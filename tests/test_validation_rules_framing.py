@@ -8,7 +8,13 @@ import msgspec
 
 from mlswire.codecs import tls
 from mlswire.engine import framing
-from mlswire.engine.group import Client, Group, GroupConfig, external_proposal
+from mlswire.engine.group import (
+    Client,
+    Group,
+    GroupConfig,
+    external_proposal,
+    external_senders_extension,
+)
 from mlswire.errors import CryptoError, DecodeError, StateError, ValidationError
 from mlswire.schema import (
     Commit,
@@ -25,6 +31,8 @@ from mlswire.schema import (
 
 from ._forge import (
     add,
+    breaks_only,
+    by_value,
     content_of,
     decode,
     encode,
@@ -96,11 +104,28 @@ def test_framing_application_not_public() -> None:
 
 
 def test_framing_external_sender_only_proposals() -> None:
-    a, b = _pair()
+    # the group's external sender, signing with its key, sends a commit that needs no
+    # path (one Add); control: the same Add as its proposal
+    server = Client.generate(b"server")
+    ext = external_senders_extension([(server.signature_public_key, server.credential)])
+    _, (a, b, _c) = make_group(3, extensions=[ext])
     sender = Sender(sender_type=SenderType.external, sender_index=0)
-    content = content_of(a, sender=sender, commit=Commit(proposals=(), path=None))
-    forged = sign_public(a, content, confirmation_tag=bytes(32))
-    rejects(b, forged, ValidationError, r"§6\.1: an external sender only sends proposals")
+    kp = key_package(Client.generate(b"d"))
+
+    def build(broken: bool) -> bytes:
+        if broken:
+            commit = Commit(proposals=(by_value(add(kp)),), path=None)
+            content = content_of(a, sender=sender, commit=commit)
+        else:
+            content = content_of(a, sender=sender, proposal=add(kp))
+        return sign_public(
+            a,
+            content,
+            signature_key=server.signature_private_key,
+            confirmation_tag=bytes(32) if broken else None,
+        )
+
+    breaks_only(b, build, ValidationError, r"§6\.1: an external sender only sends proposals")
 
 
 def test_framing_new_member_commit_only_commits() -> None:

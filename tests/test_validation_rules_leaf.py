@@ -29,12 +29,14 @@ from mlswire.schema import (
     Proposal,
     ProposalType,
     ProtocolVersion,
+    UpdatePath,
     WireFormat,
 )
 
 from ._forge import (
     add,
     altered_key_package,
+    breaks_only,
     by_ref,
     caps,
     encode,
@@ -43,15 +45,10 @@ from ._forge import (
     key_package,
     leaf_at,
     make_group,
-    path_of,
-    real_commit,
     rejects,
     required_capabilities_ext,
-    resign,
-    sign_leaf,
     update,
     update_leaf,
-    with_path_leaf,
 )
 
 X509 = Credential(
@@ -73,12 +70,20 @@ def x509_client(capabilities: Capabilities | None = None) -> Client:
 
 
 def commit_update(make_leaf: Callable[[Group, Group], LeafNode], rule: str) -> None:
-    """b (leaf 1) proposes an Update with the leaf ``make_leaf(a, b)`` returns; a receives
-    it and then c's commit of it by reference, which a must reject naming ``rule``."""
+    """b (leaf 1) proposes an Update with the leaf ``make_leaf(a, b)`` returns; a and c
+    receive it, and c commits it by reference (with the path an Update needs, made for
+    the tree the Update gives): a must reject the commit naming ``rule``. Control: the
+    same with a valid Update of b (``update_leaf(b)``)."""
     _, (a, b, c) = make_group(3)
-    got = a.process(forge_proposal(b, update(make_leaf(a, b))))
-    assert isinstance(got, ProposalMessage)
-    rejects(a, forge_commit(c, [by_ref(got.ref)]), ValidationError, rule)
+
+    def build(broken: bool) -> bytes:
+        message = forge_proposal(b, update(make_leaf(a, b) if broken else update_leaf(b)))
+        got = a.process(message)
+        assert isinstance(got, ProposalMessage)
+        c.process(message)
+        return forge_commit(c, [by_ref(got.ref)])
+
+    breaks_only(a, build, ValidationError, rule)
 
 
 # --- §7.3 LeafNode validation -------------------------------------------------------------
@@ -173,18 +178,20 @@ def test_leaf_update_credential_is_successor() -> None:
 
 
 def test_leaf_commit_path_credential_is_successor() -> None:
+    # c's path leaf carries another credential (signed again, the path secrets
+    # encrypted again to the provisional GroupContext it makes); control: c's own
     _, (a, _b, c) = make_group(3)
-    pm = real_commit(c)
-    leaf = path_of(pm).leaf_node
-    other = sign_leaf(
-        c.client.signature_private_key,
-        msgspec.structs.replace(leaf, credential=Client.generate(b"mallory").credential),
-        c.group_id,
-        2,
-    )
-    rejects(
+    mallory = Client.generate(b"mallory").credential
+
+    def build(broken: bool) -> bytes:
+        def leaf(path: UpdatePath) -> LeafNode:
+            return msgspec.structs.replace(path.leaf_node, credential=mallory)
+
+        return forge_commit(c, [], leaf=leaf if broken else None)
+
+    breaks_only(
         a,
-        resign(c, with_path_leaf(pm, other)),
+        build,
         ValidationError,
         r"§5\.3\.1: the new credential is a valid successor of the old one",
     )
@@ -259,18 +266,18 @@ def test_leaf_update_encryption_key_differs() -> None:
 
 
 def test_leaf_source_commit() -> None:
+    # c's path leaf says source update (no parent_hash); control: source commit
     _, (a, _b, c) = make_group(3)
-    pm = real_commit(c)
-    leaf = path_of(pm).leaf_node
-    bad = sign_leaf(
-        c.client.signature_private_key,
-        msgspec.structs.replace(leaf, leaf_node_source=LeafNodeSource.update, parent_hash=None),
-        c.group_id,
-        2,
-    )
-    rejects(
-        a, resign(c, with_path_leaf(pm, bad)), ValidationError, r"§7\.3: leaf_node_source matches"
-    )
+
+    def build(broken: bool) -> bytes:
+        def leaf(path: UpdatePath) -> LeafNode:
+            return msgspec.structs.replace(
+                path.leaf_node, leaf_node_source=LeafNodeSource.update, parent_hash=None
+            )
+
+        return forge_commit(c, [], leaf=leaf if broken else None)
+
+    breaks_only(a, build, ValidationError, r"§7\.3: leaf_node_source matches")
 
 
 def test_leaf_signature_key_unique() -> None:
@@ -398,30 +405,47 @@ def test_required_credential_missing() -> None:
 
 def test_required_capabilities_update_leaf() -> None:
     _, (a, b, c) = _required_group(extensions=(CUSTOM_EXT,))
-    leaf = update_leaf(b, capabilities=caps(proposals=(CUSTOM_PROPOSAL,)))
-    got = a.process(forge_proposal(b, update(leaf)))
-    assert isinstance(got, ProposalMessage)
-    rejects(
+    # control: b's Update keeps its capabilities
+    full = caps(extensions=(CUSTOM_EXT,), proposals=(CUSTOM_PROPOSAL,))
+
+    def build(broken: bool) -> bytes:
+        capabilities = caps(proposals=(CUSTOM_PROPOSAL,)) if broken else full
+        message = forge_proposal(b, update(update_leaf(b, capabilities=capabilities)))
+        got = a.process(message)
+        assert isinstance(got, ProposalMessage)
+        c.process(message)
+        return forge_commit(c, [by_ref(got.ref)])
+
+    breaks_only(
         a,
-        forge_commit(c, [by_ref(got.ref)]),
+        build,
         ValidationError,
         r"§11\.1: the LeafNode supports the group's required_capabilities",
     )
 
 
 def test_required_capabilities_gce_unsupported_by_member() -> None:
-    _, (a, b) = make_group(2)
-    gce = Proposal(
-        proposal_type=ProposalType.group_context_extensions,
-        group_context_extensions=GroupContextExtensions(
-            extensions=(required_capabilities_ext(extensions=(CUSTOM_EXT,)),)
-        ),
-    )
-    rejects(
+    # the committer a supports the required extension (so its path leaf meets the
+    # requirement), b does not; control: a requirement both meet
+    clients = [
+        Client.generate(b"a", capabilities=caps(extensions=(CUSTOM_EXT,))),
+        Client.generate(b"b"),
+    ]
+    _, (a, b) = make_group(2, clients=clients)
+
+    def build(broken: bool) -> bytes:
+        required = required_capabilities_ext(extensions=(CUSTOM_EXT,) if broken else ())
+        gce = Proposal(
+            proposal_type=ProposalType.group_context_extensions,
+            group_context_extensions=GroupContextExtensions(extensions=(required,)),
+        )
+        return forge_commit(a, [gce])
+
+    breaks_only(
         b,
-        forge_commit(a, [gce]),
+        build,
         ValidationError,
-        r"§11\.1: the LeafNode supports the group's required_capabilities",
+        r"§11\.1: the LeafNode supports the group's required_capabilities.*leaf 1",
     )
 
 
@@ -515,18 +539,20 @@ def test_extensions_unique_in_key_package() -> None:
 
 
 def test_extensions_unique_in_group_context_extensions() -> None:
+    # control: the extension once
     _, (a, b) = make_group(2)
     required = required_capabilities_ext()
-    gce = Proposal(
-        proposal_type=ProposalType.group_context_extensions,
-        group_context_extensions=GroupContextExtensions(extensions=(required, required)),
-    )
-    rejects(
-        b,
-        forge_commit(a, [gce]),
-        ValidationError,
-        r"§13\.4: an extension type appears at most once",
-    )
+
+    def build(broken: bool) -> bytes:
+        gce = Proposal(
+            proposal_type=ProposalType.group_context_extensions,
+            group_context_extensions=GroupContextExtensions(
+                extensions=(required, required) if broken else (required,)
+            ),
+        )
+        return forge_commit(a, [gce])
+
+    breaks_only(b, build, ValidationError, r"§13\.4: an extension type appears at most once")
 
 
 def test_new_member_supports_group_context_extensions() -> None:

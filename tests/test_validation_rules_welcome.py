@@ -10,6 +10,7 @@ rejected Welcome must leave the joiner's KeyPackage private keys in place.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import msgspec
@@ -42,9 +43,12 @@ from ._forge import (
     caps,
     decode,
     encode,
+    failing_tree_checks,
     forge_welcome,
+    joins_only,
     key_package,
     make_group,
+    rechain,
     rejects,
     rejects_join,
     required_capabilities_ext,
@@ -79,6 +83,33 @@ def _base(
     out = a.commit([add(key_package(d))], update_path=path)
     a.merge_pending_commit()
     assert out.welcome is not None
+    return clients, a, d, out.welcome
+
+
+def _two_chains() -> tuple[list[Client], Group, Client, bytes]:
+    """The Welcome that a (leaf 0) sends to d, added at leaf 3, in a tree whose root
+    chains elsewhere. Members at leaves 0-4; a removes leaf 3 with a path (parents 1, 3,
+    7); e (leaf 4) then commits a path, which sets only the root 7 (the copath children
+    of nodes 9 and 11 are blank); a adds d at leaf 3 without a path (unmerged at 3 and
+    7). The root's parent hash now chains to e's leaf, on its right, and node 3's to
+    node 1 and a's leaf, while node 3 chains to nothing above it: unlike in ``_base``,
+    no resolution a chain depends on holds node 3's unmerged leaves."""
+    clients, groups = make_group(5)
+    a, e = groups[0], groups[4]
+    members = [g for i, g in enumerate(groups) if i != 3]
+    for committer in (a, e):
+        out = a.remove_members([3]) if committer is a else e.update()
+        committer.merge_pending_commit()
+        for g in members:
+            if g is not committer:
+                staged(g.process(out.commit)).merge()
+    d = Client.generate(b"d")
+    out = a.commit([add(key_package(d))], update_path=False)
+    a.merge_pending_commit()
+    assert out.welcome is not None
+    tree = a._state.tree
+    assert [x for x in range(1, tree.width, 2) if tree.node(x) is not None] == [1, 3, 7]
+    assert tree.filtered_direct_path(4) == [7]
     return clients, a, d, out.welcome
 
 
@@ -117,6 +148,30 @@ def _set_parent(nodes: list[Node | None], x: int, **changes: object) -> None:
     assert node is not None
     nodes[x] = msgspec.structs.replace(
         node, parent_node=msgspec.structs.replace(_parent(nodes, x), **changes)
+    )
+
+
+def _tree_breaks_only(
+    a: Group,
+    d: Client,
+    welcome: bytes,
+    change: Callable[[list[Node | None], bool], None],
+    rule: str,
+) -> None:
+    """``change(nodes, broken)`` edits the tree of a's Welcome to d: the break when
+    ``broken``, then in both cases what the break invalidates computed again (the parent
+    hashes above it, ``_forge.rechain``). The tree with the break fails exactly one of
+    the joiner's tree checks, naming ``rule``; d refuses the Welcome carrying it naming
+    ``rule``; the Welcome made the same way without the break joins."""
+    nodes = list(a._state.tree.to_nodes())
+    change(nodes, True)
+    failed = failing_tree_checks(nodes, a.group_id)
+    assert len(failed) == 1 and re.search(rule, failed[0]), failed
+    joins_only(
+        d,
+        lambda broken: forge_welcome(welcome, d, a, info=_tree(lambda n: change(n, broken))),
+        ValidationError,
+        rule,
     )
 
 
@@ -512,82 +567,90 @@ def test_tree_parent_hash_valid() -> None:
 
 
 def test_tree_leaf_signature() -> None:
-    _, a, d, welcome = _base()
+    # leaf 2 is under a's path (nodes 1, 3, 7): a's parent hashes are computed again
+    # over the changed leaf, and a's leaf signed again
+    clients, a, d, welcome = _base()
 
-    def change(nodes: list[Node | None]) -> None:
-        leaf = _leaf(nodes, 2)
-        _set_leaf(
-            nodes,
-            2,
-            msgspec.structs.replace(
-                leaf, signature=bytes([leaf.signature[0] ^ 1]) + leaf.signature[1:]
-            ),
-        )
+    def change(nodes: list[Node | None], broken: bool) -> None:
+        if broken:
+            leaf = _leaf(nodes, 2)
+            flipped = bytes([leaf.signature[0] ^ 1]) + leaf.signature[1:]
+            _set_leaf(nodes, 2, msgspec.structs.replace(leaf, signature=flipped))
+        rechain(nodes, 0, clients[0].signature_private_key, a.group_id)
 
-    rejects_join(
-        d,
-        forge_welcome(welcome, d, a, info=_tree(change)),
-        ValidationError,
-        r"§7\.3: the LeafNode signature verifies",
-    )
+    _tree_breaks_only(a, d, welcome, change, r"§7\.3: the LeafNode signature verifies")
 
 
 def test_tree_unmerged_leaf_is_descendant() -> None:
-    _, a, d, welcome = _base()
-    # node 1 covers leaves 0 and 1 only; leaf 3 is elsewhere
-    forged = forge_welcome(
-        welcome, d, a, info=_tree(lambda n: _set_parent(n, 1, unmerged_leaves=(3,)))
-    )
-    rejects_join(
-        d, forged, ValidationError, r"§12\.4\.3\.1: an unmerged leaf is a non-blank descendant leaf"
+    # node 3 covers leaves 0-3 and lists leaf 4 (e, a member) as unmerged. In _base
+    # node 3 is in the root's parent-hash chain, whose rule (resolution minus the chain
+    # child = the unmerged leaves below) the extra leaf would break too; here the root
+    # chains to e, whose parent hash is computed again over the changed node 3.
+    clients, a, d, welcome = _two_chains()
+
+    def change(nodes: list[Node | None], broken: bool) -> None:
+        if broken:
+            _set_parent(nodes, 3, unmerged_leaves=(3, 4))
+        rechain(nodes, 4, clients[4].signature_private_key, a.group_id)
+
+    _tree_breaks_only(
+        a, d, welcome, change, r"§12\.4\.3\.1: an unmerged leaf is a non-blank descendant leaf"
     )
 
 
 def test_tree_unmerged_leaf_chain() -> None:
-    _, a, d, welcome = _base()
-    nodes = a._state.tree
-    assert all(3 in (nodes.parent_node(x) or _NO_PARENT).unmerged_leaves for x in (3, 7))
-    # leaf 3 stays unmerged at the root (node 7) but not at node 3 between them
-    forged = forge_welcome(
-        welcome, d, a, info=_tree(lambda n: _set_parent(n, 3, unmerged_leaves=()))
-    )
-    rejects_join(
+    # leaf 3 (d) stays unmerged at the root (node 7) but not at node 3 between them. In
+    # _base the root's chain runs through node 3 and breaks with it; here the root chains
+    # to e. Computed again: the part of a's chain below node 3 (node 1 covers node 5 less
+    # node 3's unmerged leaves), then e's (the root's covers node 3's subtree).
+    clients, a, d, welcome = _two_chains()
+    tree = a._state.tree
+    assert all(3 in (tree.parent_node(x) or _NO_PARENT).unmerged_leaves for x in (3, 7))
+
+    def change(nodes: list[Node | None], broken: bool) -> None:
+        if broken:
+            _set_parent(nodes, 3, unmerged_leaves=())
+        rechain(nodes, 0, clients[0].signature_private_key, a.group_id, below=3)
+        rechain(nodes, 4, clients[4].signature_private_key, a.group_id)
+
+    _tree_breaks_only(
+        a,
         d,
-        forged,
-        ValidationError,
+        welcome,
+        change,
         r"§12\.4\.3\.1: non-blank nodes between an unmerged leaf and its parent list it too",
     )
 
 
 def test_tree_encryption_key_unique() -> None:
-    _, a, d, welcome = _base()
-    forged = forge_welcome(
-        welcome,
-        d,
-        a,
-        info=_tree(lambda n: _set_parent(n, 3, encryption_key=_parent(n, 1).encryption_key)),
-    )
-    rejects_join(
-        d, forged, ValidationError, r"§7\.3/§12\.4\.3\.1: encryption_key appears in one node only"
+    # node 3 takes node 1's key; a's parent hashes (node 1's covers node 3's key) are
+    # computed again and a's leaf signed again
+    clients, a, d, welcome = _base()
+
+    def change(nodes: list[Node | None], broken: bool) -> None:
+        if broken:
+            _set_parent(nodes, 3, encryption_key=_parent(nodes, 1).encryption_key)
+        rechain(nodes, 0, clients[0].signature_private_key, a.group_id)
+
+    _tree_breaks_only(
+        a, d, welcome, change, r"§7\.3/§12\.4\.3\.1: encryption_key appears in one node only"
     )
 
 
 def test_tree_signature_key_unique() -> None:
+    # c's leaf carries b's signature key, signed with b's key so that it verifies; a's
+    # parent hashes are computed again over it and a's leaf signed again
     clients, a, d, welcome = _base()
 
-    def change(nodes: list[Node | None]) -> None:
-        # c's leaf carries b's signature key, signed with b's key so that it verifies
-        leaf = msgspec.structs.replace(
-            _leaf(nodes, 2), signature_key=clients[1].signature_public_key
-        )
-        _set_leaf(nodes, 2, sign_leaf(clients[1].signature_private_key, leaf))
+    def change(nodes: list[Node | None], broken: bool) -> None:
+        if broken:
+            leaf = msgspec.structs.replace(
+                _leaf(nodes, 2), signature_key=clients[1].signature_public_key
+            )
+            _set_leaf(nodes, 2, sign_leaf(clients[1].signature_private_key, leaf))
+        rechain(nodes, 0, clients[0].signature_private_key, a.group_id)
 
-    rejects_join(
-        d,
-        forge_welcome(welcome, d, a, info=_tree(change)),
-        ValidationError,
-        r"§7\.3: signature_key is unique among the members",
-    )
+    _tree_breaks_only(a, d, welcome, change, r"§7\.3: signature_key is unique among the members")
 
 
 def test_tree_leaf_extensions_in_capabilities() -> None:
@@ -807,7 +870,9 @@ def test_external_join_validates_leaves() -> None:
 
 def test_external_joiner_supports_group_extensions() -> None:
     ext = Extension(extension_type=ExtensionType(CUSTOM_EXT), extension_data=b"")
-    members = [Client.generate(n, capabilities=caps(extensions=(CUSTOM_EXT,))) for n in (b"a", b"b")]
+    members = [
+        Client.generate(n, capabilities=caps(extensions=(CUSTOM_EXT,))) for n in (b"a", b"b")
+    ]
     _, (a, _b) = make_group(2, clients=members, extensions=(ext,))
     rejects(
         lambda: Client.generate(b"j").join_by_external_commit(a.group_info()),
