@@ -77,6 +77,7 @@ ENGINE_HARNESSES = (
     "engine-application",
     "engine-welcome",
     "engine-group-info",
+    "engine-group-state",
 )
 MAX_CORPUS = 400  # per harness: enough variety, bounded memory
 DEFAULT_OUT = "fuzz-findings"
@@ -213,6 +214,12 @@ def _build_world() -> _World:
         for c in commits:
             msg(c)
         receivers[wire] = (bob_group, bob)
+        # Saved states (bob's; alice's with a pending commit) for Group.from_bytes.
+        engine["engine-group-state"].append(bob_group.to_bytes())
+        group.update()
+        engine["engine-group-state"].append(group.to_bytes())
+        receivers[f"{wire}-state"] = alice
+        group.clear_pending_commit()
         # A Welcome for a fresh joiner: mutations go to join_group.
         dave = Client.generate(b"dave-" + wire.encode(), rng=rng)
         dave_kp = dave.key_package(rng=rng)
@@ -308,6 +315,18 @@ def _build_world() -> _World:
     victims["engine-application"] = victims["engine-commit-private"]
     victims["engine-welcome"] = joining("private")
     victims["engine-group-info"] = external("public")
+
+    def loading(data: bytes) -> bool:
+        # A stored state is read back by its owner: mutations are of bob's and alice's.
+        for owner in (receivers["private"][1], receivers["private-state"]):
+            try:
+                Group.from_bytes(data, owner)
+            except MLSError:
+                continue
+            return True
+        return False
+
+    victims["engine-group-state"] = loading
     seeds.update(engine)
     return _World(values=values, victims=victims, seeds=seeds)
 
