@@ -844,6 +844,59 @@ def test_new_group_extensions_bind_only_the_remaining_members(required: bool) ->
     assert c.process(out.commit).removes_self  # type: ignore[union-attr]
 
 
+def test_unknown_capabilities_and_extensions_are_ignored() -> None:
+    """§13.4: a receiver ignores unknown values in capabilities and unknown KeyPackage,
+    LeafNode and GroupInfo extensions (it would not interoperate with newer clients
+    otherwise)."""
+    from mlswire.codecs import tls as tls_codec
+    from mlswire.engine.group import default_capabilities
+    from mlswire.engine.welcome import sign_group_info
+    from mlswire.schema import CipherSuite as SuiteId
+    from mlswire.schema import CredentialType
+
+    base = default_capabilities(1)
+    newer = msgspec.structs.replace(
+        base,
+        cipher_suites=(*base.cipher_suites, SuiteId(0xABCD)),
+        extensions=(ExtensionType(0xFF0A),),
+        proposals=(ProposalType(0xF0F5),),
+        credentials=(*base.credentials, CredentialType(0xF00D)),
+    )
+    d = Client.generate(b"d", capabilities=newer)
+    unknown = Extension(extension_type=ExtensionType(0xFF0A), extension_data=b"leaf")
+    kp = d.key_package(
+        leaf_extensions=[unknown],
+        extensions=[Extension(extension_type=ExtensionType(0xFF0B), extension_data=b"kp")],
+    )
+    _, (a, b) = make_group(2)
+    out = a.add_members([kp])
+    deliver(out.commit, a, [b])
+    assert out.welcome is not None
+    joined = d.join_group(out.welcome)
+    assert_in_sync([a, b, joined])
+    # a GroupInfo with an extension nobody knows (signed again by a) serves an external join
+    info = tls_codec.decode(a.group_info(), MLSMessage).group_info
+    assert info is not None
+    signed = sign_group_info(
+        a._state.suite,
+        a.client.signature_private_key,
+        group_context=info.group_context,
+        confirmation_tag=info.confirmation_tag,
+        signer=info.signer,
+        extensions=(
+            *info.extensions,
+            Extension(extension_type=ExtensionType(0xFF0C), extension_data=b"gi"),
+        ),
+    )
+    e = Client.generate(b"e")
+    group_e, commit = e.join_by_external_commit(
+        tls_codec.encode(MLSMessage(wire_format=WireFormat.mls_group_info, group_info=signed), MLSMessage)
+    )
+    for g in (a, b, joined):
+        g.process(commit).merge()  # type: ignore[union-attr]
+    assert_in_sync([a, b, joined, group_e])
+
+
 def test_required_capabilities_x509_and_credential_policy() -> None:
     from mlswire.engine.group import default_capabilities
     from mlswire.engine.proposals import ValidationPolicy
