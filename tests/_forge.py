@@ -84,6 +84,7 @@ def make_group(
     *,
     clients: Sequence[Client] | None = None,
     extensions: Sequence[Extension] = (),
+    suite: int = 1,
 ) -> tuple[list[Client], list[Group]]:
     """n members (leaves 0..n-1) of one group, all at the same epoch. Handshake messages
     are PublicMessages by default so that tests can take them apart and rebuild them;
@@ -91,7 +92,7 @@ def make_group(
     clients = (
         list(clients)
         if clients is not None
-        else [Client.generate(f"member{i}".encode()) for i in range(n)]
+        else [Client.generate(f"member{i}".encode(), suite) for i in range(n)]
     )
     creator = clients[0].create_group(b"group-id", config=config, extensions=extensions)
     groups = [creator]

@@ -43,9 +43,10 @@ from mlswire.schema import (
 )
 from mlswire.vectors import verify_file
 
+from ._forge import PUBLIC, make_group
 from .conftest import require, vectors_dir
 
-PUBLIC = GroupConfig(handshake_wire_format="public")
+PRIVATE = GroupConfig()
 
 
 def counter_rng(seed: int = 0) -> Callable[[int], bytes]:
@@ -62,21 +63,6 @@ def counter_rng(seed: int = 0) -> Callable[[int], bytes]:
         return out[:n]
 
     return rng
-
-
-def make_group(
-    n: int, suite: int = 1, config: GroupConfig | None = None
-) -> tuple[list[Client], list[Group]]:
-    config = config or GroupConfig()
-    clients = [Client.generate(f"member{i}".encode(), suite) for i in range(n)]
-    creator = clients[0].create_group(b"group-id", config=config)
-    groups = [creator]
-    if n > 1:
-        out = creator.add_members([c.key_package() for c in clients[1:]])
-        creator.merge_pending_commit()
-        assert out.welcome is not None
-        groups += [c.join_group(out.welcome, config=config) for c in clients[1:]]
-    return clients, groups
 
 
 def assert_in_sync(groups: list[Group]) -> None:
@@ -99,7 +85,7 @@ def deliver(commit: bytes, committer: Group, others: list[Group]) -> None:
 
 @pytest.mark.parametrize("suite", range(1, 8))
 def test_lifecycle_every_suite(suite: int) -> None:
-    _clients, groups = make_group(3, suite)
+    _clients, groups = make_group(3, PRIVATE, suite=suite)
     assert_in_sync(groups)
     a, b, c = groups
     assert [g.own_leaf_index for g in groups] == [0, 1, 2]
@@ -146,7 +132,7 @@ def test_public_handshake_and_tree_out_of_band() -> None:
 
 
 def test_stage_then_merge_changes_nothing_until_merge() -> None:
-    _, (a, _b, c) = make_group(3)
+    _, (a, _b, c) = make_group(3, PRIVATE)
     out = c.update()
     before = a.to_bytes()
     staged = a.process(out.commit)
@@ -159,7 +145,7 @@ def test_stage_then_merge_changes_nothing_until_merge() -> None:
 
 
 def test_own_commit_echo_merges_and_unknown_own_commit_is_rejected() -> None:
-    _, (a, b) = make_group(2)
+    _, (a, b) = make_group(2, PRIVATE)
     out = a.update()
     echoed = a.process(out.commit)
     assert isinstance(echoed, StagedCommit) and echoed.merged
@@ -170,7 +156,7 @@ def test_own_commit_echo_merges_and_unknown_own_commit_is_rejected() -> None:
 
 
 def test_add_required_capabilities_and_gce() -> None:
-    _, (a, b) = make_group(2)
+    _, (a, b) = make_group(2, PRIVATE)
     needed = RequiredCapabilities(
         extension_types=(ExtensionType(0xFF00),), proposal_types=(), credential_types=()
     )
@@ -190,7 +176,7 @@ def test_add_required_capabilities_and_gce() -> None:
 
 
 def test_proposals_by_reference_update_remove_add() -> None:
-    _clients, (a, b, c, d) = make_group(4)
+    _clients, (a, b, c, d) = make_group(4, PRIVATE)
     e_client = Client.generate(b"e")
     p_update = b.propose_update()
     p_remove = c.propose_remove(3)
@@ -223,7 +209,7 @@ def test_proposals_by_reference_update_remove_add() -> None:
 
 
 def test_psks_external_and_resumption() -> None:
-    clients, (a, b) = make_group(2)
+    clients, (a, b) = make_group(2, PRIVATE)
     for c in clients:
         c.add_external_psk(b"shared", b"\x07" * 32)
     out = a.add_psks([b"shared"], resumption_epochs=[a.epoch])
@@ -240,7 +226,7 @@ def test_psks_external_and_resumption() -> None:
 
 def test_out_of_order_and_past_epoch_messages() -> None:
     config = GroupConfig(max_past_epochs=1)
-    _, (a, b) = make_group(2, config=config)
+    _, (a, b) = make_group(2, config)
     m1, m2, m3 = (a.encrypt(bytes([i])) for i in range(3))
     assert b.process(m3).data == b"\x02"  # type: ignore[union-attr]
     assert b.process(m1).data == b"\x00"  # type: ignore[union-attr]
@@ -249,7 +235,7 @@ def test_out_of_order_and_past_epoch_messages() -> None:
     out = b.update()
     deliver(out.commit, b, [a])
     assert b.process(m2).data == b"\x01"  # type: ignore[union-attr]  # epoch n-1
-    _, (x, y) = make_group(2)  # no past epochs kept
+    _, (x, y) = make_group(2, PRIVATE)  # no past epochs kept
     m = x.encrypt(b"late")
     out = y.update()
     deliver(out.commit, y, [x])
@@ -305,7 +291,7 @@ def _rejects(group: Group, message: bytes, error: type[MLSError], match: str) ->
 
 
 def test_rejections_leave_state_identical() -> None:
-    _, (a, b, c) = make_group(3, config=PUBLIC)
+    _, (a, b, c) = make_group(3, PUBLIC)
     out = c.update()
     pm = _public(out.commit)
 
@@ -376,7 +362,7 @@ def test_rejections_leave_state_identical() -> None:
 
 
 def test_commit_from_removed_member_is_rejected() -> None:
-    _, (a, b, c) = make_group(3, config=PUBLIC)
+    _, (a, b, c) = make_group(3, PUBLIC)
     out = a.remove_members([2])
     deliver(out.commit, a, [b])
     # c did not process its removal and commits in the old epoch
@@ -389,7 +375,7 @@ def test_commit_from_removed_member_is_rejected() -> None:
 
 
 def test_private_message_rejections() -> None:
-    _, (a, b) = make_group(2)
+    _, (a, b) = make_group(2, PRIVATE)
     msg = tls.decode(a.encrypt(b"x"), MLSMessage)
     pm = msg.private_message
     assert pm is not None
@@ -424,7 +410,7 @@ def test_private_message_rejections() -> None:
 
 
 def test_persistence_round_trip_and_use() -> None:
-    clients, (a, b, c) = make_group(3, config=GroupConfig(max_past_epochs=2))
+    clients, (a, b, c) = make_group(3, GroupConfig(max_past_epochs=2))
     p = b.propose_update()
     a.process(p)
     c.process(p)
@@ -443,7 +429,7 @@ def test_persistence_round_trip_and_use() -> None:
 
 
 def test_persistence_errors() -> None:
-    clients, (a, _b) = make_group(2)
+    clients, (a, _b) = make_group(2, PRIVATE)
     data = a.to_bytes()
     with pytest.raises(StateError, match="another client"):
         Group.from_bytes(data, clients[1])
@@ -504,7 +490,7 @@ def test_passive_vector_mismatch_is_reported(tmp_path: Path) -> None:
 
 
 def test_proposal_ref_matches_rfc_definition() -> None:
-    _, (a, b) = make_group(2, config=PUBLIC)
+    _, (a, b) = make_group(2, PUBLIC)
     p = a.propose_remove(1)
     got = b.process(p)
     assert isinstance(got, ProposalMessage)
@@ -519,7 +505,7 @@ def test_proposal_ref_matches_rfc_definition() -> None:
 
 @pytest.mark.parametrize("config", [GroupConfig(), PUBLIC], ids=["private", "public"])
 def test_external_commit_join_and_resync(config: GroupConfig) -> None:
-    clients, (a, b) = make_group(2, config=config)
+    clients, (a, b) = make_group(2, config)
     out = a.add_members([Client.generate(b"c").key_package()])
     deliver(out.commit, a, [b])
     assert out.group_info is not None  # published with every commit that adds
@@ -599,7 +585,7 @@ def test_external_sender_proposal_and_join_request() -> None:
 
 
 def test_own_proposal_echo_is_recognised() -> None:
-    _, (a, b) = make_group(2)
+    _, (a, b) = make_group(2, PRIVATE)
     p = a.propose_remove(1)
     first = a.process(p)  # the DS echoes it back to a
     assert isinstance(first, ProposalMessage)
@@ -607,7 +593,7 @@ def test_own_proposal_echo_is_recognised() -> None:
 
 
 def test_reinit_and_branch() -> None:
-    clients, (a, b, c) = make_group(3)
+    clients, (a, b, c) = make_group(3, PRIVATE)
     p = b.propose_reinit(b"reborn", suite=3)
     a.process(p)
     c.process(p)
@@ -698,7 +684,7 @@ def test_stored_state_v2_fixture_pending_commit() -> None:
 def test_pending_commit_is_saved() -> None:
     """A pending commit survives to_bytes/from_bytes: its messages, its views, and the
     epoch it creates."""
-    clients, (a, b, c) = make_group(3)
+    clients, (a, b, c) = make_group(3, PRIVATE)
     out = a.add_members([Client.generate(b"d").key_package()], update_path=True)
     assert a.pending_commit is not None
     views = _staged_views(a.pending_commit)
@@ -729,7 +715,7 @@ def test_commit_leaves_out_cached_proposals_that_would_invalidate_it() -> None:
     """§12.1: the committer includes received proposals as long as the list stays
     valid: of a cached Update of c and a cached Remove of c, the first to arrive is
     committed, the other left out, and every member agrees."""
-    _, (a, b, c, d) = make_group(4)
+    _, (a, b, c, d) = make_group(4, PRIVATE)
     update_c = c.propose_update()
     remove_c = b.propose_remove(2)
     for g in (a, b, d):
@@ -758,7 +744,7 @@ def test_commit_leaves_out_cached_proposals_that_would_invalidate_it() -> None:
 
 
 def test_concurrent_commits_first_one_wins() -> None:
-    _, (a, b, c) = make_group(3)
+    _, (a, b, c) = make_group(3, PRIVATE)
     out_a = a.update()
     out_b = b.remove_members([2])
     # the DS orders a's commit first: b drops its own pending commit by merging a's
@@ -816,9 +802,7 @@ def test_new_group_extensions_bind_only_the_remaining_members(required: bool) ->
     caps = msgspec.structs.replace(default_capabilities(1), extensions=(ext_type,))
     clients = [Client.generate(n, capabilities=caps) for n in (b"a", b"b")]
     clients.append(Client.generate(b"c"))  # c lacks the extension
-    from ._forge import make_group as make_group_of
-
-    _, (a, b, c) = make_group_of(3, GroupConfig(), clients=clients)
+    _, (a, b, c) = make_group(3, PRIVATE, clients=clients)
     if required:
         rc = RequiredCapabilities(extension_types=(ext_type,), proposal_types=(), credential_types=())
         ext = Extension(
@@ -868,7 +852,7 @@ def test_unknown_capabilities_and_extensions_are_ignored() -> None:
         leaf_extensions=[unknown],
         extensions=[Extension(extension_type=ExtensionType(0xFF0B), extension_data=b"kp")],
     )
-    _, (a, b) = make_group(2)
+    _, (a, b) = make_group(2, PRIVATE)
     out = a.add_members([kp])
     deliver(out.commit, a, [b])
     assert out.welcome is not None
