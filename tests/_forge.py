@@ -785,3 +785,20 @@ def failing_tree_checks(nodes: Sequence[Node | None], group_id: bytes) -> list[s
         except ValidationError as e:
             failed.append(str(e))
     return failed
+
+
+def resigned_group_info(a: Group, change: Callable[[GroupInfo], GroupInfo]) -> bytes:
+    """a's GroupInfo MLSMessage with ``change`` applied and signed again by a, so that
+    only the rule the change breaks fails."""
+    msg = decode(a.group_info())
+    assert msg.group_info is not None
+    gi = change(msg.group_info)
+    signed = sign_group_info(
+        a._state.suite,
+        a.client.signature_private_key,
+        group_context=gi.group_context,
+        confirmation_tag=gi.confirmation_tag,
+        signer=gi.signer,
+        extensions=gi.extensions,
+    )
+    return encode(msgspec.structs.replace(msg, group_info=signed))

@@ -52,6 +52,7 @@ from ._forge import (
     rejects,
     rejects_join,
     required_capabilities_ext,
+    resigned_group_info,
     set_tree,
     sign_leaf,
     staged,
@@ -783,25 +784,6 @@ def _info_bytes(a: Group, change: Callable[[GroupInfo], GroupInfo]) -> bytes:
     return encode(msgspec.structs.replace(msg, group_info=change(msg.group_info)))
 
 
-def _signed_info_bytes(a: Group, change: Callable[[GroupInfo], GroupInfo]) -> bytes:
-    """a's GroupInfo MLSMessage with ``change`` applied and signed again by a, so that
-    only the rule the change breaks fails."""
-    from mlswire.engine.welcome import sign_group_info
-
-    msg = decode(a.group_info())
-    assert msg.group_info is not None
-    gi = change(msg.group_info)
-    signed = sign_group_info(
-        a._state.suite,
-        a.client.signature_private_key,
-        group_context=gi.group_context,
-        confirmation_tag=gi.confirmation_tag,
-        signer=gi.signer,
-        extensions=gi.extensions,
-    )
-    return encode(msgspec.structs.replace(msg, group_info=signed))
-
-
 def test_external_join_group_info_signature() -> None:
     _, (a, _b) = make_group(2)
     info = _info_bytes(
@@ -842,7 +824,7 @@ def test_external_join_needs_external_pub() -> None:
 def test_external_join_validates_tree() -> None:
     _, (a, _b) = make_group(2)
     # signed over the changed context, so only the tree check fails
-    data = _signed_info_bytes(a, _context(tree_hash=bytes(32)))
+    data = resigned_group_info(a, _context(tree_hash=bytes(32)))
     rejects(
         lambda: Client.generate(b"j").join_by_external_commit(data),
         None,
@@ -859,7 +841,7 @@ def test_external_join_validates_leaves() -> None:
         leaf = msgspec.structs.replace(_leaf(nodes, 2), extensions=(ext,))
         _set_leaf(nodes, 2, sign_leaf(clients[2].signature_private_key, leaf))
 
-    data = _signed_info_bytes(a, _tree(change))
+    data = resigned_group_info(a, _tree(change))
     rejects(
         lambda: Client.generate(b"j").join_by_external_commit(data),
         None,
