@@ -26,8 +26,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import DecodeError, EncodeError
-from ..schema.base import Field, Type, describe, lookup, registered
-from ._compile import StructCompiler
+from ..schema.base import Field, Type, describe, lookup
+from ._compile import StructCompiler, is_open
+from ._compile import external_keys as external_keys  # re-exported for tests/_schema_values
 
 ToTree = Callable[[Any, dict[str, Any]], Any]
 FromTree = Callable[[Any, dict[str, Any]], Any]
@@ -132,24 +133,6 @@ def as_bytes(v: Any) -> bytes:
     raise EncodeError(f"expected bytes, not {type(v).__name__}")
 
 
-def external_keys() -> set[str]:
-    """Discriminants written as ``Other.field`` from inside another struct: the struct
-    that owns such a field publishes its value in ``env`` while being coded."""
-    keys = set()
-    for tp in registered().values():
-        d = describe(tp)
-        if d.kind == "struct":
-            for f in d.fields:
-                if f.case and f.case.on.split(".")[0] != d.name:
-                    keys.add(f.case.on)
-    return keys
-
-
-def is_open(cls: Any) -> bool:
-    missing = getattr(cls, "_missing_", None)
-    return bool(missing and missing.__qualname__.startswith("OpenEnum"))
-
-
 MISSING = object()
 
 
@@ -176,40 +159,8 @@ class TreeCompiler(StructCompiler):
             "CODE_ERRORS": (TypeError, AttributeError, ValueError, OverflowError),
         }
         super().__init__(flavor.name, ns)
-        self._external: tuple[int, set[str]] = (-1, set())
-
-    @property
-    def external(self) -> set[str]:
-        """external_keys(), recomputed when more types have been registered since."""
-        n = len(registered())
-        if self._external[0] != n:
-            self._external = (n, external_keys())
-        return self._external[1]
 
     # -- selects ---------------------------------------------------------------
-
-    def is_external(self, d: Type, f: Field) -> bool:
-        assert f.case is not None
-        return f.case.on.split(".")[0] != d.name
-
-    def test(self, d: Type, f: Field, disc: str) -> str:
-        """Python expression: is field ``f``'s arm selected, given discriminant ``disc``."""
-        assert f.case is not None
-        if f.case.otherwise:
-            known: set[int] = set()
-            for g in d.fields:
-                if g.case and g.case.on == f.case.on and not g.case.otherwise:
-                    known.update(g.case.values)
-            return f"{disc} not in {self.const('KNOWN', frozenset(known))}"
-        if len(f.case.values) == 1:
-            return f"{disc} == {f.case.values[0]}"
-        return f"{disc} in {self.const('IN', frozenset(f.case.values))}"
-
-    def internal(self, d: Type, f: Field) -> str:
-        """The discriminant of an internal select, from already coded fields."""
-        assert f.case is not None
-        _, first, *attrs = f.case.on.split(".")
-        return ".".join([f"v_{first}", *attrs])
 
     def selected(self, d: Type, f: Field, present: str) -> list[str]:
         """Lines setting ``sel`` to whether field ``f``'s arm is selected.
