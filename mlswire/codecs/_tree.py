@@ -493,13 +493,11 @@ def check_order(keys: tuple[Any, ...], seen: set[tuple[Any, ...]]) -> None:
 
 
 class TreeCodec:
-    """Schema value <-> data-model tree for one flavor, with per-type caching; ``dumps``
-    serializes a tree to the flavor's bytes (cbor2 / orjson)."""
+    """Schema value <-> data-model tree for one flavor, with per-type caching."""
 
-    def __init__(self, flavor: Flavor, dumps: Callable[[Any], bytes]) -> None:
+    def __init__(self, flavor: Flavor) -> None:
         self.compiler = TreeCompiler(flavor)
         self.top: dict[Any, tuple[FromTree, ToTree, str]] = {}
-        self.dumps = dumps
 
     def functions(self, tp: Any) -> tuple[FromTree, ToTree, str]:
         try:
@@ -512,18 +510,6 @@ class TreeCodec:
         with contextlib.suppress(TypeError):  # an unhashable annotation: compiled each time
             self.top[tp] = entry
         return entry
-
-    def encode(self, value: Any, tp: Any, context: Mapping[str, Any] | None = None) -> bytes:
-        """Encode ``value`` of schema type ``tp`` in this flavor."""
-        # The lookup is written out (not self.functions) to save a call on the hot path.
-        try:
-            _, enc, name = self.top[tp]
-        except (KeyError, TypeError):
-            _, enc, name = self.functions(tp)
-        try:
-            return self.dumps(enc(value, dict(context) if context else {}))
-        except EncodeError as e:
-            raise reroot_encode(e, name) from None
 
     def to_tree(self, value: Any, tp: Any, context: Mapping[str, Any] | None = None) -> Any:
         """The data-model tree (dicts, lists, bytes/str, ints, None) of ``value``."""

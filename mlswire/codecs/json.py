@@ -14,12 +14,12 @@ from typing import Any
 
 import orjson
 
-from ..errors import DecodeError
-from ._tree import Flavor, TreeCodec, reroot_decode
+from ..errors import DecodeError, EncodeError
+from ._tree import Flavor, TreeCodec, reroot_decode, reroot_encode
 
 FLAVOR = Flavor("json", bytes_as_hex=True, uint64_as_string=True, sort_keys=list)
 _loads, _dumps = orjson.loads, orjson.dumps
-_codec = TreeCodec(FLAVOR, _dumps)
+_codec = TreeCodec(FLAVOR)
 _top = _codec.top  # type -> (from_tree, to_tree, name), filled on first use
 
 
@@ -64,9 +64,19 @@ def decode(
     return value
 
 
+def encode(value: Any, tp: Any, context: Mapping[str, Any] | None = None) -> bytes:
+    """Encode ``value`` of schema type ``tp`` as compact UTF-8 JSON."""
+    try:
+        _, enc, name = _top[tp]
+    except (KeyError, TypeError):
+        _, enc, name = _codec.functions(tp)
+    try:
+        return _dumps(enc(value, dict(context) if context else {}))
+    except EncodeError as e:
+        raise reroot_encode(e, name) from None
 
-# The same for every flavor (mlswire.codecs._tree.TreeCodec).
-encode = _codec.encode
+
+# The data-model tree of a value (mlswire.codecs._tree.TreeCodec), as CBOR has it.
 to_tree = _codec.to_tree
 from_tree = _codec.from_tree
 source = _codec.source
