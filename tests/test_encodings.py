@@ -408,9 +408,20 @@ def test_json_decoder_rejects_duplicate_keys_and_accepts_any_layout() -> None:
     for doc in (
         b'{"sender_type":"member","leaf_index":1,"leaf_index":2}',
         b'{ "sender_type": "member", "leaf_index": 1, "leaf_index": 2 }',
+        b'{"leaf_index" :1,"sender_type":"member","leaf_index":1}',
+        # the dropped value holds colons, or is a document of its own
+        b'{"leaf_index":"a:b\\":","sender_type":"member","leaf_index":1}',
+        b'{"leaf_index":{"x":[1,{"y":2}]},"sender_type":"member","leaf_index":1}',
     ):
-        with pytest.raises(DecodeError, match="duplicate key 'leaf_index'"):
+        with pytest.raises(DecodeError, match="Sender: duplicate key 'leaf_index'"):
             jsonc.decode(doc, Sender)
+        with pytest.raises(DecodeError, match="duplicate key 'leaf_index'"):
+            jsonc.decode(doc.decode(), Sender)
+    nested = b'{"content_type":"commit","epoch":"1","group_id":"","epoch":"1"}'
+    with pytest.raises(DecodeError, match="duplicate key 'epoch'"):
+        jsonc.decode(nested, "SenderDataAAD")
+    # Escapes are other spellings of the same text, not duplicates.
+    assert jsonc.decode(b'{"sender_type":"\\u006dember","leaf_index":7}', Sender) == SENDER
     spaced = b'{\n  "leaf_index": 7,\n  "sender_type": "member"\n}\n'
     assert jsonc.decode(spaced, Sender) == SENDER
     assert jsonc.decode(spaced.decode(), Sender) == SENDER  # str accepted too

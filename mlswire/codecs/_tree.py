@@ -19,6 +19,7 @@ of the mapping; this module implements it.
 
 from __future__ import annotations
 
+import binascii
 import contextlib
 import operator
 from collections.abc import Callable, Mapping
@@ -111,7 +112,9 @@ def bad_hex(x: Any) -> DecodeError:
         return DecodeError("hex must have two digits per byte (odd length)")
     if any(c not in "0123456789abcdef" for c in x):
         return DecodeError("hex must be lowercase digits 0-9a-f only, without spaces")
-    return DecodeError("not a hex string")  # pragma: no cover - fromhex accepts the rest
+    if len(x) > 2 * MAX_OPAQUE:
+        return DecodeError("longer than 2^30-1 bytes, which TLS cannot carry")
+    return DecodeError("not a hex string")  # pragma: no cover - a2b_hex accepts the rest
 
 
 def decimal_uint64(x: Any) -> int:
@@ -135,6 +138,9 @@ def as_bytes(v: Any) -> bytes:
 
 MISSING = object()
 
+#: The ``env`` entry in which a JSON decode counts the keys of the maps it reads.
+KEY_COUNT = "#keys"
+
 
 class TreeCompiler(StructCompiler):
     """Generates, per struct, ``e_<Name>(obj, env) -> tree`` and ``d_<Name>(tree, env) -> obj``."""
@@ -149,7 +155,7 @@ class TreeCompiler(StructCompiler):
             "wrong": wrong,
             "unexpected_keys": unexpected_keys,
             "bad_hex": bad_hex,
-            "fromhex": bytes.fromhex,
+            "unhex": binascii.a2b_hex,
             "decimal_uint64": decimal_uint64,
             "as_bytes": as_bytes,
             "index": operator.index,
@@ -190,24 +196,39 @@ class TreeCompiler(StructCompiler):
             f"        raise wrong('a map ({d.name})', m)",
             "    try:",
         ]
-        body = [f"n = {len(required)}"]
-        arms: list[str] = []
+        arms = [f.name for f in d.fields if f.case is not None]
+        body = [f"n = {len(required)}", *(f"v_{a} = None" for a in arms)]
+        # A run of arms on the same discriminant with disjoint values is one if/elif
+        # chain: at most one of them is taken.
+        chain: tuple[str, set[int]] | None = None
         for f in d.fields:
             var = f"v_{f.name}"
-            body.append(f"f = {f.name!r}")
             if f.case is None:
+                chain = None
+                body.append(f"f = {f.name!r}")
                 body.append(f"x = m[{f.name!r}]")
                 body.extend(self.decode(f.type, "x", var, f.name))
             else:
-                arms.append(f.name)
-                body.append(f"{var} = None")
-                body.extend(self.selected(d, f, f"{f.name!r} in m"))
-                body.append("if sel:")
+                if self.is_external(d, f):
+                    chain = None
+                    body.extend(self.selected(d, f, f"{f.name!r} in m"))
+                    body.append("if sel:")
+                else:
+                    values = {-1} if f.case.otherwise else set(f.case.values)
+                    test = self.test(d, f, self.internal(d, f))
+                    if chain and chain[0] == f.case.on and not chain[1] & values:
+                        body.append(f"elif {test}:")
+                        chain[1].update(values)
+                    else:
+                        body.append(f"if {test}:")
+                        chain = (f.case.on, set(values))
+                body.append(f"    f = {f.name!r}")
                 body.append(f"    x = m[{f.name!r}]")
                 body.extend("    " + line for line in self.decode(f.type, "x", var, f.name))
                 body.append("    n += 1")
             key = f"{d.name}.{f.name}"
             if key in self.external:
+                chain = None
                 body.append(f"env[{key!r}] = {var}")
         active = f"{set(required)!r}" if required else "set()"
         if arms:
@@ -218,6 +239,8 @@ class TreeCompiler(StructCompiler):
             "if len(m) != n:",
             f"    raise unexpected_keys(m, {active})",
         ]
+        if self.flavor.name == "json":
+            body.append(f"env[{KEY_COUNT!r}] += n")  # see mlswire.codecs.json.decode
         if self.flavor.name == "cbor" and len(d.fields) > 1:
             # Deterministic CBOR: keys in the §4.2.1 order. A key tuple seen in that order
             # once is remembered, so the check costs one set lookup afterwards.
@@ -245,7 +268,16 @@ class TreeCompiler(StructCompiler):
         fl = self.flavor
         if k == "uint":
             if t.size == 8 and fl.uint64_as_string:
-                return [f"{var} = decimal_uint64({x})"]
+                # Canonical iff it is its own decimal spelling; decimal_uint64() says
+                # what is wrong otherwise (the length bound keeps int() linear).
+                return [
+                    "try:",
+                    f"    {var} = int({x}) if len({x}) <= 20 else -1",
+                    "except (TypeError, ValueError):",
+                    f"    {var} = -1",
+                    f"if not 0 <= {var} <= {UINT64_MAX} or str({var}) != {x}:",
+                    f"    {var} = decimal_uint64({x})",
+                ]
             top = (1 << (8 * t.size)) - 1
             return [
                 f"if {x}.__class__ is not int or not 0 <= {x} <= {top}:",
@@ -277,15 +309,17 @@ class TreeCompiler(StructCompiler):
             return lines
         if k in ("opaque", "fixed", "padding"):
             if fl.bytes_as_hex:
-                # bad_hex() explains what is wrong when the fast path fails.
+                # bad_hex() explains what is wrong when the fast path fails. a2b_hex
+                # refuses all but hex digits (whitespace and odd lengths included), but
+                # takes bytes too; the digits are lowercase iff lower() changes nothing
+                # (faster than str.islower(), and than hex() of the bytes when long).
+                too_long = f" or len({x}) > {2 * MAX_OPAQUE}" if k == "opaque" else ""
                 lines = [
                     "try:",
-                    f"    {var} = fromhex({x})",
+                    f"    {var} = unhex({x})",
                     "except (TypeError, ValueError):",
                     f"    raise bad_hex({x}) from None",
-                    # Round-tripping is the cheapest exact test for lowercase digits only
-                    # (str.islower() is several times slower than fromhex itself).
-                    f"if {var}.hex() != {x}:",
+                    f"if {x}.__class__ is not str or {x}.lower() != {x}{too_long}:",
                     f"    raise bad_hex({x})",
                 ]
             else:
@@ -295,10 +329,11 @@ class TreeCompiler(StructCompiler):
                     f"{var} = {x}",
                 ]
             if k == "opaque":
-                lines += [
-                    f"if len({var}) > MAX_OPAQUE:",
-                    "    raise DecodeError('longer than 2^30-1 bytes, which TLS cannot carry')",
-                ]
+                if not fl.bytes_as_hex:  # (hex: checked on the string above)
+                    lines += [
+                        f"if len({var}) > MAX_OPAQUE:",
+                        "    raise DecodeError('longer than 2^30-1 bytes, which TLS cannot carry')",
+                    ]
             elif k == "fixed":
                 lines += [
                     f"if len({var}) != {t.size}:",
@@ -521,8 +556,10 @@ class TreeCodec:
 
     def from_tree(self, tree: Any, tp: Any, context: Mapping[str, Any] | None = None) -> Any:
         dec, _, name = self.functions(tp)
+        env = dict(context) if context else {}
+        env[KEY_COUNT] = 0
         try:
-            return dec(tree, dict(context) if context else {})
+            return dec(tree, env)
         except DecodeError as e:
             raise reroot_decode(e, name) from None
         except RecursionError:

@@ -182,9 +182,12 @@ class _Compiler(StructCompiler):
         refuse = ["    f = ''", f"    raise map_error(buf, m0, *{info})"]
         body = ["m0 = pos"]
         if arms:
-            # The head says how many arms are present; each key takes one from ``left``.
+            # The head says how many arms are present (``left``): an arm's key is only
+            # looked for while some are left, so that a map never reads its parent's
+            # keys as its own. (Each required key is where it must be, or an error.)
             lo, hi = 0xA0 + len(required), 0xA0 + len(names)
-            body += ["b = buf[pos]", f"if not {lo} <= b <= {hi}:", *refuse, "left = b - 0xa0"]
+            body += ["b = buf[pos]", f"if not {lo} <= b <= {hi}:", *refuse]
+            body += [f"left = b - {lo}"]
             body += ["pos += 1", "seen = 0"]  # a bit per arm present
         bit = {f.name: 1 << i for i, f in enumerate(arms)}
         for i, name in enumerate(cbor_key_order(names)):
@@ -205,10 +208,9 @@ class _Compiler(StructCompiler):
             body.append(f"f = {name!r}")
             if f.case is None:
                 test = f"buf[pos:pos + {len(item)}] != {k}"
-                lines = [f"if not left or {test}:" if arms else f"if {test}:", *refuse]
-                lines += [f"pos += {len(item)}", *(["left -= 1"] if arms else []), *value]
+                lines = [f"if {test}:", *refuse, f"pos += {len(item)}", *value]
                 if f.type.kind == "enum" and len(item) == len(_cbor.text_item(name)):
-                    lines = self.key_and_name(f.type, item, var, lines, bool(arms))
+                    lines = self.key_and_name(f.type, item, var, lines)
                 body += lines
             else:
                 body += [f"{var} = None"]
@@ -244,25 +246,21 @@ class _Compiler(StructCompiler):
             ]
         )
 
-    def key_and_name(
-        self, t: Type, key: bytes, var: str, otherwise: list[str], arms: bool
-    ) -> list[str]:
+    def key_and_name(self, t: Type, key: bytes, var: str, otherwise: list[str]) -> list[str]:
         """A key and the enum name after it, looked up as one slice (an enum field is
         most often a short name); anything else takes the ``otherwise`` lines."""
         names = {key + _cbor.text_item(m.name): m for m in t.cls if len(m.name) < 24}
         both = self.const(f"KN_{t.cls.__name__}_", names)
-        lookup = [
-            f"end = pos - {0x5F - len(key)} + buf[pos + {len(key)}]",
-            f"{var} = {both}.get(buf[pos:end])",
-        ]
-        if arms:  # no key left: the otherwise lines say which is missing
-            lookup = ["if left:", *_indent(lookup), "else:", f"    {var} = None"]
         return [
-            *lookup,
+            "try:",
+            f"    end = pos - {0x5F - len(key)} + buf[pos + {len(key)}]",
+            "except IndexError:  # a shorter key at the end of the input",
+            "    end = pos",
+            f"{var} = {both}.get(buf[pos:end])",
             f"if {var} is None:",
             *_indent(otherwise),
             "else:",
-            *_indent(["pos = end", *(["left -= 1"] if arms else [])]),
+            "    pos = end",
         ]
 
     def check_arms(self, d: Type, arms: list[Field], bit: dict[str, int]) -> list[str]:
