@@ -138,9 +138,6 @@ def as_bytes(v: Any) -> bytes:
 
 MISSING = object()
 
-#: The ``env`` entry in which a JSON decode counts the keys of the maps it reads.
-KEY_COUNT = "#keys"
-
 
 class TreeCompiler(StructCompiler):
     """Generates, per struct, ``e_<Name>(obj, env) -> tree`` and ``d_<Name>(tree, env) -> obj``."""
@@ -239,8 +236,6 @@ class TreeCompiler(StructCompiler):
             "if len(m) != n:",
             f"    raise unexpected_keys(m, {active})",
         ]
-        if self.flavor.name == "json":
-            body.append(f"env[{KEY_COUNT!r}] += n")  # see mlswire.codecs.json.decode
         if self.flavor.name == "cbor" and len(d.fields) > 1:
             # Deterministic CBOR: keys in the §4.2.1 order. A key tuple seen in that order
             # once is remembered, so the check costs one set lookup afterwards.
@@ -556,10 +551,8 @@ class TreeCodec:
 
     def from_tree(self, tree: Any, tp: Any, context: Mapping[str, Any] | None = None) -> Any:
         dec, _, name = self.functions(tp)
-        env = dict(context) if context else {}
-        env[KEY_COUNT] = 0
         try:
-            return dec(tree, env)
+            return dec(tree, dict(context) if context else {})
         except DecodeError as e:
             raise reroot_decode(e, name) from None
         except RecursionError:
