@@ -14,7 +14,7 @@ from ..errors import DecodeError, EncodeError
 from ..schema.base import Field, Type
 from . import _cbor
 from ._compile import StructCompiler, is_open
-from ._tree import MAX_OPAQUE, MISSING, as_bytes, cbor_key_order, reroot_decode, reroot_encode
+from ._tree import MISSING, as_bytes, cbor_key_order, reroot_decode, reroot_encode
 
 Decoder = Callable[[bytes, int, dict[str, Any]], tuple[Any, int]]
 Encoder = Callable[[Any, bytearray, dict[str, Any]], None]
@@ -41,7 +41,6 @@ class CborCompiler(StructCompiler):
         ns: dict[str, Any] = {
             name: getattr(_cbor, name)
             for name in (
-                "arg_of",
                 "bytes_head",
                 "enum_error",
                 "fixed_error",
@@ -63,7 +62,6 @@ class CborCompiler(StructCompiler):
             as_bytes=as_bytes,
             index=operator.index,
             MISSING=MISSING,
-            MAX_OPAQUE=MAX_OPAQUE,
             struct_error=struct.error,
             U16=struct.Struct(">H").unpack_from,
             U32=struct.Struct(">I").unpack_from,
