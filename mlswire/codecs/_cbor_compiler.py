@@ -213,13 +213,23 @@ class CborCompiler(StructCompiler):
         )
 
     def key_and_name(self, t: Type, key: bytes, var: str, otherwise: list[str]) -> list[str]:
-        """A key and the enum name after it, looked up as one slice (an enum field is
-        most often a short name); anything else takes the ``otherwise`` lines."""
-        names = {key + _cbor.text_item(m.name): m for m in t.cls if len(m.name) < 24}
-        both = self.const(f"KN_{t.cls.__name__}_", names)
+        """A key and the enum name after it, looked up as one slice; anything else (an
+        unnamed value, an error) takes the ``otherwise`` lines. The name's length is in
+        the byte after the key (names under 24 bytes) or the one after that (24..255)."""
+        names = [m.name for m in t.cls]
+        assert all(len(n) < 256 for n in names)
+        one = f"pos - {0x5F - len(key)} + buf[pos + {len(key)}]"  # a one-byte text head
+        two = f"pos + {len(key) + 2} + buf[pos + {len(key) + 1}]"
+        if all(len(n) < 24 for n in names):
+            end = one
+        else:  # CipherSuite: "reserved", and names of 39 to 51 bytes
+            end = f"{one} if buf[pos + {len(key)}] < 0x78 else {two}"
+        both = self.const(
+            f"KN_{t.cls.__name__}_", {key + _cbor.text_item(n): t.cls[n] for n in names}
+        )
         return [
             "try:",
-            f"    end = pos - {0x5F - len(key)} + buf[pos + {len(key)}]",
+            f"    end = {end}",
             "except IndexError:  # a shorter key at the end of the input",
             "    end = pos",
             f"{var} = {both}.get(buf[pos:end])",
