@@ -26,12 +26,13 @@ import msgspec
 from msgspec import UNSET, UnsetType
 
 from ..schema.base import Type
-from ._tree import MISSING, Flavor, TreeCompiler
+from ._tree import Flavor, TreeCompiler
 
+Parse = Callable[[bytes | str], Any]
 Walk = Callable[[Any, dict[str, Any]], Any]
+
 #: The ``env`` entry in which the walk counts the keys it took.
 KEY_COUNT = "#keys"
-Parse = Callable[[bytes | str], Any]
 
 
 class ShadowCompiler(TreeCompiler):
@@ -97,7 +98,6 @@ class ShadowCompiler(TreeCompiler):
                 body.append(f"env[{key!r}] = {var}")
         args = ", ".join(f"{f.name}=v_{f.name}" for f in d.fields)
         body += [f"env[{KEY_COUNT!r}] += n", f"return {cls}({args})"]
-        self.ns["MISSING"] = MISSING
         return "\n".join([f"def d_{d.name}(s, env):", *("    " + line for line in body)]) + "\n"
 
     def struct_encoder(self, d: Type) -> str:
