@@ -177,13 +177,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         meta: dict[str, Any] = {
             "machine": machine_description(),
             "cpu": args.cpu,
-            "cbor2": package_version("cbor2"),
+            "msgspec": package_version("msgspec"),
             "orjson": package_version("orjson"),
         }
         print(json.dumps({"meta": meta, "rows": [asdict(r) for r in rows]}, indent=2))
         return 0
     print(
-        f"mlswire encodings on {machine_description()}; cbor2 {package_version('cbor2')}, "
+        f"mlswire encodings on {machine_description()}; msgspec {package_version('msgspec')}, "
         f"orjson {package_version('orjson')}; µs per value, best of {args.repeat}\n"
     )
     print(table(rows))

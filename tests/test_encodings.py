@@ -149,7 +149,7 @@ def test_bytes_are_cbor_byte_strings_and_lowercase_hex_in_json() -> None:
             jsonc.decode(doc, SenderData)
     assert jsonc.decode(orjson.dumps({**good, "reuse_guard": "00000000"}), SenderData)
     with pytest.raises(DecodeError, match="SenderData.reuse_guard: expected a byte string"):
-        cbor.decode(cbor2.dumps({**good, "reuse_guard": "abcd0001"}), SenderData)
+        cbor.decode(cbor2.dumps({**good, "reuse_guard": "abcd0001"}, canonical=True), SenderData)
     assert jsonc.decode(b'{"cert_data":""}', "Certificate").cert_data == b""
 
 
@@ -289,6 +289,19 @@ def test_cbor_output_is_deterministic() -> None:
     assert data == cbor2.dumps(cbor2.loads(data), canonical=True)
 
 
+def test_cbor_codec_agrees_with_cbor2() -> None:
+    """mlswire writes and reads CBOR bytes itself (mlswire.codecs.cbor); cbor2, an
+    independent implementation, writes the same bytes from the same data-model tree and
+    reads them back as that tree."""
+    for _, type_name, data in message_values()[:: len(TYPES) // 2 + 1] + message_values()[:40]:
+        value = tls.decode(data, type_name)
+        tree = cbor.to_tree(value, type_name)
+        encoded = cbor.encode(value, type_name)
+        assert encoded == cbor2.dumps(tree, canonical=True)
+        assert cbor2.loads(encoded) == tree
+        assert cbor.decode(cbor2.dumps(tree, canonical=True), type_name) == value
+
+
 @pytest.mark.parametrize(
     ("hex_doc", "message"),
     [
@@ -303,7 +316,7 @@ def test_cbor_output_is_deterministic() -> None:
         # duplicate key
         (
             "a36a6c6561665f696e646578076a6c6561665f696e646578076b73656e6465725f74797065666d656d626572",
-            "Duplicate",
+            "duplicate key 'leaf_index'",
         ),
         # trailing byte
         ("a26a6c6561665f696e646578076b73656e6465725f74797065666d656d62657200", "trailing"),
@@ -311,6 +324,35 @@ def test_cbor_output_is_deterministic() -> None:
         ("a26a6c6561665f696e646578f947006b73656e6465725f74797065666d656d626572", "float"),
         # not CBOR at all
         ("ff", "not CBOR"),
+        # a key with a two-byte head
+        ("a2780a6c6561665f696e646578076b73656e6465725f74797065666d656d626572", "deterministic"),
+        # a map head with a two-byte count
+        ("b8026a6c6561665f696e646578076b73656e6465725f74797065666d656d626572", "deterministic"),
+        # the enum name as an indefinite-length text string
+        ("a26a6c6561665f696e646578076b73656e6465725f747970657f666d656d626572ff", "deterministic"),
+        # a tag around the whole map (self-described CBOR, tag 55799)
+        ("d9d9f7a16b73656e6465725f74797065686578746572_6e616c".replace("_", ""), "no tags"),
+        # an integer key
+        ("a2016a6c6561665f696e6465786b73656e6465725f74797065666d656d626572", "text strings"),
+        # a key that is no field
+        ("a2616107" + "6b73656e6465725f74797065666d656d626572", "unexpected key 'a'"),
+        # no sender_type
+        ("a16a6c6561665f696e64657807", "Sender.sender_type: required key is missing"),
+        # member without leaf_index
+        ("a16b73656e6465725f74797065666d656d626572", "Sender.leaf_index: required key is missing"),
+        # external with leaf_index
+        ("a26a6c6561665f696e646578076b73656e6465725f747970656865787465726e616c", "unexpected key 'leaf_index'"),
+        # the input ends in the middle of a key
+        ("a26a6c6561665f696e646578076b73656e646572", "input ends early"),
+        # leaf_index true, undefined, -1, 2^32
+        ("a26a6c6561665f696e646578f56b73656e6465725f74797065666d656d626572", "not a boolean"),
+        ("a26a6c6561665f696e646578f76b73656e6465725f74797065666d656d626572", "not undefined"),
+        ("a26a6c6561665f696e646578206b73656e6465725f74797065666d656d626572", "not a negative integer"),
+        ("a26a6c6561665f696e6465781b00000001000000006b73656e6465725f74797065666d656d626572", "0..4294967295"),
+        # sender_type as a number (a closed enum: names only)
+        ("a26a6c6561665f696e646578076b73656e6465725f7479706501", "expected a SenderType name, not an integer"),
+        # a reserved head byte
+        ("a26a6c6561665f696e6465781c6b73656e6465725f74797065666d656d626572", "not CBOR"),
     ],
 )
 def test_cbor_decoder_rejects_non_deterministic_input(hex_doc: str, message: str) -> None:
@@ -319,13 +361,67 @@ def test_cbor_decoder_rejects_non_deterministic_input(hex_doc: str, message: str
     assert e.value.path.startswith("Sender")
 
 
+def test_cbor_late_arms_follow_the_enclosing_discriminant() -> None:
+    """In a PublicMessage, ``auth`` sorts before ``content`` but its confirmation_tag
+    depends on content.content_type: decoded first, it is checked once that is known."""
+    _, _, data = message_values()[list(TYPES).index("public_message_commit")]
+    msg = mlswire.decode(data, "MLSMessage")
+    assert msg.public_message is not None and msg.public_message.auth.confirmation_tag
+    tree = cbor.to_tree(msg, "MLSMessage")
+    app = {"FramedContent.content_type": ContentType.application}
+    # A caller's context is overruled by the message's own content_type.
+    assert cbor.decode(cbor2.dumps(tree, canonical=True), "MLSMessage", app) == msg
+    del tree["public_message"]["auth"]["confirmation_tag"]
+    with pytest.raises(DecodeError) as e:
+        cbor.decode(cbor2.dumps(tree, canonical=True), "MLSMessage")
+    assert str(e.value) == (
+        "MLSMessage.public_message.auth.confirmation_tag: required key is missing"
+    )
+    # An application message's auth has no confirmation_tag, and a stray one in the
+    # value is not written (as in TLS).
+    _, _, data = message_values()[list(TYPES).index("public_message_application")]
+    pm = mlswire.decode(data, "MLSMessage").public_message
+    assert pm is not None
+    stray = pm.__class__(
+        content=pm.content,
+        auth=FramedContentAuthData(signature=pm.auth.signature, confirmation_tag=b"t"),
+        membership_tag=pm.membership_tag,
+    )
+    assert cbor.decode(cbor.encode(stray, "PublicMessage"), "PublicMessage") == pm
+    tree = cbor.to_tree(pm, "PublicMessage")
+    tree["auth"]["confirmation_tag"] = b"t"
+    with pytest.raises(DecodeError, match="PublicMessage.auth: unexpected key 'confirmation_tag'"):
+        cbor.decode(cbor2.dumps(tree, canonical=True), "PublicMessage")
+
+
+def test_cbor_nesting_is_read_without_recursion() -> None:
+    deep = b"\x81" * 100_000 + b"\xf6"
+    with pytest.raises(DecodeError, match="expected a map"):
+        cbor.decode(deep, "RatchetTree")
+    # An unknown key's value is walked to explain the map, iteratively too.
+    doc = b"\xa2\x61a" + deep + bytes.fromhex("6b73656e6465725f74797065666d656d626572")
+    with pytest.raises(DecodeError, match="unexpected key 'a'"):
+        cbor.decode(doc, Sender)
+
+
 def test_json_decoder_rejects_duplicate_keys_and_accepts_any_layout() -> None:
     for doc in (
         b'{"sender_type":"member","leaf_index":1,"leaf_index":2}',
         b'{ "sender_type": "member", "leaf_index": 1, "leaf_index": 2 }',
+        b'{"leaf_index" :1,"sender_type":"member","leaf_index":1}',
+        # the dropped value holds colons, or is a document of its own
+        b'{"leaf_index":"a:b\\":","sender_type":"member","leaf_index":1}',
+        b'{"leaf_index":{"x":[1,{"y":2}]},"sender_type":"member","leaf_index":1}',
     ):
-        with pytest.raises(DecodeError, match="duplicate key 'leaf_index'"):
+        with pytest.raises(DecodeError, match="Sender: duplicate key 'leaf_index'"):
             jsonc.decode(doc, Sender)
+        with pytest.raises(DecodeError, match="duplicate key 'leaf_index'"):
+            jsonc.decode(doc.decode(), Sender)
+    nested = b'{"content_type":"commit","epoch":"1","group_id":"","epoch":"1"}'
+    with pytest.raises(DecodeError, match="duplicate key 'epoch'"):
+        jsonc.decode(nested, "SenderDataAAD")
+    # Escapes are other spellings of the same text, not duplicates.
+    assert jsonc.decode(b'{"sender_type":"\\u006dember","leaf_index":7}', Sender) == SENDER
     spaced = b'{\n  "leaf_index": 7,\n  "sender_type": "member"\n}\n'
     assert jsonc.decode(spaced, Sender) == SENDER
     assert jsonc.decode(spaced.decode(), Sender) == SENDER  # str accepted too

@@ -124,8 +124,9 @@ def decode(
 
     ``limits`` (:class:`mlswire.limits.Limits`): the input size is checked before any
     codec sees the input; TLS also checks each vector's length header and element count
-    against ``max_vector_length`` and ``max_vector_elements``. (CBOR and JSON are parsed
-    in C by cbor2 and orjson, in work and memory bounded by the input size.)"""
+    against ``max_vector_length`` and ``max_vector_elements``. (CBOR and JSON need no
+    more: CBOR is read in one pass that never expands the input, JSON is parsed in C by
+    orjson, both in work and memory bounded by the input size.)"""
     if limits is None:
         return get_codec(encoding).decode(data, type, context)
     limits.check_size(len(data), str(getattr(type, "__name__", type)))

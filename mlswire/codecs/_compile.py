@@ -1,12 +1,33 @@
-"""What the codecs' code generators share (the TLS one in ``tls`` and the tree one in
-``_tree``): fresh names and constants in the namespace the generated code runs in, and
-compiling each struct's decode/encode functions into it once."""
+"""What the codecs' code generators share (TLS in ``tls``, the data-model tree in ``_tree``,
+CBOR bytes in ``_cbor``): fresh names and constants in the namespace the generated code
+runs in, compiling each struct's decode/encode functions into it once, and how a
+``select`` arm is tested."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..schema.base import Type
+from ..schema.base import Field, Type, describe, registered
+
+
+def external_keys() -> set[str]:
+    """Discriminants written as ``Other.field`` from inside another struct: the struct
+    that owns such a field publishes its value in ``env`` while being coded."""
+    keys = set()
+    for tp in registered().values():
+        d = describe(tp)
+        if d.kind == "struct":
+            for f in d.fields:
+                if f.case and f.case.on.split(".")[0] != d.name:
+                    keys.add(f.case.on)
+    return keys
+
+
+def is_open(cls: Any) -> bool:
+    """A registry enum (:class:`mlswire.schema.base.OpenEnum`): every value of its width
+    is admitted, named or not."""
+    missing = getattr(cls, "_missing_", None)
+    return bool(missing and missing.__qualname__.startswith("OpenEnum"))
 
 
 class StructCompiler:
@@ -19,6 +40,7 @@ class StructCompiler:
         self.done: set[str] = set()
         self.sources: dict[str, str] = {}
         self.counter = 0
+        self._external: tuple[int, set[str]] = (-1, set())
 
     def fresh(self, stem: str) -> str:
         self.counter += 1
@@ -44,3 +66,38 @@ class StructCompiler:
 
     def struct_encoder(self, d: Type) -> str:
         raise NotImplementedError
+
+    # -- selects ---------------------------------------------------------------
+
+    @property
+    def external(self) -> set[str]:
+        """external_keys(), recomputed when more types have been registered since."""
+        n = len(registered())
+        if self._external[0] != n:
+            self._external = (n, external_keys())
+        return self._external[1]
+
+    def is_external(self, d: Type, f: Field) -> bool:
+        """Whether field ``f``'s discriminant lives outside struct ``d`` (in ``env``)."""
+        assert f.case is not None
+        return f.case.on.split(".")[0] != d.name
+
+    def internal(self, d: Type, f: Field) -> str:
+        """The discriminant of an internal select, from the already coded ``v_`` locals
+        (``v_content.sender.sender_type`` for ``PublicMessage.content.sender.sender_type``)."""
+        assert f.case is not None
+        _, first, *attrs = f.case.on.split(".")
+        return ".".join([f"v_{first}", *attrs])
+
+    def test(self, d: Type, f: Field, disc: str) -> str:
+        """Python expression: is field ``f``'s arm selected, given discriminant ``disc``."""
+        assert f.case is not None
+        if f.case.otherwise:
+            known: set[int] = set()
+            for g in d.fields:
+                if g.case and g.case.on == f.case.on and not g.case.otherwise:
+                    known.update(g.case.values)
+            return f"{disc} not in {self.const('KNOWN', frozenset(known))}"
+        if len(f.case.values) == 1:
+            return f"{disc} == {f.case.values[0]}"
+        return f"{disc} in {self.const('IN', frozenset(f.case.values))}"

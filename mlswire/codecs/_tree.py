@@ -19,6 +19,7 @@ of the mapping; this module implements it.
 
 from __future__ import annotations
 
+import binascii
 import contextlib
 import operator
 from collections.abc import Callable, Mapping
@@ -26,8 +27,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import DecodeError, EncodeError
-from ..schema.base import Field, Type, describe, lookup, registered
-from ._compile import StructCompiler
+from ..schema.base import Field, Type, describe, lookup
+from ._compile import StructCompiler, is_open
+from ._compile import external_keys as external_keys  # re-exported for tests/_schema_values
 
 ToTree = Callable[[Any, dict[str, Any]], Any]
 FromTree = Callable[[Any, dict[str, Any]], Any]
@@ -110,7 +112,9 @@ def bad_hex(x: Any) -> DecodeError:
         return DecodeError("hex must have two digits per byte (odd length)")
     if any(c not in "0123456789abcdef" for c in x):
         return DecodeError("hex must be lowercase digits 0-9a-f only, without spaces")
-    return DecodeError("not a hex string")  # pragma: no cover - fromhex accepts the rest
+    if len(x) > 2 * MAX_OPAQUE:
+        return DecodeError("longer than 2^30-1 bytes, which TLS cannot carry")
+    return DecodeError("not a hex string")  # pragma: no cover - a2b_hex accepts the rest
 
 
 def decimal_uint64(x: Any) -> int:
@@ -132,24 +136,6 @@ def as_bytes(v: Any) -> bytes:
     raise EncodeError(f"expected bytes, not {type(v).__name__}")
 
 
-def external_keys() -> set[str]:
-    """Discriminants written as ``Other.field`` from inside another struct: the struct
-    that owns such a field publishes its value in ``env`` while being coded."""
-    keys = set()
-    for tp in registered().values():
-        d = describe(tp)
-        if d.kind == "struct":
-            for f in d.fields:
-                if f.case and f.case.on.split(".")[0] != d.name:
-                    keys.add(f.case.on)
-    return keys
-
-
-def is_open(cls: Any) -> bool:
-    missing = getattr(cls, "_missing_", None)
-    return bool(missing and missing.__qualname__.startswith("OpenEnum"))
-
-
 MISSING = object()
 
 
@@ -166,7 +152,7 @@ class TreeCompiler(StructCompiler):
             "wrong": wrong,
             "unexpected_keys": unexpected_keys,
             "bad_hex": bad_hex,
-            "fromhex": bytes.fromhex,
+            "unhex": binascii.a2b_hex,
             "decimal_uint64": decimal_uint64,
             "as_bytes": as_bytes,
             "index": operator.index,
@@ -176,40 +162,8 @@ class TreeCompiler(StructCompiler):
             "CODE_ERRORS": (TypeError, AttributeError, ValueError, OverflowError),
         }
         super().__init__(flavor.name, ns)
-        self._external: tuple[int, set[str]] = (-1, set())
-
-    @property
-    def external(self) -> set[str]:
-        """external_keys(), recomputed when more types have been registered since."""
-        n = len(registered())
-        if self._external[0] != n:
-            self._external = (n, external_keys())
-        return self._external[1]
 
     # -- selects ---------------------------------------------------------------
-
-    def is_external(self, d: Type, f: Field) -> bool:
-        assert f.case is not None
-        return f.case.on.split(".")[0] != d.name
-
-    def test(self, d: Type, f: Field, disc: str) -> str:
-        """Python expression: is field ``f``'s arm selected, given discriminant ``disc``."""
-        assert f.case is not None
-        if f.case.otherwise:
-            known: set[int] = set()
-            for g in d.fields:
-                if g.case and g.case.on == f.case.on and not g.case.otherwise:
-                    known.update(g.case.values)
-            return f"{disc} not in {self.const('KNOWN', frozenset(known))}"
-        if len(f.case.values) == 1:
-            return f"{disc} == {f.case.values[0]}"
-        return f"{disc} in {self.const('IN', frozenset(f.case.values))}"
-
-    def internal(self, d: Type, f: Field) -> str:
-        """The discriminant of an internal select, from already coded fields."""
-        assert f.case is not None
-        _, first, *attrs = f.case.on.split(".")
-        return ".".join([f"v_{first}", *attrs])
 
     def selected(self, d: Type, f: Field, present: str) -> list[str]:
         """Lines setting ``sel`` to whether field ``f``'s arm is selected.
@@ -239,24 +193,39 @@ class TreeCompiler(StructCompiler):
             f"        raise wrong('a map ({d.name})', m)",
             "    try:",
         ]
-        body = [f"n = {len(required)}"]
-        arms: list[str] = []
+        arms = [f.name for f in d.fields if f.case is not None]
+        body = [f"n = {len(required)}", *(f"v_{a} = None" for a in arms)]
+        # A run of arms on the same discriminant with disjoint values is one if/elif
+        # chain: at most one of them is taken.
+        chain: tuple[str, set[int]] | None = None
         for f in d.fields:
             var = f"v_{f.name}"
-            body.append(f"f = {f.name!r}")
             if f.case is None:
+                chain = None
+                body.append(f"f = {f.name!r}")
                 body.append(f"x = m[{f.name!r}]")
                 body.extend(self.decode(f.type, "x", var, f.name))
             else:
-                arms.append(f.name)
-                body.append(f"{var} = None")
-                body.extend(self.selected(d, f, f"{f.name!r} in m"))
-                body.append("if sel:")
+                if self.is_external(d, f):
+                    chain = None
+                    body.extend(self.selected(d, f, f"{f.name!r} in m"))
+                    body.append("if sel:")
+                else:
+                    values = {-1} if f.case.otherwise else set(f.case.values)
+                    test = self.test(d, f, self.internal(d, f))
+                    if chain and chain[0] == f.case.on and not chain[1] & values:
+                        body.append(f"elif {test}:")
+                        chain[1].update(values)
+                    else:
+                        body.append(f"if {test}:")
+                        chain = (f.case.on, set(values))
+                body.append(f"    f = {f.name!r}")
                 body.append(f"    x = m[{f.name!r}]")
                 body.extend("    " + line for line in self.decode(f.type, "x", var, f.name))
                 body.append("    n += 1")
             key = f"{d.name}.{f.name}"
             if key in self.external:
+                chain = None
                 body.append(f"env[{key!r}] = {var}")
         active = f"{set(required)!r}" if required else "set()"
         if arms:
@@ -294,7 +263,16 @@ class TreeCompiler(StructCompiler):
         fl = self.flavor
         if k == "uint":
             if t.size == 8 and fl.uint64_as_string:
-                return [f"{var} = decimal_uint64({x})"]
+                # Canonical iff it is its own decimal spelling; decimal_uint64() says
+                # what is wrong otherwise (the length bound keeps int() linear).
+                return [
+                    "try:",
+                    f"    {var} = int({x}) if len({x}) <= 20 else -1",
+                    "except (TypeError, ValueError):",
+                    f"    {var} = -1",
+                    f"if not 0 <= {var} <= {UINT64_MAX} or str({var}) != {x}:",
+                    f"    {var} = decimal_uint64({x})",
+                ]
             top = (1 << (8 * t.size)) - 1
             return [
                 f"if {x}.__class__ is not int or not 0 <= {x} <= {top}:",
@@ -326,15 +304,17 @@ class TreeCompiler(StructCompiler):
             return lines
         if k in ("opaque", "fixed", "padding"):
             if fl.bytes_as_hex:
-                # bad_hex() explains what is wrong when the fast path fails.
+                # bad_hex() explains what is wrong when the fast path fails. a2b_hex
+                # refuses all but hex digits (whitespace and odd lengths included), but
+                # takes bytes too; the digits are lowercase iff lower() changes nothing
+                # (faster than str.islower(), and than hex() of the bytes when long).
+                too_long = f" or len({x}) > {2 * MAX_OPAQUE}" if k == "opaque" else ""
                 lines = [
                     "try:",
-                    f"    {var} = fromhex({x})",
+                    f"    {var} = unhex({x})",
                     "except (TypeError, ValueError):",
                     f"    raise bad_hex({x}) from None",
-                    # Round-tripping is the cheapest exact test for lowercase digits only
-                    # (str.islower() is several times slower than fromhex itself).
-                    f"if {var}.hex() != {x}:",
+                    f"if {x}.__class__ is not str or {x}.lower() != {x}{too_long}:",
                     f"    raise bad_hex({x})",
                 ]
             else:
@@ -344,10 +324,11 @@ class TreeCompiler(StructCompiler):
                     f"{var} = {x}",
                 ]
             if k == "opaque":
-                lines += [
-                    f"if len({var}) > MAX_OPAQUE:",
-                    "    raise DecodeError('longer than 2^30-1 bytes, which TLS cannot carry')",
-                ]
+                if not fl.bytes_as_hex:  # (hex: checked on the string above)
+                    lines += [
+                        f"if len({var}) > MAX_OPAQUE:",
+                        "    raise DecodeError('longer than 2^30-1 bytes, which TLS cannot carry')",
+                    ]
             elif k == "fixed":
                 lines += [
                     f"if len({var}) != {t.size}:",
@@ -542,13 +523,11 @@ def check_order(keys: tuple[Any, ...], seen: set[tuple[Any, ...]]) -> None:
 
 
 class TreeCodec:
-    """Schema value <-> data-model tree for one flavor, with per-type caching; ``dumps``
-    serializes a tree to the flavor's bytes (cbor2 / orjson)."""
+    """Schema value <-> data-model tree for one flavor, with per-type caching."""
 
-    def __init__(self, flavor: Flavor, dumps: Callable[[Any], bytes]) -> None:
+    def __init__(self, flavor: Flavor) -> None:
         self.compiler = TreeCompiler(flavor)
         self.top: dict[Any, tuple[FromTree, ToTree, str]] = {}
-        self.dumps = dumps
 
     def functions(self, tp: Any) -> tuple[FromTree, ToTree, str]:
         try:
@@ -561,18 +540,6 @@ class TreeCodec:
         with contextlib.suppress(TypeError):  # an unhashable annotation: compiled each time
             self.top[tp] = entry
         return entry
-
-    def encode(self, value: Any, tp: Any, context: Mapping[str, Any] | None = None) -> bytes:
-        """Encode ``value`` of schema type ``tp`` in this flavor."""
-        # The lookup is written out (not self.functions) to save a call on the hot path.
-        try:
-            _, enc, name = self.top[tp]
-        except (KeyError, TypeError):
-            _, enc, name = self.functions(tp)
-        try:
-            return self.dumps(enc(value, dict(context) if context else {}))
-        except EncodeError as e:
-            raise reroot_encode(e, name) from None
 
     def to_tree(self, value: Any, tp: Any, context: Mapping[str, Any] | None = None) -> Any:
         """The data-model tree (dicts, lists, bytes/str, ints, None) of ``value``."""

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..schema.base import Field, Type, describe, lookup, registered
-from ._tree import is_open
+from ._compile import is_open
 
 PRIMITIVES = {"uint8", "uint16", "uint32", "uint64", "opaque"}
 ROOT = "MLSMessage"

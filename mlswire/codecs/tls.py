@@ -20,8 +20,8 @@ from typing import Any
 
 from ..errors import DecodeError, EncodeError
 from ..limits import Limits
-from ..schema.base import Field, Type, describe, lookup, registered
-from ._compile import StructCompiler
+from ..schema.base import Field, Type, describe, lookup
+from ._compile import StructCompiler, is_open
 
 Decoder = Callable[[bytes, int, dict[str, Any]], tuple[Any, int]]
 Encoder = Callable[[Any, bytearray, dict[str, Any]], None]
@@ -65,7 +65,6 @@ def _varint_error(kind: str, pos: int) -> DecodeError:
     return DecodeError(kind, "", pos)
 
 
-
 #: The ``env`` keys under which a limited decode passes ``Limits.max_vector_length`` and
 #: ``Limits.max_vector_elements``.
 VECTOR_LIMIT_KEY = "!max_vector_length"
@@ -100,53 +99,17 @@ class _Compiler(StructCompiler):
             "P64": struct.Struct(">Q").pack,
         }
         super().__init__("tls", ns)
-        self._external: set[str] | None = None
-
-    # -- helpers ---------------------------------------------------------------
-
-    def external_keys(self) -> set[str]:
-        """Discriminants written as ``Other.field`` from inside another struct: the
-        struct that owns them must publish their value in ``env`` while decoding."""
-        if self._external is None:
-            keys = set()
-            for tp in registered().values():
-                d = describe(tp)
-                if d.kind != "struct":
-                    continue
-                for f in d.fields:
-                    if f.case and f.case.on.split(".")[0] != d.name:
-                        keys.add(f.case.on)
-            self._external = keys
-        return self._external
 
     def struct_name(self, d: Type) -> str:
         assert d.cls is not None
         return str(d.cls.__name__)
 
-    # -- selects ---------------------------------------------------------------
-
-    def discriminant(self, d: Type, f: Field, where: str) -> str:
-        """Python expression for the discriminant of field ``f``'s select."""
+    def condition(self, d: Type, f: Field) -> str:
+        """Is field ``f``'s arm selected: its discriminant is an already coded ``v_`` local,
+        or, outside the struct, ``env`` (an error if neither message nor caller gave it)."""
         assert f.case is not None
-        head, *rest = f.case.on.split(".")
-        if head == d.name:
-            first, *attrs = rest
-            return ".".join([f"{where}{first}", *attrs])
-        return f"env[{f.case.on!r}]"
-
-    def condition(self, d: Type, f: Field, where: str) -> str:
-        assert f.case is not None
-        disc = self.discriminant(d, f, where)
-        if f.case.otherwise:
-            known: set[int] = set()
-            for g in d.fields:
-                if g.case and g.case.on == f.case.on and not g.case.otherwise:
-                    known.update(g.case.values)
-            return f"{disc} not in {self.const('KNOWN', frozenset(known))}"
-        values = f.case.values
-        if len(values) == 1:
-            return f"{disc} == {values[0]}"
-        return f"{disc} in {self.const('IN', frozenset(values))}"
+        disc = f"env[{f.case.on!r}]" if self.is_external(d, f) else self.internal(d, f)
+        return self.test(d, f, disc)
 
     # -- decoding --------------------------------------------------------------
 
@@ -159,12 +122,12 @@ class _Compiler(StructCompiler):
             var = f"v_{f.name}"
             if f.case is not None:
                 body.append(f"{var} = None")
-                body.append(f"if {self.condition(d, f, 'v_')}:")
+                body.append(f"if {self.condition(d, f)}:")
                 body.extend("    " + line for line in self.decode(f.type, var, f.name))
             else:
                 body.extend(self.decode(f.type, var, f.name))
             key = f"{d.name}.{f.name}"
-            if key in self.external_keys():
+            if key in self.external:
                 body.append(f"env[{key!r}] = {var}")
         args = ", ".join(f"{f.name}=v_{f.name}" for f in d.fields)
         body.append(f"return {cls}({args}), pos")
@@ -195,9 +158,7 @@ class _Compiler(StructCompiler):
             lines = self.decode(Type("uint", size=t.size), raw, label)
             lines.append(f"{var} = {table}.get({raw})")
             lines.append(f"if {var} is None:")
-            if getattr(cls, "_missing_", None) and cls._missing_.__qualname__.startswith(
-                "OpenEnum"
-            ):
+            if is_open(cls):
                 lines.append(f"    {var} = {self.const('OPEN', cls)}({raw})")
             else:
                 lines.append(
@@ -304,14 +265,14 @@ class _Compiler(StructCompiler):
             body.append(f"f = {f.name!r}")
             body.append(f"{var} = o.{f.name}")
             if f.case is not None:
-                body.append(f"if {self.condition(d, f, 'v_')}:")
+                body.append(f"if {self.condition(d, f)}:")
                 body.append(f"    if {var} is None:")
                 body.append("        raise EncodeError('this select arm requires the field')")
                 body.extend("    " + line for line in self.encode(f.type, var, f.name))
             else:
                 body.extend(self.encode(f.type, var, f.name))
             key = f"{d.name}.{f.name}"
-            if key in self.external_keys():
+            if key in self.external:
                 body.append(f"env[{key!r}] = {var}")
         lines.extend("        " + line for line in body)
         lines += [
@@ -332,10 +293,7 @@ class _Compiler(StructCompiler):
             return [f"{out} += P{8 * t.size}({var})"]
         if k == "enum":
             lines = []
-            if not (
-                getattr(t.cls, "_missing_", None)
-                and t.cls._missing_.__qualname__.startswith("OpenEnum")
-            ):
+            if not is_open(t.cls):
                 allowed = self.const("VALUES", frozenset(int(m) for m in t.cls))
                 lines += [
                     f"if {var} not in {allowed}:",
@@ -502,7 +460,9 @@ def source(tp: Any) -> str:
     return _compiler.sources.get(d.name or "", "")
 
 
-def _compile_length_functions() -> tuple[Callable[[bytes, int], tuple[int, int]], Callable[[int], bytes]]:
+def _compile_length_functions() -> tuple[
+    Callable[[bytes, int], tuple[int, int]], Callable[[int], bytes]
+]:
     # The same lines the compiler inlines into every decoder and encoder, wrapped as
     # functions for callers that handle headers alone (vector checks, stream framing).
     read = ["def read_length(buf, pos):", "    try:"]
@@ -516,7 +476,10 @@ def _compile_length_functions() -> tuple[Callable[[bytes, int], tuple[int, int]]
     write += ["    " + line for line in _compiler.write_length("n", "out")]
     write += ["    return bytes(out)"]
     ns = _compiler.ns
-    exec(compile("\n".join(read) + "\n\n" + "\n".join(write) + "\n", "<mlswire.tls length>", "exec"), ns)
+    exec(
+        compile("\n".join(read) + "\n\n" + "\n".join(write) + "\n", "<mlswire.tls length>", "exec"),
+        ns,
+    )
     return ns["read_length"], ns["write_length"]
 
 
