@@ -670,6 +670,10 @@ class MLSClient:
         from .engine.group import Group
 
         info = self.service.group_info(group_id)
+        # The rejoined group replaces this device's stale copy, which must go first: a
+        # client takes part in a group_id once (RFC 9420 §12.4.3.1). The copy on disk
+        # stays until the rejoin is saved.
+        self.groups.pop(group_id, None)
         for _ in range(self.COMMIT_RETRIES):
             group, commit = self.engine.join_by_external_commit(
                 info, config=self.config, remove_leaf=self._own_old_leaf(info)

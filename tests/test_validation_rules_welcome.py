@@ -422,6 +422,20 @@ def test_welcome_group_id_unique() -> None:
     assert joined.active
 
 
+def test_external_join_group_id_unique() -> None:
+    _, (a, _b) = make_group(2)
+    j = Client.generate(b"j")
+    held, commit = j.join_by_external_commit(a.group_info())  # j takes part in it now
+    a.process(commit).merge()  # type: ignore[union-attr]
+    rejects(
+        lambda: j.join_by_external_commit(a.group_info()),
+        None,
+        ValidationError,
+        r"§12\.4\.3\.1: the group_id is unique among the client's groups",
+    )
+    assert held.active
+
+
 def _resumed_welcome(
     usage: ResumptionPSKUsage,
     old: Group,

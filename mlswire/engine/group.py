@@ -531,7 +531,9 @@ class Client:
         """Join by an external Commit (§12.4.3.2) from a GroupInfo MLSMessage that
         carries ``external_pub``. Returns the group (already in the new epoch) and the
         Commit (a PublicMessage) to send; ``remove_leaf`` removes an old appearance of
-        this client (resync). If the DS rejects the Commit, drop the returned group.
+        this client (resync); without it, a client that still holds an active copy of
+        the group is refused (§12.4.3.1: one group per group_id): drop the copy first.
+        If the DS rejects the Commit, drop the returned group.
         ``encoding`` names the encoding the GroupInfo arrived in."""
         config = config or GroupConfig()
         return Group._external_join(
@@ -1172,6 +1174,14 @@ class Group:
                 f"0x{suite_id:04x}",
             )
         cs = client.suite
+        if remove_leaf is None and client.participates_in(context.group_id):
+            # §12.4.3 as for a Welcome; a resync (remove_leaf) rejoins a group the client
+            # still holds a stale copy of, by design.
+            raise ValidationError(
+                "RFC 9420 §12.4.3.1: the group_id is unique among the client's groups",
+                f"already in group {context.group_id.hex()} (a resync passes remove_leaf)",
+                "GroupInfo.group_context.group_id",
+            )
         tree_ext = find_extension(info.extensions, ExtensionType.ratchet_tree)
         if tree_ext is not None:
             tree = RatchetTree.decode(
