@@ -132,6 +132,7 @@ def create_update_path(
     this commit). ``leaf_node`` (default: the sender's current leaf) supplies the
     fields the new leaf keeps: signature key, credential, capabilities, extensions."""
     suite = tree.suite
+    exclude = frozenset(exclude)  # looked up once per resolution leaf
     base = leaf_node if leaf_node is not None else tree.leaf(sender)
     if base is None:
         raise StateError(f"leaf {sender} is blank: a blank leaf cannot commit")
@@ -244,6 +245,7 @@ def _check_update_path(
     exclude: Collection[int],
 ) -> tuple[RatchetTree, list[list[int]]]:
     new = merge_update_path(tree, sender, update_path, group_id)
+    exclude = frozenset(exclude)  # looked up once per resolution leaf
     # Every node's count, not only that of the node a member decrypts at: members must
     # agree on a commit's validity, or one malformed node would split the group.
     pairs = new.filtered_path(sender)
