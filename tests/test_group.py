@@ -445,6 +445,23 @@ def test_persistence_errors() -> None:
     doc["version"] = FORMAT_VERSION
     with pytest.raises(DecodeError, match="malformed"):
         Group.from_bytes(cbor2.dumps(doc), clients[0])
+    # Regressions from fuzzing: an integer where bytes belong raised OverflowError (or
+    # allocated bytes(N) for a stored N); every field's type is checked first now.
+    for path, value in (
+        (("current", "interim"), 10**20),
+        (("current", "interim"), 10**9),
+        (("current", "secret_tree", "nodes"), {0: 5}),
+        (("current", "leaf_index"), -1),
+        (("resumption_psks",), {1 << 70: b""}),
+    ):
+        doc = cbor2.loads(data)
+        *outer, last = path
+        target = doc
+        for key in outer:
+            target = target[key]
+        target[last] = value
+        with pytest.raises(DecodeError, match=r"malformed (group|secret tree) state"):
+            Group.from_bytes(cbor2.dumps(doc), clients[0])
 
 
 def test_key_package_private_keys_deleted_on_use() -> None:
