@@ -23,6 +23,7 @@ import { createInterface } from "node:readline";
 
 import {
   acceptAll,
+  branchGroup,
   createApplicationMessage,
   createCommit,
   createProposal,
@@ -35,8 +36,12 @@ import {
   generateKeyPackageWithKey,
   getCiphersuiteImpl,
   joinGroup,
+  joinGroupFromBranch,
+  joinGroupFromReinit,
   mlsExporter,
   processMessage,
+  reinitCreateNewGroup,
+  reinitGroup,
   zeroOutUint8Array,
 } from "ts-mls";
 // Not re-exported by the package root; reachable through the "./*.js" subpath export.
@@ -224,6 +229,50 @@ function commitOptions(req) {
   };
 }
 
+// A KeyPackage of the client's signing identity (with its private parts), for a leaf of
+// its own in a group it creates.
+function ownKeyPackage(client) {
+  const credential = { credentialType: "basic", identity: client.identity };
+  return generateKeyPackageWithKey(credential, defaultCapabilities(), defaultLifetime, [], client.sigKeys, client.cs);
+}
+
+function keyPackagesOf(req) {
+  return (req.key_packages ?? []).map((hex, i) => {
+    const message = decodeWhole(fromHex(hex, "key package"), `key_packages[${i}]`);
+    if (message.wireformat !== "mls_key_package") {
+      throw new DriverError(`key_packages[${i}] is a ${message.wireformat}, not a KeyPackage`);
+    }
+    return message.keyPackage;
+  });
+}
+
+// The Welcome of a request and the client's pending KeyPackage it is for (RFC 9420
+// §12.4.3.1: EncryptedGroupSecrets.new_member is the KeyPackageRef), and the ratchet
+// tree given out of band, if any.
+async function welcomeFor(client, req) {
+  const message = decodeWhole(fromHex(req.welcome, "welcome"), "welcome");
+  if (message.wireformat !== "mls_welcome") throw new DriverError(`expected a Welcome, got ${message.wireformat}`);
+  const welcome = message.welcome;
+  let match = -1;
+  for (let i = 0; i < client.pending.length && match < 0; i++) {
+    const ref = await makeKeyPackageRef(client.pending[i].publicPackage, client.cs.hash);
+    if (welcome.secrets.some((s) => Buffer.compare(Buffer.from(s.newMember), Buffer.from(ref)) === 0)) match = i;
+  }
+  if (match < 0) throw new Rejected("NoMatchingKeyPackage", "the Welcome is for none of this client's KeyPackages");
+  let tree;
+  if (req.ratchet_tree) {
+    const bytes = fromHex(req.ratchet_tree, "ratchet_tree");
+    const decoded = decodeRatchetTree(bytes, 0);
+    if (decoded === undefined || decoded[1] !== bytes.length) throw new Rejected("DecodeError", "ratchet_tree does not decode");
+    tree = decoded[0];
+  }
+  const kp = client.pending[match];
+  // A KeyPackage is single-use (RFC 9420 §16.8): forget it once a join has used it (a
+  // refused join leaves it, as the Welcome may come again with the tree).
+  const used = () => client.pending.splice(client.pending.indexOf(kp), 1);
+  return { welcome, kp, tree, used };
+}
+
 // ---------------------------------------------------------------- operations
 
 const OPS = {
@@ -271,15 +320,7 @@ const OPS = {
     const client = getClient(req.client);
     const groupId = req.group_id ? fromHex(req.group_id, "group_id") : client.cs.rng.randomBytes(16);
     // A group's creator needs a leaf: a KeyPackage made for the purpose, never published.
-    const credential = { credentialType: "basic", identity: client.identity };
-    const kp = await generateKeyPackageWithKey(
-      credential,
-      defaultCapabilities(),
-      defaultLifetime,
-      [],
-      client.sigKeys,
-      client.cs,
-    );
+    const kp = await ownKeyPackage(client);
     const state = await createGroup(groupId, kp.publicPackage, kp.privatePackage, [], client.cs);
     const handle = addGroup(client, state);
     return { group: handle, group_id: toHex(groupId), ...summary(state) };
@@ -287,13 +328,7 @@ const OPS = {
 
   async add_members(req) {
     const group = getGroup(req.group);
-    const proposals = (req.key_packages ?? []).map((hex, i) => {
-      const message = decodeWhole(fromHex(hex, "key package"), `key_packages[${i}]`);
-      if (message.wireformat !== "mls_key_package") {
-        throw new DriverError(`key_packages[${i}] is a ${message.wireformat}, not a KeyPackage`);
-      }
-      return { proposalType: "add", add: { keyPackage: message.keyPackage } };
-    });
+    const proposals = keyPackagesOf(req).map((keyPackage) => ({ proposalType: "add", add: { keyPackage } }));
     if (proposals.length === 0) throw new DriverError("add_members needs at least one KeyPackage");
     const result = await createCommit(
       { state: group.state, cipherSuite: group.client.cs },
@@ -338,28 +373,82 @@ const OPS = {
 
   async join(req) {
     const client = getClient(req.client);
-    const message = decodeWhole(fromHex(req.welcome, "welcome"), "welcome");
-    if (message.wireformat !== "mls_welcome") throw new DriverError(`expected a Welcome, got ${message.wireformat}`);
-    const welcome = message.welcome;
-    // Find which of this client's KeyPackages the Welcome is for (RFC 9420 §12.4.3.1:
-    // EncryptedGroupSecrets.new_member is the KeyPackageRef).
-    let match = -1;
-    for (let i = 0; i < client.pending.length && match < 0; i++) {
-      const ref = await makeKeyPackageRef(client.pending[i].publicPackage, client.cs.hash);
-      if (welcome.secrets.some((s) => Buffer.compare(Buffer.from(s.newMember), Buffer.from(ref)) === 0)) match = i;
-    }
-    if (match < 0) throw new Rejected("NoMatchingKeyPackage", "the Welcome is for none of this client's KeyPackages");
-    const kp = client.pending[match];
-    let tree;
-    if (req.ratchet_tree) {
-      const bytes = fromHex(req.ratchet_tree, "ratchet_tree");
-      const decoded = decodeRatchetTree(bytes, 0);
-      if (decoded === undefined || decoded[1] !== bytes.length) throw new Rejected("DecodeError", "ratchet_tree does not decode");
-      tree = decoded[0];
-    }
+    const { welcome, kp, tree, used } = await welcomeFor(client, req);
     const state = await joinGroup(welcome, kp.publicPackage, kp.privatePackage, emptyPskIndex, client.cs, tree);
-    // A KeyPackage is single-use (RFC 9420 §16.8): forget it once it has been used.
-    client.pending.splice(match, 1);
+    used();
+    const handle = addGroup(client, state);
+    return { group: handle, group_id: toHex(state.groupContext.groupId), ...summary(state) };
+  },
+
+  // A subgroup of this member and the owners of key_packages, tied to the group's
+  // current epoch by a resumption PSK with usage branch (RFC 9420 §11.3). ts-mls puts
+  // no ratchet_tree extension in it: the tree comes back for the joiners.
+  async branch(req) {
+    const group = getGroup(req.group);
+    const client = group.client;
+    const kp = await ownKeyPackage(client);
+    const groupId = req.group_id ? fromHex(req.group_id, "group_id") : client.cs.rng.randomBytes(16);
+    const result = await branchGroup(group.state, kp.publicPackage, kp.privatePackage, keyPackagesOf(req), groupId, client.cs);
+    wipe(result.consumed);
+    const handle = addGroup(client, result.newState);
+    return {
+      group: handle,
+      group_id: toHex(groupId),
+      welcome: toHex(encodeMlsMessage({ version: "mls10", wireformat: "mls_welcome", welcome: result.welcome })),
+      ratchet_tree: toHex(encodeRatchetTree(result.newState.ratchetTree)),
+      ...summary(result.newState),
+    };
+  },
+
+  // Commit a ReInit (RFC 9420 §11.2) of the group into group_id, same version and suite.
+  async reinit(req) {
+    const group = getGroup(req.group);
+    const ctx = group.state.groupContext;
+    const result = await reinitGroup(group.state, fromHex(req.group_id, "group_id"), ctx.version, ctx.cipherSuite, [], group.client.cs);
+    return commitResult(group, result);
+  },
+
+  // After a ReInit was committed: the new group it asks for, with the owners of
+  // key_packages (the other members' new KeyPackages), tied to the old group by a
+  // resumption PSK with usage reinit.
+  async reinit_successor(req) {
+    const group = getGroup(req.group);
+    const client = group.client;
+    const reinit = group.state.groupActiveState.reinit;
+    if (reinit === undefined) throw new DriverError("no ReInit was committed in this group");
+    const kp = await ownKeyPackage(client);
+    const result = await reinitCreateNewGroup(
+      group.state, kp.publicPackage, kp.privatePackage, keyPackagesOf(req), reinit.groupId, reinit.cipherSuite, reinit.extensions,
+    );
+    wipe(result.consumed);
+    const handle = addGroup(client, result.newState);
+    return {
+      group: handle,
+      group_id: toHex(reinit.groupId),
+      welcome: toHex(encodeMlsMessage({ version: "mls10", wireformat: "mls_welcome", welcome: result.welcome })),
+      ratchet_tree: toHex(encodeRatchetTree(result.newState.ratchetTree)),
+      ...summary(result.newState),
+    };
+  },
+
+  // Join the group a ReInit of old_group asked for (§11.2) from its Welcome.
+  async join_reinit(req) {
+    const client = getClient(req.client);
+    const old = getGroup(req.old_group);
+    const { welcome, kp, tree, used } = await welcomeFor(client, req);
+    const state = await joinGroupFromReinit(old.state, welcome, kp.publicPackage, kp.privatePackage, tree);
+    used();
+    const handle = addGroup(client, state);
+    return { group: handle, group_id: toHex(state.groupContext.groupId), ...summary(state) };
+  },
+
+  // Join a branch of old_group (§11.3) from its Welcome.
+  async join_branch(req) {
+    const client = getClient(req.client);
+    const old = getGroup(req.old_group);
+    const { welcome, kp, tree, used } = await welcomeFor(client, req);
+    const state = await joinGroupFromBranch(old.state, welcome, kp.publicPackage, kp.privatePackage, tree, client.cs);
+    used();
     const handle = addGroup(client, state);
     return { group: handle, group_id: toHex(state.groupContext.groupId), ...summary(state) };
   },

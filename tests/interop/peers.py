@@ -109,6 +109,17 @@ class CommitResult:
 
 
 @dataclass(frozen=True)
+class Branched:
+    """A subgroup made from a group (RFC 9420 §11.3): the brancher's new group, the
+    Welcome for the others, and the new group's ratchet tree (for joiners whose Welcome
+    does not carry it)."""
+
+    group: PeerGroup
+    welcome: bytes
+    ratchet_tree: bytes
+
+
+@dataclass(frozen=True)
 class Received:
     kind: Literal["application", "commit", "proposal"]
     data: bytes | None = None
@@ -340,6 +351,51 @@ class TsMlsPeer:
             public=self.public_handshake,
         )
         return bytes.fromhex(r["message"])
+
+    def branch(self, group: PeerGroup, key_packages: list[bytes]) -> Branched:
+        r = self._call("branch", group=group.handle, key_packages=[kp.hex() for kp in key_packages])
+        return Branched(
+            self._group(group.client, r),
+            bytes.fromhex(r["welcome"]),
+            bytes.fromhex(r["ratchet_tree"]),
+        )
+
+    def reinit(self, group: PeerGroup, group_id: bytes) -> CommitResult:
+        return self._commit(self._call("reinit", group=group.handle, group_id=group_id.hex()))
+
+    def reinit_successor(self, group: PeerGroup, key_packages: list[bytes]) -> Branched:
+        r = self._call(
+            "reinit_successor", group=group.handle, key_packages=[kp.hex() for kp in key_packages]
+        )
+        return Branched(
+            self._group(group.client, r),
+            bytes.fromhex(r["welcome"]),
+            bytes.fromhex(r["ratchet_tree"]),
+        )
+
+    def join_reinit(
+        self, client: PeerClient, old: PeerGroup, welcome: bytes, ratchet_tree: bytes
+    ) -> PeerGroup:
+        r = self._call(
+            "join_reinit",
+            client=client.handle,
+            old_group=old.handle,
+            welcome=welcome.hex(),
+            ratchet_tree=ratchet_tree.hex(),
+        )
+        return self._group(client, r)
+
+    def join_branch(
+        self, client: PeerClient, old: PeerGroup, welcome: bytes, ratchet_tree: bytes
+    ) -> PeerGroup:
+        r = self._call(
+            "join_branch",
+            client=client.handle,
+            old_group=old.handle,
+            welcome=welcome.hex(),
+            ratchet_tree=ratchet_tree.hex(),
+        )
+        return self._group(client, r)
 
     def process(self, group: PeerGroup, message: bytes) -> Received:
         r = self._call("process", group=group.handle, message=message.hex())
@@ -772,6 +828,58 @@ class MlswirePeer:
         if not isinstance(result, engine.ProposalMessage):
             raise AssertionError(f"mlswire: unexpected result {result!r}")
         return Received("proposal")
+
+    def branch(self, group: PeerGroup, key_packages: list[bytes]) -> Branched:
+        try:
+            new, output = self._groups[group.handle].branch(key_packages, config=self._config())
+        except self._error as exc:
+            raise self._rejected(exc) from exc
+        assert output.welcome is not None
+        handle = self._handle()
+        self._groups[handle] = new
+        return Branched(PeerGroup(self.name, handle, group.client), output.welcome, new.ratchet_tree())
+
+    def reinit(self, group: PeerGroup, group_id: bytes) -> CommitResult:
+        g = self._groups[group.handle]
+        try:
+            output = g.reinit(group_id)
+        except self._error as exc:
+            raise self._rejected(exc) from exc
+        return self._applied(g, output)
+
+    def reinit_successor(self, group: PeerGroup, key_packages: list[bytes]) -> Branched:
+        try:
+            new, output = self._groups[group.handle].reinit_successor(
+                key_packages, config=self._config()
+            )
+        except self._error as exc:
+            raise self._rejected(exc) from exc
+        assert output.welcome is not None
+        handle = self._handle()
+        self._groups[handle] = new
+        return Branched(PeerGroup(self.name, handle, group.client), output.welcome, new.ratchet_tree())
+
+    def join_reinit(
+        self, client: PeerClient, old: PeerGroup, welcome: bytes, ratchet_tree: bytes
+    ) -> PeerGroup:
+        # mlswire joins a reinitialized group as it joins a branch: from the old group
+        return self.join_branch(client, old, welcome, ratchet_tree)
+
+    def join_branch(
+        self, client: PeerClient, old: PeerGroup, welcome: bytes, ratchet_tree: bytes
+    ) -> PeerGroup:
+        try:
+            group = self._clients[client.handle].join_group(
+                welcome,
+                ratchet_tree,
+                config=self._config(),
+                resumed_from=self._groups[old.handle],
+            )
+        except self._error as exc:
+            raise self._rejected(exc) from exc
+        handle = self._handle()
+        self._groups[handle] = group
+        return PeerGroup(self.name, handle, client)
 
     def encrypt(self, group: PeerGroup, data: bytes) -> bytes:
         try:

@@ -435,6 +435,75 @@ def test_public_handshake(peers: dict[str, Peer], sender_impl: str, other_impl: 
     chat_all([alice, bob], "after")
 
 
+@pytest.mark.parametrize(
+    ("brancher_impl", "joiner_impl"),
+    [pytest.param(*p, id="-".join(p)) for p in (("ts-mls", "mlswire"), ("mlswire", "ts-mls"))],
+)
+def test_branch(peers: dict[str, Peer], brancher_impl: str, joiner_impl: str) -> None:
+    """A subgroup branched from a group (RFC 9420 §11.3): its Welcome names the old
+    group's resumption PSK (usage branch), which the joiner must hold and check
+    (mlswire: the old group's version, suite and members, §12.4.3.1)."""
+    brancher_peer = peer_for(peers, brancher_impl)
+    joiner_peer = peer_for(peers, joiner_impl)
+    alice = new_member(brancher_peer, "alice", 1)
+    bob = new_member(joiner_peer, "bob", 1)
+    create(alice)
+    add(alice, [], bob)
+    self_update(bob, [alice])  # the PSK then names epoch 2, not the first one
+    old = assert_in_sync([alice, bob])
+
+    branched = brancher_peer.branch(  # type: ignore[attr-defined]
+        alice.g, [joiner_peer.key_package(bob.client)]
+    )
+    bob_sub = joiner_peer.join_branch(  # type: ignore[attr-defined]
+        bob.client, bob.g, branched.welcome, branched.ratchet_tree
+    )
+    sub = [
+        Member("alice'", brancher_peer, alice.client, branched.group),
+        Member("bob'", joiner_peer, bob.client, bob_sub),
+    ]
+    new = assert_in_sync(sub)
+    assert new.epoch == 1 and new.exporter != old.exporter
+    chat_all(sub, "in the branch")
+    self_update(sub[1], [sub[0]])
+    chat_all([alice, bob], "the old group goes on")
+
+
+@pytest.mark.parametrize(
+    ("committer_impl", "other_impl"),
+    [pytest.param(*p, id="-".join(p)) for p in (("ts-mls", "mlswire"), ("mlswire", "ts-mls"))],
+)
+def test_reinit(peers: dict[str, Peer], committer_impl: str, other_impl: str) -> None:
+    """Reinitialization (RFC 9420 §11.2) across implementations: one member commits a
+    ReInit, the OTHER creates the new group it asks for, and the committer joins it from
+    the Welcome, whose reinit PSK ties it to the old group (mlswire checks the ReInit's
+    parameters and that every old member is in the new group, §12.4.3.1)."""
+    committer_peer = peer_for(peers, committer_impl)
+    other_peer = peer_for(peers, other_impl)
+    alice = new_member(committer_peer, "alice", 1)
+    bob = new_member(other_peer, "bob", 1)
+    create(alice)
+    add(alice, [], bob)
+    old = assert_in_sync([alice, bob])
+
+    result = committer_peer.reinit(alice.g, b"reborn")  # type: ignore[attr-defined]
+    deliver_commit(alice, result, [bob])
+    new_group = other_peer.reinit_successor(  # type: ignore[attr-defined]
+        bob.g, [committer_peer.key_package(alice.client)]
+    )
+    alice_new = committer_peer.join_reinit(  # type: ignore[attr-defined]
+        alice.client, alice.g, new_group.welcome, new_group.ratchet_tree
+    )
+    reborn = [
+        Member("alice'", committer_peer, alice.client, alice_new),
+        Member("bob'", other_peer, bob.client, new_group.group),
+    ]
+    new = assert_in_sync(reborn)
+    assert new.epoch == 1 and new.exporter != old.exporter
+    chat_all(reborn, "reborn")
+    self_update(reborn[0], [reborn[1]])
+
+
 @pytest.mark.parametrize(("suite", "compressed_size"), [(2, 33), (5, 67), (7, 49)])
 def test_ts_mls_ecdsa_keys_still_compressed(
     peers: dict[str, Peer], suite: int, compressed_size: int
