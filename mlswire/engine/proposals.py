@@ -224,9 +224,15 @@ class MemberSummary:
 
     def sync(self, old: RatchetTree, new: RatchetTree, touched: Iterable[int]) -> None:
         """Account for the nodes in ``touched`` changing from ``old`` to ``new``."""
-        for x in sorted(set(touched)):
-            before = old.node(x) if x < old.width else None
-            after = new.node(x) if x < new.width else None
+        xs = sorted(set(touched))
+        # One tree after the other: old and new are versions of one tree, and reading
+        # them in turn would move the shared arrays between them at every node (each
+        # move costs the number of nodes in which they differ).
+        old_width = old.width
+        befores = [old.node(x) if x < old_width else None for x in xs]
+        new_width = new.width
+        afters = [new.node(x) if x < new_width else None for x in xs]
+        for x, before, after in zip(xs, befores, afters, strict=True):
             if before is after or before == after:
                 continue
             self.remove_node(x, before)
