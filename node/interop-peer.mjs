@@ -273,6 +273,34 @@ async function welcomeFor(client, req) {
   return { welcome, kp, tree, used };
 }
 
+// A new group tied to `group` by a resumption PSK (§11.2 reinit, §11.3 branch), made by
+// `make(ownKeyPackage)`; ts-mls puts no ratchet_tree extension in its Welcome, so the
+// tree comes back for the joiners.
+async function successor(group, groupId, make) {
+  const result = await make(await ownKeyPackage(group.client));
+  wipe(result.consumed);
+  const handle = addGroup(group.client, result.newState);
+  return {
+    group: handle,
+    group_id: toHex(groupId),
+    welcome: toHex(encodeMlsMessage({ version: "mls10", wireformat: "mls_welcome", welcome: result.welcome })),
+    ratchet_tree: toHex(encodeRatchetTree(result.newState.ratchetTree)),
+    ...summary(result.newState),
+  };
+}
+
+// Join such a group from its Welcome: `join(old, welcome, kp, tree, client)` with the
+// request's old_group.
+async function joinSuccessor(req, join) {
+  const client = getClient(req.client);
+  const old = getGroup(req.old_group);
+  const { welcome, kp, tree, used } = await welcomeFor(client, req);
+  const state = await join(old, welcome, kp, tree, client);
+  used();
+  const handle = addGroup(client, state);
+  return { group: handle, group_id: toHex(state.groupContext.groupId), ...summary(state) };
+}
+
 // ---------------------------------------------------------------- operations
 
 const OPS = {
@@ -381,23 +409,13 @@ const OPS = {
   },
 
   // A subgroup of this member and the owners of key_packages, tied to the group's
-  // current epoch by a resumption PSK with usage branch (RFC 9420 §11.3). ts-mls puts
-  // no ratchet_tree extension in it: the tree comes back for the joiners.
+  // current epoch by a resumption PSK with usage branch (RFC 9420 §11.3).
   async branch(req) {
     const group = getGroup(req.group);
-    const client = group.client;
-    const kp = await ownKeyPackage(client);
-    const groupId = req.group_id ? fromHex(req.group_id, "group_id") : client.cs.rng.randomBytes(16);
-    const result = await branchGroup(group.state, kp.publicPackage, kp.privatePackage, keyPackagesOf(req), groupId, client.cs);
-    wipe(result.consumed);
-    const handle = addGroup(client, result.newState);
-    return {
-      group: handle,
-      group_id: toHex(groupId),
-      welcome: toHex(encodeMlsMessage({ version: "mls10", wireformat: "mls_welcome", welcome: result.welcome })),
-      ratchet_tree: toHex(encodeRatchetTree(result.newState.ratchetTree)),
-      ...summary(result.newState),
-    };
+    const groupId = req.group_id ? fromHex(req.group_id, "group_id") : group.client.cs.rng.randomBytes(16);
+    return successor(group, groupId, (kp) =>
+      branchGroup(group.state, kp.publicPackage, kp.privatePackage, keyPackagesOf(req), groupId, group.client.cs),
+    );
   },
 
   // Commit a ReInit (RFC 9420 §11.2) of the group into group_id, same version and suite.
@@ -413,44 +431,27 @@ const OPS = {
   // resumption PSK with usage reinit.
   async reinit_successor(req) {
     const group = getGroup(req.group);
-    const client = group.client;
     const reinit = group.state.groupActiveState.reinit;
     if (reinit === undefined) throw new DriverError("no ReInit was committed in this group");
-    const kp = await ownKeyPackage(client);
-    const result = await reinitCreateNewGroup(
-      group.state, kp.publicPackage, kp.privatePackage, keyPackagesOf(req), reinit.groupId, reinit.cipherSuite, reinit.extensions,
+    return successor(group, reinit.groupId, (kp) =>
+      reinitCreateNewGroup(
+        group.state, kp.publicPackage, kp.privatePackage, keyPackagesOf(req), reinit.groupId, reinit.cipherSuite, reinit.extensions,
+      ),
     );
-    wipe(result.consumed);
-    const handle = addGroup(client, result.newState);
-    return {
-      group: handle,
-      group_id: toHex(reinit.groupId),
-      welcome: toHex(encodeMlsMessage({ version: "mls10", wireformat: "mls_welcome", welcome: result.welcome })),
-      ratchet_tree: toHex(encodeRatchetTree(result.newState.ratchetTree)),
-      ...summary(result.newState),
-    };
   },
 
   // Join the group a ReInit of old_group asked for (§11.2) from its Welcome.
   async join_reinit(req) {
-    const client = getClient(req.client);
-    const old = getGroup(req.old_group);
-    const { welcome, kp, tree, used } = await welcomeFor(client, req);
-    const state = await joinGroupFromReinit(old.state, welcome, kp.publicPackage, kp.privatePackage, tree);
-    used();
-    const handle = addGroup(client, state);
-    return { group: handle, group_id: toHex(state.groupContext.groupId), ...summary(state) };
+    return joinSuccessor(req, (old, welcome, kp, tree) =>
+      joinGroupFromReinit(old.state, welcome, kp.publicPackage, kp.privatePackage, tree),
+    );
   },
 
   // Join a branch of old_group (§11.3) from its Welcome.
   async join_branch(req) {
-    const client = getClient(req.client);
-    const old = getGroup(req.old_group);
-    const { welcome, kp, tree, used } = await welcomeFor(client, req);
-    const state = await joinGroupFromBranch(old.state, welcome, kp.publicPackage, kp.privatePackage, tree, client.cs);
-    used();
-    const handle = addGroup(client, state);
-    return { group: handle, group_id: toHex(state.groupContext.groupId), ...summary(state) };
+    return joinSuccessor(req, (old, welcome, kp, tree, client) =>
+      joinGroupFromBranch(old.state, welcome, kp.publicPackage, kp.privatePackage, tree, client.cs),
+    );
   },
 
   async encrypt(req) {

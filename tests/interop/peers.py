@@ -33,6 +33,7 @@ import shutil
 import subprocess
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
@@ -353,43 +354,38 @@ class TsMlsPeer:
         return bytes.fromhex(r["message"])
 
     def branch(self, group: PeerGroup, key_packages: list[bytes]) -> Branched:
-        r = self._call("branch", group=group.handle, key_packages=[kp.hex() for kp in key_packages])
-        return Branched(
-            self._group(group.client, r),
-            bytes.fromhex(r["welcome"]),
-            bytes.fromhex(r["ratchet_tree"]),
-        )
+        return self._successor("branch", group, key_packages)
 
     def reinit(self, group: PeerGroup, group_id: bytes) -> CommitResult:
         return self._commit(self._call("reinit", group=group.handle, group_id=group_id.hex()))
 
     def reinit_successor(self, group: PeerGroup, key_packages: list[bytes]) -> Branched:
-        r = self._call(
-            "reinit_successor", group=group.handle, key_packages=[kp.hex() for kp in key_packages]
-        )
+        return self._successor("reinit_successor", group, key_packages)
+
+    def join_reinit(
+        self, client: PeerClient, old: PeerGroup, welcome: bytes, ratchet_tree: bytes
+    ) -> PeerGroup:
+        return self._join_successor("join_reinit", client, old, welcome, ratchet_tree)
+
+    def join_branch(
+        self, client: PeerClient, old: PeerGroup, welcome: bytes, ratchet_tree: bytes
+    ) -> PeerGroup:
+        return self._join_successor("join_branch", client, old, welcome, ratchet_tree)
+
+    def _successor(self, op: str, group: PeerGroup, key_packages: list[bytes]) -> Branched:
+        """A new group tied to ``group`` by a resumption PSK (§11.2 reinit, §11.3 branch)."""
+        r = self._call(op, group=group.handle, key_packages=[kp.hex() for kp in key_packages])
         return Branched(
             self._group(group.client, r),
             bytes.fromhex(r["welcome"]),
             bytes.fromhex(r["ratchet_tree"]),
         )
 
-    def join_reinit(
-        self, client: PeerClient, old: PeerGroup, welcome: bytes, ratchet_tree: bytes
+    def _join_successor(
+        self, op: str, client: PeerClient, old: PeerGroup, welcome: bytes, ratchet_tree: bytes
     ) -> PeerGroup:
         r = self._call(
-            "join_reinit",
-            client=client.handle,
-            old_group=old.handle,
-            welcome=welcome.hex(),
-            ratchet_tree=ratchet_tree.hex(),
-        )
-        return self._group(client, r)
-
-    def join_branch(
-        self, client: PeerClient, old: PeerGroup, welcome: bytes, ratchet_tree: bytes
-    ) -> PeerGroup:
-        r = self._call(
-            "join_branch",
+            op,
             client=client.handle,
             old_group=old.handle,
             welcome=welcome.hex(),
@@ -830,14 +826,8 @@ class MlswirePeer:
         return Received("proposal")
 
     def branch(self, group: PeerGroup, key_packages: list[bytes]) -> Branched:
-        try:
-            new, output = self._groups[group.handle].branch(key_packages, config=self._config())
-        except self._error as exc:
-            raise self._rejected(exc) from exc
-        assert output.welcome is not None
-        handle = self._handle()
-        self._groups[handle] = new
-        return Branched(PeerGroup(self.name, handle, group.client), output.welcome, new.ratchet_tree())
+        g = self._groups[group.handle]
+        return self._successor(group, lambda: g.branch(key_packages, config=self._config()))
 
     def reinit(self, group: PeerGroup, group_id: bytes) -> CommitResult:
         g = self._groups[group.handle]
@@ -848,10 +838,18 @@ class MlswirePeer:
         return self._applied(g, output)
 
     def reinit_successor(self, group: PeerGroup, key_packages: list[bytes]) -> Branched:
+        g = self._groups[group.handle]
+        return self._successor(
+            group, lambda: g.reinit_successor(key_packages, config=self._config())
+        )
+
+    def _successor(
+        self,
+        group: PeerGroup,
+        make: Callable[[], tuple[mlswire_group.Group, mlswire_group.CommitOutput]],
+    ) -> Branched:
         try:
-            new, output = self._groups[group.handle].reinit_successor(
-                key_packages, config=self._config()
-            )
+            new, output = make()
         except self._error as exc:
             raise self._rejected(exc) from exc
         assert output.welcome is not None
