@@ -418,6 +418,8 @@ class MLSClient:
             policy=self.policy.engine_policy(),
         )
         self.groups: dict[bytes, Any] = {}
+        # group_id -> the devices a pending commit of ours adds and removes.
+        self._pending_roster: dict[bytes, dict[str, list[str]]] = {}
 
     @property
     def address(self) -> str:
@@ -466,6 +468,9 @@ class MLSClient:
         for f in sorted((d / "groups").glob("*.bin")):
             group = Group.from_bytes(f.read_bytes(), c.engine)
             c.groups[group.group_id] = group
+            roster = f.with_suffix(".pending.json")
+            if group.pending_commit is not None and roster.exists():
+                c._pending_roster[group.group_id] = json.loads(roster.read_text())
         return c
 
     def close(self) -> None:
@@ -507,14 +512,22 @@ class MLSClient:
         os.chmod(self.dir / "key_packages.json", 0o600)
 
     def _save_group(self, group_id: bytes) -> None:
+        """The group's state (a pending commit of ours included) and, while a commit is
+        pending, the devices it adds and removes (the DS needs them to send it again)."""
         gdir = self.dir / "groups"
         gdir.mkdir(exist_ok=True)
         path = gdir / f"{group_id.hex()}.bin"
+        roster = gdir / f"{group_id.hex()}.pending.json"
         group = self.groups.get(group_id)
         if group is None:
             path.unlink(missing_ok=True)
         else:
             _write_atomic(path, group.to_bytes())
+        if group is not None and group.pending_commit is not None:
+            _write_atomic(roster, json.dumps(self._pending_roster.get(group_id, {})).encode())
+        else:
+            self._pending_roster.pop(group_id, None)
+            roster.unlink(missing_ok=True)
 
     def refresh_crl(self) -> None:
         """Fetch the AS's current revocation list."""
@@ -551,26 +564,19 @@ class MLSClient:
         """Build a commit with ``make(group)`` and send it; on 409 (another member's
         commit won the epoch) process the queue and build it again."""
         for _ in range(self.COMMIT_RETRIES):
+            self._settle(group_id)  # a commit of ours left pending by a crash goes first
             group = self.groups[group_id]
             out = make(group)
-            try:
-                self.service.send(
-                    out.commit,
-                    welcome=out.welcome,
-                    group_info=out.group_info,
-                    add=add,
-                    remove=remove,
-                )
-            except ServiceError as e:
-                group.clear_pending_commit()
-                if e.status != 409:
-                    raise
+            self._pending_roster[group_id] = {"add": list(add), "remove": list(remove)}
+            # Saved, pending, before it leaves: if this process dies after the DS took
+            # the commit, the next start sends it again (the DS answers a resent message
+            # with its first answer) and merges it, instead of losing the epoch.
+            self._save_group(group_id)
+            if not self._send_pending(group_id):
                 self.receive()
                 if group_id not in self.groups:
-                    raise
+                    raise ServiceError(409, f"removed from group {group_id.hex()} meanwhile")
                 continue
-            group.merge_pending_commit()
-            self._save_group(group_id)
             if out.group_info is None:
                 # Keep the DS's GroupInfo current for external joins (a commit without
                 # a Welcome carries none). Losing a race here only leaves it stale.
@@ -578,6 +584,38 @@ class MLSClient:
                     self.service.put_group_info(group_id, group.group_info())
             return out
         raise ServiceError(409, f"gave up committing to group {group_id.hex()} after retries")
+
+    def _send_pending(self, group_id: bytes) -> bool:
+        """Send (again) our pending commit of the group. Taken by the DS (now, or
+        already: a retry): merged, True. Another commit won its epoch (409): dropped,
+        False. Refused otherwise (4xx): dropped, raised. No answer (network, 5xx): kept
+        pending, raised; :meth:`receive` and the next commit send it again."""
+        group = self.groups[group_id]
+        out = group.pending_commit_output
+        roster = self._pending_roster.get(group_id, {})
+        try:
+            self.service.send(
+                out.commit,
+                welcome=out.welcome,
+                group_info=out.group_info,
+                add=roster.get("add", []),
+                remove=roster.get("remove", []),
+            )
+        except ServiceError as e:
+            if e.status >= 500:
+                raise
+            group.clear_pending_commit()
+            self._save_group(group_id)
+            if e.status != 409:
+                raise
+            return False
+        group.merge_pending_commit()
+        self._save_group(group_id)
+        return True
+
+    def _settle(self, group_id: bytes) -> None:
+        if self.groups[group_id].pending_commit is not None:
+            self._send_pending(group_id)
 
     def invite(self, group_id: bytes, *users: str) -> list[str]:
         """Add every DS-registered device of each user (one KeyPackage claimed per
@@ -728,6 +766,8 @@ class MLSClient:
         from .errors import MLSError
 
         events: list[Event] = []
+        for group_id in [g for g, group in self.groups.items() if group.pending_commit]:
+            self._settle(group_id)  # our commit first: the queue may hold the epoch after it
         batch = self.service.fetch(limit=limit, wait=wait)
         if self.service.lost:
             events.append(Event("lost", b"", detail=self.service.lost_warning))

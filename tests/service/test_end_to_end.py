@@ -88,6 +88,47 @@ def test_two_clients_chat_and_survive_a_restart(net: Net) -> None:
     in_sync(gid, alice, bob)
 
 
+@pytest.mark.parametrize("dies", ["after the DS took it", "before it was sent"])
+def test_commit_of_a_crashed_process_is_settled_after_the_restart(
+    net: Net, monkeypatch: pytest.MonkeyPatch, dies: str
+) -> None:
+    """A commit is saved, pending, before it leaves: whether the DS took it or never
+    saw it, the restarted device sends it again and merges it (the DS recognises a
+    resent message and answers as the first time), and the group goes on."""
+    from mlswire.engine.group import Group
+
+    alice, bob, carol = net.new("alice"), net.new("bob"), net.new("carol")
+    gid = alice.create_group()
+    alice.invite(gid, net.user("bob"))
+    bob.receive()
+
+    class Crash(Exception):
+        pass
+
+    def crash(*_: object, **__: object) -> None:
+        raise Crash
+
+    if dies == "before it was sent":
+        monkeypatch.setattr(alice.service, "send", crash)
+    else:
+        monkeypatch.setattr(Group, "merge_pending_commit", crash)
+    with pytest.raises(Crash):
+        alice.invite(gid, net.user("carol"))  # a commit with a Welcome and an added device
+    monkeypatch.undo()
+    alice = net.reload(alice)
+    assert alice.groups[gid].pending_commit is not None
+    alice.receive()  # settles the commit first
+    assert alice.groups[gid].pending_commit is None
+    assert kinds(bob.receive()) == ["commit"]
+    assert kinds(carol.receive()) == ["joined"]
+    in_sync(gid, alice, bob, carol)
+    assert sorted(a for a in alice.members(gid).values() if a) == sorted(
+        [alice.address, bob.address, carol.address]
+    )
+    alice.send(gid, b"after the restart")
+    assert messages(carol.receive()) == [(alice.address, b"after the restart")]
+
+
 def test_asynchronous_delivery_member_offline_for_several_epochs(net: Net) -> None:
     alice, bob, carol = net.new("alice"), net.new("bob"), net.new("carol")
     gid = alice.create_group()
