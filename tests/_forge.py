@@ -726,12 +726,24 @@ def breaks_only(
 
 
 def joins_only(
-    joiner: Client, build: Callable[[bool], bytes], error: type[MLSError], rule: str
+    joiner: Client,
+    build: Callable[[bool], bytes],
+    error: type[MLSError],
+    rule: str,
+    *,
+    psks: Callable[[PreSharedKeyID], bytes | None] | None = None,
+    resumed_from: Group | Callable[[bool], Group] | None = None,
 ) -> None:
     """``breaks_only`` for a Welcome: ``build(True)`` is refused naming ``rule`` (the
-    joiner keeps its KeyPackage keys), ``build(False)`` joins."""
-    rejects_join(joiner, build(True), error, rule)
-    joiner.join_group(build(False))
+    joiner keeps its KeyPackage keys), ``build(False)`` joins. ``psks`` and
+    ``resumed_from`` are passed to both joins (``resumed_from(broken)`` when it is a
+    callable: the old group a resumption Welcome is checked against)."""
+
+    def old(broken: bool) -> Group | None:
+        return resumed_from(broken) if callable(resumed_from) else resumed_from
+
+    rejects_join(joiner, build(True), error, rule, psks=psks, resumed_from=old(True))
+    joiner.join_group(build(False), config=PUBLIC, psks=psks, resumed_from=old(False))
 
 
 def rechain(

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import msgspec
 
@@ -671,31 +671,45 @@ def test_commit_reinit_stops_sending() -> None:
 
 
 def test_psk_available() -> None:
+    # a holds "only-a", b does not; control: a PSK both hold
     _, (a, b) = make_group(2)
     a.client.add_external_psk(b"only-a", bytes(32))
-    rejects(
+    for g in (a, b):
+        g.client.add_external_psk(b"shared", bytes(32))
+    breaks_only(
         b,
-        forge_commit(a, [psk(external_psk(b"only-a"))]),
+        lambda broken: forge_commit(a, [psk(external_psk(b"only-a" if broken else b"shared"))]),
         StateError,
         r"external PSK [0-9a-f]+ is not available",
     )
 
 
 def test_psk_nonce_length() -> None:
+    # a PSK both hold, named with a 5-byte nonce; control: a 32-byte nonce
     _, (a, b) = make_group(2)
-    rejects(
+    for g in (a, b):
+        g.client.add_external_psk(b"psk", bytes(32))
+    breaks_only(
         b,
-        forge_commit(a, [psk(external_psk(nonce_len=5))]),
+        lambda broken: forge_commit(a, [psk(external_psk(nonce_len=5 if broken else 32))]),
         ValidationError,
         r"§12\.1\.4: psk_nonce must have length KDF\.Nh",
     )
 
 
+def _resumption_commit(a: Group, usage: ResumptionPSKUsage) -> Callable[[bool], bytes]:
+    """a's Commit of a resumption PSK of its current epoch with ``usage`` (control:
+    usage application, which b holds)."""
+    return lambda broken: forge_commit(
+        a, [psk(resumption_psk(usage if broken else ResumptionPSKUsage.application, a))]
+    )
+
+
 def test_psk_resumption_usage_application() -> None:
     _, (a, b) = make_group(2)
-    rejects(
+    breaks_only(
         b,
-        forge_commit(a, [psk(resumption_psk(ResumptionPSKUsage.reinit, a))]),
+        _resumption_commit(a, ResumptionPSKUsage.reinit),
         ValidationError,
         r"§12\.1\.4: resumption PSK with usage reinit/branch only",
     )
@@ -703,24 +717,26 @@ def test_psk_resumption_usage_application() -> None:
 
 def test_psk_resumption_usage_not_reserved() -> None:
     _, (a, b) = make_group(2)
-    rejects(
+    breaks_only(
         b,
-        forge_commit(a, [psk(resumption_psk(ResumptionPSKUsage.reserved, a))]),
+        _resumption_commit(a, ResumptionPSKUsage.reserved),
         ValidationError,
         r"§8\.4: resumption PSK has a usage",
     )
 
 
 def test_psk_resumption_epoch_held() -> None:
-    # b keeps the resumption PSK of its current epoch only: the previous one is gone
+    # b keeps the resumption PSK of its current epoch only: the previous one is gone;
+    # control: the current epoch's
     _, (a, b) = make_group(2, GroupConfig(handshake_wire_format="public", resumption_psk_epochs=1))
     old = resumption_psk(ResumptionPSKUsage.application, a)
     out = a.update()
     b.process(out.commit).merge()  # type: ignore[union-attr]
     a.merge_pending_commit()
-    rejects(
+    current = resumption_psk(ResumptionPSKUsage.application, a)
+    breaks_only(
         b,
-        forge_commit(a, [psk(old)]),
+        lambda broken: forge_commit(a, [psk(old if broken else current)]),
         StateError,
         r"resumption PSK of group [0-9a-f]+ epoch \d+ is not available",
     )

@@ -23,6 +23,7 @@ from mlswire.schema import (
     Extension,
     ExtensionType,
     GroupContextExtensions,
+    KeyPackage,
     LeafNode,
     LeafNodeSource,
     MLSMessage,
@@ -32,6 +33,7 @@ from mlswire.schema import (
     UpdatePath,
     WireFormat,
 )
+from mlswire.schema import CipherSuite as SuiteId
 
 from ._forge import (
     add,
@@ -47,6 +49,7 @@ from ._forge import (
     make_group,
     rejects,
     required_capabilities_ext,
+    sign_leaf,
     update,
     update_leaf,
 )
@@ -198,29 +201,39 @@ def test_leaf_commit_path_credential_is_successor() -> None:
 
 
 def test_add_proposal_leaf_signature_on_receipt() -> None:
-    # an Add proposal message: its leaf's own signature is checked on receipt
+    # an Add proposal message: its leaf's own signature is checked on receipt. The leaf
+    # is signed with another key, the KeyPackage (over that leaf) with d's: only the
+    # leaf signature fails. Control: the leaf signed with d's key
     _, (a, b) = make_group(2)
-    kp = altered_key_package(
-        Client.generate(b"d"),
-        leaf=lambda leaf: leaf,
-        sign_leaf_with=Client.generate(b"x").signature_private_key,
-    )
-    rejects(
+    d, x = Client.generate(b"d"), Client.generate(b"x")
+    breaks_only(
         b,
-        forge_proposal(a, add(kp)),
+        lambda broken: forge_proposal(
+            a,
+            add(
+                altered_key_package(
+                    d,
+                    leaf=lambda leaf: leaf,
+                    sign_leaf_with=x.signature_private_key if broken else None,
+                )
+            ),
+        ),
         ValidationError,
         r"§7\.3: the LeafNode signature verifies.*Add\.key_package\.leaf_node",
     )
 
 
 def test_add_proposal_credential_on_receipt() -> None:
+    # b's policy refuses the credential "eve"; control: the same Add of "dave"
     _, (a, b) = make_group(2)
     b.client.policy = ValidationPolicy(
         credential_ok=lambda credential, _key: credential.identity != b"eve"
     )
-    rejects(
+    breaks_only(
         b,
-        forge_proposal(a, add(key_package(Client.generate(b"eve")))),
+        lambda broken: forge_proposal(
+            a, add(key_package(Client.generate(b"eve" if broken else b"dave")))
+        ),
         ValidationError,
         r"§5\.3\.1: the credential is acceptable.*Add\.key_package",
     )
@@ -241,14 +254,22 @@ def test_leaf_extensions_in_capabilities() -> None:
 
 
 def test_leaf_source_key_package() -> None:
+    # the KeyPackage's leaf says source update (which has no lifetime), signed as an
+    # update leaf is (group_id, and the leaf index 2 it is added at) so that its
+    # signature verifies; control: the unchanged leaf
     _, (a, b) = make_group(2)
-    kp = altered_key_package(
-        Client.generate(b"d"),
-        leaf=lambda leaf: msgspec.structs.replace(
-            leaf, leaf_node_source=LeafNodeSource.update, lifetime=None
-        ),
-    )
-    rejects(b, forge_commit(a, [add(kp)]), ValidationError, r"§7\.3: leaf_node_source matches")
+    d = Client.generate(b"d")
+
+    def build(broken: bool) -> bytes:
+        def leaf(leaf: LeafNode) -> LeafNode:
+            changed = msgspec.structs.replace(
+                leaf, leaf_node_source=LeafNodeSource.update, lifetime=None
+            )
+            return sign_leaf(d.signature_private_key, changed, a.group_id, 2)
+
+        return forge_commit(a, [add(altered_key_package(d, kp=_with_leaf(leaf, broken)))])
+
+    breaks_only(b, build, ValidationError, r"§7\.3: leaf_node_source matches")
 
 
 def test_leaf_source_update() -> None:
@@ -308,56 +329,86 @@ def test_leaf_encryption_key_unique() -> None:
 # --- §10.1 KeyPackage validation ----------------------------------------------------------
 
 
+def _with_leaf(
+    change: Callable[[LeafNode], LeafNode], broken: bool
+) -> Callable[[KeyPackage], KeyPackage]:
+    return lambda kp: msgspec.structs.replace(
+        kp, leaf_node=change(kp.leaf_node) if broken else kp.leaf_node
+    )
+
+
+def _kp_commit(
+    a: Group, d: Client, change: Callable[[KeyPackage], KeyPackage]
+) -> Callable[[bool], bytes]:
+    """a's Commit adding one of d's KeyPackages, ``change``d and signed again with d's
+    key when ``broken`` (control: only signed again)."""
+    return lambda broken: forge_commit(
+        a, [add(altered_key_package(d, kp=change if broken else None))]
+    )
+
+
 def test_key_package_version() -> None:
     _, (a, b) = make_group(2)
-    kp = altered_key_package(
+    change = _kp_commit(
+        a,
         Client.generate(b"d"),
-        kp=lambda kp: msgspec.structs.replace(kp, version=ProtocolVersion.reserved),
+        lambda kp: msgspec.structs.replace(kp, version=ProtocolVersion.reserved),
     )
-    rejects(b, forge_commit(a, [add(kp)]), ValidationError, r"§10\.1: KeyPackage version is mls10")
+    breaks_only(b, change, ValidationError, r"§10\.1: KeyPackage version is mls10")
 
 
 def test_key_package_cipher_suite() -> None:
+    # d's suite-1 KeyPackage says suite 3 (the same signature scheme and KEM, so the
+    # signature and keys still fit): only the field is wrong
     _, (a, b) = make_group(2)
-    kp = key_package(Client.generate(b"d", suite=3))
-    rejects(
-        b,
-        forge_commit(a, [add(kp)]),
-        ValidationError,
-        r"§10\.1: KeyPackage cipher_suite is the group's",
+    change = _kp_commit(
+        a, Client.generate(b"d"), lambda kp: msgspec.structs.replace(kp, cipher_suite=SuiteId(3))
     )
+    breaks_only(b, change, ValidationError, r"§10\.1: KeyPackage cipher_suite is the group's")
+
+
+def _zero_signature(kp: KeyPackage) -> KeyPackage:
+    return msgspec.structs.replace(kp, signature=bytes(len(kp.signature)))
+
+
+def _key_package(d: Client, broken: bool) -> KeyPackage:
+    """One of d's KeyPackages, with a zeroed signature when ``broken``."""
+    kp = key_package(d)
+    return _zero_signature(kp) if broken else kp
 
 
 def test_key_package_signature() -> None:
     _, (a, b) = make_group(2)
-    kp = key_package(Client.generate(b"d"))
-    kp = msgspec.structs.replace(kp, signature=bytes(len(kp.signature)))
-    rejects(
-        b, forge_commit(a, [add(kp)]), ValidationError, r"§10\.1: KeyPackage signature verifies"
+    d = Client.generate(b"d")
+    breaks_only(
+        b,
+        lambda broken: forge_commit(a, [add(_key_package(d, broken))]),
+        ValidationError,
+        r"§10\.1: KeyPackage signature verifies",
     )
 
 
 def test_key_package_init_key_differs() -> None:
     _, (a, b) = make_group(2)
-    kp = altered_key_package(
+    change = _kp_commit(
+        a,
         Client.generate(b"d"),
-        kp=lambda kp: msgspec.structs.replace(kp, init_key=kp.leaf_node.encryption_key),
+        lambda kp: msgspec.structs.replace(kp, init_key=kp.leaf_node.encryption_key),
     )
-    rejects(
-        b,
-        forge_commit(a, [add(kp)]),
-        ValidationError,
-        r"§10\.1: init_key differs from the leaf's encryption_key",
+    breaks_only(
+        b, change, ValidationError, r"§10\.1: init_key differs from the leaf's encryption_key"
     )
 
 
 def test_key_package_in_add_proposal_message() -> None:
     # an Add proposal message is checked on receipt, before any commit
     _, (a, b) = make_group(2)
-    kp = key_package(Client.generate(b"d"))
-    kp = msgspec.structs.replace(kp, signature=bytes(len(kp.signature)))
-    rejects(
-        b, forge_proposal(a, add(kp)), ValidationError, r"§10\.1: KeyPackage signature verifies"
+    d = Client.generate(b"d")
+    breaks_only(
+        b,
+        lambda broken: forge_proposal(a, add(_key_package(d, broken))),
+        ValidationError,
+        r"§10\.1: KeyPackage signature verifies",
     )
 
 
@@ -472,37 +523,53 @@ def test_capabilities_list_mls10() -> None:
 
 
 def test_key_package_version_matches_message() -> None:
-    # §10: a KeyPackage received in an MLSMessage has the MLSMessage's version
+    # §10: a KeyPackage received in an MLSMessage has the MLSMessage's version. Not
+    # breakable alone: the MLSMessage's version must be mls10 (F1) and so must the
+    # KeyPackage's (K1), so a mismatch breaks one of those too (here K1: the KeyPackage
+    # says reserved). The test shows the mismatch is what is reported, before K1, and
+    # that the same MLSMessage without the change is used to add d.
     _, (a, _b) = make_group(2)
-    kp = altered_key_package(
-        Client.generate(b"d"),
-        kp=lambda kp: msgspec.structs.replace(kp, version=ProtocolVersion.reserved),
-    )
-    data = encode(MLSMessage(wire_format=WireFormat.mls_key_package, key_package=kp))
+    d = Client.generate(b"d")
+
+    def data(broken: bool) -> bytes:
+        change = (
+            (lambda kp: msgspec.structs.replace(kp, version=ProtocolVersion.reserved))
+            if broken
+            else None
+        )
+        kp = altered_key_package(d, kp=change)
+        return encode(MLSMessage(wire_format=WireFormat.mls_key_package, key_package=kp))
+
     before = a.to_bytes()
     rejects(
-        lambda: a.add_members([data]),
+        lambda: a.add_members([data(True)]),
         None,
         ValidationError,
         r"§10: the KeyPackage's version is its MLSMessage's",
     )
     assert a.to_bytes() == before
+    assert a.add_members([data(False)]).welcome is not None
 
 
 def test_key_package_checked_before_adding() -> None:
-    # §10.1: a downloaded KeyPackage is validated before it is used to add its client
+    # §10.1: a downloaded KeyPackage is validated before it is used to add its client;
+    # control: the same KeyPackage with its signature is used
     _, (a, _b) = make_group(2)
     kp = key_package(Client.generate(b"d"))
-    kp = msgspec.structs.replace(kp, signature=bytes(len(kp.signature)))
-    data = encode(MLSMessage(wire_format=WireFormat.mls_key_package, key_package=kp))
+
+    def data(broken: bool) -> bytes:
+        value = _zero_signature(kp) if broken else kp
+        return encode(MLSMessage(wire_format=WireFormat.mls_key_package, key_package=value))
+
     before = a.to_bytes()
     rejects(
-        lambda: a.add_members([data]),
+        lambda: a.add_members([data(True)]),
         None,
         ValidationError,
         r"§10\.1: KeyPackage signature verifies",
     )
     assert a.to_bytes() == before and a.pending_commit is None
+    assert a.add_members([data(False)]).welcome is not None
 
 
 # --- §13.4 extensions -----------------------------------------------------------------------

@@ -16,7 +16,7 @@ from collections.abc import Callable
 import msgspec
 
 from mlswire.engine.group import Client, Group, GroupConfig
-from mlswire.errors import CryptoError, StateError, ValidationError
+from mlswire.errors import CryptoError, MLSError, StateError, ValidationError
 from mlswire.schema import (
     Certificate,
     Credential,
@@ -63,7 +63,11 @@ CUSTOM_EXT = 0xFF0A
 
 
 def _base(
-    *, path: bool = False, flat: bool = False, config: GroupConfig = PUBLIC
+    *,
+    path: bool = False,
+    flat: bool = False,
+    config: GroupConfig = PUBLIC,
+    extensions: tuple[int, ...] = (),
 ) -> tuple[list[Client], Group, Client, bytes]:
     """The Welcome that a (leaf 0) sends to d, added at leaf 3 (without a path unless
     ``path``).
@@ -72,8 +76,14 @@ def _base(
     nodes 1, 3 and the root 7 (node 5 stays blank: its leaf 3 side is empty); d then
     sits unmerged at nodes 3 and 7. ``flat``: members at leaves 0-2 only, no commit with
     a path, so every parent node is blank; a leaf can then be changed (and signed
-    again) without breaking a parent hash above it."""
-    clients, groups = make_group(3 if flat else 5, config)
+    again) without breaking a parent hash above it. ``extensions``: the members (not d)
+    list these extension types in their capabilities."""
+    n = 3 if flat else 5
+    members = [
+        Client.generate(f"member{i}".encode(), capabilities=caps(extensions=extensions))
+        for i in range(n)
+    ]
+    clients, groups = make_group(n, config, clients=members)
     a = groups[0]
     if not flat:
         out = a.remove_members([3])
@@ -208,42 +218,64 @@ def _any_psk(_: PreSharedKeyID) -> bytes:
     return bytes(32)
 
 
+def _forged_only(
+    error: type[MLSError],
+    rule: str,
+    *,
+    base: tuple[list[Client], Group, Client, bytes] | None = None,
+    both: dict[str, object] | None = None,
+    **broken: object,
+) -> None:
+    """a's Welcome to d (``_base``) rebuilt by ``forge_welcome`` with the ``broken``
+    changes (and ``both``'s arguments) is refused naming ``rule``; rebuilt the same way
+    with ``both``'s arguments only, it joins (``joins_only``)."""
+    _, a, d, welcome = base or _base()
+    joins_only(
+        d,
+        lambda is_broken: forge_welcome(
+            welcome, d, a, **(both or {}), **(broken if is_broken else {})
+        ),  # type: ignore[arg-type]
+        error,
+        rule,
+    )
+
+
 # --- §12.4.3.1 the Welcome and its GroupInfo -----------------------------------------------
 
 
 def test_welcome_wire_format() -> None:
-    _, a, d, _welcome = _base()
-    rejects_join(d, a.group_info(), ValidationError, r"§6: expected a Welcome")
+    # a GroupInfo MLSMessage where the Welcome should be; control: the Welcome
+    _, a, d, welcome = _base()
+    joins_only(
+        d,
+        lambda broken: a.group_info() if broken else welcome,
+        ValidationError,
+        r"§6: expected a Welcome",
+    )
 
 
 def test_welcome_entry_for_own_key_package() -> None:
-    _, _a, _d, welcome = _base()
-    stranger = Client.generate(b"stranger")
-    key_package(stranger)
-    rejects_join(
-        stranger,
-        welcome,
+    # the entry encrypted for d's KeyPackage names another KeyPackageRef
+    def rename(w: Welcome) -> Welcome:
+        entry = msgspec.structs.replace(w.secrets[0], new_member=bytes(32))
+        return msgspec.structs.replace(w, secrets=(entry,))
+
+    _forged_only(
         ValidationError,
         r"§12\.4\.3\.1: the Welcome has an entry for one of this client's KeyPackages",
+        welcome=rename,
     )
 
 
 def test_welcome_cipher_suite_matches_key_package() -> None:
-    _, a, d, welcome = _base()
-    forged = forge_welcome(
-        welcome, d, a, welcome=lambda w: msgspec.structs.replace(w, cipher_suite=SuiteId(3))
-    )
-    rejects_join(
-        d,
-        forged,
+    _forged_only(
         ValidationError,
         r"§12\.4\.3\.1: the KeyPackage's cipher_suite matches the Welcome's",
+        welcome=lambda w: msgspec.structs.replace(w, cipher_suite=SuiteId(3)),
     )
 
 
 def test_welcome_group_secrets_decrypt() -> None:
-    _, a, d, welcome = _base()
-
     def corrupt(w: Welcome) -> Welcome:
         entry = w.secrets[0]
         ct = entry.encrypted_group_secrets
@@ -254,171 +286,184 @@ def test_welcome_group_secrets_decrypt() -> None:
             w, secrets=(msgspec.structs.replace(entry, encrypted_group_secrets=ct),)
         )
 
-    rejects_join(
-        d,
-        forge_welcome(welcome, d, a, welcome=corrupt),
-        CryptoError,
-        r"§12\.4\.3\.1: encrypted_group_secrets does not decrypt",
+    _forged_only(
+        CryptoError, r"§12\.4\.3\.1: encrypted_group_secrets does not decrypt", welcome=corrupt
     )
 
 
 def test_welcome_psk_held() -> None:
+    # the committer holds both external PSKs (the Welcome is encrypted with the one it
+    # names), d holds "held" only; control: the Welcome naming "held"
     _, a, d, welcome = _base()
+    d.add_external_psk(b"held", bytes(32))
     from mlswire.engine import psk as psk_mod
 
-    forged = forge_welcome(
-        welcome, d, a, secrets=_with_psks(psk_mod.external_psk_id(b"not-held", bytes(32)))
+    joins_only(
+        d,
+        lambda broken: forge_welcome(
+            welcome,
+            d,
+            a,
+            secrets=_with_psks(
+                psk_mod.external_psk_id(b"not-held" if broken else b"held", bytes(32))
+            ),
+            psk_values=_any_psk,
+        ),
+        StateError,
+        r"external PSK [0-9a-f]+ is not available",
     )
-    rejects_join(d, forged, StateError, r"external PSK [0-9a-f]+ is not available")
 
 
 def test_welcome_one_reinit_or_branch_psk() -> None:
-    _, a, d, welcome = _base()
-    forged = forge_welcome(
-        welcome,
-        d,
-        a,
-        secrets=_with_psks(
-            _resumption(ResumptionPSKUsage.reinit), _resumption(ResumptionPSKUsage.branch)
-        ),
-        psk_values=_any_psk,
+    # a branch Welcome (epoch 1, members a subset of old's) naming two branch PSKs of
+    # old's epoch (nonces differ); control: the first one alone, the Welcome of a branch
+    _, (_a, old) = make_group(2)
+    d = Client.generate(b"member1")
+    second = msgspec.structs.replace(
+        _resumption(ResumptionPSKUsage.branch, old.group_id, old.epoch), psk_nonce=bytes([1]) * 32
     )
-    rejects_join(
+    joins_only(
         d,
-        forged,
+        lambda broken: _resumed_welcome(
+            d, ResumptionPSKUsage.branch, old, extra_psks=(second,) if broken else ()
+        ),
         ValidationError,
         r"§12\.4\.3\.1: at most one resumption PSK with usage reinit or branch",
-        psks=_any_psk,
+        resumed_from=old,
     )
 
 
 def test_welcome_group_info_decrypts() -> None:
-    _, a, d, welcome = _base()
-    forged = forge_welcome(
-        welcome, d, a, encrypted_info=lambda blob: blob[:-1] + bytes([blob[-1] ^ 1])
+    _forged_only(
+        CryptoError,
+        r"§12\.4\.3\.1: encrypted_group_info does not decrypt",
+        encrypted_info=lambda blob: blob[:-1] + bytes([blob[-1] ^ 1]),
     )
-    rejects_join(d, forged, CryptoError, r"§12\.4\.3\.1: encrypted_group_info does not decrypt")
 
 
 def test_welcome_group_info_signature() -> None:
-    _, a, d, welcome = _base()
-
+    # the GroupInfo is not signed again (both): a's signature, flipped or not
     def flip(i: GroupInfo) -> GroupInfo:
         return msgspec.structs.replace(i, signature=bytes([i.signature[0] ^ 1]) + i.signature[1:])
 
-    rejects_join(
-        d,
-        forge_welcome(welcome, d, a, info=flip, resign_info=False),
+    _forged_only(
         CryptoError,
         r"§12\.4\.3\.1: GroupInfo signature does not verify",
+        both={"resign_info": False},
+        info=flip,
     )
 
 
 def test_welcome_signer_is_member() -> None:
-    _, a, d, welcome = _base()
-    forged = forge_welcome(welcome, d, a, info=lambda i: msgspec.structs.replace(i, signer=9))
-    rejects_join(d, forged, ValidationError, r"§12\.4\.3\.1: the GroupInfo signer is a member")
+    # signer names leaf 9, outside the tree; signed with a's key (the joiner has no key
+    # to verify it with: the rule decides the key)
+    _forged_only(
+        ValidationError,
+        r"§12\.4\.3\.1: the GroupInfo signer is a member",
+        info=lambda i: msgspec.structs.replace(i, signer=9),
+    )
 
 
 def test_welcome_group_info_cipher_suite() -> None:
-    _, a, d, welcome = _base()
-    forged = forge_welcome(welcome, d, a, info=_context(cipher_suite=SuiteId(3)))
-    rejects_join(
-        d,
-        forged,
+    _forged_only(
         ValidationError,
         r"§12\.4\.3\.1: the GroupInfo's cipher_suite matches the KeyPackage's",
+        info=_context(cipher_suite=SuiteId(3)),
     )
 
 
 def test_welcome_version_mls10() -> None:
-    _, a, d, welcome = _base()
-    forged = forge_welcome(welcome, d, a, info=_context(version=ProtocolVersion.reserved))
-    rejects_join(d, forged, ValidationError, r"§12\.4\.3\.1: the group's version is mls10")
+    _forged_only(
+        ValidationError,
+        r"§12\.4\.3\.1: the group's version is mls10",
+        info=_context(version=ProtocolVersion.reserved),
+    )
 
 
 def test_welcome_confirmation_tag() -> None:
-    _, a, d, welcome = _base()
-    forged = forge_welcome(
-        welcome,
-        d,
-        a,
+    # the tag is not computed again (both): a's tag, zeroed or not
+    _forged_only(
+        ValidationError,
+        r"§6\.1: confirmation_tag must equal MAC\(confirmation_key",
+        both={"retag": False},
         info=lambda i: msgspec.structs.replace(i, confirmation_tag=bytes(32)),
-        retag=False,
-    )
-    rejects_join(
-        d, forged, ValidationError, r"§6\.1: confirmation_tag must equal MAC\(confirmation_key"
     )
 
 
 def test_welcome_ratchet_tree_available() -> None:
-    config = GroupConfig(handshake_wire_format="public", ratchet_tree_extension=False)
-    a = Client.generate(b"a").create_group(b"group-id", config=config)
+    # control: the same group made with the ratchet_tree extension
     d = Client.generate(b"d")
-    out = a.add_members([d.key_package()])
-    assert out.welcome is not None
-    rejects_join(
+
+    def build(broken: bool) -> bytes:
+        config = GroupConfig(handshake_wire_format="public", ratchet_tree_extension=not broken)
+        a = Client.generate(b"a").create_group(b"group-id", config=config)
+        out = a.add_members([d.key_package()])
+        assert out.welcome is not None
+        return out.welcome
+
+    joins_only(
         d,
-        out.welcome,
+        build,
         StateError,
         r"§12\.4\.3\.1: the Welcome's GroupInfo has no ratchet_tree extension",
     )
 
 
 def test_welcome_path_secret_matches_tree() -> None:
-    _, a, d, welcome = _base(path=True)
-    forged = forge_welcome(
-        welcome,
-        d,
-        a,
+    _forged_only(
+        ValidationError,
+        r"§7\.4: private keys match the tree's public keys",
+        base=_base(path=True),
         secrets=lambda gs: msgspec.structs.replace(
             gs, path_secret=PathSecret(path_secret=bytes(32))
         ),
     )
-    rejects_join(d, forged, ValidationError, r"§7\.4: private keys match the tree's public keys")
 
 
 def test_welcome_joiner_supports_group_extensions() -> None:
-    _, a, d, welcome = _base()
-
+    # every member but d lists the extension in its capabilities: only the new member
+    # does not support it
     def edit(info: GroupInfo) -> GroupInfo:
         ext = Extension(extension_type=ExtensionType(CUSTOM_EXT), extension_data=b"")
         return _context(extensions=(*info.group_context.extensions, ext))(info)
 
-    rejects_join(
-        d,
-        forge_welcome(welcome, d, a, info=edit),
+    _forged_only(
         ValidationError,
         r"§12\.4\.3: the new member supports the group's extensions",
+        base=_base(extensions=(CUSTOM_EXT,)),
+        info=edit,
     )
 
 
 def test_welcome_reinit_or_branch_psk_starts_epoch_1() -> None:
-    _, a, d, welcome = _base()
-    forged = forge_welcome(
-        welcome,
+    # a branch Welcome into a new group whose creator committed once before adding d
+    # (epoch 2); control: the same without that commit (epoch 1)
+    _, (_a, old) = make_group(2)
+    d = Client.generate(b"member1")
+    joins_only(
         d,
-        a,
-        secrets=_with_psks(_resumption(ResumptionPSKUsage.branch)),
-        psk_values=_any_psk,
-    )
-    rejects_join(
-        d,
-        forged,
+        lambda broken: _resumed_welcome(d, ResumptionPSKUsage.branch, old, later=broken),
         ValidationError,
         r"§12\.4\.3\.1: a Welcome with a reinit/branch PSK starts epoch 1",
-        psks=_any_psk,
+        resumed_from=old,
     )
 
 
 def test_welcome_group_id_unique() -> None:
     _, a, d, welcome = _base()
     joined = d.join_group(welcome, config=PUBLIC)  # held: the client takes part in it
-    # the same client is welcomed into a second group with the same group_id
-    again = Client.generate(b"a2").create_group(a.group_id, config=PUBLIC)
-    out = again.add_members([d.key_package()])
-    assert out.welcome is not None
-    rejects_join(d, out.welcome, ValidationError, r"§12\.4\.3\.1: the group_id is unique")
+
+    def build(broken: bool) -> bytes:
+        # the same client is welcomed into a second group with the same group_id;
+        # control: with another group_id
+        again = Client.generate(b"a2").create_group(
+            a.group_id if broken else b"other-id", config=PUBLIC
+        )
+        out = again.add_members([d.key_package()])
+        assert out.welcome is not None
+        return out.welcome
+
+    joins_only(d, build, ValidationError, r"§12\.4\.3\.1: the group_id is unique")
     assert joined.active
 
 
@@ -437,21 +482,27 @@ def test_external_join_group_id_unique() -> None:
 
 
 def _resumed_welcome(
+    d: Client,
     usage: ResumptionPSKUsage,
     old: Group,
     *,
-    suite: int = 1,
     group_id: bytes = b"new",
     creator: bytes = b"member0",
     psk_group_id: bytes | None = None,
-) -> tuple[Client, bytes, Callable[[PreSharedKeyID], bytes | None]]:
-    """A Welcome for member1's new client into a new group at epoch 1, made by
-    ``creator``, that names a reinit/branch resumption PSK of ``old``'s current epoch
-    (of ``psk_group_id``, with ``old``'s value, if given). Returns the joiner, the Welcome
-    and a lookup that answers for the PSK."""
-    d = Client.generate(b"member1", suite)
-    new = Client.generate(creator, suite).create_group(group_id, config=PUBLIC)
-    out = new.add_members([d.key_package()])
+    members: tuple[bytes, ...] = (),
+    extra_psks: tuple[PreSharedKeyID, ...] = (),
+    later: bool = False,
+) -> bytes:
+    """A Welcome for ``d`` (member1's new client; with clients named ``members``) into
+    a new group at epoch 1 (2 if ``later``: its creator commits once first), made by
+    ``creator``, that names a reinit/branch resumption PSK of ``old``'s current epoch (of
+    ``psk_group_id``, with ``old``'s value, if given), then ``extra_psks``."""
+    new = Client.generate(creator, d.suite_id).create_group(group_id, config=PUBLIC)
+    if later:
+        new.update()
+        new.merge_pending_commit()
+    others = [Client.generate(m, d.suite_id).key_package() for m in members]
+    out = new.add_members([d.key_package(), *others])
     new.merge_pending_commit()
     assert out.welcome is not None
     psk = _resumption(usage, psk_group_id or old.group_id, old.epoch)
@@ -459,8 +510,9 @@ def _resumed_welcome(
     def lookup(p: PreSharedKeyID) -> bytes | None:
         return old.psk_lookup(msgspec.structs.replace(p, psk_group_id=old.group_id))
 
-    forged = forge_welcome(out.welcome, d, new, secrets=_with_psks(psk), psk_values=lookup)
-    return d, forged, lookup
+    return forge_welcome(
+        out.welcome, d, new, secrets=_with_psks(psk, *extra_psks), psk_values=lookup
+    )
 
 
 def _reinit_committed(members: int = 2, group_id: bytes = b"new") -> Group:
@@ -473,11 +525,19 @@ def _reinit_committed(members: int = 2, group_id: bytes = b"new") -> Group:
 
 
 def test_welcome_reinit_psk_names_old_group() -> None:
+    # the PSK names group "other", whose value (old's) d holds too; control: the PSK
+    # names the old group
     old = _reinit_committed()
-    d, welcome, lookup = _resumed_welcome(ResumptionPSKUsage.reinit, old, psk_group_id=b"other")
-    rejects_join(
+    d = Client.generate(b"member1")
+
+    def lookup(p: PreSharedKeyID) -> bytes | None:
+        return old.psk_lookup(msgspec.structs.replace(p, psk_group_id=old.group_id))
+
+    joins_only(
         d,
-        welcome,
+        lambda broken: _resumed_welcome(
+            d, ResumptionPSKUsage.reinit, old, psk_group_id=b"other" if broken else None
+        ),
         ValidationError,
         r"§12\.4\.3\.1: the reinit PSK names the old group",
         psks=lookup,
@@ -486,23 +546,27 @@ def test_welcome_reinit_psk_names_old_group() -> None:
 
 
 def test_welcome_reinit_last_commit_has_reinit() -> None:
-    _, (_a, old) = make_group(2)  # no ReInit was committed
-    d, welcome, _ = _resumed_welcome(ResumptionPSKUsage.reinit, old)
-    rejects_join(
+    # the old group committed no ReInit; control: one that did
+    olds = {True: make_group(2)[1][1], False: _reinit_committed()}
+    d = Client.generate(b"member1")
+    joins_only(
         d,
-        welcome,
+        lambda broken: _resumed_welcome(d, ResumptionPSKUsage.reinit, olds[broken]),
         ValidationError,
         r"§12\.4\.3\.1: the last Commit to the old group contains a ReInit",
-        resumed_from=old,
+        resumed_from=olds.__getitem__,
     )
 
 
 def test_welcome_reinit_matches_reinit_proposal() -> None:
+    # the ReInit named group "reborn", the new group is "new"; control: "reborn"
     old = _reinit_committed(group_id=b"reborn")
-    d, welcome, _ = _resumed_welcome(ResumptionPSKUsage.reinit, old, group_id=b"new")
-    rejects_join(
+    d = Client.generate(b"member1")
+    joins_only(
         d,
-        welcome,
+        lambda broken: _resumed_welcome(
+            d, ResumptionPSKUsage.reinit, old, group_id=b"new" if broken else b"reborn"
+        ),
         ValidationError,
         r"§12\.4\.3\.1: the new group matches the old group's ReInit.*group_id",
         resumed_from=old,
@@ -510,11 +574,14 @@ def test_welcome_reinit_matches_reinit_proposal() -> None:
 
 
 def test_welcome_reinit_keeps_all_members() -> None:
-    old = _reinit_committed(members=3)  # member2 is not in the new group
-    d, welcome, _ = _resumed_welcome(ResumptionPSKUsage.reinit, old)
-    rejects_join(
+    # member2 is not in the new group; control: it is
+    old = _reinit_committed(members=3)
+    d = Client.generate(b"member1")
+    joins_only(
         d,
-        welcome,
+        lambda broken: _resumed_welcome(
+            d, ResumptionPSKUsage.reinit, old, members=() if broken else (b"member2",)
+        ),
         ValidationError,
         r"§12\.4\.3\.1: every member of the old group is a member of the reinitialized",
         resumed_from=old,
@@ -522,23 +589,33 @@ def test_welcome_reinit_keeps_all_members() -> None:
 
 
 def test_welcome_branch_same_version_and_suite() -> None:
+    # the branch is in suite 3. Not shown with joins_only: a client (its signature key,
+    # its KeyPackages) has one suite, so the control, the same branch in suite 1, is
+    # joined by a suite-1 client of the same name
     _, (_a, old) = make_group(2)
-    d, welcome, _ = _resumed_welcome(ResumptionPSKUsage.branch, old, suite=3)
+    d3 = Client.generate(b"member1", 3)
     rejects_join(
-        d,
-        welcome,
+        d3,
+        _resumed_welcome(d3, ResumptionPSKUsage.branch, old),
         ValidationError,
         r"§12\.4\.3\.1: a branch keeps the old group's version and cipher_suite",
         resumed_from=old,
     )
+    d1 = Client.generate(b"member1")
+    d1.join_group(
+        _resumed_welcome(d1, ResumptionPSKUsage.branch, old), config=PUBLIC, resumed_from=old
+    )
 
 
 def test_welcome_branch_members_subset() -> None:
+    # the new group's creator was not in the old group; control: member0 creates it
     _, (_a, old) = make_group(2)
-    d, welcome, _ = _resumed_welcome(ResumptionPSKUsage.branch, old, creator=b"stranger")
-    rejects_join(
+    d = Client.generate(b"member1")
+    joins_only(
         d,
-        welcome,
+        lambda broken: _resumed_welcome(
+            d, ResumptionPSKUsage.branch, old, creator=b"stranger" if broken else b"member0"
+        ),
         ValidationError,
         r"§12\.4\.3\.1: the members of a branch are members of the old group",
         resumed_from=old,
@@ -716,26 +793,24 @@ def test_tree_leaf_extension_types_unique() -> None:
 
 
 def test_welcome_group_info_extension_types_unique() -> None:
-    _, a, d, welcome = _base()
+    # control: the extension once
     ext = Extension(extension_type=ExtensionType(CUSTOM_EXT), extension_data=b"")
-
-    def edit(info: GroupInfo) -> GroupInfo:
-        return msgspec.structs.replace(info, extensions=(*info.extensions, ext, ext))
-
-    rejects_join(
-        d,
-        forge_welcome(welcome, d, a, info=edit),
+    _forged_only(
         ValidationError,
         r"§13\.4: an extension type appears at most once.*GroupInfo\.extensions",
+        info=lambda info: msgspec.structs.replace(info, extensions=(*info.extensions, ext, ext)),
     )
 
 
 def test_welcome_group_context_extension_types_unique() -> None:
-    _, a, d, welcome = _base()
+    # required_capabilities (requiring nothing) twice; control: once
     rc = required_capabilities_ext()
-    rejects_join(
+    _, a, d, welcome = _base()
+    joins_only(
         d,
-        forge_welcome(welcome, d, a, info=_context(extensions=(rc, rc))),
+        lambda broken: forge_welcome(
+            welcome, d, a, info=_context(extensions=(rc, rc) if broken else (rc,))
+        ),
         ValidationError,
         r"§13\.4: an extension type appears at most once.*group_context\.extensions",
     )
@@ -780,12 +855,18 @@ def test_tree_required_capabilities() -> None:
 
 
 def test_tree_holds_own_leaf() -> None:
+    # leaf 3 (unmerged at nodes 3 and 7, so outside every parent hash) is another,
+    # valid leaf of d's: the tree passes all its own checks
     _, a, d, welcome = _base()
-    other = key_package(d).leaf_node  # another, valid leaf of d
-
-    forged = forge_welcome(welcome, d, a, info=_tree(lambda n: _set_leaf(n, 3, other)))
-    rejects_join(
-        d, forged, ValidationError, r"§12\.4\.3\.1: the tree holds this client's KeyPackage leaf"
+    other = key_package(d).leaf_node
+    nodes = list(a._state.tree.to_nodes())
+    _set_leaf(nodes, 3, other)
+    assert failing_tree_checks(nodes, a.group_id) == []
+    _forged_only(
+        ValidationError,
+        r"§12\.4\.3\.1: the tree holds this client's KeyPackage leaf",
+        base=(_, a, d, welcome),
+        info=_tree(lambda n: _set_leaf(n, 3, other)),
     )
 
 
