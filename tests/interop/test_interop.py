@@ -155,6 +155,15 @@ def add(adder: Member, others: list[Member], newcomer: Member) -> None:
     assert newcomer.export() == adder.export(), f"{newcomer} joined a different epoch than {adder}"
 
 
+def two_members(peers: dict[str, Peer], first: str, second: str, suite: int = 1) -> tuple[Member, Member]:
+    """alice (``first``'s implementation) creates a group and adds bob (``second``'s)."""
+    alice = new_member(peer_for(peers, first), "alice", suite)
+    bob = new_member(peer_for(peers, second), "bob", suite)
+    create(alice)
+    add(alice, [], bob)
+    return alice, bob
+
+
 def deliver_commit(committer: Member, result: CommitResult, receivers: list[Member]) -> None:
     for receiver in receivers:
         received = receiver.peer.process(receiver.g, result.commit)
@@ -259,13 +268,8 @@ def pair_cases() -> Iterator[Any]:
 
 @pytest.mark.parametrize(("creator_impl", "joiner_impl", "suite"), list(pair_cases()))
 def test_pair(peers: dict[str, Peer], creator_impl: str, joiner_impl: str, suite: int) -> None:
-    creator_peer = peer_for(peers, creator_impl)
-    joiner_peer = peer_for(peers, joiner_impl)
-    alice = new_member(creator_peer, "alice", suite)
-    bob = new_member(joiner_peer, "bob", suite)
-
-    create(alice)
-    add(alice, [], bob)
+    alice, bob = two_members(peers, creator_impl, joiner_impl, suite)
+    creator_peer = alice.peer
     assert creator_peer.epoch(alice.g) == 1
 
     chat(alice, [bob], "hello bob")
@@ -443,12 +447,8 @@ def test_branch(peers: dict[str, Peer], brancher_impl: str, joiner_impl: str) ->
     """A subgroup branched from a group (RFC 9420 §11.3): its Welcome names the old
     group's resumption PSK (usage branch), which the joiner must hold and check
     (mlswire: the old group's version, suite and members, §12.4.3.1)."""
-    brancher_peer = peer_for(peers, brancher_impl)
-    joiner_peer = peer_for(peers, joiner_impl)
-    alice = new_member(brancher_peer, "alice", 1)
-    bob = new_member(joiner_peer, "bob", 1)
-    create(alice)
-    add(alice, [], bob)
+    alice, bob = two_members(peers, brancher_impl, joiner_impl)
+    brancher_peer, joiner_peer = alice.peer, bob.peer
     self_update(bob, [alice])  # the PSK then names epoch 2, not the first one
     old = assert_in_sync([alice, bob])
 
@@ -478,12 +478,8 @@ def test_reinit(peers: dict[str, Peer], committer_impl: str, other_impl: str) ->
     ReInit, the OTHER creates the new group it asks for, and the committer joins it from
     the Welcome, whose reinit PSK ties it to the old group (mlswire checks the ReInit's
     parameters and that every old member is in the new group, §12.4.3.1)."""
-    committer_peer = peer_for(peers, committer_impl)
-    other_peer = peer_for(peers, other_impl)
-    alice = new_member(committer_peer, "alice", 1)
-    bob = new_member(other_peer, "bob", 1)
-    create(alice)
-    add(alice, [], bob)
+    alice, bob = two_members(peers, committer_impl, other_impl)
+    committer_peer, other_peer = alice.peer, bob.peer
     old = assert_in_sync([alice, bob])
 
     result = committer_peer.reinit(alice.g, b"reborn")  # type: ignore[attr-defined]
