@@ -510,13 +510,7 @@ class CborCompiler(StructCompiler):
                 continue
             var, sel = f"v_{f.name}", f"p_{f.name}"
             body.append(f"f = {f.name!r}")
-            if self.is_external(d, f):
-                body += [
-                    f"disc = env.get({f.case.on!r}, MISSING)",
-                    f"{sel} = ({var} is not None) if disc is MISSING else ({self.test(d, f, 'disc')})",
-                ]
-            else:
-                body.append(f"{sel} = {self.test(d, f, self.internal(d, f))}")
+            body += self.selected(d, f, f"{var} is not None", sel)
             body += [
                 f"if {sel} and {var} is None:",
                 "    raise EncodeError('this select arm requires the field')",

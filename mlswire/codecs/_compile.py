@@ -89,6 +89,22 @@ class StructCompiler:
         _, first, *attrs = f.case.on.split(".")
         return ".".join([f"v_{first}", *attrs])
 
+    def selected(self, d: Type, f: Field, present: str, target: str = "sel") -> list[str]:
+        """Lines setting ``target`` to whether field ``f``'s arm is selected.
+
+        A discriminant outside the struct (``FramedContent.content_type`` seen from
+        FramedContentAuthData) comes from ``env`` when an enclosing message or the caller
+        supplied it. Without it the tree is self-describing: the arm is present iff its
+        key (or its value) is, so such types can be converted on their own.
+        """
+        assert f.case is not None
+        if not self.is_external(d, f):
+            return [f"{target} = {self.test(d, f, self.internal(d, f))}"]
+        return [
+            f"disc = env.get({f.case.on!r}, MISSING)",
+            f"{target} = ({present}) if disc is MISSING else ({self.test(d, f, 'disc')})",
+        ]
+
     def test(self, d: Type, f: Field, disc: str) -> str:
         """Python expression: is field ``f``'s arm selected, given discriminant ``disc``."""
         assert f.case is not None

@@ -78,14 +78,9 @@ class ShadowCompiler(TreeCompiler):
             if f.case is None:
                 body += take
             else:
-                if self.is_external(d, f):
-                    # Without the enclosing discriminant, the document says: key present.
-                    body += [
-                        f"disc = env.get({f.case.on!r}, MISSING)",
-                        f"if (s.{f.name} is not UNSET) if disc is MISSING else ({self.test(d, f, 'disc')}):",
-                    ]
-                else:
-                    body.append(f"if {self.test(d, f, self.internal(d, f))}:")
+                # Without the enclosing discriminant, the document says: key present.
+                body += self.selected(d, f, f"s.{f.name} is not UNSET")
+                body.append("if sel:")
                 # An arm taken must be there; one present but not taken is a key the
                 # walk does not count.
                 body += [

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import DecodeError, EncodeError
-from ..schema.base import Field, Type, describe, lookup
+from ..schema.base import Type, describe, lookup
 from ._compile import StructCompiler, is_open
 from ._compile import external_keys as external_keys  # re-exported for tests/_schema_values
 
@@ -162,24 +162,6 @@ class TreeCompiler(StructCompiler):
             "CODE_ERRORS": (TypeError, AttributeError, ValueError, OverflowError),
         }
         super().__init__(flavor.name, ns)
-
-    # -- selects ---------------------------------------------------------------
-
-    def selected(self, d: Type, f: Field, present: str) -> list[str]:
-        """Lines setting ``sel`` to whether field ``f``'s arm is selected.
-
-        A discriminant outside the struct (``FramedContent.content_type`` seen from
-        FramedContentAuthData) comes from ``env`` when an enclosing message or the caller
-        supplied it. Without it the tree is self-describing: the arm is present iff its
-        key (or its value) is, so such types can be converted on their own.
-        """
-        assert f.case is not None
-        if not self.is_external(d, f):
-            return [f"sel = {self.test(d, f, self.internal(d, f))}"]
-        return [
-            f"disc = env.get({f.case.on!r}, MISSING)",
-            f"sel = ({present}) if disc is MISSING else ({self.test(d, f, 'disc')})",
-        ]
 
     # -- decoding: tree -> schema object --------------------------------------
 
