@@ -747,9 +747,18 @@ class MlswirePeer:
     def join(
         self, client: PeerClient, welcome: bytes, ratchet_tree: bytes | None = None
     ) -> PeerGroup:
+        return self._joined(client, welcome, ratchet_tree)
+
+    def _joined(
+        self,
+        client: PeerClient,
+        welcome: bytes,
+        ratchet_tree: bytes | None,
+        resumed_from: mlswire_group.Group | None = None,
+    ) -> PeerGroup:
         try:
             group = self._clients[client.handle].join_group(
-                welcome, ratchet_tree, config=self._config()
+                welcome, ratchet_tree, config=self._config(), resumed_from=resumed_from
             )
         except self._error as exc:
             raise self._rejected(exc) from exc
@@ -757,29 +766,26 @@ class MlswirePeer:
         self._groups[handle] = group
         return PeerGroup(self.name, handle, client)
 
-    def _applied(
-        self, group: mlswire_group.Group, output: mlswire_group.CommitOutput
+    def _committed(
+        self,
+        group: PeerGroup,
+        make: Callable[[mlswire_group.Group], mlswire_group.CommitOutput],
     ) -> CommitResult:
+        g = self._groups[group.handle]
+        try:
+            output = make(g)
+        except self._error as exc:
+            raise self._rejected(exc) from exc
         # mlswire stages its own commit until told the DS accepted it; here every
         # commit is accepted, so merge at once.
-        group.merge_pending_commit()
-        return CommitResult(output.commit, output.welcome, group.ratchet_tree())
+        g.merge_pending_commit()
+        return CommitResult(output.commit, output.welcome, g.ratchet_tree())
 
     def add_members(self, group: PeerGroup, key_packages: list[bytes]) -> CommitResult:
-        g = self._groups[group.handle]
-        try:
-            output = g.add_members(key_packages)
-        except self._error as exc:
-            raise self._rejected(exc) from exc
-        return self._applied(g, output)
+        return self._committed(group, lambda g: g.add_members(key_packages))
 
     def commit(self, group: PeerGroup) -> CommitResult:
-        g = self._groups[group.handle]
-        try:
-            output = g.commit(update_path=True)
-        except self._error as exc:
-            raise self._rejected(exc) from exc
-        return self._applied(g, output)
+        return self._committed(group, lambda g: g.commit(update_path=True))
 
     @staticmethod
     def _leaf_of(g: mlswire_group.Group, member: MemberRef) -> int:
@@ -793,12 +799,7 @@ class MlswirePeer:
         return leaves[0]
 
     def remove_member(self, group: PeerGroup, member: MemberRef) -> CommitResult:
-        g = self._groups[group.handle]
-        try:
-            output = g.remove_members([self._leaf_of(g, member)])
-        except self._error as exc:
-            raise self._rejected(exc) from exc
-        return self._applied(g, output)
+        return self._committed(group, lambda g: g.remove_members([self._leaf_of(g, member)]))
 
     def propose_remove(self, group: PeerGroup, member: MemberRef) -> bytes:
         g = self._groups[group.handle]
@@ -830,12 +831,7 @@ class MlswirePeer:
         return self._successor(group, lambda: g.branch(key_packages, config=self._config()))
 
     def reinit(self, group: PeerGroup, group_id: bytes) -> CommitResult:
-        g = self._groups[group.handle]
-        try:
-            output = g.reinit(group_id)
-        except self._error as exc:
-            raise self._rejected(exc) from exc
-        return self._applied(g, output)
+        return self._committed(group, lambda g: g.reinit(group_id))
 
     def reinit_successor(self, group: PeerGroup, key_packages: list[bytes]) -> Branched:
         g = self._groups[group.handle]
@@ -866,18 +862,7 @@ class MlswirePeer:
     def join_branch(
         self, client: PeerClient, old: PeerGroup, welcome: bytes, ratchet_tree: bytes
     ) -> PeerGroup:
-        try:
-            group = self._clients[client.handle].join_group(
-                welcome,
-                ratchet_tree,
-                config=self._config(),
-                resumed_from=self._groups[old.handle],
-            )
-        except self._error as exc:
-            raise self._rejected(exc) from exc
-        handle = self._handle()
-        self._groups[handle] = group
-        return PeerGroup(self.name, handle, client)
+        return self._joined(client, welcome, ratchet_tree, self._groups[old.handle])
 
     def encrypt(self, group: PeerGroup, data: bytes) -> bytes:
         try:
