@@ -26,8 +26,9 @@ from .config import DEFAULT_LIFETIME, MAX_LIFETIME, GroupConfig
 from .external import external_proposal, external_senders_extension
 from .group import Group
 from .lifecycle import GroupStatus
+from .public_group import PublicGroup
 from .results import ApplicationMessage, CommitOutput, KeyPackageSecrets, Member, ProposalMessage
-from .staged import StagedCommit
+from .staged import PublicStagedCommit, StagedCommit
 
 __all__ = [
     "DEFAULT_LIFETIME",
@@ -41,6 +42,8 @@ __all__ = [
     "KeyPackageSecrets",
     "Member",
     "ProposalMessage",
+    "PublicGroup",
+    "PublicStagedCommit",
     "StagedCommit",
     "default_capabilities",
     "external_proposal",

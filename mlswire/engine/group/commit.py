@@ -34,6 +34,7 @@ from ..proposals import AppliedProposals, ProposalItem, apply_proposals
 from ..ratchet_tree import RatchetTree
 from ..transcript import confirmation_tag, confirmed_transcript_hash, interim_transcript_hash
 from ..welcome import NewMember, create_welcome
+from . import send
 from ._wire import encode_message
 from .epoch import begin_epoch, prune_private, touched_nodes
 from .group_info import group_info_message, signed_group_info
@@ -210,7 +211,7 @@ def create_commit(
         psk_secret=group._psk_secret(applied.psks),
         rng=rng,
     )
-    commit_bytes = group._protect(sealed.content)
+    commit_bytes = send.protect(group, sealed.content)
     welcome_msg: bytes | None = None
     group_info_msg: bytes | None = None
     if applied.added:

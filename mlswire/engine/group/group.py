@@ -36,37 +36,28 @@ from collections.abc import Sequence
 from dataclasses import replace as dc_replace
 from typing import TYPE_CHECKING
 
-from ...codecs import tls
 from ...crypto.primitives import Rng
 from ...errors import StateError, UsageError
 from ...schema import (
-    AuthenticatedContent,
     Credential,
     Extension,
-    FramedContent,
     GroupContext,
     KeyPackage,
     LeafNode,
-    LeafNodeSource,
-    MLSMessage,
     PreSharedKeyID,
-    PrivateMessage,
     Proposal,
-    ProposalType,
     PSKType,
-    PublicMessage,
     ReInit,
     ResumptionPSKUsage,
     Sender,
-    Update,
     WireFormat,
 )
 from .. import framing, treekem
 from .. import psk as psk_mod
-from ..proposals import ProposalItem, ValidationPolicy, validate_key_package
+from ..proposals import ValidationPolicy, validate_key_package
 from ..transcript import confirmation_tag
 from . import commit as commit_mod
-from . import receive, resumption
+from . import receive, resumption, send
 from ._wire import (
     add_proposal,
     group_context_extensions_proposal,
@@ -78,7 +69,6 @@ from .config import GroupConfig
 from .epoch import EpochState, past_epoch_secrets
 from .group_info import group_info_message, signed_group_info
 from .lifecycle import GroupStatus, require
-from .public import proposal_ref
 from .results import ApplicationMessage, CommitOutput, Member, ProposalMessage, members_of
 from .snapshot import GroupSnapshot, PendingSnapshot, decode_snapshot, encode_snapshot
 from .staged import StagedCommit
@@ -333,39 +323,6 @@ class Group:
     def _sender(self) -> Sender:
         return framing.member_sender(self.own_leaf_index)
 
-    def _authenticate(
-        self, content: FramedContent, wire_format: WireFormat
-    ) -> AuthenticatedContent:
-        st = self._state
-        return framing.authenticate(
-            st.suite,
-            self.client.signature_private_key,
-            content,
-            wire_format,
-            st.context,
-            rng=self._rng,
-        )
-
-    def _protect(self, ac: AuthenticatedContent) -> bytes:
-        st = self._state
-        cs = st.suite
-        message: PublicMessage | PrivateMessage
-        if ac.wire_format == WireFormat.mls_public_message:
-            message = framing.protect_public(
-                cs, ac, group_context=st.context, membership_key=st.secrets.membership_key
-            )
-        else:
-            block = self.config.padding_block
-            message = framing.protect_private(
-                cs,
-                ac,
-                secret_tree=st.secret_tree,
-                sender_data_secret=st.secrets.sender_data_secret,
-                padding=framing.pad_to_multiple(block) if block > 0 else framing.no_padding,
-                rng=self._rng,
-            )
-        return tls.encode(framing.to_mls_message(message), MLSMessage)
-
     def encrypt(self, data: bytes, *, authenticated_data: bytes = b"") -> bytes:
         """An application message (PrivateMessage MLSMessage bytes). §12.4: a member
         that has pending proposals must commit them first."""
@@ -381,22 +338,11 @@ class Group:
             application_data=data,
             authenticated_data=authenticated_data,
         )
-        return self._protect(self._authenticate(content, WireFormat.mls_private_message))
+        return send.protect(self, send.authenticate(self, content, WireFormat.mls_private_message))
 
     def _propose(self, proposal: Proposal, update_key: bytes | None = None) -> bytes:
         self._require("propose")
-        st = self._state
-        content = framing.framed_content(
-            group_id=self.group_id, epoch=self.epoch, sender=self._sender(), proposal=proposal
-        )
-        ac = self._authenticate(content, self.config.wire_format)
-        ref = proposal_ref(st.suite, ac)
-        out = self._protect(ac)
-        st.proposals[ref] = ProposalItem(proposal, self._sender(), ref)
-        st.sent[st.suite.hash(out)] = ref
-        if update_key is not None:
-            st.update_keys[ref] = update_key
-        return out
+        return send.propose(self, proposal, update_key)
 
     def propose_add(self, key_package: bytes | KeyPackage) -> bytes:
         proposal = add_proposal(key_package)
@@ -410,17 +356,8 @@ class Group:
     def propose_update(self) -> bytes:
         """An Update proposal with a fresh leaf HPKE key (kept until a commit applies it)."""
         self._require("propose")
-        sk, pk = self._state.suite.generate_key_pair(self._rng)
-        leaf = self.client._leaf_node(
-            pk,
-            LeafNodeSource.update,
-            extensions=self._own_leaf().extensions,
-            group_id=self.group_id,
-            leaf_index=self.own_leaf_index,
-            rng=self._rng,
-        )
-        proposal = Proposal(proposal_type=ProposalType.update, update=Update(leaf_node=leaf))
-        return self._propose(proposal, update_key=sk)
+        proposal, private_key = send.update_proposal(self)
+        return self._propose(proposal, update_key=private_key)
 
     def propose_psk(
         self, psk_id: bytes | None = None, *, resumption_epoch: int | None = None

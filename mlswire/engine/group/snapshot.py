@@ -48,7 +48,7 @@ client is passed to ``Group.from_bytes`` (services come in at load time).
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import cbor2
 import msgspec
@@ -70,12 +70,14 @@ from ..proposals import AppliedProposals, MemberSummary, ProposalItem
 from ..ratchet_tree import RatchetTree
 from ..secret_tree import SecretTree
 from .config import GroupConfig
-from .epoch import EpochState
+from .epoch import EpochState, PublicEpoch
 from .results import CommitOutput
 
 FORMAT = "mlswire-group"
 FORMAT_VERSION = 2
 _READABLE = (1, 2)
+PUBLIC_FORMAT = "mlswire-public-group"
+PUBLIC_FORMAT_VERSION = 1
 
 _SECRET_FIELDS = tuple(f.name for f in fields(ks.EpochSecrets) if f.name != "cipher_suite")
 
@@ -104,11 +106,21 @@ class GroupSnapshot:
     pending: PendingSnapshot | None
 
 
+@dataclass
+class PublicGroupSnapshot:
+    """What a :class:`~.public_group.PublicGroup` saves (its policy is passed in)."""
+
+    config: GroupConfig
+    epoch: PublicEpoch
+    pending_reinit: ReInit | None
+
+
 # The stored document's shape, written from and read into these structs (the format is
 # declared here once). On reading, msgspec checks every field's type (and the integers'
 # ranges) before anything is built from it, so a corrupted or hostile state fails as a
 # DecodeError naming the field, never as a stray exception or a huge allocation
 # (``bytes(10**9)``).
+_T = TypeVar("_T")
 _Index = Annotated[int, msgspec.Meta(ge=0, le=0xFFFFFFFF)]
 _Epoch = Annotated[int, msgspec.Meta(ge=0, le=(1 << 63) - 1)]  # msgspec bounds are int64
 
@@ -153,6 +165,35 @@ class _StoredGroup(msgspec.Struct, forbid_unknown_fields=True):
     pending: _StoredPending | None = None  # version 2
 
 
+class _StoredPublicEpoch(msgspec.Struct, forbid_unknown_fields=True):
+    context: bytes
+    tree: bytes
+    interim: bytes
+    proposals: list[tuple[bytes, bytes, bytes]]
+
+
+class _StoredPublicGroup(msgspec.Struct, forbid_unknown_fields=True):
+    format: str
+    version: int
+    config: dict[str, Any]
+    pending_reinit: bytes | None
+    current: _StoredPublicEpoch
+
+
+def _store_proposals(cache: dict[bytes, ProposalItem]) -> list[tuple[bytes, bytes, bytes]]:
+    return [
+        (ref, tls.encode(item.proposal, Proposal), tls.encode(item.sender, Sender))
+        for ref, item in cache.items()
+    ]
+
+
+def _load_proposals(stored: list[tuple[bytes, bytes, bytes]]) -> dict[bytes, ProposalItem]:
+    return {
+        ref: ProposalItem(tls.decode(proposal, Proposal), tls.decode(sender, Sender), ref)
+        for ref, proposal, sender in stored
+    }
+
+
 def _store_epoch(st: EpochState) -> _StoredEpoch:
     return _StoredEpoch(
         context=tls.encode(st.context, GroupContext),
@@ -162,10 +203,7 @@ def _store_epoch(st: EpochState) -> _StoredEpoch:
         secrets={name: getattr(st.secrets, name) for name in _SECRET_FIELDS},
         secret_tree=st.secret_tree.to_state(),
         interim=st.interim,
-        proposals=[
-            (ref, tls.encode(item.proposal, Proposal), tls.encode(item.sender, Sender))
-            for ref, item in st.proposals.items()
-        ],
+        proposals=_store_proposals(st.proposals),
         update_keys=dict(st.update_keys),
         sent=dict(st.sent),
     )
@@ -176,10 +214,7 @@ def _load_epoch(d: _StoredEpoch) -> EpochState:
     suite = int(context.cipher_suite)
     tree = RatchetTree.decode(suite, d.tree)
     secrets = ks.EpochSecrets(cipher_suite=suite, **{n: d.secrets[n] for n in _SECRET_FIELDS})
-    proposals = {
-        ref: ProposalItem(tls.decode(proposal, Proposal), tls.decode(sender, Sender), ref)
-        for ref, proposal, sender in d.proposals
-    }
+    proposals = _load_proposals(d.proposals)
     return EpochState(
         context=context,
         tree=tree,
@@ -248,27 +283,32 @@ def encode_snapshot(snap: GroupSnapshot) -> bytes:
     return cbor2.dumps(doc, canonical=True)
 
 
-def decode_snapshot(data: bytes) -> GroupSnapshot:
+def _read_document(data: bytes, fmt: str, readable: tuple[int, ...]) -> dict[Any, Any]:
     try:
         doc = cbor2.loads(data)
     except Exception as e:  # cbor2 raises several types; all mean "not our format"
         raise DecodeError(f"group state is not CBOR ({e})") from None
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise DecodeError("not an mlswire group state", "format")
+    if not isinstance(doc, dict) or doc.get("format") != fmt:
+        raise DecodeError(f"not an {fmt} state", "format")
     version = doc.get("version")
-    if version not in _READABLE:
+    if version not in readable:
         raise DecodeError(
-            f"group state format version {version!r}; this mlswire reads {_READABLE}",
+            f"group state format version {version!r}; this mlswire reads {readable}",
             "version",
         )
+    return doc
+
+
+def _convert(doc: object, kind: type[_T], where: str = "") -> _T:
     try:
-        stored = msgspec.convert(doc, _StoredGroup)
+        return msgspec.convert(doc, kind)
     except msgspec.ValidationError as e:
-        raise DecodeError(f"malformed group state: {e}") from None
-    try:
-        config = msgspec.convert(stored.config, GroupConfig)
-    except msgspec.ValidationError as e:
-        raise DecodeError(f"malformed group state: {e}", "config") from None
+        raise DecodeError(f"malformed group state: {e}", where) from None
+
+
+def decode_snapshot(data: bytes) -> GroupSnapshot:
+    stored = _convert(_read_document(data, FORMAT, _READABLE), _StoredGroup)
+    config = _convert(stored.config, GroupConfig, "config")
     try:
         reinit = stored.pending_reinit
         return GroupSnapshot(
@@ -288,11 +328,59 @@ def decode_snapshot(data: bytes) -> GroupSnapshot:
         raise DecodeError(f"malformed group state ({type(e).__name__}: {e})") from None
 
 
+def encode_public_snapshot(snap: PublicGroupSnapshot) -> bytes:
+    st = snap.epoch
+    reinit = snap.pending_reinit
+    stored = _StoredPublicGroup(
+        format=PUBLIC_FORMAT,
+        version=PUBLIC_FORMAT_VERSION,
+        config={f.name: getattr(snap.config, f.name) for f in fields(snap.config)},
+        pending_reinit=None if reinit is None else tls.encode(reinit, ReInit),
+        current=_StoredPublicEpoch(
+            context=tls.encode(st.context, GroupContext),
+            tree=st.tree.encode(),
+            interim=st.interim,
+            proposals=_store_proposals(st.proposals),
+        ),
+    )
+    return cbor2.dumps(msgspec.to_builtins(stored, builtin_types=(bytes,)), canonical=True)
+
+
+def decode_public_snapshot(data: bytes) -> PublicGroupSnapshot:
+    doc = _read_document(data, PUBLIC_FORMAT, (PUBLIC_FORMAT_VERSION,))
+    stored = _convert(doc, _StoredPublicGroup)
+    config = _convert(stored.config, GroupConfig, "config")
+    try:
+        d = stored.current
+        context: GroupContext = tls.decode(d.context, GroupContext)
+        tree = RatchetTree.decode(int(context.cipher_suite), d.tree)
+        epoch = PublicEpoch(
+            context=context,
+            tree=tree,
+            summary=MemberSummary.of_tree(tree),
+            interim=d.interim,
+            proposals=_load_proposals(d.proposals),
+        )
+        reinit = stored.pending_reinit
+        return PublicGroupSnapshot(
+            config, epoch, None if reinit is None else tls.decode(reinit, ReInit)
+        )
+    except MLSError:
+        raise
+    except (KeyError, TypeError, ValueError) as e:
+        raise DecodeError(f"malformed group state ({type(e).__name__}: {e})") from None
+
+
 __all__ = [
     "FORMAT",
     "FORMAT_VERSION",
+    "PUBLIC_FORMAT",
+    "PUBLIC_FORMAT_VERSION",
     "GroupSnapshot",
     "PendingSnapshot",
+    "PublicGroupSnapshot",
+    "decode_public_snapshot",
     "decode_snapshot",
+    "encode_public_snapshot",
     "encode_snapshot",
 ]

@@ -1,42 +1,33 @@
-"""A validated commit, not yet applied (stage, then merge: docs/GROUP_ENGINE.md)."""
+"""A validated commit, not yet applied (stage, then merge: docs/GROUP_ENGINE.md), as a
+member holds it (:class:`StagedCommit`) and as a :class:`~.public_group.PublicGroup`
+holds it (:class:`PublicStagedCommit`)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ...schema import PreSharedKeyID, Proposal, ReInit, Sender
+from ...schema import GroupContext, PreSharedKeyID, Proposal, ReInit, Sender
 from ..proposals import AppliedProposals
-from .epoch import EpochState
+from .epoch import EpochState, PublicEpoch
 from .results import Member
 
 if TYPE_CHECKING:
     from .group import Group
+    from .public_group import PublicGroup
 
 
-class StagedCommit:
-    """A validated Commit, not yet applied: what it will change, and :meth:`merge`."""
+class CommitEffects:
+    """What a validated commit does: the members it adds, removes and updates, the PSKs
+    and ReInit it commits."""
 
     def __init__(
-        self,
-        group: Group,
-        base: EpochState,
-        new: EpochState | None,
-        applied: AppliedProposals,
-        sender: Sender,
-        committer_leaf: int | None,
+        self, epoch: int, applied: AppliedProposals, sender: Sender, committer_leaf: int | None
     ) -> None:
-        self._group = group
-        self._base = base
-        self._new = new
+        self.epoch = epoch  # the epoch the commit creates
         self._applied = applied
         self.sender = sender
         self.committer_leaf = committer_leaf
         self.merged = False
-
-    @property
-    def epoch(self) -> int:
-        """The epoch the commit creates."""
-        return self._base.context.epoch + 1
 
     @property
     def added(self) -> tuple[Member, ...]:
@@ -70,6 +61,24 @@ class StagedCommit:
         application (every member declared support for their types)."""
         return tuple(self._applied.custom)
 
+
+class StagedCommit(CommitEffects):
+    """A validated Commit, not yet applied: what it will change, and :meth:`merge`."""
+
+    def __init__(
+        self,
+        group: Group,
+        base: EpochState,
+        new: EpochState | None,
+        applied: AppliedProposals,
+        sender: Sender,
+        committer_leaf: int | None,
+    ) -> None:
+        super().__init__(base.context.epoch + 1, applied, sender, committer_leaf)
+        self._group = group
+        self._base = base
+        self._new = new
+
     @property
     def removes_self(self) -> bool:
         """This commit removes the member processing it: after merge the group is
@@ -88,4 +97,34 @@ class StagedCommit:
         self.merged = True
 
 
-__all__ = ["StagedCommit"]
+class PublicStagedCommit(CommitEffects):
+    """A commit a :class:`~.public_group.PublicGroup` validated, not yet applied."""
+
+    def __init__(
+        self,
+        group: PublicGroup,
+        base: PublicEpoch,
+        new: PublicEpoch,
+        applied: AppliedProposals,
+        sender: Sender,
+        committer_leaf: int,
+    ) -> None:
+        super().__init__(base.context.epoch + 1, applied, sender, committer_leaf)
+        self._group = group
+        self._base = base
+        self._new = new
+
+    @property
+    def group_context(self) -> GroupContext:
+        """The GroupContext of the epoch the commit creates."""
+        return self._new.context
+
+    def merge(self) -> None:
+        """Make the new epoch the public group's current one (idempotent)."""
+        if self.merged:
+            return
+        self._group._merge(self)
+        self.merged = True
+
+
+__all__ = ["CommitEffects", "PublicStagedCommit", "StagedCommit"]
