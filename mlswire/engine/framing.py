@@ -30,7 +30,7 @@ from collections.abc import Callable
 from ..codecs import tls
 from ..crypto.labeled import Rng, sign_with_label, verify_with_label
 from ..crypto.suites import CipherSuite
-from ..errors import CryptoError, EncodeError, StateError, ValidationError
+from ..errors import CryptoError, EncodeError, StaleMessageError, ValidationError
 from ..schema import (
     AuthenticatedContent,
     AuthenticatedContentTBM,
@@ -293,11 +293,11 @@ def _check_group(group_id: bytes, epoch: int, group_context: GroupContext, what:
             where=what,
         )
     if epoch < group_context.epoch:
-        raise StateError(
+        raise StaleMessageError(
             f"{what}: epoch {epoch} is too old (the group is at epoch {group_context.epoch})"
         )
     if epoch > group_context.epoch:
-        raise StateError(
+        raise StaleMessageError(
             f"{what}: epoch {epoch} is from the future (the group is at epoch {group_context.epoch})"
         )
 

@@ -131,7 +131,7 @@ class Group:
         self.inactive_reason = ""
         client._groups[state.context.group_id] = self
         if client.signature_public_key != self._own_leaf().signature_key:
-            raise StateError("the client's signature key is not the one of its leaf")
+            raise UsageError("the client's signature key is not the one of its leaf")
 
     # --- lifecycle (the table is in lifecycle.py) -----------------------------------------
     @property
@@ -546,7 +546,7 @@ class Group:
     @classmethod
     def _from_snapshot(cls, snap: GroupSnapshot, client: Client, rng: Rng | None) -> Group:
         if snap.signature_key != client.signature_public_key:
-            raise StateError("the group state belongs to another client (signature key differs)")
+            raise UsageError("the group state belongs to another client (signature key differs)")
         group = cls(
             client,
             snap.config,
