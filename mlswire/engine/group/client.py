@@ -35,8 +35,8 @@ from ...schema import (
 from ...schema import CipherSuite as SuiteId
 from .. import framing
 from .. import psk as psk_mod
-from ..proposals import ValidationPolicy
 from ..tree_validation import leaf_node_tbs
+from ..validation import ValidationPolicy
 from ..welcome import key_package_ref
 from . import creation, external
 from ._wire import add_proposal, as_key_package, canonical, non_member_message

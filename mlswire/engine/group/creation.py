@@ -20,9 +20,9 @@ from .. import key_schedule as ks
 from .. import psk as psk_mod
 from .. import tree_math as tm
 from .. import treekem
-from ..proposals import MemberSummary, ValidationPolicy, validate_leaf_node
 from ..ratchet_tree import RatchetTree
 from ..transcript import confirmation_tag, interim_transcript_hash
+from ..validation import MemberSummary, ValidationPolicy, validate_leaf_node
 from ..welcome import open_welcome
 from ._wire import decode_message, random_bytes
 from .config import MAX_LIFETIME, GroupConfig

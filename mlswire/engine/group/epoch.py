@@ -15,9 +15,10 @@ from ...schema import GroupContext
 from .. import key_schedule as ks
 from .. import tree_math as tm
 from .. import treekem
-from ..proposals import MemberSummary, ProposalItem
+from ..proposals import ProposalItem
 from ..ratchet_tree import RatchetTree
 from ..secret_tree import SecretTree
+from ..validation import MemberSummary
 from .config import GroupConfig
 
 

@@ -33,8 +33,9 @@ from ...schema import (
 from .. import framing, treekem
 from .. import key_schedule as ks
 from .. import psk as psk_mod
-from ..proposals import ProposalItem, apply_proposals, find_extension
+from ..proposals import ProposalItem, apply_proposals
 from ..transcript import interim_transcript_hash
+from ..validation import find_extension
 from ..welcome import verify_group_info
 from ._wire import extension, non_member_message, psk_proposal, remove_proposal
 from .commit import seal_commit

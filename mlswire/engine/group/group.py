@@ -54,8 +54,8 @@ from ...schema import (
 )
 from .. import framing, treekem
 from .. import psk as psk_mod
-from ..proposals import ValidationPolicy, validate_key_package
 from ..transcript import confirmation_tag
+from ..validation import ValidationPolicy, validate_key_package
 from . import commit as commit_mod
 from . import receive, resumption, send
 from ._wire import (

@@ -24,7 +24,9 @@ from ...schema import (
     WireFormat,
 )
 from .. import key_schedule as ks
-from ..proposals import (
+from ..ratchet_tree import RatchetTree
+from ..tree_validation import validate_tree
+from ..validation import (
     MemberSummary,
     ValidationPolicy,
     check_required_capabilities,
@@ -33,8 +35,6 @@ from ..proposals import (
     required_capabilities,
     supports_extension,
 )
-from ..ratchet_tree import RatchetTree
-from ..tree_validation import validate_tree
 from ..welcome import sign_group_info
 from ._wire import decode_message, encode_message, extension
 from .config import GroupConfig

@@ -29,21 +29,19 @@ from ...schema import (
     Sender,
     SenderType,
 )
-from ..proposals import (
-    AppliedProposals,
+from ..proposals import AppliedProposals, ProposalItem, apply_proposals
+from ..ratchet_tree import RatchetTree
+from ..transcript import update_transcript
+from ..tree_validation import verify_leaf_signature
+from ..validation import (
     MemberSummary,
-    ProposalItem,
     ValidationPolicy,
-    apply_proposals,
     check_resync_leaf,
     check_successor,
     external_senders,
     validate_key_package,
     validate_leaf_node,
 )
-from ..ratchet_tree import RatchetTree
-from ..transcript import update_transcript
-from ..tree_validation import verify_leaf_signature
 from .config import GroupConfig
 from .epoch import PublicEpoch, touched_nodes
 from .results import ProposalMessage

@@ -39,8 +39,8 @@ from ...crypto.suites import cipher_suite
 from ...errors import CryptoError, StateError, UsageError
 from ...schema import ContentType, Extension, GroupContext, GroupInfo, PublicMessage, ReInit
 from .. import framing, treekem
-from ..proposals import ValidationPolicy
 from ..transcript import interim_transcript_hash
+from ..validation import ValidationPolicy
 from ..welcome import verify_group_info
 from ._wire import canonical, decode_message
 from .config import GroupConfig

@@ -22,8 +22,8 @@ from ...schema import (
     ResumptionPSKUsage,
 )
 from .. import psk as psk_mod
-from ..proposals import ValidationPolicy
 from ..ratchet_tree import RatchetTree
+from ..validation import ValidationPolicy
 from ._wire import add_proposal, psk_proposal, random_bytes
 from .commit import create_commit
 from .config import GroupConfig

@@ -66,9 +66,10 @@ from ...schema import (
 )
 from .. import key_schedule as ks
 from .. import treekem
-from ..proposals import AppliedProposals, MemberSummary, ProposalItem
+from ..proposals import AppliedProposals, ProposalItem
 from ..ratchet_tree import RatchetTree
 from ..secret_tree import SecretTree
+from ..validation import MemberSummary
 from .config import GroupConfig
 from .epoch import EpochState, PublicEpoch
 from .results import CommitOutput
