@@ -233,7 +233,7 @@ def test_out_of_order_and_past_epoch_messages() -> None:
     out = b.update()
     deliver(out.commit, b, [a])
     assert b.process(m2).data == b"\x01"  # type: ignore[union-attr]  # epoch n-1
-    _, (x, y) = make_group(2, PRIVATE)  # no past epochs kept
+    _, (x, y) = make_group(2, GroupConfig(max_past_epochs=0))  # no past epochs kept
     m = x.encrypt(b"late")
     out = y.update()
     deliver(out.commit, y, [x])

@@ -270,6 +270,27 @@ class ValidationPolicy:
         return [w for w in wanted if not any(hook(w, p) for p in present)]
 
 
+# RFC 9420 §5.1.1: an ECDSA signature key is an uncompressed SEC1 point (0x04 || X || Y),
+# by suite id (§17.1: P-256, P-521, P-384).
+_ECDSA_POINT_LENGTH = {0x0002: 65, 0x0005: 133, 0x0007: 97}
+
+
+def check_signature_key_encoding(suite_id: int, key: bytes, where: str) -> None:
+    """Name a malformed ECDSA signature key (a compressed point, most often) before a
+    signature check would only report "does not verify"."""
+    n = _ECDSA_POINT_LENGTH.get(suite_id)
+    if n is None or (len(key) == n and key[:1] == b"\x04"):
+        return
+    compressed = len(key) == 1 + (n - 1) // 2 and key[:1] in (b"\x02", b"\x03")
+    raise ValidationError(
+        "RFC 9420 §5.1.1: an ECDSA signature_key is an uncompressed point",
+        f"a compressed point ({len(key)} bytes)"
+        if compressed
+        else f"{len(key)} bytes, expected {n} starting 0x04",
+        where,
+    )
+
+
 def validate_leaf_node(
     suite: CipherSuite,
     leaf: LeafNode,
@@ -294,6 +315,7 @@ def validate_leaf_node(
         )
     if not policy.accepts_credential(leaf.credential, leaf.signature_key):
         raise ValidationError("RFC 9420 §5.3.1: the credential is acceptable", where=where)
+    check_signature_key_encoding(suite.suite_id, leaf.signature_key, where)
     verify_leaf_signature(suite, leaf, group_id, leaf_index)
     caps = leaf.capabilities
     if ProtocolVersion.mls10 not in caps.versions:
@@ -412,6 +434,7 @@ def validate_key_package(suite: CipherSuite, kp: KeyPackage, where: str) -> None
             f"0x{int(kp.cipher_suite):04x}",
             where,
         )
+    check_signature_key_encoding(suite.suite_id, kp.leaf_node.signature_key, where)
     tbs = tls.encode(
         KeyPackageTBS(
             version=kp.version,
@@ -445,6 +468,7 @@ __all__ = [
     "ValidationPolicy",
     "check_required_capabilities",
     "check_resync_leaf",
+    "check_signature_key_encoding",
     "check_successor",
     "check_unique_extensions",
     "external_senders",

@@ -19,6 +19,12 @@ from ..secret_tree import DEFAULT_MAX_FORWARD_DISTANCE, DEFAULT_OUT_OF_ORDER_WIN
 MAX_LIFETIME = (1 << 64) - 1
 #: A new KeyPackage's default lifetime: 90 days.
 DEFAULT_LIFETIME = 90 * 24 * 3600
+#: Past epochs kept for late application messages. One: a message a member sent just
+#: before a commit, delivered just after it, is still read (mls-rs and ts-mls read it
+#: too). The cost is forward secrecy for one epoch: the previous epoch's unused
+#: application keys and sender data secret stay until the next commit (consumed keys
+#: are deleted at once either way, §9.2). 0 drops them at the commit.
+DEFAULT_MAX_PAST_EPOCHS = 1
 
 
 @dataclass(frozen=True)
@@ -30,7 +36,8 @@ class GroupConfig:
     GroupInfo of Welcomes. ``external_pub``: publish external_pub in GroupInfos.
     ``out_of_order_window`` / ``max_forward_distance``: the secret tree's generation
     window. ``max_past_epochs``: how many earlier epochs' secret trees are kept to
-    decrypt late application messages (0: none). ``resumption_psk_epochs``: how many
+    decrypt late application messages (default 1, see :data:`DEFAULT_MAX_PAST_EPOCHS`;
+    0: none). ``resumption_psk_epochs``: how many
     epochs' resumption PSKs are kept. ``padding_block``: pad PrivateMessage plaintexts
     to a multiple of this many bytes (0: no padding). ``check_lifetime``: check
     received LeafNode lifetimes against the clock (RECOMMENDED by §7.3).
@@ -49,7 +56,7 @@ class GroupConfig:
     external_pub: bool = True
     out_of_order_window: int = DEFAULT_OUT_OF_ORDER_WINDOW
     max_forward_distance: int = DEFAULT_MAX_FORWARD_DISTANCE
-    max_past_epochs: int = 0
+    max_past_epochs: int = DEFAULT_MAX_PAST_EPOCHS
     resumption_psk_epochs: int = 8
     padding_block: int = 0
     check_lifetime: bool = True
@@ -79,4 +86,4 @@ class GroupConfig:
         return WireFormat.mls_private_message
 
 
-__all__ = ["DEFAULT_LIFETIME", "MAX_LIFETIME", "GroupConfig"]
+__all__ = ["DEFAULT_LIFETIME", "DEFAULT_MAX_PAST_EPOCHS", "MAX_LIFETIME", "GroupConfig"]

@@ -30,6 +30,7 @@ from ..validation import (
     MemberSummary,
     ValidationPolicy,
     check_required_capabilities,
+    check_signature_key_encoding,
     check_unique_extensions,
     find_extension,
     required_capabilities,
@@ -69,6 +70,7 @@ def tree_and_signer(
         raise ValidationError(
             f"RFC 9420 §{section}: the GroupInfo signer is a member", where=f"leaf {info.signer}"
         )
+    check_signature_key_encoding(suite_id, signer.signature_key, f"leaf {info.signer}")
     return tree, signer
 
 
