@@ -95,7 +95,6 @@ class AppliedProposals:
     external_init: bytes | None = None  # kem_output
     reinit: ReInit | None = None
     path_required: bool = False
-    touched_leaves: set[int] = field(default_factory=set)
     custom: list[Proposal] = field(default_factory=list)
 
 
@@ -270,7 +269,6 @@ def apply_proposals(
         )
         _track(new, new_summary, leaf_index, partial(new.update_leaf, leaf_index, leaf))
         out.updated.append(leaf_index)
-        out.touched_leaves.add(leaf_index)
 
     for _i, item in removes:
         assert item.proposal.remove is not None
@@ -279,7 +277,6 @@ def apply_proposals(
         assert old_leaf is not None
         _track(new, new_summary, r, partial(new.remove_leaf, r))
         out.removed.append((r, old_leaf))
-        out.touched_leaves.add(r)
 
     if gce:
         # §12.1.7, §11.1: the members the new extensions apply to are those after this
@@ -347,7 +344,6 @@ def apply_proposals(
         assert got == index
         hint = index + 1
         out.added.append((index, kp))
-        out.touched_leaves.add(index)
 
     # --- PSKs, in order ---
     psk_ids = []

@@ -37,7 +37,7 @@ def random_bytes(rng: Rng | None, n: int) -> bytes:
 def canonical(data: bytes, encoding: str, limits: Limits) -> bytes:
     """The TLS bytes of an MLSMessage received in ``encoding``: signatures, MACs, hashes
     and own-message recognition all work on the TLS form (docs/GROUP_ENGINE.md,
-    "one wire form"). The size limit is checked here, before any parser (CBOR, JSON)
+    design rule 1). The size limit is checked here, before any parser (CBOR, JSON)
     sees the input."""
     limits.check_size(len(data), "MLSMessage")
     if encoding == "tls":
