@@ -109,3 +109,22 @@ def test_no_import_cycle_in_mlswire() -> None:
         graph.get(a, set()).discard(b)
     cycle = find_cycle(graph)
     assert cycle is None, " -> ".join(cycle or [])
+
+
+def test_persistence_does_not_know_the_group() -> None:
+    """The stored format turns a GroupSnapshot into bytes and back; it never reaches for
+    the Group class (the Group makes and takes its snapshot)."""
+    graph = import_graph()
+    for name in ("mlswire.engine.group.snapshot", "mlswire.engine.state"):
+        reach = set(graph[name])
+        frontier = list(reach)
+        while frontier:
+            for nxt in graph.get(frontier.pop(), ()):
+                if nxt not in reach:
+                    reach.add(nxt)
+                    frontier.append(nxt)
+        assert "mlswire.engine.group.group" not in reach, name
+    tree = ast.parse((ROOT / "engine" / "group" / "snapshot.py").read_text())
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    names |= {a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
+    assert "Group" not in names
