@@ -102,30 +102,20 @@ def _member_leaf(sender: Sender) -> int | None:
     return sender.leaf_index if sender.sender_type == SenderType.member else None
 
 
-def apply_proposals(
+def check_list_shape(
     tree: RatchetTree,
-    context: GroupContext,
     summary: MemberSummary,
     items: Sequence[ProposalItem],
-    committer: Sender,
-    policy: ValidationPolicy,
-    *,
-    psk_usages: Iterable[ResumptionPSKUsage] = (ResumptionPSKUsage.application,),
-) -> AppliedProposals:
-    """Validate ``items`` as the proposal list of a Commit by ``committer`` (§12.2) and
-    apply it (§12.3) to copies of ``tree`` and ``summary``. ``psk_usages``: the
-    resumption PSK usages allowed (reinit/branch only in a new group's first commit)."""
-    suite = tree.suite
-    external = committer.sender_type == SenderType.new_member_commit
-    me = _member_leaf(committer)
-    by_type: dict[int, list[tuple[int, ProposalItem]]] = {}
-    for i, item in enumerate(items):
-        by_type.setdefault(int(item.proposal.proposal_type), []).append((i, item))
+    by_type: dict[int, list[tuple[int, ProposalItem]]],
+    external: bool,
+) -> None:
+    """The rules of §12.2 on the list as a whole: which types an external Commit holds,
+    ExternalInit only there, a ReInit alone, at most one GroupContextExtensions, and
+    every type supported by every member (but those the commit removes)."""
 
     def where(i: int) -> str:
         return f"proposals[{i}]"
 
-    # --- list shape (§12.2) ---
     if external:
         allowed = {ProposalType.external_init, ProposalType.remove, ProposalType.psk}
         for i, item in enumerate(items):
@@ -177,6 +167,33 @@ def apply_proposals(
                     f"type {t}",
                     where(entries[0][0]),
                 )
+
+
+def apply_proposals(
+    tree: RatchetTree,
+    context: GroupContext,
+    summary: MemberSummary,
+    items: Sequence[ProposalItem],
+    committer: Sender,
+    policy: ValidationPolicy,
+    *,
+    psk_usages: Iterable[ResumptionPSKUsage] = (ResumptionPSKUsage.application,),
+) -> AppliedProposals:
+    """Validate ``items`` as the proposal list of a Commit by ``committer`` (§12.2) and
+    apply it (§12.3) to copies of ``tree`` and ``summary``. ``psk_usages``: the
+    resumption PSK usages allowed (reinit/branch only in a new group's first commit)."""
+    suite = tree.suite
+    external = committer.sender_type == SenderType.new_member_commit
+    me = _member_leaf(committer)
+    by_type: dict[int, list[tuple[int, ProposalItem]]] = {}
+    for i, item in enumerate(items):
+        by_type.setdefault(int(item.proposal.proposal_type), []).append((i, item))
+
+    def where(i: int) -> str:
+        return f"proposals[{i}]"
+
+    check_list_shape(tree, summary, items, by_type, external)
+    gce = by_type.get(ProposalType.group_context_extensions, [])
 
     new = tree.copy()
     new_summary = summary.copy()
@@ -404,6 +421,7 @@ __all__ = [
     "ProposalItem",
     "ValidationPolicy",
     "apply_proposals",
+    "check_list_shape",
     "check_required_capabilities",
     "check_resync_leaf",
     "check_successor",
