@@ -118,32 +118,43 @@ def test_public_group_follows_passive_client_vectors(vectors: Path, family: str)
         assert counts["commits"] > 0
 
 
-def _first_commit_case(vectors: Path) -> tuple[Group, PublicGroup, bytes]:
-    case = json.loads((vectors / "passive-client-handling-commit.json").read_text())[0]
+def _first_commit_case(vectors: Path) -> tuple[PublicGroup, list[bytes], bytes]:
+    """A public group following the first handling-commit case that has proposals, at
+    the first epoch that has them, with those proposals and that epoch's commit."""
+    cases = json.loads((vectors / "passive-client-handling-commit.json").read_text())
+    case = next(c for c in cases if any(e["proposals"] for e in c["epochs"]))
     group = _join(case)
     public = PublicGroup.from_group_info(group.group_info(ratchet_tree=True), config=CONFIG)
-    epoch = case["epochs"][0]
-    for proposal in epoch["proposals"]:
-        public.process(bytes.fromhex(proposal))
-    return group, public, bytes.fromhex(epoch["commit"])
+    for epoch in case["epochs"]:
+        proposals = [bytes.fromhex(p) for p in epoch["proposals"]]
+        commit = bytes.fromhex(epoch["commit"])
+        if proposals:
+            return public, proposals, commit
+        public.process(commit).merge()  # type: ignore[union-attr]
+    raise AssertionError("unreachable: the case has an epoch with proposals")
 
 
-def test_forged_commit_signature_is_refused_state_unchanged(vectors: Path) -> None:
-    _, public, commit = _first_commit_case(vectors)
-    msg: MLSMessage = tls.decode(commit, MLSMessage)
+def _forge_signature(message: bytes) -> bytes:
+    msg: MLSMessage = tls.decode(message, MLSMessage)
     assert msg.public_message is not None
     signature = bytearray(msg.public_message.auth.signature)
     signature[-1] ^= 1
     auth = msgspec.structs.replace(msg.public_message.auth, signature=bytes(signature))
-    forged = tls.encode(
-        msgspec.structs.replace(
-            msg, public_message=msgspec.structs.replace(msg.public_message, auth=auth)
-        ),
-        MLSMessage,
-    )
+    pm = msgspec.structs.replace(msg.public_message, auth=auth)
+    return tls.encode(msgspec.structs.replace(msg, public_message=pm), MLSMessage)
+
+
+def test_forged_signatures_are_refused_state_unchanged(vectors: Path) -> None:
+    public, proposals, commit = _first_commit_case(vectors)
     before = public.to_bytes()
     with pytest.raises(CryptoError, match="signature"):
-        public.process(forged)
+        public.process(_forge_signature(proposals[0]))
+    assert public.to_bytes() == before
+    for proposal in proposals:
+        public.process(proposal)
+    before = public.to_bytes()
+    with pytest.raises(CryptoError, match="signature"):
+        public.process(_forge_signature(commit))
     assert public.to_bytes() == before
     assert isinstance(public.process(commit), PublicStagedCommit)  # the real one passes
 
