@@ -114,3 +114,17 @@ def test_future_epoch_message_is_stale() -> None:
     assert gb.to_bytes() == before
     gb.process(out.commit).merge()  # type: ignore[union-attr]
     assert gb.process(message).data == b"from the future"  # type: ignore[union-attr]
+
+
+def test_echo_of_a_cleared_commit_is_stale() -> None:
+    """Our commit, cleared (say the DS refused it) and then echoed after all: valid, but
+    this member can no longer use it (its secrets are gone)."""
+    _, ga, gb = _pair()
+    out = ga.update()
+    ga.clear_pending_commit()
+    assert ga.status == GroupStatus.OPERATIONAL
+    before = ga.to_bytes()
+    with pytest.raises(StaleMessageError, match="not its pending commit"):
+        ga.process(out.commit)
+    assert ga.to_bytes() == before
+    gb.process(out.commit).merge()  # type: ignore[union-attr]  # the others moved on

@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING
 
-from ...errors import StaleMessageError, StateError, UsageError
+from ...errors import StaleMessageError, StateError
 from ...schema import (
     AuthenticatedContent,
     ContentType,
@@ -98,7 +98,9 @@ def process(
         st.secret_tree = secret_tree
         return result
     if fc.sender.sender_type == SenderType.member and fc.sender.leaf_index == group.own_leaf_index:
-        raise UsageError(
+        # Valid, but unusable: we cannot process our own UpdatePath, and the secrets of a
+        # commit we cleared are gone.
+        raise StaleMessageError(
             "a commit from this member that is not its pending commit "
             "(already merged, cleared, or never created here)"
         )
