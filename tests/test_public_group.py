@@ -24,7 +24,7 @@ from mlswire.engine.group import (
     PublicStagedCommit,
     StagedCommit,
 )
-from mlswire.errors import CryptoError, StateError, UsageError, ValidationError
+from mlswire.errors import CryptoError, DecodeError, StateError, UsageError, ValidationError
 from mlswire.schema import MLSMessage, WireFormat
 
 FAMILIES = ("passive-client-welcome", "passive-client-handling-commit", "passive-client-random")
@@ -209,3 +209,14 @@ def test_public_group_follows_external_joins_and_resync() -> None:
         staged.merge()  # type: ignore[union-attr]
     _same(public, group, "resync")
     assert len(public.members) == 2
+
+
+def test_public_group_state_refuses_bad_bytes() -> None:
+    alice = Client.generate(b"alice")
+    group = alice.create_group(b"g")
+    public = PublicGroup.from_group_info(group.group_info())
+    saved = public.to_bytes()
+    assert PublicGroup.from_bytes(saved).group_context == group.group_context
+    for bad in (b"", b"\xff" * 8, group.to_bytes(), saved[:-3]):
+        with pytest.raises(DecodeError):
+            PublicGroup.from_bytes(bad)
