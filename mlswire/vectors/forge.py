@@ -910,3 +910,93 @@ def resigned_group_info(a: Group, change: Callable[[GroupInfo], GroupInfo]) -> b
         rng=_rng(),
     )
     return encode(msgspec.structs.replace(msg, group_info=signed))
+
+
+def hand_made_private(a: Group, *, leaf: int, padding: bytes = b"") -> bytes:
+    """An application PrivateMessage from ``a`` built step by step as
+    framing.protect_private builds one, with two things protect_private would never do:
+    any ``leaf`` index in the sender data, and arbitrary ``padding`` bytes. Keys and
+    signature are real."""
+    from ..engine.secret_tree import ratchet_type, sender_data_key_nonce
+    from ..schema import (
+        ContentType,
+        PrivateContentAAD,
+        PrivateMessage,
+        PrivateMessageContent,
+        SenderData,
+        SenderDataAAD,
+    )
+
+    st = a._state
+    cs = st.suite
+    ct = ContentType.application
+    ac = framing.authenticate(
+        cs,
+        a.client.signature_private_key,
+        content_of(a, application_data=b"hi", sender=framing.member_sender(leaf)),
+        WireFormat.mls_private_message,
+        st.context,
+        rng=_rng(),
+    )
+    ctx = {"FramedContent.content_type": ct, "PrivateMessage.content_type": ct}
+    body = PrivateMessageContent(application_data=b"hi", auth=ac.auth)
+    plaintext = tls.encode(body, PrivateMessageContent, context=ctx) + padding
+    aad = tls.encode(
+        PrivateContentAAD(
+            group_id=a.group_id, epoch=a.epoch, content_type=ct, authenticated_data=b""
+        ),
+        PrivateContentAAD,
+    )
+    key_nonce = st.secret_tree.next_send_key(leaf, ratchet_type(ct))
+    guard = bytes(4)
+    ciphertext = cs.aead_seal(key_nonce.key, key_nonce.guarded_nonce(guard), aad, plaintext)
+    sender_data = tls.encode(
+        SenderData(leaf_index=leaf, generation=key_nonce.generation, reuse_guard=guard),
+        SenderData,
+    )
+    sd_key, sd_nonce = sender_data_key_nonce(cs, st.secrets.sender_data_secret, ciphertext)
+    sd_aad = tls.encode(
+        SenderDataAAD(group_id=a.group_id, epoch=a.epoch, content_type=ct), SenderDataAAD
+    )
+    pm = PrivateMessage(
+        group_id=a.group_id,
+        epoch=a.epoch,
+        content_type=ct,
+        authenticated_data=b"",
+        encrypted_sender_data=cs.aead_seal(sd_key, sd_nonce, sd_aad, sender_data),
+        ciphertext=ciphertext,
+    )
+    return encode(framing.to_mls_message(pm))
+
+
+def flip_private(data: bytes, field: str, index: int) -> bytes:
+    """A PrivateMessage MLSMessage with one bit of ``field`` (``ciphertext`` or
+    ``encrypted_sender_data``) flipped at ``index``."""
+    msg = decode(data)
+    pm = msg.private_message
+    assert pm is not None
+    value = bytearray(getattr(pm, field))
+    value[index] ^= 1
+    return encode(
+        msgspec.structs.replace(
+            msg, private_message=msgspec.structs.replace(pm, **{field: bytes(value)})
+        )
+    )
+
+
+def private_signed_by(a: Group, signature_key: bytes, data: bytes = b"hi") -> bytes:
+    """An application PrivateMessage from ``a`` whose signature is made with
+    ``signature_key`` (keys, nonce and encryption as ``a`` makes them)."""
+    st = a._state
+    content = content_of(a, application_data=data)
+    wf = WireFormat.mls_private_message
+    sig = framing.sign_framed_content(st.suite, signature_key, content, wf, st.context, _rng())
+    ac = framing.authenticated_content(content, wf, sig)
+    pm = framing.protect_private(
+        st.suite,
+        ac,
+        secret_tree=st.secret_tree,
+        sender_data_secret=st.secrets.sender_data_secret,
+        rng=_rng(),
+    )
+    return encode(framing.to_mls_message(pm))

@@ -1,0 +1,245 @@
+"""The must-reject cases: one per docs/VALIDATION.md rule that a wire-level vector can
+express, each a valid setup in the passive-client shape and one input that breaks only
+that rule (see :mod:`mlswire.vectors.invalid_input` for the file format).
+
+A case is a function of a :class:`World` (registered with :func:`case`) that sets up a
+group, makes the passive client one of its members (the *receiver*) or the joiner of a
+Welcome, and returns ``build(broken)``: the input with the break (``True``) and the same
+input built the same way without it (``False``, the control). The forging itself is
+:mod:`mlswire.vectors.forge`, the code the negative tests of docs/VALIDATION.md use.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ...crypto.suites import cipher_suite
+from ...engine.group import Client, Group, GroupConfig, StagedCommit
+from ...errors import MLSError
+from ...schema import Capabilities, Extension
+from .. import forge
+from .._rng import Drbg
+
+# The passive client's configuration, as the verifier's (lifetimes checked against the
+# clock, every other setting the default): a rule that needs another setting is not
+# expressible as a vector.
+RECEIVER = GroupConfig()
+
+
+@dataclass(frozen=True)
+class Input:
+    """What the passive client is given: ``proposals`` (messages it must accept first),
+    then ``message``; or, for a Welcome case, ``welcome`` (and ``ratchet_tree`` out of
+    band)."""
+
+    message: bytes | None = None
+    proposals: tuple[bytes, ...] = ()
+    welcome: bytes | None = None
+    ratchet_tree: bytes | None = None
+
+    @property
+    def kind(self) -> str:
+        return "welcome" if self.welcome is not None else "message"
+
+    def to_json(self) -> dict[str, Any]:
+        if self.welcome is not None:
+            return {
+                "kind": "welcome",
+                "welcome": self.welcome.hex(),
+                "ratchet_tree": None if self.ratchet_tree is None else self.ratchet_tree.hex(),
+            }
+        assert self.message is not None
+        return {
+            "kind": "message",
+            "proposals": [p.hex() for p in self.proposals],
+            "message": self.message.hex(),
+        }
+
+
+Build = Callable[[bool], Input]
+
+
+@dataclass(frozen=True)
+class CaseDef:
+    rule: str  # the VALIDATION.md code
+    area: str
+    section: str
+    requirement: str  # the rule in the RFC's words (VALIDATION.md's rule column)
+    error: type[MLSError]
+    pattern: str  # what mlswire's error text must match (it names the rule)
+    make: Callable[[World], Build]
+
+    def names_rule(self, error: BaseException) -> bool:
+        return isinstance(error, self.error) and re.search(self.pattern, str(error)) is not None
+
+
+CASES: dict[str, CaseDef] = {}
+
+AREAS = (
+    "framing",
+    "leaf-node",
+    "key-package",
+    "capabilities",
+    "extensions",
+    "proposal",
+    "proposal-list",
+    "commit",
+    "psk",
+    "welcome",
+    "tree",
+    "external-commit",
+)
+
+
+def case(
+    rule: str,
+    area: str,
+    section: str,
+    requirement: str,
+    error: type[MLSError],
+    pattern: str,
+) -> Callable[[Callable[[World], Build]], Callable[[World], Build]]:
+    """Register a case (one per rule)."""
+    assert area in AREAS, area
+
+    def register(make: Callable[[World], Build]) -> Callable[[World], Build]:
+        assert rule not in CASES, f"two cases for {rule}"
+        CASES[rule] = CaseDef(rule, area, section, requirement, error, pattern, make)
+        return make
+
+    return register
+
+
+@dataclass
+class Head:
+    """The passive client's join: its KeyPackage and private keys, the Welcome."""
+
+    key_package: bytes
+    signature_priv: bytes
+    init_priv: bytes
+    encryption_priv: bytes
+    welcome: bytes = b""
+    ratchet_tree: bytes | None = None
+    initial_epoch_authenticator: bytes = b""
+
+
+@dataclass
+class World:
+    """A group being set up for one case, under ``forge.forging(rng, suite)``."""
+
+    suite: int
+    rng: Drbg
+    groups: list[Group] = field(default_factory=list)
+    receiver_index: int = 1
+    head: Head | None = None
+    joiner: Client | None = None
+    external_psks: dict[bytes, bytes] = field(default_factory=dict)
+    epochs: list[dict[str, Any]] = field(default_factory=list)
+    # the member that makes the valid continuation (None: the case has none)
+    continuer: int | None = 0
+    _names: int = 0
+
+    @property
+    def nh(self) -> int:
+        """KDF.Nh of the case's suite (psk_nonce lengths)."""
+        return cipher_suite(self.suite).hash_len
+
+    # --- clients -------------------------------------------------------------------------
+    def client(self, name: bytes | None = None, capabilities: Capabilities | None = None) -> Client:
+        if name is None:
+            name = b"client %d" % self._names
+            self._names += 1
+        return forge.new_client(name, capabilities)
+
+    def hold_psk(self, clients: Sequence[Client | Group], psk_id: bytes, value: bytes) -> None:
+        """``psk_id`` held by ``clients`` (the receiver's makes it part of the vector)."""
+        for c in clients:
+            client = c.client if isinstance(c, Group) else c
+            client.add_external_psk(psk_id, value)
+            if self.joiner is client or (self.groups and self.receiver.client is client):
+                self.external_psks[psk_id] = value
+
+    # --- the group and the passive client ------------------------------------------------
+    def group(
+        self,
+        n: int,
+        *,
+        clients: Sequence[Client] | None = None,
+        extensions: Sequence[Extension] = (),
+        receiver: int = 1,
+        psks: Sequence[tuple[bytes, bytes]] = (),
+    ) -> list[Group]:
+        """``n`` members at one epoch; member ``receiver`` is the passive client, who
+        joins from the Welcome that adds members 1..n-1 (and holds ``psks``)."""
+        assert 1 <= receiver < n
+        people = list(clients) if clients is not None else [self.client() for _ in range(n)]
+        for psk_id, value in psks:
+            people[receiver].add_external_psk(psk_id, value)
+            self.external_psks[psk_id] = value
+        creator = people[0].create_group(
+            b"group-id", config=forge.PUBLIC, extensions=extensions, rng=self.rng
+        )
+        kps = [forge.raw_key_package(c) for c in people[1:n]]
+        mine = people[receiver]
+        init_priv, encryption_priv = mine.key_package_private_keys(kps[receiver - 1])
+        self.head = Head(kps[receiver - 1], mine.signature_private_key, init_priv, encryption_priv)
+        out = creator.add_members(kps)
+        creator.merge_pending_commit()
+        assert out.welcome is not None
+        self.head.welcome = out.welcome
+        self.groups = [creator] + [
+            c.join_group(
+                out.welcome, config=RECEIVER if i == receiver else forge.PUBLIC, rng=self.rng
+            )
+            for i, c in enumerate(people[1:n], start=1)
+        ]
+        self.receiver_index = receiver
+        self.head.initial_epoch_authenticator = self.receiver.epoch_authenticator
+        return self.groups
+
+    @property
+    def receiver(self) -> Group:
+        return self.groups[self.receiver_index]
+
+    def advance(self, committer: int = 0) -> None:
+        """A valid epoch: ``committer`` commits (a path, nothing else); every member
+        follows; the passive client's epoch authenticator is recorded."""
+        g = self.groups[committer]
+        g.clear_pending_proposals()
+        out = g.commit([], update_path=True)
+        g.merge_pending_commit()
+        for i, other in enumerate(self.groups):
+            if i != committer:
+                staged = other.process(out.commit)
+                assert isinstance(staged, StagedCommit)
+                staged.merge()
+        self.epochs.append(
+            {
+                "proposals": [],
+                "commit": out.commit.hex(),
+                "epoch_authenticator": self.receiver.epoch_authenticator.hex(),
+            }
+        )
+
+    def joining(self, joiner: Client, key_package: bytes) -> None:
+        """Make ``joiner`` (holding ``key_package``) the passive client of a Welcome case;
+        the case's ``build`` returns the Welcome (``Input(welcome=...)``)."""
+        init_priv, encryption_priv = joiner.key_package_private_keys(key_package)
+        self.joiner = joiner
+        self.head = Head(key_package, joiner.signature_private_key, init_priv, encryption_priv)
+        self.continuer = None
+        for psk_id, value in joiner.external_psks.items():
+            self.external_psks[psk_id] = value
+
+    # --- inputs --------------------------------------------------------------------------
+    @staticmethod
+    def msg(message: bytes, *proposals: bytes) -> Input:
+        return Input(message=message, proposals=tuple(proposals))
+
+    @staticmethod
+    def wel(welcome: bytes, ratchet_tree: bytes | None = None) -> Input:
+        return Input(welcome=welcome, ratchet_tree=ratchet_tree)
+

@@ -1,0 +1,211 @@
+"""invalid-input.json: must-reject vectors, one case per docs/VALIDATION.md rule that a
+wire-level vector can express (``vectors/README.md`` documents the format).
+
+Each case is a passive-client case (key package and private keys, Welcome, optional
+ratchet tree, external PSKs, valid epochs) followed by one input that breaks exactly
+one rule. Verification: join and follow the epochs; the invalid input must be refused,
+naming the rule, with the state unchanged; the control (the same input built the same
+way without the break) must be accepted from the same state; the continuation (a valid
+Commit after the refusal) must be accepted, with the epoch authenticator given. For a
+Welcome case the invalid input is a Welcome to the same KeyPackage, refused before the
+case's own Welcome (the control) is joined.
+
+Cases are built by :mod:`mlswire.vectors._invalid` with the forging code of the
+negative tests (:mod:`mlswire.vectors.forge`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..crypto.suites import cipher_suite
+from ..engine.group import (
+    ApplicationMessage,
+    Group,
+    ProposalMessage,
+    StagedCommit,
+)
+from ..errors import MLSError
+from . import Mismatch, expect, unhex
+from ._invalid import CASES, RECEIVER, CaseDef, World
+from ._invalid import cases as _cases  # noqa: F401  (registers the cases)
+from ._passive import follow, join, passive_client
+from ._rng import Drbg
+from .forge import forging
+
+FAMILY = "invalid-input"
+OFFICIAL = False
+KEYS = frozenset({"rule", "area", "invalid", "control", "continuation", "welcome", "key_package"})
+
+# Suite 1 has every case; the other suites, by default, the first case of each area
+# in rule order (the files stay a sane size; ``--count`` asks for more).
+DEFAULT_COUNT = len(CASES)
+
+
+def representative() -> list[str]:
+    seen: dict[str, str] = {}
+    for rule, c in CASES.items():
+        seen.setdefault(c.area, rule)
+    return list(seen.values())
+
+
+# --- checking ------------------------------------------------------------------------------
+
+
+def _refused(defn: CaseDef, what: str, action: Callable[[], object]) -> None:
+    try:
+        action()
+    except MLSError as e:
+        if not defn.names_rule(e):
+            raise Mismatch(
+                f"{what} refused, but not for {defn.rule} "
+                f"({defn.error.__name__} matching {defn.pattern!r}): {type(e).__name__}: {e}"
+            ) from None
+        return
+    raise Mismatch(f"{what} was accepted: {defn.rule} ({defn.section}) is not enforced")
+
+
+def _accept(group: Group, data: dict[str, Any], what: str) -> None:
+    for k, proposal in enumerate(data["proposals"]):
+        got = group.process(unhex(proposal))
+        if not isinstance(got, ProposalMessage | ApplicationMessage):
+            raise Mismatch(f"{what}.proposals[{k}]: not a proposal or application message")
+
+
+def check(case: dict[str, Any]) -> None:
+    defn = CASES.get(case["rule"])
+    if defn is None:
+        raise Mismatch(f"unknown rule {case['rule']!r}")
+    client = passive_client(case)
+    invalid = case["invalid"]
+    if invalid["kind"] == "welcome":
+        held = client.unused_key_packages()
+        tree = unhex(invalid["ratchet_tree"]) if invalid.get("ratchet_tree") else None
+        _refused(
+            defn,
+            "invalid.welcome",
+            lambda: client.join_group(unhex(invalid["welcome"]), tree, config=RECEIVER),
+        )
+        expect("KeyPackages held after the refusal", client.unused_key_packages(), held)
+        group = join(client, case)
+        follow(group, case["epochs"])
+        return
+    group = join(client, case)
+    follow(group, case["epochs"])
+    saved = group.to_bytes()
+    _accept(group, invalid, "invalid")
+    before = group.to_bytes()
+    _refused(defn, "invalid.message", lambda: group.process(unhex(invalid["message"])))
+    expect("group state after the refusal (unchanged)", group.to_bytes(), before)
+    control = case["control"]
+    twin = Group.from_bytes(saved, client)
+    _accept(twin, control, "control")
+    try:
+        twin.process(unhex(control["message"]))
+    except MLSError as e:
+        raise Mismatch(f"control.message refused: {type(e).__name__}: {e}") from None
+    if case["continuation"] is not None:
+        follow(group, [case["continuation"]], "continuation")
+
+
+# --- generation ------------------------------------------------------------------------------
+
+
+def build_case(defn: CaseDef, suite: int, rng: Drbg) -> dict[str, Any]:
+    """The vector of one rule in one suite (generation also checks that the engine
+    refuses the input for the rule, so a case that went wrong fails here)."""
+    w = World(suite, rng)
+    with forging(rng, suite, real_tags=True):
+        build = defn.make(w)
+        bad, good = build(True), build(False)
+        head = w.head
+        assert head is not None, f"{defn.rule}: the case made no passive client"
+        control: dict[str, Any] | None = None
+        continuation: dict[str, Any] | None = None
+        if bad.kind == "welcome":
+            assert w.joiner is not None and good.welcome is not None
+            joiner = w.joiner
+            _refused(
+                defn,
+                f"{defn.rule}: invalid.welcome",
+                lambda: joiner.join_group(bad.welcome or b"", bad.ratchet_tree, config=RECEIVER),
+            )
+            group = joiner.join_group(good.welcome, good.ratchet_tree, config=RECEIVER, rng=rng)
+            head.welcome, head.ratchet_tree = good.welcome, good.ratchet_tree
+            initial = group.epoch_authenticator
+        else:
+            receiver = w.receiver
+            initial = head.initial_epoch_authenticator
+            for p in bad.proposals:
+                receiver.process(p)
+            _refused(defn, f"{defn.rule}: invalid.message", lambda: receiver.process(bad.message or b""))
+            control = good.to_json()
+            del control["kind"]
+            if w.continuer is not None:
+                continuation = _continue(w, w.continuer)
+    invalid = bad.to_json()
+    if bad.kind == "message":
+        invalid.pop("kind")
+        invalid = {"kind": "message", **invalid}
+    return {
+        "rule": defn.rule,
+        "area": defn.area,
+        "section": defn.section,
+        "requirement": defn.requirement,
+        "cipher_suite": suite,
+        "external_psks": [{"psk_id": k.hex(), "psk": v.hex()} for k, v in w.external_psks.items()],
+        "key_package": head.key_package.hex(),
+        "signature_priv": head.signature_priv.hex(),
+        "encryption_priv": head.encryption_priv.hex(),
+        "init_priv": head.init_priv.hex(),
+        "welcome": head.welcome.hex(),
+        "ratchet_tree": None if head.ratchet_tree is None else head.ratchet_tree.hex(),
+        "initial_epoch_authenticator": initial.hex(),
+        "epochs": w.epochs,
+        "invalid": invalid,
+        "control": control,
+        "continuation": continuation,
+    }
+
+
+def _continue(w: World, committer: int) -> dict[str, Any]:
+    """A valid Commit (a path, nothing else) by member ``committer``, which the
+    receiver takes after it refused the invalid input."""
+    g = w.groups[committer]
+    g.clear_pending_proposals()
+    out = g.commit([], update_path=True)
+    g.merge_pending_commit()
+    staged = w.receiver.process(out.commit)
+    assert isinstance(staged, StagedCommit)
+    staged.merge()
+    return {
+        "proposals": [],
+        "commit": out.commit.hex(),
+        "epoch_authenticator": w.receiver.epoch_authenticator.hex(),
+    }
+
+
+def generate(
+    suite: int | None,
+    rng: Drbg,
+    count: int | None = None,
+    *,
+    progress: Callable[[], None] | None = None,
+) -> list[dict[str, Any]]:
+    suite_id = cipher_suite(suite if suite is not None else 1).suite_id
+    if count is not None:
+        rules = list(CASES)[:count]
+    elif suite_id == 1:
+        rules = list(CASES)
+    else:
+        rules = representative()
+    out = []
+    for rule in rules:
+        out.append(build_case(CASES[rule], suite_id, rng.fork("case", rule)))
+        if progress is not None:
+            progress()
+    return out
+
+
+__all__ = ["DEFAULT_COUNT", "FAMILY", "KEYS", "build_case", "check", "generate", "representative"]
