@@ -555,13 +555,17 @@ def external_init(group: Group) -> Proposal:
 
 
 def forge_external_commit(
-    group: Group, joiner: Client, proposals: Sequence[Proposal | ProposalOrRef] = ()
+    group: Group,
+    joiner: Client,
+    proposals: Sequence[Proposal | ProposalOrRef] = (),
+    *,
+    signature_key: bytes | None = None,
 ) -> bytes:
     """An external Commit by ``joiner`` into ``group``: an ExternalInit to the group's
     external_pub, then ``proposals``, a path by ``forge_path``, signed with the joiner's
-    key over ``group``'s GroupContext; placeholder confirmation tag (or, under
-    ``forging(..., real_tags=True)``, :func:`next_epoch_tag`'s from the ExternalInit's
-    init_secret)."""
+    key (or ``signature_key``) over ``group``'s GroupContext; placeholder confirmation
+    tag (or, under ``forging(..., real_tags=True)``, :func:`next_epoch_tag`'s from the
+    ExternalInit's init_secret)."""
     ei, init_secret = external_init_and_secret(group)
     listed = [by_value(ei), *proposals]
     forged = forged_path(group, listed, joiner=joiner)
@@ -582,9 +586,8 @@ def forge_external_commit(
             commit_secret=forged.commit_secret,
             init_secret=init_secret,
         )
-    return sign_public(
-        group, content, signature_key=joiner.signature_private_key, confirmation_tag=tag
-    )
+    key = joiner.signature_private_key if signature_key is None else signature_key
+    return sign_public(group, content, signature_key=key, confirmation_tag=tag)
 
 
 def forge_proposal(sender: Group, proposal: Proposal) -> bytes:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...crypto.suites import cipher_suite
-from ...engine.group import Client, Group, GroupConfig, StagedCommit
+from ...engine.group import Client, CommitOutput, Group, GroupConfig, StagedCommit
 from ...errors import MLSError
 from ...schema import Capabilities, Extension
 from .. import forge
@@ -204,12 +204,15 @@ class World:
     def receiver(self) -> Group:
         return self.groups[self.receiver_index]
 
-    def advance(self, committer: int = 0) -> None:
-        """A valid epoch: ``committer`` commits (a path, nothing else); every member
-        follows; the passive client's epoch authenticator is recorded."""
+    def advance(
+        self, committer: int = 0, make: Callable[[Group], CommitOutput] | None = None
+    ) -> None:
+        """A valid epoch: ``committer`` commits (``make``, default: a path and nothing
+        else); every member follows; the passive client's epoch authenticator is
+        recorded."""
         g = self.groups[committer]
         g.clear_pending_proposals()
-        out = g.commit([], update_path=True)
+        out = make(g) if make is not None else g.commit([], update_path=True)
         g.merge_pending_commit()
         for i, other in enumerate(self.groups):
             if i != committer:
