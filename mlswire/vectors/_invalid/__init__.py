@@ -227,6 +227,29 @@ class World:
             }
         )
 
+    def members(
+        self,
+        n: int,
+        *,
+        clients: Sequence[Client] | None = None,
+        extensions: Sequence[Extension] = (),
+        config: GroupConfig = forge.PUBLIC,
+    ) -> tuple[list[Client], list[Group]]:
+        """``n`` members at one epoch, none of them the passive client (who joins
+        later: :meth:`joining`)."""
+        people = list(clients) if clients is not None else [self.client() for _ in range(n)]
+        creator = people[0].create_group(
+            b"group-id", config=config, extensions=extensions, rng=self.rng
+        )
+        groups = [creator]
+        if n > 1:
+            out = creator.add_members([forge.raw_key_package(c) for c in people[1:n]])
+            creator.merge_pending_commit()
+            assert out.welcome is not None
+            groups += [c.join_group(out.welcome, config=config, rng=self.rng) for c in people[1:n]]
+        self.groups = groups
+        return people, groups
+
     def joining(self, joiner: Client, key_package: bytes) -> None:
         """Make ``joiner`` (holding ``key_package``) the passive client of a Welcome case;
         the case's ``build`` returns the Welcome (``Input(welcome=...)``)."""
