@@ -269,3 +269,55 @@ class World:
     def wel(welcome: bytes, ratchet_tree: bytes | None = None) -> Input:
         return Input(welcome=welcome, ratchet_tree=ratchet_tree)
 
+
+
+_POLICY = (
+    "a ValidationPolicy hook: whether the {what} is acceptable is the application's "
+    "(its Authentication Service's) decision, which a vector cannot fix"
+)
+_RESUMPTION = (
+    "a resumption Welcome is checked against the old group the joiner is a member of; "
+    "the passive-client shape starts from a Welcome, with no old group"
+)
+_EXTERNAL_JOINER = (
+    "the joiner's side of an external join: the input is a GroupInfo from which the "
+    "client would create an external Commit, not a message a passive client receives"
+)
+_OWN_GROUPS = (
+    "unique among the groups the client takes part in: depends on the client's other "
+    "groups, local state a vector does not carry"
+)
+
+#: The VALIDATION.md rules with no case, and why a wire-level vector cannot express them.
+NOT_EXPRESSIBLE: dict[str, str] = {
+    "L1": _POLICY.format(what="credential"),
+    "L14": "the maximum total lifetime is the application's setting (none by default)",
+    "L15": _POLICY.format(what="new credential as a successor of the old one (§5.3.1)"),
+    "L16": _POLICY.format(what="new credential as a successor of the old one (§5.3.1)"),
+    "K7": "not breakable alone (a version mismatch also breaks F1 or K1), and checked "
+    "where the client adds a KeyPackage it downloaded, not on receipt",
+    "K8": "the committer's check of a KeyPackage it downloads: local API use, no message "
+    "is received",
+    "K10": _POLICY.format(what="credential"),
+    "P7": _POLICY.format(what="external proposal"),
+    "P8": _POLICY.format(what="external sender's credential"),
+    "C11": "local misuse: the client sending after a ReInit; nothing is received",
+    "S2": "depends on how many past epochs' resumption PSKs the receiver keeps (its "
+    "setting, 8 by default)",
+    "S7": _RESUMPTION,
+    "S8": _RESUMPTION,
+    "W8": _OWN_GROUPS,
+    "W16": _RESUMPTION,
+    "W17": _RESUMPTION,
+    "W18": _RESUMPTION,
+    "W19": _RESUMPTION,
+    "W20": _RESUMPTION,
+    "W21": _RESUMPTION,
+    "E8": _EXTERNAL_JOINER,
+    "E9": _EXTERNAL_JOINER,
+    "E10": _EXTERNAL_JOINER,
+    "E11": _EXTERNAL_JOINER,
+    "E12": _EXTERNAL_JOINER,
+    "E13": _EXTERNAL_JOINER,
+    "E14": _OWN_GROUPS,
+}
