@@ -141,7 +141,7 @@ def build_case(defn: CaseDef, suite: int, rng: Drbg) -> dict[str, Any]:
                 receiver.process(p)
             _refused(defn, f"{defn.rule}: invalid.message", lambda: receiver.process(bad.message or b""))
             control = good.to_json()
-            del control["kind"]
+            del control["kind"], control["break_in_proposals"]
             if w.continuer is not None:
                 continuation = _continue(w, w.continuer)
     invalid = bad.to_json()

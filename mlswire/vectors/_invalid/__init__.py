@@ -39,6 +39,8 @@ class Input:
     proposals: tuple[bytes, ...] = ()
     welcome: bytes | None = None
     ratchet_tree: bytes | None = None
+    # the break is in the (last) proposal: a receiver may refuse it on receipt (§12.1)
+    break_in_proposals: bool = False
 
     @property
     def kind(self) -> str:
@@ -55,6 +57,7 @@ class Input:
         return {
             "kind": "message",
             "proposals": [p.hex() for p in self.proposals],
+            "break_in_proposals": self.break_in_proposals,
             "message": self.message.hex(),
         }
 
@@ -262,8 +265,10 @@ class World:
 
     # --- inputs --------------------------------------------------------------------------
     @staticmethod
-    def msg(message: bytes, *proposals: bytes) -> Input:
-        return Input(message=message, proposals=tuple(proposals))
+    def msg(message: bytes, *proposals: bytes, break_in_proposals: bool = False) -> Input:
+        return Input(
+            message=message, proposals=tuple(proposals), break_in_proposals=break_in_proposals
+        )
 
     @staticmethod
     def wel(welcome: bytes, ratchet_tree: bytes | None = None) -> Input:

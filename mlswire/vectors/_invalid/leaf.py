@@ -96,7 +96,8 @@ def _update_in(
         assert isinstance(got, ProposalMessage)
         commit = forge_commit(c, [by_ref(got.ref)])
         c.clear_pending_proposals()
-        return w.msg(commit, message)
+        # the Update carries the break: a receiver may refuse it on receipt (§12.1.2)
+        return w.msg(commit, message, break_in_proposals=broken)
 
     return make
 
