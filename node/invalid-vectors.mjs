@@ -4,7 +4,7 @@
 // Usage: node node/invalid-vectors.mjs vectors/invalid-input.json > results.jsonl
 //
 // One JSON line per case on stdout:
-//   {"rule": "PL3", "cipher_suite": 1, "invalid": "rejected" | "accepted" | "not run",
+//   {"rule": "PL3", "cipher_suite": 1, "invalid": "rejected" | "accepted" | "not run" | "n/a",
 //    "error": "...", "control": "accepted" | "refused" | "not run", "control_error": "...",
 //    "continuation": "accepted" | "refused: ..." | null, "epoch_after": N, "reason": "..."}
 // "epoch_after": the epoch ts-mls is in after it accepted the invalid input (a Commit
@@ -90,8 +90,15 @@ async function join(c, cs, psks, welcomeHex, treeHex) {
 
 let processing; // the state a message is being processed with (for pskIndex)
 
+// ts-mls's processMessage takes a PublicMessage or PrivateMessage: dispatching other
+// MLSMessages is the application's job, so such an input is "n/a" for ts-mls.
+class NoApi extends Error {}
+
 async function deliver(state, hex, cs, psks, what) {
   const message = decodeWhole(fromHex(hex), what);
+  if (message.wireformat !== "mls_public_message" && message.wireformat !== "mls_private_message") {
+    throw new NoApi(`processMessage takes no ${message.wireformat} (the application dispatches by wire format)`);
+  }
   processing = state;
   try {
     const result = await processMessage(message, state, psks, acceptAll, cs);
@@ -176,8 +183,13 @@ async function runCase(c) {
         out.invalid = "accepted";
         out.epoch_after = Number(after.groupContext.epoch);
       } catch (e) {
-        out.invalid = "rejected";
-        out.error = errorText(e);
+        if (e instanceof NoApi) {
+          out.invalid = "n/a";
+          out.reason = e.message;
+        } else {
+          out.invalid = "rejected";
+          out.error = errorText(e);
+        }
       }
     }
     try {
