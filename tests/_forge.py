@@ -210,5 +210,3 @@ def joins_only(
 
     rejects_join(joiner, build(True), error, rule, psks=psks, resumed_from=old(True))
     joiner.join_group(build(False), config=PUBLIC, psks=psks, resumed_from=old(False))
-
-

@@ -147,9 +147,7 @@ def make_group(
         if clients is not None
         else [Client.generate(f"member{i}".encode(), suite, rng=_rng()) for i in range(n)]
     )
-    creator = clients[0].create_group(
-        b"group-id", config=config, extensions=extensions, rng=_rng()
-    )
+    creator = clients[0].create_group(b"group-id", config=config, extensions=extensions, rng=_rng())
     groups = [creator]
     if n > 1:
         out = creator.add_members([raw_key_package(c) for c in clients[1:n]])

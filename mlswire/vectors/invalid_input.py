@@ -66,11 +66,27 @@ def _refused(defn: CaseDef, what: str, action: Callable[[], object]) -> None:
     raise Mismatch(f"{what} was accepted: {defn.rule} ({defn.section}) is not enforced")
 
 
-def _accept(group: Group, data: dict[str, Any], what: str) -> None:
-    for k, proposal in enumerate(data["proposals"]):
-        got = group.process(unhex(proposal))
+def _accept(group: Group, data: dict[str, Any], defn: CaseDef | None = None) -> bool:
+    """Process ``data["proposals"]``, which must be accepted, except that the last one
+    may be refused naming the rule when it carries the break (``break_in_proposals``,
+    given ``defn``). Whether it was (the input is then refused, nothing more to do)."""
+    what = "control" if defn is None else "invalid"
+    proposals = data["proposals"]
+    for k, proposal in enumerate(proposals):
+        if defn is not None and data.get("break_in_proposals") and k == len(proposals) - 1:
+            before = group.to_bytes()
+            try:
+                got = group.process(unhex(proposal))
+            except MLSError as e:
+                if not defn.names_rule(e):
+                    raise
+                expect("group state after the refusal (unchanged)", group.to_bytes(), before)
+                return True
+        else:
+            got = group.process(unhex(proposal))
         if not isinstance(got, ProposalMessage | ApplicationMessage):
             raise Mismatch(f"{what}.proposals[{k}]: not a proposal or application message")
+    return False
 
 
 def check(case: dict[str, Any]) -> None:
@@ -94,13 +110,13 @@ def check(case: dict[str, Any]) -> None:
     group = join(client, case)
     follow(group, case["epochs"])
     saved = group.to_bytes()
-    _accept(group, invalid, "invalid")
-    before = group.to_bytes()
-    _refused(defn, "invalid.message", lambda: group.process(unhex(invalid["message"])))
-    expect("group state after the refusal (unchanged)", group.to_bytes(), before)
+    if not _accept(group, invalid, defn):
+        before = group.to_bytes()
+        _refused(defn, "invalid.message", lambda: group.process(unhex(invalid["message"])))
+        expect("group state after the refusal (unchanged)", group.to_bytes(), before)
     control = case["control"]
     twin = Group.from_bytes(saved, client)
-    _accept(twin, control, "control")
+    _accept(twin, control)
     try:
         twin.process(unhex(control["message"]))
     except MLSError as e:
@@ -139,15 +155,13 @@ def build_case(defn: CaseDef, suite: int, rng: Drbg) -> dict[str, Any]:
             initial = head.initial_epoch_authenticator
             for p in bad.proposals:
                 receiver.process(p)
-            _refused(defn, f"{defn.rule}: invalid.message", lambda: receiver.process(bad.message or b""))
+            _refused(
+                defn, f"{defn.rule}: invalid.message", lambda: receiver.process(bad.message or b"")
+            )
             control = good.to_json()
             del control["kind"], control["break_in_proposals"]
             if w.continuer is not None:
                 continuation = _continue(w, w.continuer)
-    invalid = bad.to_json()
-    if bad.kind == "message":
-        invalid.pop("kind")
-        invalid = {"kind": "message", **invalid}
     return {
         "rule": defn.rule,
         "area": defn.area,
@@ -163,7 +177,7 @@ def build_case(defn: CaseDef, suite: int, rng: Drbg) -> dict[str, Any]:
         "ratchet_tree": None if head.ratchet_tree is None else head.ratchet_tree.hex(),
         "initial_epoch_authenticator": initial.hex(),
         "epochs": w.epochs,
-        "invalid": invalid,
+        "invalid": bad.to_json(),
         "control": control,
         "continuation": continuation,
     }

@@ -148,7 +148,9 @@ class Rfc9420Peer:
         if fc.content_type == ContentType.COMMIT:
             group.process_commit(pt, fc.sender.sender)
         elif fc.content_type == ContentType.PROPOSAL:
-            group.process_proposal(pt, Sender(fc.sender.sender, SenderType(fc.sender.sender_type)), wf)
+            group.process_proposal(
+                pt, Sender(fc.sender.sender, SenderType(fc.sender.sender_type)), wf
+            )
         else:
             raise _NoApi("no rfc9420 call takes application data in a PublicMessage")
 

@@ -275,7 +275,6 @@ class World:
         return Input(welcome=welcome, ratchet_tree=ratchet_tree)
 
 
-
 _POLICY = (
     "a ValidationPolicy hook: whether the {what} is acceptable is the application's "
     "(its Authentication Service's) decision, which a vector cannot fix"

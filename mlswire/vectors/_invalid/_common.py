@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from ...engine import psk as psk_mod
-from ...schema import CipherSuite as SuiteId
 from ...schema import (
+    Certificate,
+    Credential,
+    CredentialType,
     Extension,
     GroupContextExtensions,
     PreSharedKey,
@@ -15,9 +17,22 @@ from ...schema import (
     ReInit,
     Remove,
 )
+from ...schema import CipherSuite as SuiteId
 
 CUSTOM_PROPOSAL = 0xF0F0
 CUSTOM_EXT = 0xFF0A
+
+# A suite with the same KEM, signature scheme and hash, where there is one: naming it
+# makes only the field wrong (suites 2, 5 and 7 have none; suite 1 is named instead).
+SIBLING_SUITE = {1: 3, 3: 1, 4: 6, 6: 4}
+
+X509 = Credential(
+    credential_type=CredentialType.x509, certificates=(Certificate(cert_data=b"DER"),)
+)
+
+
+def sibling_suite(suite: int) -> int:
+    return SIBLING_SUITE.get(suite, 1 if suite != 1 else 3)
 
 
 def remove(leaf: int) -> Proposal:

@@ -14,8 +14,14 @@ from . import Build, Input, World, case
 from ._common import remove
 
 
-@case("F1", "framing", "§6", "MLSMessage.version is mls10", ValidationError,
-      r"§6: MLSMessage\.version is mls10")
+@case(
+    "F1",
+    "framing",
+    "§6",
+    "MLSMessage.version is mls10",
+    ValidationError,
+    r"§6: MLSMessage\.version is mls10",
+)
 def _f1(w: World) -> Build:
     a, _b, _c = w.group(3)
 
@@ -28,8 +34,14 @@ def _f1(w: World) -> Build:
     return lambda broken: w.msg(build(broken))
 
 
-@case("F2", "framing", "§6", "a group processes only PublicMessage / PrivateMessage",
-      ValidationError, r"§6: expected a PublicMessage or PrivateMessage")
+@case(
+    "F2",
+    "framing",
+    "§6",
+    "a group processes only PublicMessage / PrivateMessage",
+    ValidationError,
+    r"§6: expected a PublicMessage or PrivateMessage",
+)
 def _f2(w: World) -> Build:
     a, _b, _c = w.group(3)
     d = w.client()
@@ -39,18 +51,31 @@ def _f2(w: World) -> Build:
     )
 
 
-@case("F3", "framing", "§6", "the message's group_id is the group's", ValidationError,
-      r"§6: message group_id differs")
+@case(
+    "F3",
+    "framing",
+    "§6",
+    "the message's group_id is the group's",
+    ValidationError,
+    r"§6: message group_id differs",
+)
 def _f3(w: World) -> Build:
     a, _b, _c = w.group(3)
     return lambda broken: w.msg(
-        sign_public(a, content_of(a, group_id=b"another group" if broken else None,
-                                  proposal=remove(2)))
+        sign_public(
+            a, content_of(a, group_id=b"another group" if broken else None, proposal=remove(2))
+        )
     )
 
 
-@case("F4", "framing", "§6, §12.4.2", "the epoch is the group's (not an earlier one)",
-      StateError, r"PublicMessage: epoch \d+ is too old")
+@case(
+    "F4",
+    "framing",
+    "§6, §12.4.2",
+    "the epoch is the group's (not an earlier one)",
+    StateError,
+    r"PublicMessage: epoch \d+ is too old",
+)
 def _f4(w: World) -> Build:
     a, _b, _c = w.group(3)
     w.advance(0)
@@ -59,8 +84,14 @@ def _f4(w: World) -> Build:
     )
 
 
-@case("F5", "framing", "§6, §12.4.2", "the epoch is the group's (not a later one)",
-      StateError, r"PublicMessage: epoch \d+ is from the future")
+@case(
+    "F5",
+    "framing",
+    "§6, §12.4.2",
+    "the epoch is the group's (not a later one)",
+    StateError,
+    r"PublicMessage: epoch \d+ is from the future",
+)
 def _f5(w: World) -> Build:
     a, _b, _c = w.group(3)
     return lambda broken: w.msg(
@@ -68,8 +99,14 @@ def _f5(w: World) -> Build:
     )
 
 
-@case("F6", "framing", "§6", "application data MUST use PrivateMessage", ValidationError,
-      r"§6: application data in a PublicMessage")
+@case(
+    "F6",
+    "framing",
+    "§6",
+    "application data MUST use PrivateMessage",
+    ValidationError,
+    r"§6: application data in a PublicMessage",
+)
 def _f6(w: World) -> Build:
     a, _b, _c = w.group(3)
     return lambda broken: w.msg(
@@ -77,8 +114,14 @@ def _f6(w: World) -> Build:
     )
 
 
-@case("F7", "framing", "§6.1", "an external sender only sends proposals", ValidationError,
-      r"§6\.1: an external sender only sends proposals")
+@case(
+    "F7",
+    "framing",
+    "§6.1",
+    "an external sender only sends proposals",
+    ValidationError,
+    r"§6\.1: an external sender only sends proposals",
+)
 def _f7(w: World) -> Build:
     server = w.client(b"server")
     ext = external_senders_extension([(server.signature_public_key, server.credential)])
@@ -93,15 +136,23 @@ def _f7(w: World) -> Build:
         else:
             content = content_of(a, sender=sender, proposal=forge.add(kp))
         return sign_public(
-            a, content, signature_key=server.signature_private_key,
+            a,
+            content,
+            signature_key=server.signature_private_key,
             confirmation_tag=bytes(a._state.suite.hash_len) if broken else None,
         )
 
     return lambda broken: w.msg(build(broken))
 
 
-@case("F8", "framing", "§6.1, §12.4.3.2", "a new_member_commit sender only sends commits",
-      ValidationError, r"§6\.1: a new_member_commit sender only sends commits")
+@case(
+    "F8",
+    "framing",
+    "§6.1, §12.4.3.2",
+    "a new_member_commit sender only sends commits",
+    ValidationError,
+    r"§6\.1: a new_member_commit sender only sends commits",
+)
 def _f8(w: World) -> Build:
     a, _b, _c = w.group(3)
     nmc = Sender(sender_type=SenderType.new_member_commit)
@@ -110,8 +161,14 @@ def _f8(w: World) -> Build:
     )
 
 
-@case("F9", "framing", "§6.1, §12.1.8.2", "a new_member_proposal sender only sends Add proposals",
-      ValidationError, r"§6\.1: a new_member_proposal sender only sends Add proposals")
+@case(
+    "F9",
+    "framing",
+    "§6.1, §12.1.8.2",
+    "a new_member_proposal sender only sends Add proposals",
+    ValidationError,
+    r"§6\.1: a new_member_proposal sender only sends Add proposals",
+)
 def _f9(w: World) -> Build:
     a, _b, _c = w.group(3)
     nmp = Sender(sender_type=SenderType.new_member_proposal)
@@ -120,31 +177,57 @@ def _f9(w: World) -> Build:
     )
 
 
-@case("F10", "framing", "§6.1, §12.4.2", "a member sender is a non-blank leaf", ValidationError,
-      r"§6\.1: the sender is a member of the group")
+@case(
+    "F10",
+    "framing",
+    "§6.1, §12.4.2",
+    "a member sender is a non-blank leaf",
+    ValidationError,
+    r"§6\.1: the sender is a member of the group",
+)
 def _f10(w: World) -> Build:
     a, _b, _c = w.group(3)
     # leaf 3 is blank; signed with a's key and tagged: only the sender is wrong
     return lambda broken: w.msg(
-        sign_public(a, content_of(a, sender=framing.member_sender(3 if broken else 0),
-                                  proposal=remove(2)))
+        sign_public(
+            a, content_of(a, sender=framing.member_sender(3 if broken else 0), proposal=remove(2))
+        )
     )
 
 
-@case("F11", "framing", "§12.1.8.1", "sender_index names an external sender of external_senders",
-      ValidationError, r"§12\.1\.8\.1: sender_index names an external sender")
+@case(
+    "F11",
+    "framing",
+    "§12.1.8.1",
+    "sender_index names an external sender of external_senders",
+    ValidationError,
+    r"§12\.1\.8\.1: sender_index names an external sender",
+)
 def _f11(w: World) -> Build:
     server = w.client(b"server")
     ext = external_senders_extension([(server.signature_public_key, server.credential)])
     a, _b, _c = w.group(3, extensions=[ext])
     return lambda broken: w.msg(
-        external_proposal(w.suite, server.signature_private_key, 1 if broken else 0,
-                          a.group_id, a.epoch, remove(2), rng=w.rng)
+        external_proposal(
+            w.suite,
+            server.signature_private_key,
+            1 if broken else 0,
+            a.group_id,
+            a.epoch,
+            remove(2),
+            rng=w.rng,
+        )
     )
 
 
-@case("F12", "framing", "§6.2", "a member's PublicMessage membership_tag verifies", CryptoError,
-      r"§6\.2: membership_tag of member leaf 0 does not verify")
+@case(
+    "F12",
+    "framing",
+    "§6.2",
+    "a member's PublicMessage membership_tag verifies",
+    CryptoError,
+    r"§6\.2: membership_tag of member leaf 0 does not verify",
+)
 def _f12(w: World) -> Build:
     a, _b, _c = w.group(3)
 
@@ -159,33 +242,56 @@ def _f12(w: World) -> Build:
     return lambda broken: w.msg(build(broken))
 
 
-@case("F13", "framing", "§6.1", "the FramedContentTBS signature verifies (PublicMessage)",
-      CryptoError, r"§6\.1: FramedContentTBS signature of member leaf 0 does not verify")
+@case(
+    "F13",
+    "framing",
+    "§6.1",
+    "the FramedContentTBS signature verifies (PublicMessage)",
+    CryptoError,
+    r"§6\.1: FramedContentTBS signature of member leaf 0 does not verify",
+)
 def _f13(w: World) -> Build:
     a, _b, _c = w.group(3)
     other = w.client(b"x")
     return lambda broken: w.msg(
-        sign_public(a, content_of(a, proposal=remove(2)),
-                    signature_key=other.signature_private_key if broken else None)
+        sign_public(
+            a,
+            content_of(a, proposal=remove(2)),
+            signature_key=other.signature_private_key if broken else None,
+        )
     )
 
 
-@case("F14", "framing", "§6.1, §12.1.8.2",
-      "a new_member_proposal is signed with the key of the KeyPackage it adds", CryptoError,
-      r"§6\.1: FramedContentTBS signature of new_member_proposal does not verify")
+@case(
+    "F14",
+    "framing",
+    "§6.1, §12.1.8.2",
+    "a new_member_proposal is signed with the key of the KeyPackage it adds",
+    CryptoError,
+    r"§6\.1: FramedContentTBS signature of new_member_proposal does not verify",
+)
 def _f14(w: World) -> Build:
     a, _b, _c = w.group(3)
     d = w.client(b"d")
     kp = forge.key_package(d)
     nmp = Sender(sender_type=SenderType.new_member_proposal)
     return lambda broken: w.msg(
-        sign_public(a, content_of(a, sender=nmp, proposal=forge.add(kp)),
-                    signature_key=None if broken else d.signature_private_key)
+        sign_public(
+            a,
+            content_of(a, sender=nmp, proposal=forge.add(kp)),
+            signature_key=None if broken else d.signature_private_key,
+        )
     )
 
 
-@case("F15", "framing", "§6.3.2", "PrivateMessage sender data decrypts", CryptoError,
-      r"§6\.3\.2: PrivateMessage sender data does not decrypt")
+@case(
+    "F15",
+    "framing",
+    "§6.3.2",
+    "PrivateMessage sender data decrypts",
+    CryptoError,
+    r"§6\.3\.2: PrivateMessage sender data does not decrypt",
+)
 def _f15(w: World) -> Build:
     a, _b, _c = w.group(3)
 
@@ -196,8 +302,14 @@ def _f15(w: World) -> Build:
     return lambda broken: w.msg(build(broken))
 
 
-@case("F16", "framing", "§6.3.1", "PrivateMessage content decrypts", CryptoError,
-      r"§6\.3\.1: PrivateMessage content from leaf 0 generation \d+ does not decrypt")
+@case(
+    "F16",
+    "framing",
+    "§6.3.1",
+    "PrivateMessage content decrypts",
+    CryptoError,
+    r"§6\.3\.1: PrivateMessage content from leaf 0 generation \d+ does not decrypt",
+)
 def _f16(w: World) -> Build:
     a, _b, _c = w.group(3)
 
@@ -209,8 +321,14 @@ def _f16(w: World) -> Build:
     return lambda broken: w.msg(build(broken))
 
 
-@case("F17", "framing", "§6.1", "the FramedContentTBS signature verifies (PrivateMessage)",
-      CryptoError, r"§6\.1: FramedContentTBS signature of member leaf 0 does not verify")
+@case(
+    "F17",
+    "framing",
+    "§6.1",
+    "the FramedContentTBS signature verifies (PrivateMessage)",
+    CryptoError,
+    r"§6\.1: FramedContentTBS signature of member leaf 0 does not verify",
+)
 def _f17(w: World) -> Build:
     a, _b, _c = w.group(3)
     other = w.client(b"x")
@@ -221,8 +339,14 @@ def _f17(w: World) -> Build:
     )
 
 
-@case("F18", "framing", "§6.3.2, §9.2", "a generation's key is used once", StateError,
-      r"generation \d+ was already used")
+@case(
+    "F18",
+    "framing",
+    "§6.3.2, §9.2",
+    "a generation's key is used once",
+    StateError,
+    r"generation \d+ was already used",
+)
 def _f18(w: World) -> Build:
     a, _b, _c = w.group(3)
 
@@ -237,8 +361,14 @@ def _f18(w: World) -> Build:
     return make
 
 
-@case("F19", "framing", "§6.3.1", "padding MUST be all zero bytes (the receiver verifies)",
-      DecodeError, r"PrivateMessageContent\.padding: padding must be all zero")
+@case(
+    "F19",
+    "framing",
+    "§6.3.1",
+    "padding MUST be all zero bytes (the receiver verifies)",
+    DecodeError,
+    r"PrivateMessageContent\.padding: padding must be all zero",
+)
 def _f19(w: World) -> Build:
     a, _b, _c = w.group(3)
     return lambda broken: w.msg(
@@ -246,8 +376,14 @@ def _f19(w: World) -> Build:
     )
 
 
-@case("F20", "framing", "§6.3.2", "the SenderData leaf_index names a non-blank leaf",
-      ValidationError, r"§6\.1: the sender is a member of the group.*leaf 3")
+@case(
+    "F20",
+    "framing",
+    "§6.3.2",
+    "the SenderData leaf_index names a non-blank leaf",
+    ValidationError,
+    r"§6\.1: the sender is a member of the group.*leaf 3",
+)
 def _f20(w: World) -> Build:
     a, _b, _c = w.group(3)
     return lambda broken: w.msg(forge.hand_made_private(a, leaf=3 if broken else 0))

@@ -11,9 +11,8 @@ import msgspec
 from ...codecs import tls
 from ...engine import psk as psk_mod
 from ...errors import CryptoError, StateError, ValidationError
+from ...schema import CipherSuite as SuiteId
 from ...schema import (
-    Certificate,
-    Credential,
     CredentialType,
     Extension,
     ExtensionType,
@@ -27,7 +26,6 @@ from ...schema import (
     ProtocolVersion,
     Welcome,
 )
-from ...schema import CipherSuite as SuiteId
 from .. import forge
 from ..forge import (
     add,
@@ -41,9 +39,7 @@ from ..forge import (
     tree_nodes,
 )
 from . import Build, World, case
-from .leaf import _SIBLING
-
-CUSTOM_EXT = 0xFF0A
+from ._common import CUSTOM_EXT, X509, sibling_suite
 
 
 class Base:
@@ -160,39 +156,59 @@ def _ext(t: int = CUSTOM_EXT) -> Extension:
 # --- the Welcome and its GroupInfo -------------------------------------------------------
 
 
-@case("W1", "welcome", "§6", "joining takes a Welcome", ValidationError,
-      r"§6: expected a Welcome")
+@case("W1", "welcome", "§6", "joining takes a Welcome", ValidationError, r"§6: expected a Welcome")
 def _w1(w: World) -> Build:
     b = Base(w)
     control = b.forged()
     return lambda broken: w.wel(b.a.group_info() if broken else control)
 
 
-@case("W2", "welcome", "§12.4.3.1",
-      "the Welcome has an entry for one of this client's KeyPackages", ValidationError,
-      r"§12\.4\.3\.1: the Welcome has an entry for one of this client's KeyPackages")
+@case(
+    "W2",
+    "welcome",
+    "§12.4.3.1",
+    "the Welcome has an entry for one of this client's KeyPackages",
+    ValidationError,
+    r"§12\.4\.3\.1: the Welcome has an entry for one of this client's KeyPackages",
+)
 def _w2(w: World) -> Build:
     def rename(x: Welcome) -> Welcome:
-        entry = msgspec.structs.replace(x.secrets[0], new_member=bytes(len(x.secrets[0].new_member)))
+        entry = msgspec.structs.replace(
+            x.secrets[0], new_member=bytes(len(x.secrets[0].new_member))
+        )
         return msgspec.structs.replace(x, secrets=(entry,))
 
     return Base(w).only(welcome=rename)
 
 
-@case("W3", "welcome", "§12.4.3.1", "the KeyPackage's cipher_suite matches the Welcome's",
-      ValidationError, r"§12\.4\.3\.1: the KeyPackage's cipher_suite matches the Welcome's")
+@case(
+    "W3",
+    "welcome",
+    "§12.4.3.1",
+    "the KeyPackage's cipher_suite matches the Welcome's",
+    ValidationError,
+    r"§12\.4\.3\.1: the KeyPackage's cipher_suite matches the Welcome's",
+)
 def _w3(w: World) -> Build:
-    other = SuiteId(_SIBLING.get(w.suite, 1))
+    other = SuiteId(sibling_suite(w.suite))
     return Base(w).only(welcome=lambda x: msgspec.structs.replace(x, cipher_suite=other))
 
 
-@case("W4", "welcome", "§12.4.3.1", "encrypted_group_secrets decrypts", CryptoError,
-      r"§12\.4\.3\.1: encrypted_group_secrets does not decrypt")
+@case(
+    "W4",
+    "welcome",
+    "§12.4.3.1",
+    "encrypted_group_secrets decrypts",
+    CryptoError,
+    r"§12\.4\.3\.1: encrypted_group_secrets does not decrypt",
+)
 def _w4(w: World) -> Build:
     def corrupt(x: Welcome) -> Welcome:
         entry = x.secrets[0]
         ct = entry.encrypted_group_secrets
-        ct = msgspec.structs.replace(ct, ciphertext=bytes([ct.ciphertext[0] ^ 1]) + ct.ciphertext[1:])
+        ct = msgspec.structs.replace(
+            ct, ciphertext=bytes([ct.ciphertext[0] ^ 1]) + ct.ciphertext[1:]
+        )
         return msgspec.structs.replace(
             x, secrets=(msgspec.structs.replace(entry, encrypted_group_secrets=ct),)
         )
@@ -200,20 +216,38 @@ def _w4(w: World) -> Build:
     return Base(w).only(welcome=corrupt)
 
 
-@case("W5", "welcome", "§12.4.3.1", "encrypted_group_info decrypts", CryptoError,
-      r"§12\.4\.3\.1: encrypted_group_info does not decrypt")
+@case(
+    "W5",
+    "welcome",
+    "§12.4.3.1",
+    "encrypted_group_info decrypts",
+    CryptoError,
+    r"§12\.4\.3\.1: encrypted_group_info does not decrypt",
+)
 def _w5(w: World) -> Build:
     return Base(w).only(encrypted_info=lambda blob: blob[:-1] + bytes([blob[-1] ^ 1]))
 
 
-@case("W6", "welcome", "§12.4.3.1", "the GroupInfo signer is a member (a non-blank leaf)",
-      ValidationError, r"§12\.4\.3\.1: the GroupInfo signer is a member")
+@case(
+    "W6",
+    "welcome",
+    "§12.4.3.1",
+    "the GroupInfo signer is a member (a non-blank leaf)",
+    ValidationError,
+    r"§12\.4\.3\.1: the GroupInfo signer is a member",
+)
 def _w6(w: World) -> Build:
     return Base(w).only(info=lambda i: msgspec.structs.replace(i, signer=9))
 
 
-@case("W7", "welcome", "§12.4.3, §12.4.3.1", "the GroupInfo signature verifies", CryptoError,
-      r"§12\.4\.3\.1: GroupInfo signature does not verify")
+@case(
+    "W7",
+    "welcome",
+    "§12.4.3, §12.4.3.1",
+    "the GroupInfo signature verifies",
+    CryptoError,
+    r"§12\.4\.3\.1: GroupInfo signature does not verify",
+)
 def _w7(w: World) -> Build:
     def flip(i: GroupInfo) -> GroupInfo:
         return msgspec.structs.replace(i, signature=bytes([i.signature[0] ^ 1]) + i.signature[1:])
@@ -221,21 +255,38 @@ def _w7(w: World) -> Build:
     return Base(w).only(both={"resign_info": False}, info=flip)
 
 
-@case("W9", "welcome", "§12.4.3.1", "the GroupInfo's cipher_suite matches the KeyPackage's",
-      ValidationError, r"§12\.4\.3\.1: the GroupInfo's cipher_suite matches the KeyPackage's")
+@case(
+    "W9",
+    "welcome",
+    "§12.4.3.1",
+    "the GroupInfo's cipher_suite matches the KeyPackage's",
+    ValidationError,
+    r"§12\.4\.3\.1: the GroupInfo's cipher_suite matches the KeyPackage's",
+)
 def _w9(w: World) -> Build:
-    return Base(w).only(info=_context(cipher_suite=SuiteId(_SIBLING.get(w.suite, 1))))
+    return Base(w).only(info=_context(cipher_suite=SuiteId(sibling_suite(w.suite))))
 
 
-@case("W10", "welcome", "§12.4.3.1", "the group's version is mls10", ValidationError,
-      r"§12\.4\.3\.1: the group's version is mls10")
+@case(
+    "W10",
+    "welcome",
+    "§12.4.3.1",
+    "the group's version is mls10",
+    ValidationError,
+    r"§12\.4\.3\.1: the group's version is mls10",
+)
 def _w10(w: World) -> Build:
     return Base(w).only(info=_context(version=ProtocolVersion.reserved))
 
 
-@case("W11", "welcome", "§12.4.3.1",
-      "the client has the ratchet tree (extension or out of band) before processing",
-      StateError, r"§12\.4\.3\.1: the Welcome's GroupInfo has no ratchet_tree extension")
+@case(
+    "W11",
+    "welcome",
+    "§12.4.3.1",
+    "the client has the ratchet tree (extension or out of band) before processing",
+    StateError,
+    r"§12\.4\.3\.1: the Welcome's GroupInfo has no ratchet_tree extension",
+)
 def _w11(w: World) -> Build:
     def drop(i: GroupInfo) -> GroupInfo:
         exts = tuple(e for e in i.extensions if e.extension_type != ExtensionType.ratchet_tree)
@@ -244,8 +295,14 @@ def _w11(w: World) -> Build:
     return Base(w).only(info=drop)
 
 
-@case("W12", "welcome", "§12.4.3.1", "the tree holds this client's KeyPackage leaf",
-      ValidationError, r"§12\.4\.3\.1: the tree holds this client's KeyPackage leaf")
+@case(
+    "W12",
+    "welcome",
+    "§12.4.3.1",
+    "the tree holds this client's KeyPackage leaf",
+    ValidationError,
+    r"§12\.4\.3\.1: the tree holds this client's KeyPackage leaf",
+)
 def _w12(w: World) -> Build:
     # leaf 3 (unmerged at nodes 3 and 7, so outside every parent hash) is another,
     # valid leaf of d's: the tree passes all its own checks
@@ -254,9 +311,14 @@ def _w12(w: World) -> Build:
     return b.only(info=_tree(lambda n: _set_leaf(n, 3, other)))
 
 
-@case("W13", "welcome", "§12.4.3.1",
-      "the keys derived from the path_secret are the tree's", ValidationError,
-      r"§7\.4: private keys match the tree's public keys")
+@case(
+    "W13",
+    "welcome",
+    "§12.4.3.1",
+    "the keys derived from the path_secret are the tree's",
+    ValidationError,
+    r"§7\.4: private keys match the tree's public keys",
+)
 def _w13(w: World) -> Build:
     def wrong(gs: GroupSecrets) -> GroupSecrets:
         return msgspec.structs.replace(gs, path_secret=PathSecret(path_secret=bytes(w.nh)))
@@ -264,8 +326,14 @@ def _w13(w: World) -> Build:
     return Base(w, path=True).only(secrets=wrong)
 
 
-@case("W14", "welcome", "§12.4.3.1", "the GroupInfo confirmation_tag verifies", ValidationError,
-      r"§6\.1: confirmation_tag must equal MAC\(confirmation_key")
+@case(
+    "W14",
+    "welcome",
+    "§12.4.3.1",
+    "the GroupInfo confirmation_tag verifies",
+    ValidationError,
+    r"§6\.1: confirmation_tag must equal MAC\(confirmation_key",
+)
 def _w14(w: World) -> Build:
     return Base(w).only(
         both={"retag": False},
@@ -273,8 +341,14 @@ def _w14(w: World) -> Build:
     )
 
 
-@case("W15", "welcome", "§12.4.3", "the new member supports the group's extensions",
-      ValidationError, r"§12\.4\.3: the new member supports the group's extensions")
+@case(
+    "W15",
+    "welcome",
+    "§12.4.3",
+    "the new member supports the group's extensions",
+    ValidationError,
+    r"§12\.4\.3: the new member supports the group's extensions",
+)
 def _w15(w: World) -> Build:
     # every member but d lists the extension in its capabilities
     def edit(info: GroupInfo) -> GroupInfo:
@@ -283,27 +357,47 @@ def _w15(w: World) -> Build:
     return Base(w, extensions=(CUSTOM_EXT,)).only(info=edit)
 
 
-@case("W22", "extensions", "§13.4, §12.4.3.1",
-      "an extension type appears at most once: GroupInfo.extensions", ValidationError,
-      r"§13\.4: an extension type appears at most once.*GroupInfo\.extensions")
+@case(
+    "W22",
+    "extensions",
+    "§13.4, §12.4.3.1",
+    "an extension type appears at most once: GroupInfo.extensions",
+    ValidationError,
+    r"§13\.4: an extension type appears at most once.*GroupInfo\.extensions",
+)
 def _w22(w: World) -> Build:
     b = Base(w)
-    return lambda broken: w.wel(b.forged(info=lambda i: msgspec.structs.replace(
-        i, extensions=(*i.extensions, _ext(), *((_ext(),) if broken else ())))))
+    return lambda broken: w.wel(
+        b.forged(
+            info=lambda i: msgspec.structs.replace(
+                i, extensions=(*i.extensions, _ext(), *((_ext(),) if broken else ()))
+            )
+        )
+    )
 
 
-@case("W23", "extensions", "§13.4, §12.4.3.1",
-      "an extension type appears at most once: GroupInfo.group_context.extensions",
-      ValidationError,
-      r"§13\.4: an extension type appears at most once.*group_context\.extensions")
+@case(
+    "W23",
+    "extensions",
+    "§13.4, §12.4.3.1",
+    "an extension type appears at most once: GroupInfo.group_context.extensions",
+    ValidationError,
+    r"§13\.4: an extension type appears at most once.*group_context\.extensions",
+)
 def _w23(w: World) -> Build:
     rc = required_capabilities_ext()
     b = Base(w)
     return lambda broken: w.wel(b.forged(info=_context(extensions=(rc, rc) if broken else (rc,))))
 
 
-@case("S6", "psk", "§8.4, §12.4.3.1", "a Welcome's PSKs are held by the joiner", StateError,
-      r"external PSK [0-9a-f]+ is not available")
+@case(
+    "S6",
+    "psk",
+    "§8.4, §12.4.3.1",
+    "a Welcome's PSKs are held by the joiner",
+    StateError,
+    r"external PSK [0-9a-f]+ is not available",
+)
 def _s6(w: World) -> Build:
     b = Base(w)
     w.hold_psk([b.d], b"held", bytes(w.nh))
@@ -321,21 +415,39 @@ def _s6(w: World) -> Build:
 # --- the ratchet tree --------------------------------------------------------------------
 
 
-@case("T1", "tree", "§12.4.3.1", "the tree hash matches the GroupInfo's tree_hash",
-      ValidationError, r"§12\.4\.3\.1: the tree hash matches")
+@case(
+    "T1",
+    "tree",
+    "§12.4.3.1",
+    "the tree hash matches the GroupInfo's tree_hash",
+    ValidationError,
+    r"§12\.4\.3\.1: the tree hash matches",
+)
 def _t1(w: World) -> Build:
     return Base(w).only(info=_context(tree_hash=bytes(w.nh)))
 
 
-@case("T2", "tree", "§12.4.3.1, §7.9.2", "every non-blank parent node is parent-hash valid",
-      ValidationError, r"§7\.9\.2: every non-blank parent node is parent-hash valid")
+@case(
+    "T2",
+    "tree",
+    "§12.4.3.1, §7.9.2",
+    "every non-blank parent node is parent-hash valid",
+    ValidationError,
+    r"§7\.9\.2: every non-blank parent node is parent-hash valid",
+)
 def _t2(w: World) -> Build:
     b = Base(w)
     return b.tree(lambda n, broken: _set_parent(n, 1, parent_hash=bytes(w.nh)) if broken else None)
 
 
-@case("T3", "tree", "§12.4.3.1, §7.3", "each leaf is valid: the LeafNode signature verifies",
-      ValidationError, r"§7\.3: the LeafNode signature verifies")
+@case(
+    "T3",
+    "tree",
+    "§12.4.3.1, §7.3",
+    "each leaf is valid: the LeafNode signature verifies",
+    ValidationError,
+    r"§7\.3: the LeafNode signature verifies",
+)
 def _t3(w: World) -> Build:
     # leaf 2 is under a's path (nodes 1, 3, 7): a's parent hashes are computed again
     # over the changed leaf, and a's leaf signed again
@@ -363,21 +475,26 @@ def _flat_leaf(w: World, edit: Callable[[Base, LeafNode], LeafNode], i: int = 2)
     return b.tree(change)
 
 
-@case("T4", "tree", "§12.4.3.1, §7.3",
-      "each leaf is valid: LeafNode extensions are listed in its capabilities",
-      ValidationError, r"§7\.3: LeafNode extensions are listed in its capabilities")
+@case(
+    "T4",
+    "tree",
+    "§12.4.3.1, §7.3",
+    "each leaf is valid: LeafNode extensions are listed in its capabilities",
+    ValidationError,
+    r"§7\.3: LeafNode extensions are listed in its capabilities",
+)
 def _t4(w: World) -> Build:
     return _flat_leaf(w, lambda _b, leaf: msgspec.structs.replace(leaf, extensions=(_ext(),)))
 
 
-X509 = Credential(
-    credential_type=CredentialType.x509, certificates=(Certificate(cert_data=b"DER"),)
+@case(
+    "T5",
+    "tree",
+    "§12.4.3.1, §7.3",
+    "each leaf is valid: every member supports each member's credential type",
+    ValidationError,
+    r"§7\.3: every member supports each member's credential type",
 )
-
-
-@case("T5", "tree", "§12.4.3.1, §7.3",
-      "each leaf is valid: every member supports each member's credential type",
-      ValidationError, r"§7\.3: every member supports each member's credential type")
 def _t5(w: World) -> Build:
     # b (leaf 1) supports basic only; c (leaf 2) presents an X.509 credential
     b = Base(w, flat=True)
@@ -395,9 +512,14 @@ def _t5(w: World) -> Build:
     return b.tree(change)
 
 
-@case("T6", "tree", "§12.4.3.1, §7.3",
-      "each leaf is valid: signature_key is unique among the members", ValidationError,
-      r"§7\.3: signature_key is unique among the members")
+@case(
+    "T6",
+    "tree",
+    "§12.4.3.1, §7.3",
+    "each leaf is valid: signature_key is unique among the members",
+    ValidationError,
+    r"§7\.3: signature_key is unique among the members",
+)
 def _t6(w: World) -> Build:
     b = Base(w)
 
@@ -412,8 +534,14 @@ def _t6(w: World) -> Build:
     return b.tree(change)
 
 
-@case("T7", "tree", "§12.4.3.1", "an unmerged leaf is a non-blank descendant leaf",
-      ValidationError, r"§12\.4\.3\.1: an unmerged leaf is a non-blank descendant leaf")
+@case(
+    "T7",
+    "tree",
+    "§12.4.3.1",
+    "an unmerged leaf is a non-blank descendant leaf",
+    ValidationError,
+    r"§12\.4\.3\.1: an unmerged leaf is a non-blank descendant leaf",
+)
 def _t7(w: World) -> Build:
     # node 3 covers leaves 0-3 and lists leaf 4 (e, a member) as unmerged; the root
     # chains to e, whose parent hash is computed again over the changed node 3
@@ -427,9 +555,14 @@ def _t7(w: World) -> Build:
     return b.tree(change)
 
 
-@case("T8", "tree", "§12.4.3.1",
-      "non-blank nodes between an unmerged leaf and its parent list it too", ValidationError,
-      r"§12\.4\.3\.1: non-blank nodes between an unmerged leaf and its parent list it too")
+@case(
+    "T8",
+    "tree",
+    "§12.4.3.1",
+    "non-blank nodes between an unmerged leaf and its parent list it too",
+    ValidationError,
+    r"§12\.4\.3\.1: non-blank nodes between an unmerged leaf and its parent list it too",
+)
 def _t8(w: World) -> Build:
     # leaf 3 (d) stays unmerged at the root but not at node 3 between them
     b = Base(w, two_chains=True)
@@ -443,8 +576,14 @@ def _t8(w: World) -> Build:
     return b.tree(change)
 
 
-@case("T9", "tree", "§12.4.3.1", "a parent's encryption_key appears in one node only",
-      ValidationError, r"§7\.3/§12\.4\.3\.1: encryption_key appears in one node only")
+@case(
+    "T9",
+    "tree",
+    "§12.4.3.1",
+    "a parent's encryption_key appears in one node only",
+    ValidationError,
+    r"§7\.3/§12\.4\.3\.1: encryption_key appears in one node only",
+)
 def _t9(w: World) -> Build:
     b = Base(w)
 
@@ -456,8 +595,14 @@ def _t9(w: World) -> Build:
     return b.tree(change)
 
 
-@case("T10", "tree", "§12.4.3.3", "the last node of ratchet_tree is non-blank",
-      ValidationError, r"§12\.4\.3\.3")
+@case(
+    "T10",
+    "tree",
+    "§12.4.3.3",
+    "the last node of ratchet_tree is non-blank",
+    ValidationError,
+    r"§12\.4\.3\.3",
+)
 def _t10(w: World) -> Build:
     def edit(broken: bool) -> Callable[[GroupInfo], GroupInfo]:
         def change(info: GroupInfo) -> GroupInfo:
@@ -476,15 +621,28 @@ def _t10(w: World) -> Build:
     return lambda broken: w.wel(b.forged(info=edit(broken)))
 
 
-@case("T11", "tree", "§12.4.3.1, §7.3", "each leaf is valid: capabilities list mls10",
-      ValidationError, r"§7\.2: capabilities list mls10.*leaf 2")
+@case(
+    "T11",
+    "tree",
+    "§12.4.3.1, §7.3",
+    "each leaf is valid: capabilities list mls10",
+    ValidationError,
+    r"§7\.2: capabilities list mls10.*leaf 2",
+)
 def _t11(w: World) -> Build:
-    return _flat_leaf(w, lambda _b, leaf: msgspec.structs.replace(
-        leaf, capabilities=caps(versions=())))
+    return _flat_leaf(
+        w, lambda _b, leaf: msgspec.structs.replace(leaf, capabilities=caps(versions=()))
+    )
 
 
-@case("T12", "tree", "§12.4.3.1, §13.4", "each leaf is valid: its extension types appear at most once",
-      ValidationError, r"§13\.4: an extension type appears at most once.*leaf 2")
+@case(
+    "T12",
+    "tree",
+    "§12.4.3.1, §13.4",
+    "each leaf is valid: its extension types appear at most once",
+    ValidationError,
+    r"§13\.4: an extension type appears at most once.*leaf 2",
+)
 def _t12(w: World) -> Build:
     app_id = Extension(extension_type=ExtensionType.application_id, extension_data=b"\x01x")
     b = Base(w, flat=True)
@@ -497,9 +655,14 @@ def _t12(w: World) -> Build:
     return b.tree(change)
 
 
-@case("R8", "capabilities", "§11.1, §12.4.3.1",
-      "joining: every leaf of the tree meets the required capabilities", ValidationError,
-      r"§11\.1: the LeafNode supports the group's required_capabilities")
+@case(
+    "R8",
+    "capabilities",
+    "§11.1, §12.4.3.1",
+    "joining: every leaf of the tree meets the required capabilities",
+    ValidationError,
+    r"§11\.1: the LeafNode supports the group's required_capabilities",
+)
 def _r8(w: World) -> Build:
     def edit(broken: bool) -> Callable[[GroupInfo], GroupInfo]:
         required = required_capabilities_ext(extensions=(CUSTOM_EXT,) if broken else ())
