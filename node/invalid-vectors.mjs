@@ -19,7 +19,14 @@
 
 import { readFileSync } from "node:fs";
 
-import { acceptAll, decodeMlsMessage, getCiphersuiteImpl, joinGroup, processMessage } from "ts-mls";
+import {
+  acceptAll,
+  decodeMlsMessage,
+  getCiphersuiteImpl,
+  joinGroup,
+  joinGroupExternal,
+  processMessage,
+} from "ts-mls";
 import { getCiphersuiteFromId } from "ts-mls/crypto/ciphersuite.js";
 import { decodeRatchetTree } from "ts-mls/ratchetTree.js";
 
@@ -74,14 +81,28 @@ async function suiteImpl(id) {
 
 class Setup extends Error {}
 
-async function join(c, cs, psks, welcomeHex, treeHex) {
-  const kpMessage = decodeWhole(fromHex(c.key_package), "key_package");
-  const keyPackage = kpMessage.keyPackage;
+function keys(c) {
+  const keyPackage = decodeWhole(fromHex(c.key_package), "key_package").keyPackage;
   const privateKeys = {
     initPrivateKey: fromHex(c.init_priv),
     hpkePrivateKey: fromHex(c.encryption_priv),
     signaturePrivateKey: fromHex(c.signature_priv),
   };
+  return { keyPackage, privateKeys };
+}
+
+// An external join (RFC 9420 §12.4.3.2) from a GroupInfo MLSMessage, as the vector's
+// KeyPackage (its credential, signature key and capabilities).
+async function joinExternally(c, cs, infoHex, treeHex) {
+  const { keyPackage, privateKeys } = keys(c);
+  const info = decodeWhole(fromHex(infoHex), "group_info").groupInfo;
+  if (info === undefined) throw new Error("not a GroupInfo");
+  const tree = treeHex ? decodeRatchetTree(fromHex(treeHex), 0)?.[0] : undefined;
+  return joinGroupExternal(info, keyPackage, privateKeys, false, cs, tree);
+}
+
+async function join(c, cs, psks, welcomeHex, treeHex) {
+  const { keyPackage, privateKeys } = keys(c);
   const welcome = decodeWhole(fromHex(welcomeHex), "welcome").welcome;
   if (welcome === undefined) throw new Error("not a Welcome");
   const tree = treeHex ? decodeRatchetTree(fromHex(treeHex), 0)?.[0] : undefined;
@@ -131,6 +152,23 @@ async function runCase(c) {
   const psks = pskIndex(c.external_psks, () => processing);
   const inv = c.invalid;
   try {
+    if (inv.kind === "group_info") {
+      try {
+        await joinExternally(c, cs, inv.group_info, inv.ratchet_tree);
+        out.invalid = "accepted";
+      } catch (e) {
+        out.invalid = "rejected";
+        out.error = errorText(e);
+      }
+      try {
+        await joinExternally(c, cs, c.control.group_info, c.control.ratchet_tree);
+        out.control = "accepted";
+      } catch (e) {
+        out.control = "refused";
+        out.control_error = errorText(e);
+      }
+      return out;
+    }
     if (inv.kind === "welcome") {
       try {
         await join(c, cs, psks, inv.welcome, inv.ratchet_tree);

@@ -37,8 +37,11 @@ def test_case_refused_for_its_rule_control_and_continuation_accepted(rule: str) 
     # from the same state, and the continuation (with its epoch authenticator)
     case = _case(rule)
     family.check(case)
-    if case["invalid"]["kind"] == "message":
+    kind = case["invalid"]["kind"]
+    if kind == "message":
         assert case["control"]["message"] != case["invalid"]["message"]
+    elif kind == "group_info":
+        assert case["control"]["group_info"] != case["invalid"]["group_info"]
     else:
         assert case["welcome"] != case["invalid"]["welcome"]
 
@@ -80,6 +83,18 @@ def test_verifier_fails_when_the_invalid_welcome_is_accepted() -> None:
     case = _case("T2")
     case["invalid"]["welcome"] = case["welcome"]
     _fails(case, r"invalid\.welcome was accepted: T2")
+
+
+def test_verifier_fails_when_the_invalid_group_info_is_accepted() -> None:
+    case = _case("E10")
+    case["invalid"]["group_info"] = case["control"]["group_info"]
+    _fails(case, r"invalid\.group_info was accepted: E10")
+
+
+def test_verifier_fails_when_the_control_group_info_is_refused() -> None:
+    case = _case("E10")
+    case["control"]["group_info"] = case["invalid"]["group_info"]
+    _fails(case, r"control\.group_info refused")
 
 
 def test_verifier_fails_on_a_wrong_continuation() -> None:

@@ -19,14 +19,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ..codecs import tls
 from ..crypto.suites import cipher_suite
 from ..engine.group import (
     ApplicationMessage,
+    Client,
     Group,
     ProposalMessage,
     StagedCommit,
 )
 from ..errors import MLSError
+from ..schema import MLSMessage
 from . import Mismatch, expect, unhex
 from ._invalid import CASES, RECEIVER, CaseDef, World
 from ._invalid import cases as _cases  # noqa: F401  (registers the cases)
@@ -95,6 +98,9 @@ def check(case: dict[str, Any]) -> None:
         raise Mismatch(f"unknown rule {case['rule']!r}")
     client = passive_client(case)
     invalid = case["invalid"]
+    if invalid["kind"] == "group_info":
+        _check_external_join(defn, client, case)
+        return
     if invalid["kind"] == "welcome":
         held = client.unused_key_packages()
         tree = unhex(invalid["ratchet_tree"]) if invalid.get("ratchet_tree") else None
@@ -125,6 +131,25 @@ def check(case: dict[str, Any]) -> None:
         follow(group, [case["continuation"]], "continuation")
 
 
+def _check_external_join(defn: CaseDef, client: Client, case: dict[str, Any]) -> None:
+    """The client, with the KeyPackage leaf's credential and capabilities, must refuse
+    to join by external Commit from ``invalid.group_info`` and join from
+    ``control.group_info``."""
+    kp = tls.decode(unhex(case["key_package"]), MLSMessage).key_package
+    assert kp is not None  # passive_client checked it
+    client.capabilities = kp.leaf_node.capabilities
+
+    def attempt(data: dict[str, Any]) -> object:
+        tree = unhex(data["ratchet_tree"]) if data.get("ratchet_tree") else None
+        return client.join_by_external_commit(unhex(data["group_info"]), tree, config=RECEIVER)
+
+    _refused(defn, "invalid.group_info", lambda: attempt(case["invalid"]))
+    try:
+        attempt(case["control"])
+    except MLSError as e:
+        raise Mismatch(f"control.group_info refused: {type(e).__name__}: {e}") from None
+
+
 # --- generation ------------------------------------------------------------------------------
 
 
@@ -139,7 +164,24 @@ def build_case(defn: CaseDef, suite: int, rng: Drbg) -> dict[str, Any]:
         assert head is not None, f"{defn.rule}: the case made no passive client"
         control: dict[str, Any] | None = None
         continuation: dict[str, Any] | None = None
-        if bad.kind == "welcome":
+        initial: bytes | None
+        if bad.kind == "group_info":
+            assert w.joiner is not None and good.group_info is not None
+            joiner = w.joiner
+            _refused(
+                defn,
+                f"{defn.rule}: invalid.group_info",
+                lambda: joiner.join_by_external_commit(
+                    bad.group_info or b"", bad.ratchet_tree, config=RECEIVER
+                ),
+            )
+            joiner.join_by_external_commit(
+                good.group_info, good.ratchet_tree, config=RECEIVER, rng=rng
+            )
+            control = good.to_json()
+            del control["kind"]
+            initial = None
+        elif bad.kind == "welcome":
             assert w.joiner is not None and good.welcome is not None
             joiner = w.joiner
             _refused(
@@ -173,9 +215,9 @@ def build_case(defn: CaseDef, suite: int, rng: Drbg) -> dict[str, Any]:
         "signature_priv": head.signature_priv.hex(),
         "encryption_priv": head.encryption_priv.hex(),
         "init_priv": head.init_priv.hex(),
-        "welcome": head.welcome.hex(),
+        "welcome": head.welcome.hex() if head.welcome else None,
         "ratchet_tree": None if head.ratchet_tree is None else head.ratchet_tree.hex(),
-        "initial_epoch_authenticator": initial.hex(),
+        "initial_epoch_authenticator": None if initial is None else initial.hex(),
         "epochs": w.epochs,
         "invalid": bad.to_json(),
         "control": control,

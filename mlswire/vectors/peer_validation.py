@@ -175,6 +175,9 @@ class Rfc9420Peer:
     def run(self, c: dict[str, Any]) -> Result:
         r: Result = {"rule": c["rule"], "cipher_suite": c["cipher_suite"], "invalid": "not run"}
         inv = c["invalid"]
+        if inv["kind"] == "group_info":
+            r.update(invalid="n/a", reason="rfc9420 has no call that joins from a GroupInfo")
+            return r
         try:
             if inv["kind"] == "welcome":
                 r.update(self._attempt(lambda: self._group(c, inv["welcome"])))

@@ -33,7 +33,7 @@ RECEIVER = GroupConfig()
 class Input:
     """What the passive client is given: ``proposals`` (messages it must accept first),
     then ``message``; or, for a Welcome case, ``welcome`` (and ``ratchet_tree`` out of
-    band)."""
+    band); or, for an external join, ``group_info`` (and ``ratchet_tree``)."""
 
     message: bytes | None = None
     proposals: tuple[bytes, ...] = ()
@@ -41,18 +41,20 @@ class Input:
     ratchet_tree: bytes | None = None
     # the break is in the (last) proposal: a receiver may refuse it on receipt (§12.1)
     break_in_proposals: bool = False
+    group_info: bytes | None = None
 
     @property
     def kind(self) -> str:
+        if self.group_info is not None:
+            return "group_info"
         return "welcome" if self.welcome is not None else "message"
 
     def to_json(self) -> dict[str, Any]:
+        tree = None if self.ratchet_tree is None else self.ratchet_tree.hex()
+        if self.group_info is not None:
+            return {"kind": "group_info", "group_info": self.group_info.hex(), "ratchet_tree": tree}
         if self.welcome is not None:
-            return {
-                "kind": "welcome",
-                "welcome": self.welcome.hex(),
-                "ratchet_tree": None if self.ratchet_tree is None else self.ratchet_tree.hex(),
-            }
+            return {"kind": "welcome", "welcome": self.welcome.hex(), "ratchet_tree": tree}
         assert self.message is not None
         return {
             "kind": "message",
@@ -274,6 +276,10 @@ class World:
     def wel(welcome: bytes, ratchet_tree: bytes | None = None) -> Input:
         return Input(welcome=welcome, ratchet_tree=ratchet_tree)
 
+    @staticmethod
+    def info(group_info: bytes, ratchet_tree: bytes | None = None) -> Input:
+        return Input(group_info=group_info, ratchet_tree=ratchet_tree)
+
 
 _POLICY = (
     "a ValidationPolicy hook: whether the {what} is acceptable is the application's "
@@ -282,10 +288,6 @@ _POLICY = (
 _RESUMPTION = (
     "a resumption Welcome is checked against the old group the joiner is a member of; "
     "the passive-client shape starts from a Welcome, with no old group"
-)
-_EXTERNAL_JOINER = (
-    "the joiner's side of an external join: the input is a GroupInfo from which the "
-    "client would create an external Commit, not a message a passive client receives"
 )
 _OWN_GROUPS = (
     "unique among the groups the client takes part in: depends on the client's other "
@@ -317,11 +319,5 @@ NOT_EXPRESSIBLE: dict[str, str] = {
     "W19": _RESUMPTION,
     "W20": _RESUMPTION,
     "W21": _RESUMPTION,
-    "E8": _EXTERNAL_JOINER,
-    "E9": _EXTERNAL_JOINER,
-    "E10": _EXTERNAL_JOINER,
-    "E11": _EXTERNAL_JOINER,
-    "E12": _EXTERNAL_JOINER,
-    "E13": _EXTERNAL_JOINER,
     "E14": _OWN_GROUPS,
 }

@@ -5,11 +5,13 @@ is a Welcome (and tree) to its KeyPackage, the control the case's own Welcome.""
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import msgspec
 
 from ...codecs import tls
 from ...engine import psk as psk_mod
+from ...engine.group import Client, Group
 from ...errors import CryptoError, StateError, ValidationError
 from ...schema import CipherSuite as SuiteId
 from ...schema import (
@@ -673,3 +675,142 @@ def _r8(w: World) -> Build:
 
 
 __all__ = ["Base"]
+
+
+# --- the joiner's side of an external join (§12.4.3.2) ------------------------------------
+
+
+def _external_joiner(w: World, members: int = 2, **group: Any) -> tuple[list[Client], Group]:
+    """A group of ``members`` (``group``: arguments of ``World.members``) and the
+    passive client, who will join it by external Commit: its KeyPackage gives the
+    credential, signature key and capabilities it joins with."""
+    clients, groups = w.members(members, **group)
+    j = w.client(b"joiner")
+    w.joining(j, forge.raw_key_package(j))
+    return clients, groups[0]
+
+
+def _info_change(a: Group, change: Callable[[GroupInfo], GroupInfo], *, resign: bool) -> bytes:
+    """a's GroupInfo with ``change`` applied, signed again by a when ``resign``."""
+    if resign:
+        return forge.resigned_group_info(a, change)
+    msg = forge.decode(a.group_info())
+    assert msg.group_info is not None
+    return forge.encode(msgspec.structs.replace(msg, group_info=change(msg.group_info)))
+
+
+def _same(info: GroupInfo) -> GroupInfo:
+    return info
+
+
+@case(
+    "E8",
+    "external-commit",
+    "§12.4.3",
+    "joiner: the GroupInfo signature verifies",
+    CryptoError,
+    r"§12\.4\.3: GroupInfo signature does not verify",
+)
+def _e8(w: World) -> Build:
+    _, a = _external_joiner(w)
+
+    def flip(i: GroupInfo) -> GroupInfo:
+        return msgspec.structs.replace(i, signature=bytes([i.signature[0] ^ 1]) + i.signature[1:])
+
+    return lambda broken: w.info(_info_change(a, flip if broken else _same, resign=False))
+
+
+@case(
+    "E9",
+    "external-commit",
+    "§12.4.3.2",
+    "joiner: the GroupInfo signer is a member",
+    ValidationError,
+    r"§12\.4\.3\.2: the GroupInfo signer is a member",
+)
+def _e9(w: World) -> Build:
+    # signed by a over signer 7 (outside the tree): the joiner has no key for it
+    _, a = _external_joiner(w)
+    return lambda broken: w.info(
+        forge.resigned_group_info(
+            a, lambda i: msgspec.structs.replace(i, signer=7 if broken else 0)
+        )
+    )
+
+
+@case(
+    "E10",
+    "external-commit",
+    "§12.4.3.2",
+    "joiner: an external join needs the GroupInfo's external_pub",
+    ValidationError,
+    r"§12\.4\.3\.2: an external join needs the GroupInfo's external_pub",
+)
+def _e10(w: World) -> Build:
+    _, a = _external_joiner(w)
+
+    def drop(i: GroupInfo) -> GroupInfo:
+        exts = tuple(e for e in i.extensions if e.extension_type != ExtensionType.external_pub)
+        return msgspec.structs.replace(i, extensions=exts)
+
+    return lambda broken: w.info(forge.resigned_group_info(a, drop if broken else _same))
+
+
+@case(
+    "E11",
+    "external-commit",
+    "§12.4.3.2, §12.4.3.1",
+    "joiner: the tree is validated as on a Welcome join (here: the tree hash matches)",
+    ValidationError,
+    r"§12\.4\.3\.1: the tree hash matches",
+)
+def _e11(w: World) -> Build:
+    _, a = _external_joiner(w)
+    return lambda broken: w.info(
+        forge.resigned_group_info(a, _context(tree_hash=bytes(w.nh)) if broken else _same)
+    )
+
+
+@case(
+    "E12",
+    "external-commit",
+    "§12.4.3.2, §12.4.3.1",
+    "joiner: every leaf is validated against the group as on a Welcome join (here: LeafNode "
+    "extensions are listed in its capabilities)",
+    ValidationError,
+    r"§7\.3: LeafNode extensions are listed in its capabilities",
+)
+def _e12(w: World) -> Build:
+    clients, a = _external_joiner(w, 3)
+
+    def change(broken: bool) -> Callable[[GroupInfo], GroupInfo]:
+        def edit(nodes: list[Node | None]) -> None:
+            leaf = _leaf(nodes, 2)
+            if broken:
+                leaf = msgspec.structs.replace(leaf, extensions=(_ext(),))
+            _set_leaf(nodes, 2, sign_leaf(clients[2].signature_private_key, leaf))
+
+        return _tree(edit)
+
+    return lambda broken: w.info(forge.resigned_group_info(a, change(broken)))
+
+
+@case(
+    "E13",
+    "external-commit",
+    "§12.4.3, §13.4",
+    "joiner: the new member supports the group's extensions (GroupContext)",
+    ValidationError,
+    r"§12\.4\.3: the new member supports the group's extensions",
+)
+def _e13(w: World) -> Build:
+    # the members list the GroupContext's extension; the joiner's KeyPackage does not.
+    # Control: the GroupInfo without that extension
+    full = [w.client(n, caps(extensions=(CUSTOM_EXT,))) for n in (b"a", b"b")]
+    _, a = _external_joiner(w, clients=full, extensions=[_ext()])
+
+    def drop(info: GroupInfo) -> GroupInfo:
+        kept = tuple(e for e in info.group_context.extensions if e.extension_type != CUSTOM_EXT)
+        return _context(extensions=kept)(info)
+
+    return lambda broken: w.info(forge.resigned_group_info(a, _same if broken else drop))
