@@ -25,6 +25,8 @@ import {
   getCiphersuiteImpl,
   joinGroup,
   joinGroupExternal,
+  joinGroupFromBranch,
+  joinGroupFromReinit,
   processMessage,
 } from "ts-mls";
 import { getCiphersuiteFromId } from "ts-mls/crypto/ciphersuite.js";
@@ -101,6 +103,23 @@ async function joinExternally(c, cs, infoHex, treeHex) {
   return joinGroupExternal(info, keyPackage, privateKeys, false, cs, tree);
 }
 
+// A Welcome into a group that resumes `old` (RFC 9420 §11.2, §11.3), with the
+// vector's second KeyPackage ("resumption").
+async function joinResumed(c, cs, old, welcomeHex, treeHex) {
+  const r = c.resumption;
+  const keyPackage = decodeWhole(fromHex(r.key_package), "resumption.key_package").keyPackage;
+  const privateKeys = {
+    initPrivateKey: fromHex(r.init_priv),
+    hpkePrivateKey: fromHex(r.encryption_priv),
+    signaturePrivateKey: fromHex(c.signature_priv),
+  };
+  const welcome = decodeWhole(fromHex(welcomeHex), "welcome").welcome;
+  if (welcome === undefined) throw new Error("not a Welcome");
+  const tree = treeHex ? decodeRatchetTree(fromHex(treeHex), 0)?.[0] : undefined;
+  if (r.usage === "reinit") return joinGroupFromReinit(old, welcome, keyPackage, privateKeys, tree);
+  return joinGroupFromBranch(old, welcome, keyPackage, privateKeys, tree, cs);
+}
+
 async function join(c, cs, psks, welcomeHex, treeHex) {
   const { keyPackage, privateKeys } = keys(c);
   const welcome = decodeWhole(fromHex(welcomeHex), "welcome").welcome;
@@ -162,6 +181,33 @@ async function runCase(c) {
       }
       try {
         await joinExternally(c, cs, c.control.group_info, c.control.ratchet_tree);
+        out.control = "accepted";
+      } catch (e) {
+        out.control = "refused";
+        out.control_error = errorText(e);
+      }
+      return out;
+    }
+    if (inv.kind === "resumption_welcome") {
+      let old;
+      try {
+        old = await join(c, cs, psks, c.welcome, c.ratchet_tree);
+        old = await follow(old, c.epochs, cs, psks, "epochs");
+      } catch (e) {
+        throw new Setup(`join or valid epochs of the old group: ${errorText(e)}`);
+      }
+      try {
+        await joinResumed(c, cs, old, inv.welcome, inv.ratchet_tree);
+        out.invalid = "accepted";
+      } catch (e) {
+        out.invalid = "rejected";
+        out.error = errorText(e);
+      }
+      try {
+        const state = await joinResumed(c, cs, old, c.control.welcome, c.control.ratchet_tree);
+        if (toHex(state.keySchedule.epochAuthenticator) !== c.control.epoch_authenticator) {
+          throw new Error("control epoch authenticator differs");
+        }
         out.control = "accepted";
       } catch (e) {
         out.control = "refused";

@@ -42,6 +42,8 @@ def test_case_refused_for_its_rule_control_and_continuation_accepted(rule: str) 
         assert case["control"]["message"] != case["invalid"]["message"]
     elif kind == "group_info":
         assert case["control"]["group_info"] != case["invalid"]["group_info"]
+    elif kind == "resumption_welcome":
+        assert case["control"]["welcome"] != case["invalid"]["welcome"]
     else:
         assert case["welcome"] != case["invalid"]["welcome"]
 
@@ -95,6 +97,12 @@ def test_verifier_fails_when_the_control_group_info_is_refused() -> None:
     case = _case("E10")
     case["control"]["group_info"] = case["invalid"]["group_info"]
     _fails(case, r"control\.group_info refused")
+
+
+def test_verifier_fails_when_the_invalid_resumption_is_accepted() -> None:
+    case = _case("W18")
+    case["invalid"]["welcome"] = case["control"]["welcome"]
+    _fails(case, r"invalid\.welcome was accepted: W18")
 
 
 def test_verifier_fails_on_a_wrong_continuation() -> None:

@@ -101,6 +101,9 @@ def check(case: dict[str, Any]) -> None:
     if invalid["kind"] == "group_info":
         _check_external_join(defn, client, case)
         return
+    if invalid["kind"] == "resumption_welcome":
+        _check_resumption(defn, client, case)
+        return
     if invalid["kind"] == "welcome":
         held = client.unused_key_packages()
         tree = unhex(invalid["ratchet_tree"]) if invalid.get("ratchet_tree") else None
@@ -129,6 +132,37 @@ def check(case: dict[str, Any]) -> None:
         raise Mismatch(f"control.message refused: {type(e).__name__}: {e}") from None
     if case["continuation"] is not None:
         follow(group, [case["continuation"]], "continuation")
+
+
+def _check_resumption(defn: CaseDef, client: Client, case: dict[str, Any]) -> None:
+    """Join the old group and follow it; with the second KeyPackage (``resumption``),
+    joining the new group from ``invalid.welcome`` against the old group must be
+    refused (the old group and the KeyPackages unchanged), and from ``control.welcome``
+    must succeed with ``control.epoch_authenticator``."""
+    old = join(client, case)
+    follow(old, case["epochs"])
+    r = case["resumption"]
+    client.add_key_package(
+        unhex(r["key_package"]), unhex(r["init_priv"]), unhex(r["encryption_priv"])
+    )
+    held, before = client.unused_key_packages(), old.to_bytes()
+
+    def attempt(data: dict[str, Any]) -> Group:
+        tree = unhex(data["ratchet_tree"]) if data.get("ratchet_tree") else None
+        return client.join_group(unhex(data["welcome"]), tree, config=RECEIVER, resumed_from=old)
+
+    _refused(defn, "invalid.welcome", lambda: attempt(case["invalid"]))
+    expect("KeyPackages held after the refusal", client.unused_key_packages(), held)
+    expect("old group after the refusal (unchanged)", old.to_bytes(), before)
+    try:
+        new = attempt(case["control"])
+    except MLSError as e:
+        raise Mismatch(f"control.welcome refused: {type(e).__name__}: {e}") from None
+    expect(
+        "control epoch_authenticator",
+        new.epoch_authenticator,
+        unhex(case["control"]["epoch_authenticator"]),
+    )
 
 
 def _check_external_join(defn: CaseDef, client: Client, case: dict[str, Any]) -> None:
@@ -181,6 +215,19 @@ def build_case(defn: CaseDef, suite: int, rng: Drbg) -> dict[str, Any]:
             control = good.to_json()
             del control["kind"]
             initial = None
+        elif bad.kind == "resumption_welcome":
+            assert w.resumption is not None and good.welcome is not None
+            receiver, me = w.receiver, w.receiver.client
+            initial = head.initial_epoch_authenticator
+            _refused(
+                defn,
+                f"{defn.rule}: invalid.welcome",
+                lambda: me.join_group(bad.welcome or b"", config=RECEIVER, resumed_from=receiver),
+            )
+            new = me.join_group(good.welcome, config=RECEIVER, resumed_from=receiver, rng=rng)
+            control = good.to_json()
+            del control["kind"]
+            control["epoch_authenticator"] = new.epoch_authenticator.hex()
         elif bad.kind == "welcome":
             assert w.joiner is not None and good.welcome is not None
             joiner = w.joiner
@@ -222,6 +269,7 @@ def build_case(defn: CaseDef, suite: int, rng: Drbg) -> dict[str, Any]:
         "invalid": bad.to_json(),
         "control": control,
         "continuation": continuation,
+        **({} if w.resumption is None else {"resumption": w.resumption}),
     }
 
 

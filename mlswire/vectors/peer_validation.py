@@ -178,6 +178,12 @@ class Rfc9420Peer:
         if inv["kind"] == "group_info":
             r.update(invalid="n/a", reason="rfc9420 has no call that joins from a GroupInfo")
             return r
+        if inv["kind"] == "resumption_welcome":
+            # from_welcome takes a ReInit proposal or the old version and suite, not the
+            # old group; this runner does not take them out of the old group's state
+            r["reason"] = "runner: rfc9420's resumption join is not wired (it takes the "
+            r["reason"] += "ReInit proposal or old version/suite as arguments)"
+            return r
         try:
             if inv["kind"] == "welcome":
                 r.update(self._attempt(lambda: self._group(c, inv["welcome"])))

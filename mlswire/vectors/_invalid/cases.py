@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from . import commit, framing, leaf, welcome  # noqa: F401
+from . import commit, framing, leaf, resumption, welcome  # noqa: F401
 
 __all__: list[str] = []
