@@ -326,7 +326,8 @@ _OWN_GROUPS = (
     "groups, local state a vector does not carry"
 )
 
-#: The VALIDATION.md rules with no case, and why a wire-level vector cannot express them.
+#: The VALIDATION.md rules with no case, and why: a wire-level vector cannot express them,
+#: or (R6) RFC 9420 does not ask a receiver to refuse what they break.
 NOT_EXPRESSIBLE: dict[str, str] = {
     "L1": _POLICY.format(what="credential"),
     "L14": "the maximum total lifetime is the application's setting (none by default)",
@@ -346,4 +347,7 @@ NOT_EXPRESSIBLE: dict[str, str] = {
     "W16": _W16,
     "W20": _W20,
     "E14": _OWN_GROUPS,
+    "R6": "not an RFC 9420 MUST: §7.2 asks that a leaf be compatible with the group's "
+    "parameters and spells that out as the required_capabilities check; mlswire refuses a "
+    "leaf whose capabilities omit the group's suite only with ValidationPolicy(strict=True)",
 }

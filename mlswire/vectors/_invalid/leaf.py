@@ -538,20 +538,6 @@ def _r5(w: World) -> Build:
 
 
 @case(
-    "R6",
-    "capabilities",
-    "§11.1, §7.2",
-    "capabilities list the group's cipher suite",
-    ValidationError,
-    r"§7\.2: capabilities list the group's cipher suite",
-)
-def _r6(w: World) -> Build:
-    a, _b = w.group(2)
-    other = 2 if w.suite != 2 else 1
-    return _adds(w, a, w.client(b"d", caps(suites=(other,))), w.client(b"e"))
-
-
-@case(
     "R7",
     "capabilities",
     "§11.1, §7.2",
