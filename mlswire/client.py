@@ -34,6 +34,7 @@ from typing import Any
 import httpx
 
 from .crypto import cipher_suite, labeled
+from .service.files import private_dir, write_private
 from .service.http import REGISTER_LABEL, registration_content
 from .service.signing import sign_request
 
@@ -368,15 +369,6 @@ class Event:
     detail: str = ""
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 class MLSClient:
     """One device's MLS groups, driven through the AS and the DS.
 
@@ -442,8 +434,7 @@ class MLSClient:
         """A new device: certified by the AS (``approver``: another current device of
         the user, needed for every device after the first), registered with the DS,
         with ``key_packages`` KeyPackages and a last-resort one published."""
-        d = Path(state_dir)
-        d.mkdir(parents=True, exist_ok=True)
+        d = private_dir(state_dir)
         service = ServiceClient(DeviceKeys.generate(user, device, suite), ds_url, as_url)
         service.as_register(approver=approver)
         service.register()
@@ -456,7 +447,10 @@ class MLSClient:
     def load(cls, state_dir: str | Path) -> MLSClient:
         from .engine.group import Group
 
-        d = Path(state_dir)
+        # Folders of an older version (0755) become private: their files then are too.
+        d = private_dir(state_dir)
+        if (d / "groups").exists():
+            private_dir(d / "groups")
         meta = json.loads((d / "device.json").read_text())
         service = ServiceClient(DeviceKeys.from_json(meta["keys"]), meta["ds_url"], meta["as_url"])
         c = cls(d, service, root_pem=meta["as_root"].encode())
@@ -483,8 +477,7 @@ class MLSClient:
             "as_url": self.service.as_url,
             "as_root": self.root_pem.decode(),
         }
-        _write_atomic(self.dir / "device.json", json.dumps(meta).encode())
-        os.chmod(self.dir / "device.json", 0o600)
+        write_private(self.dir / "device.json", json.dumps(meta).encode())
         self._save_key_packages()
 
     def _save_key_packages(self) -> None:
@@ -508,23 +501,21 @@ class MLSClient:
             }
             for ref, s in secrets.items()
         }
-        _write_atomic(self.dir / "key_packages.json", json.dumps(out).encode())
-        os.chmod(self.dir / "key_packages.json", 0o600)
+        write_private(self.dir / "key_packages.json", json.dumps(out).encode())
 
     def _save_group(self, group_id: bytes) -> None:
         """The group's state (a pending commit of ours included) and, while a commit is
         pending, the devices it adds and removes (the DS needs them to send it again)."""
         gdir = self.dir / "groups"
-        gdir.mkdir(exist_ok=True)
         path = gdir / f"{group_id.hex()}.bin"
         roster = gdir / f"{group_id.hex()}.pending.json"
         group = self.groups.get(group_id)
         if group is None:
             path.unlink(missing_ok=True)
         else:
-            _write_atomic(path, group.to_bytes())
+            write_private(path, group.to_bytes())
         if group is not None and group.pending_commit is not None:
-            _write_atomic(roster, json.dumps(self._pending_roster.get(group_id, {})).encode())
+            write_private(roster, json.dumps(self._pending_roster.get(group_id, {})).encode())
         else:
             self._pending_roster.pop(group_id, None)
             roster.unlink(missing_ok=True)

@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import re
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -44,6 +42,7 @@ from ..codecs import tls
 from ..crypto import cipher_suite
 from ..errors import DecodeError, ValidationError
 from ..schema import Certificate, Credential, CredentialType, LeafNode
+from .files import write_private
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 URI_PREFIX = "mlswire:"
@@ -319,19 +318,6 @@ class CredentialPolicy:
 # --- the certificate authority ---------------------------------------------------------------
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 class CertificateAuthority:
     """Root key and certificate, the registry of issued and revoked device certificates.
 
@@ -398,8 +384,7 @@ class CertificateAuthority:
         )
         ca = cls(key, root, path=Path(path) if path is not None else None, clock=clock)
         if ca.path is not None:
-            ca.path.mkdir(parents=True, exist_ok=True)
-            _atomic_write(
+            write_private(
                 ca.path / "root-key.pem",
                 key.private_bytes(
                     serialization.Encoding.PEM,
@@ -407,8 +392,7 @@ class CertificateAuthority:
                     serialization.NoEncryption(),
                 ),
             )
-            os.chmod(ca.path / "root-key.pem", 0o600)
-            _atomic_write(ca.path / "root.pem", ca.root_pem)
+            write_private(ca.path / "root.pem", ca.root_pem)
             ca._save()
         return ca
 
@@ -429,7 +413,7 @@ class CertificateAuthority:
         if self.path is None:
             return
         data = {"issued": self._issued, "revoked": {str(k): v for k, v in self._revoked.items()}}
-        _atomic_write(self.path / "registry.json", json.dumps(data, indent=1).encode())
+        write_private(self.path / "registry.json", json.dumps(data, indent=1).encode())
 
     # -- publication --
     @property
