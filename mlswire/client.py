@@ -359,7 +359,9 @@ class Event:
     device never reached: call :meth:`MLSClient.rejoin`) or ``"error"`` (the message
     was rejected; ``detail`` says why, the group state is unchanged). ``sender`` is the
     ``user/device`` of the MLS credential that signed it (authenticated by MLS, not
-    taken from the DS)."""
+    taken from the DS). ``seq`` is the DS queue position of the message it came from
+    (0 for ``"lost"``): with ``group_id`` it names the event, for an application that
+    must recognise one it saw before a crash (see :meth:`MLSClient.receive`)."""
 
     kind: str
     group_id: bytes
@@ -367,6 +369,52 @@ class Event:
     data: bytes = b""
     epoch: int = 0
     detail: str = ""
+    seq: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "group_id": _b64(self.group_id),
+            "sender": self.sender,
+            "data": _b64(self.data),
+            "epoch": self.epoch,
+            "detail": self.detail,
+            "seq": self.seq,
+        }
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Event:
+        return cls(
+            d["kind"],
+            _unb64(d["group_id"]),
+            d["sender"],
+            _unb64(d["data"]),
+            int(d["epoch"]),
+            d["detail"],
+            int(d["seq"]),
+        )
+
+
+# Files of a client's state directory written by receive() (see MLSClient.receive).
+INBOX_FILE = "inbox.json"  # {"through": seq, "events": [...]}: processed, not yet taken
+JOURNAL_FILE = "journal.json"  # one processed batch, written before the files it changes
+
+
+def _apply_journal(state_dir: Path, journal: dict[str, Any]) -> None:
+    """Write the files a processed batch changes: group states, KeyPackage secrets, the
+    inbox. Idempotent, so a journal found at load (a crash while applying) is applied
+    again whole."""
+    gdir = state_dir / "groups"
+    for gid_hex, state in journal["groups"].items():
+        if state is None:
+            (gdir / f"{gid_hex}.bin").unlink(missing_ok=True)
+            (gdir / f"{gid_hex}.pending.json").unlink(missing_ok=True)
+        else:
+            write_private(gdir / f"{gid_hex}.bin", _unb64(state))
+    if journal["key_packages"] is not None:
+        write_private(state_dir / "key_packages.json", journal["key_packages"].encode())
+    inbox = {"through": journal["through"], "events": journal["events"]}
+    write_private(state_dir / INBOX_FILE, json.dumps(inbox).encode())
 
 
 class MLSClient:
@@ -412,6 +460,12 @@ class MLSClient:
         self.groups: dict[bytes, Any] = {}
         # group_id -> the devices a pending commit of ours adds and removes.
         self._pending_roster: dict[bytes, dict[str, list[str]]] = {}
+        # The durable inbox (see receive()): events processed and saved but not yet
+        # taken by the application, the queue position processed through, and how many
+        # of the inbox's events the last receive() returned.
+        self._inbox: list[Event] = []
+        self._through = 0
+        self._handed = 0
 
     @property
     def address(self) -> str:
@@ -451,6 +505,10 @@ class MLSClient:
         d = private_dir(state_dir)
         if (d / "groups").exists():
             private_dir(d / "groups")
+        journal = d / JOURNAL_FILE
+        if journal.exists():  # a crash while a processed batch was being saved: finish it
+            _apply_journal(d, json.loads(journal.read_text()))
+            journal.unlink()
         meta = json.loads((d / "device.json").read_text())
         service = ServiceClient(DeviceKeys.from_json(meta["keys"]), meta["ds_url"], meta["as_url"])
         c = cls(d, service, root_pem=meta["as_root"].encode())
@@ -465,9 +523,16 @@ class MLSClient:
             roster = f.with_suffix(".pending.json")
             if group.pending_commit is not None and roster.exists():
                 c._pending_roster[group.group_id] = json.loads(roster.read_text())
+        if (d / INBOX_FILE).exists():
+            inbox = json.loads((d / INBOX_FILE).read_text())
+            c._through = int(inbox["through"])
+            c._inbox = [Event.from_json(e) for e in inbox["events"]]
         return c
 
     def close(self) -> None:
+        """Close the connections. What :meth:`receive` returned counts as taken by the
+        application (:meth:`events_taken`)."""
+        self.events_taken()
         self.service.close()
 
     def _save_device(self) -> None:
@@ -481,6 +546,9 @@ class MLSClient:
         self._save_key_packages()
 
     def _save_key_packages(self) -> None:
+        write_private(self.dir / "key_packages.json", self._key_packages_json())
+
+    def _key_packages_json(self) -> bytes:
         from .codecs import tls
         from .schema import MLSMessage, WireFormat
 
@@ -501,7 +569,7 @@ class MLSClient:
             }
             for ref, s in secrets.items()
         }
-        write_private(self.dir / "key_packages.json", json.dumps(out).encode())
+        return json.dumps(out).encode()
 
     def _save_group(self, group_id: bytes) -> None:
         """The group's state (a pending commit of ours included) and, while a commit is
@@ -750,68 +818,134 @@ class MLSClient:
 
     # -- receiving --
     def receive(self, *, wait: int = 0, limit: int = 100) -> list[Event]:
-        """Process this device's queue in order; state is saved before the queue is
-        acknowledged, so a crash in between only redelivers (and the engine rejects
-        what it already processed)."""
+        """Process this device's queue in order and return what happened, oldest first.
+
+        At least once to the application, exactly once in effect: a processed batch's
+        events go to a durable inbox in the same atomic save as the group states they
+        come with (a journal file, written first, makes the several files one write),
+        and only then is the queue acknowledged. The inbox also records the queue
+        position processed through, so a message the DS sends again (the ack failed,
+        the DS restarted, this process died before acking) is acknowledged without
+        being processed twice. An ack that fails is therefore harmless: the events are
+        returned anyway and the next call acknowledges again. Events stay in the inbox,
+        and are returned again by every call, until the application has taken them:
+        when the next :meth:`receive` starts, or :meth:`events_taken` / :meth:`close`
+        is called. After a crash in between, a reloaded client returns them again
+        (``Event.seq`` lets the application recognise them). When the DS cannot be
+        reached but the inbox holds events, they are returned instead of the error.
+        """
+        self.events_taken()
+        try:
+            for group_id in [g for g, group in self.groups.items() if group.pending_commit]:
+                self._settle(group_id)  # our commit first: the queue may hold its epoch
+            batch = self.service.fetch(limit=limit, wait=wait)
+        except (ServiceError, httpx.HTTPError) as e:
+            unreachable = isinstance(e, httpx.HTTPError) or e.status >= 500
+            if unreachable and self._inbox:
+                return self._hand_over()
+            raise
+        fresh = [m for m in batch if m.seq > self._through]
+        events: list[Event] = []
+        if self.service.lost:
+            events.append(Event("lost", b"", detail=self.service.lost_warning))
+        touched: set[bytes] = set()  # groups whose state may have changed
+        key_packages_used = False
+        for m in fresh:
+            event, joined = self._process(m)
+            events.append(event)
+            if joined:
+                key_packages_used = True
+            touched.add(event.group_id)
+        if fresh or events:
+            self._inbox += events
+            self._through = max([self._through, *(m.seq for m in fresh)])
+            self._save_batch(touched, key_packages_used)
+        if batch:
+            # Best effort: what it covers is saved, and a redelivery is recognised.
+            with contextlib.suppress(ServiceError, httpx.HTTPError):
+                self.service.ack(batch[-1].seq)
+        return self._hand_over()
+
+    def events_taken(self) -> None:
+        """The application has taken the events the last :meth:`receive` returned:
+        drop them from the durable inbox."""
+        if not self._handed:
+            return
+        del self._inbox[: self._handed]
+        self._handed = 0
+        self._write_inbox()
+
+    def _hand_over(self) -> list[Event]:
+        self._handed = len(self._inbox)
+        return list(self._inbox)
+
+    def _write_inbox(self) -> None:
+        inbox = {"through": self._through, "events": [e.to_json() for e in self._inbox]}
+        write_private(self.dir / INBOX_FILE, json.dumps(inbox).encode())
+
+    def _save_batch(self, group_ids: set[bytes], key_packages_used: bool) -> None:
+        """Save a processed batch as one atomic change (see :meth:`receive`)."""
+        groups: dict[str, str | None] = {}
+        for gid in group_ids:
+            group = self.groups.get(gid)
+            groups[gid.hex()] = None if group is None else _b64(group.to_bytes())
+        journal = {
+            "through": self._through,
+            "events": [e.to_json() for e in self._inbox],
+            "groups": groups,
+            "key_packages": self._key_packages_json().decode() if key_packages_used else None,
+        }
+        path = self.dir / JOURNAL_FILE
+        write_private(path, json.dumps(journal).encode())
+        _apply_journal(self.dir, journal)
+        path.unlink()
+
+    def _process(self, m: Delivered) -> tuple[Event, bool]:
+        """One queued message through the engine, in memory: its event, and whether it
+        was a Welcome that consumed a KeyPackage. Saving is the caller's."""
         from .engine.group import ApplicationMessage, ProposalMessage, StagedCommit
         from .errors import MLSError
 
-        events: list[Event] = []
-        for group_id in [g for g, group in self.groups.items() if group.pending_commit]:
-            self._settle(group_id)  # our commit first: the queue may hold the epoch after it
-        batch = self.service.fetch(limit=limit, wait=wait)
-        if self.service.lost:
-            events.append(Event("lost", b"", detail=self.service.lost_warning))
-        for m in batch:
-            if m.kind == "welcome":
-                try:
-                    joined = self.engine.join_group(m.data, config=self.config)
-                except MLSError as e:
-                    events.append(Event("error", m.group_id, m.sender, detail=f"welcome: {e}"))
-                else:
-                    self.groups[joined.group_id] = joined
-                    self._save_group(joined.group_id)
-                    self._save_key_packages()  # the used KeyPackage's keys are gone
-                    events.append(Event("joined", joined.group_id, epoch=joined.epoch))
-                continue
-            group = self.groups.get(m.group_id)
-            if group is None:
-                events.append(Event("error", m.group_id, detail="not a member of this group"))
-                continue
+        if m.kind == "welcome":
             try:
-                result = group.process(m.data)
+                joined = self.engine.join_group(m.data, config=self.config)
             except MLSError as e:
-                # A message from an epoch this device never reached: it missed commits
-                # (expired at the DS, or its state is old). Told so; rejoin() recovers.
-                kind = "behind" if m.epoch > group.epoch else "error"
-                events.append(Event(kind, m.group_id, detail=str(e), epoch=m.epoch))
-                continue
-            if isinstance(result, ApplicationMessage):
-                sender = self.member_address(m.group_id, result.sender)
-                if result.data.startswith(ATTACHMENT_PREFIX):
-                    try:
-                        content, name = self._open_attachment(m.group_id, result.data)
-                    except (MLSError, ServiceError, ValueError, KeyError) as e:
-                        events.append(Event("error", m.group_id, sender, detail=str(e)))
-                    else:
-                        events.append(
-                            Event("attachment", m.group_id, sender, content, result.epoch, name)
-                        )
-                else:
-                    events.append(Event("message", m.group_id, sender, result.data, result.epoch))
-            elif isinstance(result, ProposalMessage):
-                events.append(Event("proposal", m.group_id, epoch=group.epoch))
-            elif isinstance(result, StagedCommit):
-                if result.removes_self:
-                    del self.groups[m.group_id]
-                    events.append(Event("removed", m.group_id, epoch=m.epoch))
-                else:
-                    result.merge()
-                    events.append(Event("commit", m.group_id, epoch=group.epoch))
-            self._save_group(m.group_id)
-        if batch:
-            self.service.ack(batch[-1].seq)
-        return events
+                return Event(
+                    "error", m.group_id, m.sender, detail=f"welcome: {e}", seq=m.seq
+                ), False
+            self.groups[joined.group_id] = joined
+            return Event("joined", joined.group_id, epoch=joined.epoch, seq=m.seq), True
+        group = self.groups.get(m.group_id)
+        if group is None:
+            return Event("error", m.group_id, detail="not a member of this group", seq=m.seq), False
+        try:
+            result = group.process(m.data)
+        except MLSError as e:
+            # A message from an epoch this device never reached: it missed commits
+            # (expired at the DS, or its state is old). Told so; rejoin() recovers.
+            kind = "behind" if m.epoch > group.epoch else "error"
+            return Event(kind, m.group_id, detail=str(e), epoch=m.epoch, seq=m.seq), False
+        if isinstance(result, ApplicationMessage):
+            sender = self.member_address(m.group_id, result.sender)
+            if not result.data.startswith(ATTACHMENT_PREFIX):
+                return Event(
+                    "message", m.group_id, sender, result.data, result.epoch, seq=m.seq
+                ), False
+            try:
+                content, name = self._open_attachment(m.group_id, result.data)
+            except (MLSError, ServiceError, httpx.HTTPError, ValueError, KeyError) as e:
+                return Event("error", m.group_id, sender, detail=str(e), seq=m.seq), False
+            return Event(
+                "attachment", m.group_id, sender, content, result.epoch, name, seq=m.seq
+            ), False
+        if isinstance(result, ProposalMessage):
+            return Event("proposal", m.group_id, epoch=group.epoch, seq=m.seq), False
+        assert isinstance(result, StagedCommit)
+        if result.removes_self:
+            del self.groups[m.group_id]
+            return Event("removed", m.group_id, epoch=m.epoch, seq=m.seq), False
+        result.merge()
+        return Event("commit", m.group_id, epoch=group.epoch, seq=m.seq), False
 
 
 __all__ = ["Delivered", "DeviceKeys", "Event", "MLSClient", "ServiceClient", "ServiceError"]
