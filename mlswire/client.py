@@ -347,6 +347,15 @@ ATTACHMENT_PREFIX = b"\x00mlswire-attachment:"
 ATTACHMENT_LABEL = b"mlswire attachment"
 
 
+class Invited(list[str]):
+    """The devices :meth:`MLSClient.invite` added, and in ``skipped`` those it did not
+    add (revoked, expired, no KeyPackage) with the reason for each."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.skipped: dict[str, str] = {}
+
+
 @dataclass(frozen=True)
 class Event:
     """What :meth:`MLSClient.receive` observed.
@@ -676,23 +685,58 @@ class MLSClient:
         if self.groups[group_id].pending_commit is not None:
             self._send_pending(group_id)
 
-    def invite(self, group_id: bytes, *users: str) -> list[str]:
-        """Add every DS-registered device of each user (one KeyPackage claimed per
-        device). Returns the devices added."""
-        addresses: list[str] = []
+    def invite(self, group_id: bytes, *users: str) -> Invited:
+        """Add every current device of each user (one KeyPackage claimed per device).
+
+        The AS's revocation list is fetched first, so a device revoked since the last
+        refresh is not added. A device that cannot be added (revoked or expired: the DS
+        refuses its KeyPackages, or its KeyPackage's credential fails the AS policy; or
+        it has no KeyPackage left) is skipped rather than failing the whole invitation.
+        Returns the devices added; ``.skipped`` maps each skipped device to why."""
+        from .errors import MLSError
+
+        self.refresh_crl()
+        added = Invited()
         key_packages: list[bytes] = []
         present = set(self.members(group_id).values())
         for user in users:
             for addr in self.service.user_devices(user):
                 if addr in present or addr == self.address:
                     continue
-                kp, _ = self.service.claim_key_package(addr)
-                addresses.append(addr)
+                try:
+                    kp, _ = self.service.claim_key_package(addr)
+                except ServiceError as e:
+                    if e.status not in (404, 410):
+                        raise
+                    added.skipped[addr] = e.message
+                    continue
+                try:
+                    self._check_key_package(kp, addr)
+                except (MLSError, ValueError) as e:
+                    added.skipped[addr] = str(e)
+                    continue
+                added.append(addr)
                 key_packages.append(kp)
-        if not key_packages:
-            return []
-        self._commit(group_id, lambda g: g.add_members(key_packages), add=addresses)
-        return addresses
+        if key_packages:
+            self._commit(group_id, lambda g: g.add_members(key_packages), add=list(added))
+        return added
+
+    def _check_key_package(self, data: bytes, address: str) -> None:
+        """The KeyPackage is one of ``address`` whose credential passes the AS policy
+        (not revoked, not expired), or raise saying why."""
+        from .codecs import tls
+        from .errors import ValidationError
+        from .schema import MLSMessage
+
+        msg = tls.decode(data, MLSMessage)
+        if msg.key_package is None:
+            raise ValidationError("mlswire SDK", f"the DS handed out no KeyPackage for {address}")
+        leaf = msg.key_package.leaf_node
+        ident = self.policy(leaf.credential, leaf.signature_key)
+        if ident.address != address:
+            raise ValidationError(
+                "mlswire SDK", f"the KeyPackage handed out for {address} is {ident.address}'s"
+            )
 
     def remove(self, group_id: bytes, *addresses: str) -> None:
         """Remove these devices from the group."""
@@ -948,4 +992,12 @@ class MLSClient:
         return Event("commit", m.group_id, epoch=group.epoch, seq=m.seq), False
 
 
-__all__ = ["Delivered", "DeviceKeys", "Event", "MLSClient", "ServiceClient", "ServiceError"]
+__all__ = [
+    "Delivered",
+    "DeviceKeys",
+    "Event",
+    "Invited",
+    "MLSClient",
+    "ServiceClient",
+    "ServiceError",
+]

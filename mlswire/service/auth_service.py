@@ -463,6 +463,13 @@ class CertificateAuthority:
                 and any(c["serial"] not in self._revoked and c["not_after"] > now for c in certs)
             )
 
+    def known_user(self, user: str) -> bool:
+        """Whether ``user`` was ever certified: the name stays bound to that user after
+        all of its devices are revoked or expired."""
+        prefix = user + "/"
+        with self._lock:
+            return any(addr.startswith(prefix) for addr in self._issued)
+
     def issue(
         self,
         user: str,

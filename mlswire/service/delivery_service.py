@@ -50,6 +50,7 @@ from .store import (
     Conflict,
     Device,
     Forbidden,
+    Gone,
     NotFound,
     QueuedMessage,
     SendResult,
@@ -281,8 +282,27 @@ class DeliveryService:
             raise Forbidden(f"{what}: credential refused: {e}") from None
         return data
 
+    def current(self, address: str) -> Device | None:
+        """The registered device ``address`` if its credential is current (neither
+        revoked nor expired), else None."""
+        target = self.store.device(address)
+        if target is None:
+            return None
+        try:
+            self._identity(target.credential, target.signature_key)
+        except Unauthorized:
+            return None
+        return target
+
+    def user_devices(self, user: str) -> list[str]:
+        """The user's registered devices whose credential is current: a revoked device
+        is not offered to inviters."""
+        return [a for a in self.store.user_devices(user) if self.current(a) is not None]
+
     def claim_key_package(self, device: Device, address: str) -> tuple[bytes, bool]:
         split_address(address)
+        if self.store.device(address) is not None and self.current(address) is None:
+            raise Gone(f"{address}'s credential is revoked or expired: no KeyPackage of it")
         got = self.store.claim_key_package(address)
         if got is None:
             raise NotFound(f"no KeyPackage available for {address}")

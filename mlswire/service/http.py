@@ -245,6 +245,13 @@ class _AuthorityAPI:
                         f" {device} needs a request signed by one of them or the admin token"
                         f" ({e.message})"
                     ) from None
+            elif self.ca.known_user(user):
+                # Every device of the user is revoked (or expired): nobody can approve,
+                # and the name must not pass to whoever asks next.
+                raise Unauthorized(
+                    f"user {user} exists but has no current device: registering {device}"
+                    " needs the admin token"
+                )
             elif not self.open_enrollment:
                 raise Unauthorized("enrolment is closed: registration needs the admin token")
         issued = self.ca.issue(user, device, key, suite)
@@ -340,7 +347,7 @@ def create_app(
         async def user_devices(request: Request) -> Response:
             await authed(request)
             user = request.path_params["user"]
-            return JSONResponse({"devices": await run_in_threadpool(d.store.user_devices, user)})
+            return JSONResponse({"devices": await run_in_threadpool(d.user_devices, user)})
 
         @_guard
         async def publish(request: Request) -> Response:

@@ -73,6 +73,12 @@ class Conflict(DSError):
     status = 409
 
 
+class Gone(DSError):
+    """The thing asked for exists no more, e.g. a device whose credential is revoked."""
+
+    status = 410
+
+
 # --- records -----------------------------------------------------------------------------
 
 
