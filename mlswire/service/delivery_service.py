@@ -24,8 +24,6 @@ policy (revocation, expiry) on each request.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import threading
 import time
 from dataclasses import dataclass
@@ -44,20 +42,9 @@ from ..schema import (
     WireFormat,
 )
 from .auth_service import CertifiedIdentity, CredentialPolicy, mls_public_key, split_address
+from .contract import BadRequest, Conflict, Forbidden, Gone, NotFound, Unauthorized, b64, unb64
 from .signing import MAX_SKEW, AuthHeader
-from .store import (
-    BadRequest,
-    Conflict,
-    Device,
-    Forbidden,
-    Gone,
-    NotFound,
-    QueuedMessage,
-    SendResult,
-    Store,
-    Submission,
-    Unauthorized,
-)
+from .store import Device, QueuedMessage, SendResult, Store, Submission
 
 MAX_KEY_PACKAGES_PER_REQUEST = 100
 MAX_FETCH = 500
@@ -77,19 +64,6 @@ class MessageHeader:
     content_type: int
     sender_type: int  # 0 for PrivateMessage: the sender is encrypted
     leaf_signature_key: bytes | None = None  # a PublicMessage commit's path leaf key
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
-
-
-def unb64(value: Any, what: str) -> bytes:
-    if not isinstance(value, str):
-        raise BadRequest(f"{what}: expected a base64 string")
-    try:
-        return base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        raise BadRequest(f"{what}: not valid base64") from None
 
 
 def decode_message(data: bytes, what: str) -> MLSMessage:

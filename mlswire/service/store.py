@@ -40,44 +40,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-# --- errors the DS turns into HTTP statuses ------------------------------------------------
-
-
-class DSError(Exception):
-    """A request the DS refuses; ``status`` is the HTTP status it maps to."""
-
-    status = 400
-
-    def __init__(self, message: str) -> None:
-        self.message = message
-        super().__init__(message)
-
-
-class BadRequest(DSError):
-    status = 400
-
-
-class Unauthorized(DSError):
-    status = 401
-
-
-class Forbidden(DSError):
-    status = 403
-
-
-class NotFound(DSError):
-    status = 404
-
-
-class Conflict(DSError):
-    status = 409
-
-
-class Gone(DSError):
-    """The thing asked for exists no more, e.g. a device whose credential is revoked."""
-
-    status = 410
-
+# The refusals the DS turns into HTTP statuses are the wire contract's (re-exported).
+from .contract import BadRequest, Conflict, DSError, Forbidden, Gone, NotFound, Unauthorized
 
 # --- records -----------------------------------------------------------------------------
 
@@ -819,23 +783,13 @@ class SqlStore(ABC):
         return result
 
 
-def open_store(db: str) -> SqlStore:
-    """A store from ``--db``: a ``postgresql://`` URL, or a SQLite file path."""
-    if db.startswith(("postgresql://", "postgres://")):
-        from .store_postgres import PostgresStore
-
-        return PostgresStore(db)
-    from .store_sqlite import SqliteStore
-
-    return SqliteStore(db)
-
-
 __all__ = [
     "BadRequest",
     "Conflict",
     "DSError",
     "Device",
     "Forbidden",
+    "Gone",
     "GroupRecord",
     "NotFound",
     "QueuedMessage",
@@ -844,5 +798,4 @@ __all__ = [
     "Store",
     "Submission",
     "Unauthorized",
-    "open_store",
 ]

@@ -237,7 +237,7 @@ def test_a_crash_while_saving_a_batch_is_finished_from_the_journal(
     """The process dies after the journal of a processed batch is written and before
     the files it changes are: the next load applies the journal, so the group state
     and the batch's events agree (nothing processed twice, nothing lost)."""
-    import mlswire.client as sdk
+    import mlswire.service.client as sdk
 
     alice, bob = net.new("alice"), net.new("bob")
     gid = alice.create_group()
