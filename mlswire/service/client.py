@@ -408,6 +408,17 @@ class Event:
         )
 
 
+def service_config(config: Any) -> Any:
+    """``config`` with handshakes (proposals, commits) sent as PublicMessage: the DS
+    reads what it sequences and refuses PrivateMessage handshakes. Application messages
+    stay PrivateMessage (RFC 9420 §6.2 allows nothing else)."""
+    import dataclasses
+
+    if config.handshake_wire_format == "public":
+        return config
+    return dataclasses.replace(config, handshake_wire_format="public")
+
+
 # Files of a client's state directory written by receive() (see MLSClient.receive).
 INBOX_FILE = "inbox.json"  # {"through": seq, "events": [...]}: processed, not yet taken
 JOURNAL_FILE = "journal.json"  # one processed batch, written before the files it changes
@@ -462,7 +473,7 @@ class MLSClient:
         # directory: a later answer from the network cannot swap the trust anchor.
         self.root_pem = root_pem or service.as_root()
         self.policy = CredentialPolicy.from_published(self.root_pem, service.as_crl())
-        self.config = config or GroupConfig()
+        self.config = service_config(config or GroupConfig())
         self.engine = Client(
             tls.decode(k.credential, Credential),
             k.suite,
@@ -532,6 +543,7 @@ class MLSClient:
             )
         for f in sorted((d / "groups").glob("*.bin")):
             group = Group.from_bytes(f.read_bytes(), c.engine)
+            group.config = service_config(group.config)  # saved by an older version
             c.groups[group.group_id] = group
             roster = f.with_suffix(".pending.json")
             if group.pending_commit is not None and roster.exists():

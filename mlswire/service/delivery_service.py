@@ -79,6 +79,15 @@ def read_header(data: bytes, what: str = "message") -> MessageHeader:
     msg = decode_message(data, what)
     if msg.wire_format == WireFormat.mls_private_message and msg.private_message is not None:
         pm = msg.private_message
+        if pm.content_type != ContentType.application:
+            # The DS sequences handshakes, so it must be able to read them (the
+            # sender, the proposals, a commit's path); PrivateMessage hides all that.
+            raise BadRequest(
+                f"{what}: a {getattr(pm.content_type, 'name', pm.content_type)} in a PrivateMessage is"
+                " refused: this DS takes handshake messages (proposals, commits) only as"
+                " PublicMessage (GroupConfig handshake_wire_format='public', the SDK's"
+                " setting for service groups)"
+            )
         return MessageHeader(int(msg.wire_format), pm.group_id, pm.epoch, int(pm.content_type), 0)
     if msg.wire_format == WireFormat.mls_public_message and msg.public_message is not None:
         content = msg.public_message.content

@@ -545,6 +545,13 @@ class SqlStore(ABC):
                 raise Forbidden(f"{sub.sender} is not a member of group {sub.group_id.hex()}")
             new_epoch = current
             if is_commit:
+                if sub.epoch != current and sub.sender not in members:
+                    # A non-member learns nothing about the group: not its epoch, not
+                    # who committed.
+                    raise Conflict(
+                        f"external commit to group {sub.group_id.hex()} refused: not for"
+                        " the group's current epoch"
+                    )
                 if sub.epoch != current:
                     raise Conflict(self._commit_conflict(cur, sub, current))
                 new_epoch = current + 1
