@@ -490,6 +490,7 @@ class MLSClient:
         self._inbox: list[Event] = []
         self._through = 0
         self._handed = 0
+        self._lost_told = 0  # the DS's lost count last reported as an Event("lost")
 
     @property
     def address(self) -> str:
@@ -906,8 +907,10 @@ class MLSClient:
             raise
         fresh = [m for m in batch if m.seq > self._through]
         events: list[Event] = []
-        if self.service.lost:
+        # The DS repeats its count of lost messages until an ack: told once per count.
+        if self.service.lost and self.service.lost != self._lost_told:
             events.append(Event("lost", b"", detail=self.service.lost_warning))
+            self._lost_told = self.service.lost
         touched: set[bytes] = set()  # groups whose state may have changed
         key_packages_used = False
         for m in fresh:
@@ -924,6 +927,7 @@ class MLSClient:
             # Best effort: what it covers is saved, and a redelivery is recognised.
             with contextlib.suppress(ServiceError, httpx.HTTPError):
                 self.service.ack(batch[-1].seq)
+                self._lost_told = 0
         return self._hand_over()
 
     def events_taken(self) -> None:

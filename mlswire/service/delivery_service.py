@@ -44,7 +44,7 @@ from ..schema import (
 from .auth_service import CertifiedIdentity, CredentialPolicy, mls_public_key, split_address
 from .contract import BadRequest, Conflict, Forbidden, Gone, NotFound, Unauthorized, b64, unb64
 from .signing import MAX_SKEW, AuthHeader
-from .store import Device, QueuedMessage, SendResult, Store, Submission
+from .store import Device, QueuedMessage, SendResult, Store, Submission, not_member
 
 MAX_KEY_PACKAGES_PER_REQUEST = 100
 MAX_FETCH = 500
@@ -320,10 +320,8 @@ class DeliveryService:
 
     def group(self, device: Device, group_id: bytes) -> dict[str, Any]:
         rec = self.store.group(group_id)
-        if rec is None:
-            raise NotFound(f"unknown group {group_id.hex()}")
-        if device.address not in rec.members:
-            raise Forbidden(f"{device.address} is not a member of group {group_id.hex()}")
+        if rec is None or device.address not in rec.members:
+            raise not_member(device.address, group_id)
         return {
             "group_id": b64(group_id),
             "epoch": rec.epoch,
@@ -333,12 +331,10 @@ class DeliveryService:
 
     def group_info(self, device: Device, group_id: bytes) -> bytes:
         rec = self.store.group(group_id)
-        if rec is None:
-            raise NotFound(f"unknown group {group_id.hex()}")
         # Members only: a device that lost its state is still on the roster and uses
         # this to rejoin by external commit; outsiders learn nothing about the group.
-        if device.address not in rec.members:
-            raise Forbidden(f"{device.address} is not a member of group {group_id.hex()}")
+        if rec is None or device.address not in rec.members:
+            raise not_member(device.address, group_id)
         if rec.group_info is None:
             raise NotFound(f"no GroupInfo published for group {group_id.hex()} epoch {rec.epoch}")
         return rec.group_info

@@ -170,3 +170,27 @@ def test_a_replayed_request_is_refused(group: Group) -> None:
     assert again.status_code == 401 and "replayed" in again.json()["error"]
     assert group.state() == before
     group.still_works()
+
+
+def test_a_non_member_cannot_tell_a_group_from_no_group(group: Group) -> None:
+    """Every probe of an existing group is answered as the same probe of a group that
+    does not exist (403, the same message but for the id): not even existence leaks."""
+    nothing = b"no-such-" + group.gid
+
+    def probes(gid: bytes) -> list[Callable[[], object]]:
+        return [
+            lambda: group.dave.group(gid),
+            lambda: group.dave.group_info(gid),
+            lambda: group.dave.send(_mls.private_message(gid, 1)),
+            lambda: group.dave.send(_mls.commit(gid, 1)),
+            lambda: group.dave.put_group_info(gid, _mls.group_info(gid, 1)),
+            lambda: group.dave.put_blob(gid, b"x"),
+            lambda: group.dave.get_blob(gid, "00" * 32),
+        ]
+
+    before = group.state()
+    for real, absent in zip(probes(group.gid), probes(nothing), strict=True):
+        seen = refused(real, 403).replace(group.gid.hex(), "<gid>")
+        assert seen == refused(absent, 403).replace(nothing.hex(), "<gid>")
+    assert group.state() == before
+    group.still_works()
