@@ -82,7 +82,10 @@ class Length(cs.Construct):  # type: ignore[misc]
     the size (00: 1 byte, 01: 2, 10: 4; 11 is reserved), the rest is the value. A value
     must use the shortest form that holds it."""
 
-    SHORTEST: ClassVar[dict[int, int]] = {2: 0x40, 4: 0x4000}  # the smallest value each longer form may carry
+    SHORTEST: ClassVar[dict[int, int]] = {
+        2: 0x40,
+        4: 0x4000,
+    }  # the smallest value each longer form may carry
 
     def _parse(self, stream: io.BytesIO, context: Any, path: str) -> int:
         at = cs.stream_tell(stream, path)
