@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -31,9 +32,11 @@ from mlswire.cli import build_parser
 from mlswire.codecs import tls
 from mlswire.schema import (
     ContentType,
+    Extension,
     FramedContentAuthData,
     PrivateMessageContent,
     Sender,
+    SenderData,
     SenderType,
 )
 from mlswire.schema.base import describe, lookup
@@ -356,6 +359,111 @@ def test_mutated_bytes_get_the_same_verdict(
 ) -> None:
     name, data, ctx = case
     same_verdict(other, data, name, ctx)
+
+
+# Leaves a caller might put where the schema wants something else.
+WRONG_LEAVES: list[Any] = [
+    None,
+    -1,
+    0,
+    256,
+    1 << 32,
+    1 << 64,
+    True,
+    1.5,
+    "text",
+    b"",
+    b"\x00\x01\x02\x03",
+    bytearray(b"ab"),
+    memoryview(b"\x00\x00"),
+    (),
+    [b"x"],
+    (1, 2),
+]
+
+
+def leaf_paths(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    """Every field and element position in a schema value."""
+    if isinstance(value, msgspec.Struct):
+        for name in value.__struct_fields__:
+            yield (*path, name)
+            yield from leaf_paths(getattr(value, name), (*path, name))
+    elif isinstance(value, tuple):
+        for i, x in enumerate(value):
+            yield (*path, i)
+            yield from leaf_paths(x, (*path, i))
+
+
+def replaced(value: Any, path: tuple[Any, ...], new: Any) -> Any:
+    if not path:
+        return new
+    head, rest = path[0], path[1:]
+    if isinstance(value, msgspec.Struct):
+        return msgspec.structs.replace(value, **{head: replaced(getattr(value, head), rest, new)})
+    items = list(value)
+    items[head] = replaced(value[head], rest, new)
+    return tuple(items)
+
+
+@st.composite
+def miswritten(draw: st.DrawFn) -> tuple[str, Any, dict[str, Any]]:
+    """A random struct value with one field or element replaced by a wrong leaf."""
+    name = draw(st.sampled_from(struct_names()))
+    ctx = {key: draw(st.sampled_from(list(enum_of(key)))) for key in sorted(EXTERNAL)}
+    value = draw(value_of(describe(lookup(name)), dict(ctx)))
+    paths = list(leaf_paths(value))
+    if paths:
+        value = replaced(value, draw(st.sampled_from(paths)), draw(st.sampled_from(WRONG_LEAVES)))
+    return name, value, ctx
+
+
+def encoded_by(codec: Any, value: Any, tp: str, ctx: dict[str, Any]) -> bytes | None:
+    try:
+        return bytes(codec.encode(value, tp, ctx))
+    except EncodeError:
+        return None
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(case=miswritten())
+def test_miswritten_values_get_the_same_verdict(
+    other: codecs.Codec, case: tuple[str, Any, dict[str, Any]]
+) -> None:
+    """Both encoders take the same values (to the same bytes) and refuse the same."""
+    name, value, ctx = case
+    assert encoded_by(tls, value, name, ctx) == encoded_by(other, value, name, ctx)
+
+
+# The disagreements the differential checks found, kept: (type, value, context, bytes or
+# None for "refused by both").
+PMC = {"PrivateMessage.content_type": APP, "FramedContent.content_type": APP}
+FOUND = [
+    # tls-construct built an int as a fixed-size byte string (construct's Bytes(n) does).
+    ("SenderData", SenderData(leaf_index=1, generation=2, reuse_guard=5), {}, None),  # type: ignore[arg-type]
+    ("SenderData", SenderData(leaf_index=1, generation=2, reuse_guard=True), {}, None),  # type: ignore[arg-type]
+    # tls-construct refused a memoryview where tls takes one (construct's GreedyBytes).
+    ("Extension", Extension(extension_type=1, extension_data=memoryview(b"ab")), {}, "0001026162"),  # type: ignore[arg-type]
+    # tls refused a memoryview as padding (it called .strip on it).
+    (
+        "PrivateMessageContent",
+        PrivateMessageContent(
+            application_data=b"x",
+            auth=FramedContentAuthData(signature=b""),
+            padding=memoryview(b"\x00\x00"),  # type: ignore[arg-type]
+        ),
+        PMC,
+        "0178000000",
+    ),
+]
+
+
+@pytest.mark.parametrize(("tp", "value", "ctx", "expected"), FOUND)
+def test_disagreements_found_stay_fixed(
+    other: codecs.Codec, tp: str, value: Any, ctx: dict[str, Any], expected: str | None
+) -> None:
+    want = None if expected is None else bytes.fromhex(expected)
+    assert encoded_by(tls, value, tp, ctx) == want
+    assert encoded_by(other, value, tp, ctx) == want
 
 
 # -- errors say what and where ----------------------------------------------------------------

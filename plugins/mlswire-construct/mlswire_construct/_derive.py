@@ -8,9 +8,9 @@ schema kind         construct
 ==================  ===================================================================
 uint                ``Int8ub`` / ``Int16ub`` / ``Int32ub`` / ``Int64ub``
 enum                :class:`EnumValue` (an ``Adapter`` over the integer)
-opaque ``<V>``      ``Prefixed(Length(), GreedyBytes)``
+opaque ``<V>``      ``Prefixed(Length(), Blob(GreedyBytes))``
 vector ``<V>``      ``Prefixed(Length(), Elements(element))``
-fixed ``[n]``       ``Bytes(n)``
+fixed ``[n]``       ``Blob(Bytes(n))``
 padding             :class:`ZeroPadding` over ``GreedyBytes``
 optional<T>         :class:`Optional`: a presence byte (0 or 1), then ``If(present, T)``
 struct              :class:`Record`: an ``Adapter`` from ``Struct`` to the schema class
@@ -180,7 +180,21 @@ class EnumValue(cs.Adapter):  # type: ignore[misc]
         return obj
 
 
-class ZeroPadding(cs.Adapter):  # type: ignore[misc]
+class Blob(cs.Adapter):  # type: ignore[misc]
+    """Byte strings (opaque, fixed, padding): built from bytes-like values only.
+    construct's ``Bytes(n)`` alone would also build an int (as n big-endian bytes) and
+    refuse a memoryview; mlswire's codecs take exactly bytes, bytearray and memoryview."""
+
+    def _decode(self, obj: bytes, context: Any, path: str) -> bytes:
+        return obj
+
+    def _encode(self, obj: Any, context: Any, path: str) -> bytes:
+        if not isinstance(obj, bytes | bytearray | memoryview):
+            raise TLSError(f"expected bytes, not {type(obj).__name__}")
+        return bytes(obj)
+
+
+class ZeroPadding(Blob):
     """``opaque padding[length_of_padding]`` (§6.3.1): every byte up to the end is zero."""
 
     def _decode(self, obj: bytes, context: Any, path: str) -> bytes:
@@ -188,8 +202,8 @@ class ZeroPadding(cs.Adapter):  # type: ignore[misc]
             raise TLSError("padding must be all zero bytes")
         return obj
 
-    def _encode(self, obj: bytes, context: Any, path: str) -> bytes:
-        return self._decode(obj, context, path)
+    def _encode(self, obj: Any, context: Any, path: str) -> bytes:
+        return self._decode(super()._encode(obj, context, path), context, path)
 
 
 class Presence(cs.Adapter):  # type: ignore[misc]
@@ -376,12 +390,12 @@ class Deriver:
         if k == "enum":
             return EnumValue(t.cls)
         if k == "opaque":
-            return cs.Prefixed(Length(), cs.GreedyBytes)
+            return cs.Prefixed(Length(), Blob(cs.GreedyBytes))
         if k == "vector":
             assert t.elem is not None
             return cs.Prefixed(Length(), Elements(self.of(t.elem)))
         if k == "fixed":
-            return cs.Bytes(t.size)
+            return Blob(cs.Bytes(t.size))
         if k == "padding":
             return ZeroPadding(cs.GreedyBytes)
         if k == "optional":
