@@ -18,6 +18,7 @@ import sys
 import textwrap
 import tomllib
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -559,3 +560,19 @@ def test_the_construct_is_derived_from_the_schema(other: codecs.Codec) -> None:
         record = derived(name).subcon  # (the top-level wrapper, then the struct)
         members = [sc.name for sc in record.subcon.subcons if sc.name]
         assert members == [f.name for f in describe(lookup(name)).fields], name
+
+
+def test_first_use_from_many_threads(other: codecs.Codec, vectors: Path) -> None:
+    """A fresh codec instance, used first by several threads at once (as the service's
+    worker threads would): each derives types while the others do."""
+    fresh = type(other)()
+    case = json.loads((vectors / "messages.json").read_text())[0]
+    work = [(TYPES[key], bytes.fromhex(h)) for key, h in case.items()]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # threads take turns often, so that they meet mid-derivation
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            got = list(pool.map(lambda item: fresh.decode(item[1], item[0]), work * 4))
+    finally:
+        sys.setswitchinterval(interval)
+    assert got == [tls.decode(data, tp) for tp, data in work * 4]

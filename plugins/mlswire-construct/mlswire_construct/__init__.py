@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -52,6 +53,9 @@ class ConstructTLS:
     def __init__(self) -> None:
         self.deriver = Deriver()
         self.top: dict[Any, tuple[cs.Construct, str]] = {}
+        # Deriving is done once per type, under this lock: two threads deriving the same
+        # struct at once would otherwise see it half-made (Deriver.pending).
+        self.lock = threading.RLock()
 
     def construct(self, tp: Any) -> cs.Construct:
         """The construct object for a schema type (a class or an RFC name): print it, or
@@ -64,7 +68,8 @@ class ConstructTLS:
         except (KeyError, TypeError):
             pass
         d = describe(lookup(tp))
-        entry = (Field("", self.deriver.of(d)), d.name or d.rfc())
+        with self.lock:
+            entry = (Field("", self.deriver.of(d)), d.name or d.rfc())
         with contextlib.suppress(TypeError):  # an unhashable annotation: derived each time
             self.top[tp] = entry
         return entry
