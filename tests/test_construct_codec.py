@@ -45,7 +45,7 @@ from mlswire.vectors.messages import TYPES
 
 from . import _construct_plugin as plugin
 from ._schema_values import EXTERNAL, struct_names, value_of
-from .conftest import ROOT
+from .conftest import ROOT, vectors_dir
 
 GENERATED = ROOT / "vectors"
 
@@ -316,9 +316,25 @@ def encoded(draw: st.DrawFn) -> tuple[str, bytes, dict[str, Any]]:
         return name, b"", ctx  # (a value the strategy made that TLS cannot carry)
 
 
+def official_samples() -> list[tuple[str, bytes, dict[str, Any]]]:
+    """Values of the first official messages.json cases, when the vectors are here."""
+    path = vectors_dir() / "messages.json"
+    if not path.exists():
+        return []
+    cases = json.loads(path.read_text())[:20]
+    return [(TYPES[key], bytes.fromhex(h), {}) for case in cases for key, h in case.items()]
+
+
+SAMPLES = official_samples()
+
+
 @st.composite
 def mutated(draw: st.DrawFn) -> tuple[str, bytes, dict[str, Any]]:
-    name, data, ctx = draw(encoded())
+    """Random values, or real messages (deeper structures), with a few bytes damaged."""
+    if SAMPLES and draw(st.booleans()):
+        name, data, ctx = draw(st.sampled_from(SAMPLES))
+    else:
+        name, data, ctx = draw(encoded())
     for _ in range(draw(st.integers(0, 3))):
         i = draw(st.integers(0, len(data)))
         op = draw(st.sampled_from(["flip", "set", "cut", "insert", "delete", "header"]))
