@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import sysconfig
 import tarfile
 import venv
 import zipfile
@@ -56,12 +57,18 @@ def test_sdist_and_wheel_carry_what_users_need(dist: Path) -> None:
 def test_wheel_in_a_fresh_venv_verifies_the_bundled_vectors(dist: Path, tmp_path: Path) -> None:
     (wheel,) = dist.glob("mlswire-*.whl")
     env_dir = tmp_path / "venv"
-    # The dependencies come from this interpreter's site-packages (no index needed); the
-    # wheel's mlswire, installed into the venv, comes first on the venv's path.
-    venv.create(env_dir, system_site_packages=True, with_pip=True)
+    venv.create(env_dir, with_pip=True)
     bindir = env_dir / ("Scripts" if os.name == "nt" else "bin")
     python = bindir / "python"
     _run([str(python), "-m", "pip", "install", "-q", "--no-deps", str(wheel)], tmp_path)
+    # The dependencies come from the site-packages of the interpreter running the tests
+    # (no package index needed), as plain path entries after the venv's own: their .pth
+    # files (such as an editable mlswire's) are not run, so only the wheel's mlswire imports.
+    purelib = _run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"], tmp_path
+    )
+    paths = {sysconfig.get_path("purelib"), sysconfig.get_path("platlib")}
+    (Path(purelib.strip()) / "test-deps.pth").write_text("\n".join(sorted(paths)) + "\n")
     env = {k: v for k, v in os.environ.items() if k not in ("MLSWIRE_VECTORS", "PYTHONPATH")}
     work = tmp_path / "elsewhere"  # not the source tree, so only the installed copy imports
     work.mkdir()
