@@ -18,6 +18,7 @@ from . import __version__
 from .commands import (
     EXIT_CODES,
     INTERNAL,
+    UNAVAILABLE,
     CommandError,
     client,
     encodings,
@@ -26,6 +27,11 @@ from .commands import (
     vectors,
 )
 from .errors import MLSError
+
+# The modules of the `service` extra (mlswire serve, mlswire client), by import name.
+SERVICE_MODULES = dict.fromkeys(
+    ["starlette", "uvicorn", "psycopg", "httpx", "platformdirs"], "service"
+)
 
 # Each module registers its own subcommands.
 COMMAND_MODULES = [vectors, encodings, serve, client]
@@ -74,6 +80,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MLSError as e:  # input mlswire refuses, wherever a command met it
         print(f"{verb}: error: {one_line(str(e))}", file=sys.stderr)
         return 1
+    except ModuleNotFoundError as e:  # an optional dependency is not installed
+        extra = SERVICE_MODULES.get((e.name or "").partition(".")[0])
+        fix = f"pip install 'mlswire[{extra}]'" if extra else f"pip install {e.name}"
+        print(f"{verb}: error: needs the Python package {e.name!r}: {fix}", file=sys.stderr)
+        return UNAVAILABLE
     except BrokenPipeError:  # the reader went away (`| head`): nothing left to say
         sys.stderr.close()
         return 1

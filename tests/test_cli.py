@@ -405,3 +405,21 @@ def test_client_receive_saves_attachments(tmp_path: Path, server: str) -> None:
     assert out.stdout.strip().endswith(f"saved to {elsewhere / 'report.pdf'}]")
     assert (elsewhere / "report.pdf").read_bytes() == doc.read_bytes()
     assert client(alice, "invite", gid, "bob-a").stdout.strip().startswith("nothing to add")
+
+
+def test_serve_and_client_without_the_service_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`pip install mlswire` has no server or HTTP client: those verbs say what to install."""
+    from mlswire import cli
+
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # import uvicorn now fails
+    monkeypatch.setitem(sys.modules, "httpx", None)
+    assert cli.main(["serve", "--data-dir", str(tmp_path)]) == UNAVAILABLE
+    assert cli.main(["client", "--state", str(tmp_path), "groups"]) == UNAVAILABLE
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [
+        "mlswire serve: error: needs the Python package 'uvicorn': pip install 'mlswire[service]'",
+        "mlswire client groups: error: needs the Python package 'httpx': "
+        "pip install 'mlswire[service]'",
+    ]

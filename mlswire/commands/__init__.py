@@ -17,7 +17,8 @@ FAILED = 1
 #: The command line is wrong: a bad option or argument, or a file or folder it names is
 #: missing, unreadable, unwritable or already taken.
 USAGE = 2
-#: Something the command needs is unreachable: a server, a database, a port to listen on.
+#: Something the command needs is unavailable: a server, a database, a port to listen on,
+#: or an optional dependency that is not installed.
 UNAVAILABLE = 3
 #: A bug in mlswire (an exception it did not expect): please report it.
 INTERNAL = 70
@@ -26,7 +27,7 @@ EXIT_CODES = {
     OK: "success",
     FAILED: "the work failed (input rejected, vectors failed, request refused)",
     USAGE: "usage error (bad arguments, or a named file or folder is unusable)",
-    UNAVAILABLE: "unavailable (server, database or port unreachable)",
+    UNAVAILABLE: "unavailable (server, database or port unreachable, or a package not installed)",
     INTERNAL: "internal error in mlswire (a bug: please report it)",
 }
 
