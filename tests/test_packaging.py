@@ -25,10 +25,11 @@ def _run(cmd: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:
 
 @pytest.fixture(scope="module")
 def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """sdist, then the wheel built from that sdist (so the sdist is complete).
-    No build isolation: setuptools is already here, and the test must not need an index."""
+    """sdist, then the wheel built from that sdist (so the sdist is complete), as a
+    publisher builds them: in an isolated environment with the build-system requirements
+    of pyproject.toml (the environment's own setuptools may be older than they need)."""
     out = tmp_path_factory.mktemp("dist")
-    _run([sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(ROOT)], out)
+    _run([sys.executable, "-m", "build", "--outdir", str(out), str(ROOT)], out)
     return out
 
 
