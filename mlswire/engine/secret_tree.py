@@ -105,8 +105,8 @@ def apply_reuse_guard(nonce: bytes, reuse_guard: bytes) -> bytes:
         )
     if len(nonce) < 4:
         raise ValidationError("RFC 9420 §6.3.1: nonce shorter than the reuse guard")
-    head = bytes(a ^ b for a, b in zip(nonce[:4], reuse_guard, strict=True))
-    return head + nonce[4:]
+    head = int.from_bytes(nonce[:4], "big") ^ int.from_bytes(reuse_guard, "big")
+    return head.to_bytes(4, "big") + nonce[4:]
 
 
 def sender_data_key_nonce(
