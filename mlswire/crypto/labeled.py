@@ -7,7 +7,9 @@ schema's TLS codec like every other struct.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Set
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from ..codecs import tls
 from ..schema import EncryptContext, KDFLabel, RefHashInput, SignContent
@@ -81,11 +83,35 @@ def sign_with_label(
     return cs.sign(sign_key, sign_content(label, content), rng=rng)
 
 
+#: (key, SignContent bytes, signature) triples already verified in this context (the
+#: engine checks many independent signatures on a thread pool first, see
+#: ``engine/parallel.py``, then runs its checks in their usual order; those find the
+#: verified ones here). Only successes are recorded: a failing signature is verified
+#: again where the serial order reaches it, so the error is the serial one.
+_verified: ContextVar[Set[tuple[bytes, bytes, bytes]]] = ContextVar(
+    "mlswire_verified", default=frozenset()
+)
+
+
+@contextmanager
+def verified_signatures(triples: Set[tuple[bytes, bytes, bytes]]) -> Iterator[None]:
+    """Within the block, :func:`verify_with_label` accepts these triples without
+    verifying them again."""
+    token = _verified.set(triples)
+    try:
+        yield
+    finally:
+        _verified.reset(token)
+
+
 def verify_with_label(
     cs: CipherSuite, verify_key: bytes, label: str | bytes, content: bytes, signature: bytes
 ) -> None:
     """Raises :class:`mlswire.CryptoError` when the signature does not verify."""
-    cs.verify(verify_key, sign_content(label, content), signature)
+    tbs = sign_content(label, content)
+    if (verify_key, tbs, signature) in _verified.get():
+        return
+    cs.verify(verify_key, tbs, signature)
 
 
 def _encrypt_context(label: str | bytes, context: bytes) -> bytes:
