@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 
+import msgspec
 import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
@@ -170,3 +171,28 @@ def test_reuse_guard_is_a_bytewise_xor() -> None:
         nonce, guard = r.randbytes(12), r.randbytes(4)
         want = bytes(a ^ b for a, b in zip(nonce[:4], guard, strict=True)) + nonce[4:]
         assert apply_reuse_guard(nonce, guard) == want
+
+
+def test_write_length_is_the_compiled_header() -> None:
+    for n in [*range(0, 70_000, 7), 0x3F, 0x40, 0x3FFF, 0x4000, 2**30 - 1]:
+        assert tls.write_length(n) == tls._compiled_write_length(n)
+
+
+def test_remembered_encodings_are_the_values_own() -> None:
+    # KeyPackage, LeafNode and Capabilities encodings are remembered per object: an
+    # equal copy (another object) and the same object inside another struct encode alike.
+    from mlswire.engine.group import Client
+    from mlswire.engine.group._wire import as_key_package
+    from mlswire.schema import KeyPackage, LeafNode
+
+    data = Client.generate(b"memo").key_package()
+    kp = as_key_package(data)
+    first = tls.encode(kp, KeyPackage)
+    assert tls.encode(kp, KeyPackage) == first
+    copy = tls.decode(first, KeyPackage)
+    assert copy is not kp and tls.encode(copy, KeyPackage) == first
+    leaf = tls.encode(kp.leaf_node, LeafNode)
+    assert leaf in first
+    changed = msgspec.structs.replace(kp.leaf_node, signature=b"\x01" * 64)
+    assert tls.encode(changed, LeafNode) != leaf
+    assert tls.encode(changed, LeafNode)[-64:] == b"\x01" * 64

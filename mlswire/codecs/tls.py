@@ -71,6 +71,37 @@ VECTOR_LIMIT_KEY = "!max_vector_length"
 ELEMENT_LIMIT_KEY = "!max_vector_elements"
 
 
+#: Structs whose encodings are remembered per value (issue 20, encode once): the
+#: immutable pieces one operation encodes many times over (a KeyPackage of an Add is
+#: encoded for its signature, its reference, the Commit's signature, transcript and
+#: message; its LeafNode and Capabilities for two signatures, the tree hash and the
+#: ratchet tree). None of them has a select that depends on an enclosing struct, so
+#: the bytes depend on the value alone.
+MEMO_ENCODED = frozenset({"KeyPackage", "LeafNode", "Capabilities"})
+#: At most this many encodings per type are kept; then the memo starts over.
+MEMO_SIZE = 1 << 16
+
+
+def _memo_encoder(enc: Encoder) -> Encoder:
+    # Keyed by id(); the entry holds the value itself, so the id cannot be reused by
+    # another object while the entry lives. Schema structs are frozen (their fields are
+    # tuples, bytes, ints and frozen structs), so the same object has the same bytes.
+    memo: dict[int, tuple[Any, bytes]] = {}
+
+    def encode_memo(value: Any, out: bytearray, env: dict[str, Any]) -> None:
+        hit = memo.get(id(value))
+        if hit is not None and hit[0] is value:
+            out += hit[1]
+            return
+        start = len(out)
+        enc(value, out, env)
+        if len(memo) >= MEMO_SIZE:
+            memo.clear()
+        memo[id(value)] = (value, bytes(out[start:]))
+
+    return encode_memo
+
+
 class _Compiler(StructCompiler):
     """Generates and caches the per-type functions in one shared namespace.
 
@@ -357,6 +388,13 @@ class _Compiler(StructCompiler):
 
     # -- entry points for any type ---------------------------------------------
 
+    def ensure(self, d: Type) -> None:
+        fresh = d.name not in self.done
+        super().ensure(d)
+        if fresh and d.name in MEMO_ENCODED:
+            # Callers find e_<name> in the namespace at call time, so they all use it.
+            self.ns[f"e_{d.name}"] = _memo_encoder(self.ns[f"e_{d.name}"])
+
     def top(self, d: Type) -> tuple[Decoder, Encoder]:
         if d.kind == "struct":
             self.ensure(d)
@@ -483,7 +521,22 @@ def _compile_length_functions() -> tuple[
     return ns["read_length"], ns["write_length"]
 
 
-read_length, write_length = _compile_length_functions()
+read_length, _compiled_write_length = _compile_length_functions()
+_ONE_BYTE = tuple(bytes((n,)) for n in range(0x40))
+
+
+def write_length(n: int) -> bytes:
+    # The compiled lines above, without their bytearray: hot paths (labels, AADs) call
+    # it per message; tests compare the two.
+    if 0 <= n < 0x40:
+        return _ONE_BYTE[n]
+    if 0x40 <= n < 0x4000:
+        return (n | 0x4000).to_bytes(2, "big")
+    if 0x4000 <= n < 0x40000000:
+        return (n | 0x80000000).to_bytes(4, "big")
+    return _compiled_write_length(n)  # raises its error
+
+
 read_length.__doc__ = (
     "Read an RFC 9420 §2.1.2 variable-length integer at ``pos``; return ``(value, "
     "offset after it)``. Non-minimal encodings and the 0b11 prefix raise DecodeError."
