@@ -133,7 +133,7 @@ def _tbs(
     content: FramedContent, wire_format: WireFormat, group_context: GroupContext | None
 ) -> FramedContentTBS:
     # The GroupContext is covered for members and new_member_commit senders (§6.1) only.
-    with_context = content.sender.sender_type in (SenderType.member, SenderType.new_member_commit)
+    with_context = content.sender.sender_type in _WITH_CONTEXT
     if with_context and group_context is None:
         raise ValidationError(
             "RFC 9420 §6.1: FramedContentTBS of a member or new_member_commit sender "
@@ -162,10 +162,13 @@ def _aad_head(m: FramedContent | PrivateMessage, ct: ContentType) -> bytes:
     return b"".join((tls.write_length(len(gid)), gid, m.epoch.to_bytes(8, "big"), bytes((ct,))))
 
 
-def _content_aad(m: FramedContent | PrivateMessage, ct: ContentType) -> bytes:
-    """PrivateContentAAD (RFC 9420 §6.3.2): the additional data of the content's AEAD."""
+def _content_aad(
+    m: FramedContent | PrivateMessage, ct: ContentType, head: bytes | None = None
+) -> bytes:
+    """PrivateContentAAD (RFC 9420 §6.3.2): the additional data of the content's AEAD;
+    ``head``: the SenderDataAAD, its first fields, if already made."""
     data = m.authenticated_data
-    return _aad_head(m, ct) + tls.write_length(len(data)) + data
+    return (head or _aad_head(m, ct)) + tls.write_length(len(data)) + data
 
 
 def _sender_data_aad(m: FramedContent | PrivateMessage, ct: ContentType) -> bytes:
@@ -206,22 +209,26 @@ def content_tbs(
     c, wf, gc, data = _last_tbs
     if c is content and wf is wire_format and gc is group_context:
         return data
-    tbs = _tbs(content, wire_format, group_context)  # checks the context is given
     head = _TBS_HEAD.get(wire_format)
     if head is None:  # a wire format RFC 9420 does not define: the codec decides
-        data = _encode(tbs, FramedContentTBS, "FramedContentTBS")
-    else:
-        data = b"".join(
-            (
-                head,
-                _encode(content, FramedContent, "FramedContent"),
-                b"" if tbs.context is None else _context_bytes(tbs.context),
-            )
+        data = _encode(
+            _tbs(content, wire_format, group_context), FramedContentTBS, "FramedContentTBS"
         )
+    elif content.sender.sender_type in _WITH_CONTEXT:
+        if group_context is None:
+            _tbs(content, wire_format, group_context)  # raises: the context is missing
+        assert group_context is not None
+        data = (
+            head + _encode(content, FramedContent, "FramedContent") + _context_bytes(group_context)
+        )
+    else:
+        data = head + _encode(content, FramedContent, "FramedContent")
     _last_tbs = (content, wire_format, group_context, data)
     return data
 
 
+# The senders whose FramedContentTBS covers the GroupContext (§6.1).
+_WITH_CONTEXT = (SenderType.member, SenderType.new_member_commit)
 # version mls10 (uint16 1) and the wire format (uint16) that start a FramedContentTBS.
 _TBS_HEAD = {wf: b"\x00\x01" + int(wf).to_bytes(2, "big") for wf in WireFormat}
 
@@ -469,8 +476,8 @@ def protect_private(
         raise ValidationError("padding policy must return a non-negative int", detail=repr(pad))
     plaintext += bytes(pad)
 
-    aad = _content_aad(fc, ct)
     sender_data_aad = _sender_data_aad(fc, ct)
+    aad = _content_aad(fc, ct, sender_data_aad)
     leaf = fc.sender.leaf_index
     key_nonce = secret_tree.next_send_key(leaf, ratchet_type(ct))
     reuse_guard = (rng or os.urandom)(4)
@@ -526,7 +533,7 @@ def unprotect_private(
     # Nothing is deleted until the content decrypted and verified; then ``consume``
     # deletes the key without deriving it again.
     key_nonce, consume = secret_tree.prepare_receive(leaf, kind, generation)
-    aad = _content_aad(message, ct)
+    aad = _content_aad(message, ct, sender_data_aad)
     nonce = key_nonce.guarded_nonce(sender_data.reuse_guard)
     try:
         plaintext = cs.aead_open(key_nonce.key, nonce, aad, message.ciphertext)

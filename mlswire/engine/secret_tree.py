@@ -360,11 +360,14 @@ class SecretTree:
     def _apply(self, ratchet: Ratchet, advance: _Advance) -> None:
         ratchet.generation = advance.key_nonce.generation + 1
         ratchet.secret = advance.next_secret
-        ratchet.skipped.update(advance.kept)
-        # Evict what fell out of the window, which also bounds the number kept.
-        floor = ratchet.generation - 1 - self.out_of_order_window
-        for g in [g for g in ratchet.skipped if g < floor]:
-            del ratchet.skipped[g]
+        skipped = ratchet.skipped
+        if advance.kept:
+            skipped.update(advance.kept)
+        if skipped:  # in order delivery keeps none: nothing to scan
+            # Evict what fell out of the window, which also bounds the number kept.
+            floor = ratchet.generation - 1 - self.out_of_order_window
+            for g in [g for g in skipped if g < floor]:
+                del skipped[g]
 
     def _key_nonce(self, secret: bytes, generation: int) -> tuple[bytes, bytes]:
         cs = self.cs
