@@ -21,7 +21,7 @@ from typing import Any
 from ..errors import DecodeError, EncodeError
 from ..limits import Limits
 from ..schema.base import Field, Type, describe, lookup
-from ._compile import StructCompiler, is_open
+from ._compile import COMPILE_LOCK, StructCompiler, compiled_once, is_open
 
 Decoder = Callable[[bytes, int, dict[str, Any]], tuple[Any, int]]
 Encoder = Callable[[Any, bytearray, dict[str, Any]], None]
@@ -80,6 +80,9 @@ ELEMENT_LIMIT_KEY = "!max_vector_elements"
 MEMO_ENCODED = frozenset({"KeyPackage", "LeafNode", "Capabilities"})
 #: At most this many encodings per type are kept; then the memo starts over.
 MEMO_SIZE = 1 << 16
+
+
+_MEMOS: set[Encoder] = set()  # the memo wrappers made (never wrapped twice)
 
 
 def _memo_encoder(enc: Encoder) -> Encoder:
@@ -389,11 +392,20 @@ class _Compiler(StructCompiler):
     # -- entry points for any type ---------------------------------------------
 
     def ensure(self, d: Type) -> None:
-        fresh = d.name not in self.done
-        super().ensure(d)
-        if fresh and d.name in MEMO_ENCODED:
-            # Callers find e_<name> in the namespace at call time, so they all use it.
-            self.ns[f"e_{d.name}"] = _memo_encoder(self.ns[f"e_{d.name}"])
+        if d.name not in MEMO_ENCODED:
+            super().ensure(d)
+            return
+        name = f"e_{d.name}"
+        with COMPILE_LOCK:
+            before = self.ns.get(name)
+            super().ensure(d)
+            enc = self.ns.get(name)
+            if enc is not None and enc is not before and enc not in _MEMOS:
+                # Freshly compiled: callers find e_<name> in the namespace at call
+                # time, so they all use the memo.
+                memo = _memo_encoder(enc)
+                _MEMOS.add(memo)
+                self.ns[name] = memo
 
     def top(self, d: Type) -> tuple[Decoder, Encoder]:
         if d.kind == "struct":
@@ -430,15 +442,13 @@ _limited_top: dict[Any, tuple[Decoder, Encoder, str]] = {}
 
 def _functions(tp: Any, limited: bool = False) -> tuple[Decoder, Encoder, str]:
     table, compiler = (_limited_top, _limited_compiler) if limited else (_top, _compiler)
-    try:
-        return table[tp]
-    except KeyError:
-        pass
-    d = describe(lookup(tp))
-    dec, enc = compiler.top(d)
-    entry = (dec, enc, d.name or d.rfc())
-    table[tp] = entry
-    return entry
+
+    def build() -> tuple[Decoder, Encoder, str]:
+        d = describe(lookup(tp))
+        dec, enc = compiler.top(d)
+        return dec, enc, d.name or d.rfc()
+
+    return compiled_once(table, tp, build)
 
 
 def decode(

@@ -73,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     from ..service.auth_service import CertificateAuthority, CredentialPolicy
     from ..service.delivery_service import DeliveryService
     from ..service.http import DEFAULT_MAX_BLOB, DEFAULT_MAX_BODY, create_app
-    from ..service.store import open_store
+    from ..service.stores import open_store
 
     run_as, run_ds = args.run_as, args.run_ds
     if not run_as and not run_ds:
