@@ -126,3 +126,20 @@ def test_a_commit_with_many_adds_processed_by_a_member_with_threads() -> None:
     joined.process(commit).merge()
     assert joined.epoch_authenticator == group.epoch_authenticator
     assert len(joined.members) == 26
+
+
+def test_groups_on_several_threads_with_growing_pools_agree() -> None:
+    # Each caller may ask for a larger pool while others still use the smaller one.
+    from concurrent.futures import ThreadPoolExecutor
+
+    tree = _tree(24, {11})
+    checks = []
+    for i in tree.members():
+        leaf = tree.leaf(i)
+        assert leaf is not None
+        tbs = leaf_node_tbs(leaf, b"g", i)
+        checks.append((leaf.signature_key, "LeafNodeTBS", tbs, leaf.signature))
+    modes = [Parallelism(threads=k, threshold=1) for k in (2, 3, 4, 5, 6, 7)]
+    with ThreadPoolExecutor(max_workers=6) as callers:
+        results = list(callers.map(lambda m: verify_ahead(CS, checks, m), modes))
+    assert all(r == results[0] for r in results) and len(results[0]) == 23

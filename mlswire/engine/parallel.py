@@ -51,13 +51,13 @@ _pool_lock = threading.Lock()
 
 
 def _executor(workers: int) -> ThreadPoolExecutor:
-    # One process-wide pool, grown when a larger size is asked for; its threads only run
-    # verify calls, which hold no engine state.
+    # One process-wide pool, replaced by a larger one when a larger size is asked for;
+    # its threads only run verify calls, which hold no engine state. A replaced pool is
+    # not shut down: another thread may still be handing it work (its idle threads end
+    # with the process).
     global _pool, _pool_size
     with _pool_lock:
         if _pool is None or _pool_size < workers:
-            if _pool is not None:
-                _pool.shutdown(wait=False)
             _pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mlswire-verify")
             _pool_size = workers
         return _pool
