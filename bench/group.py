@@ -7,7 +7,7 @@ are configured to match):
 * **add**  -- one commit that adds N-1 members to a new one-member group, with its
   Welcome (``commit``: create it, committer reaches the new epoch, wire bytes out), and
   one joiner processing that Welcome (``welcome``: wire bytes in, group state out).
-  N = 16, 128, 1024, 4096. A fresh group and a fresh joiner (its KeyPackage sits at
+  N = 16, 128, 1024, 4096, 10000. A fresh group and a fresh joiner (its KeyPackage sits at
   leaf N/2) for every repetition; the other N-2 KeyPackages are made once.
 * **path** -- in an N-member group whose tree is filled along the committer's copath,
   the committer's commit with an UpdatePath (``commit``) and another member processing
@@ -47,6 +47,7 @@ and caching the N-1 proposals, which is where it validates the KeyPackages.
 Run from the project root (ts-mls needs ``npm ci --prefix node`` once):
     python bench/group.py [--json] [--repeat 3] [--path-repeat 15] [--min-time 0.5]
         [--budget 60] [--scenario add|path|app ...] [--skip PEER ...] [--cpu N]
+        [--threads K]
     python bench/group.py --welcome-micro [--repeat 3] [--max-n N] [--json]
 This script never asserts anything about timings.
 """
@@ -79,12 +80,13 @@ IMPLS = ("mlswire", "mls-rs", "rfc9420", "ts-mls")
 PEERS = IMPLS[1:]
 PYTHON_IMPLS = ("mlswire", "mls-rs", "rfc9420")
 SIZES = {
-    "add": (16, 128, 1024, 4096),
+    "add": (16, 128, 1024, 4096, 10000),
     "path": (16, 64, 256, 1024, 4096, 16384),
     "app": (2,),
 }
 # The timed operations of each scenario, in table order.
 OPS = {"add": ("commit", "welcome"), "path": ("commit", "process"), "app": ("message",)}
+THREADS_ENV = "MLSWIRE_BENCH_THREADS"  # --threads, handed to the children
 MEMORY_N = 4096  # the add-scenario size whose peak memory the report shows
 PAYLOAD = 100
 SUITE = 1
@@ -174,29 +176,50 @@ class MlswireDriver:
         self.engine = engine
         # PublicMessage handshake to match mls-rs and rfc9420 (module docstring).
         self.config = engine.GroupConfig(handshake_wire_format="public")
+        # --threads: how many threads verify independent signatures (engine/parallel.py);
+        # unset: the engine's default (one per core).
+        self.policy = None
+        threads = os.environ.get(THREADS_ENV)
+        if threads:
+            from mlswire.engine import ValidationPolicy
+            from mlswire.engine.parallel import Parallelism
+
+            self.policy = ValidationPolicy(parallelism=Parallelism(threads=int(threads)))
 
     def _clients(self, count: int, tag: str) -> list[Any]:
-        return [self.engine.Client.generate(b"%s %d" % (tag.encode(), i)) for i in range(count)]
+        clients = [self.engine.Client.generate(b"%s %d" % (tag.encode(), i)) for i in range(count)]
+        if self.policy is not None:
+            for c in clients:
+                c.policy = self.policy
+        return clients
 
     def add(self, n: int, repeat: int) -> dict[str, Any]:
         t0 = time.perf_counter()
         creator, *others = self._clients(n - 1, "member")
         kps = [c.key_package() for c in others]
         setup = time.perf_counter() - t0
-        times: dict[str, list[float]] = {"commit": [], "welcome": []}
+        # "... cpu": process CPU time (all threads), beside the wall time the table shows.
+        times: dict[str, list[float]] = {
+            "commit": [],
+            "welcome": [],
+            "commit cpu": [],
+            "welcome cpu": [],
+        }
         rss_before = 0
         for r in range(repeat):
             (joiner,) = self._clients(1, f"joiner {r}")
             adds = [*kps[: n // 2 - 1], joiner.key_package(), *kps[n // 2 - 1 :]]
             group = creator.create_group(config=self.config)
             rss_before = rss_before or _rss_now()
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             out = group.add_members(adds)
             group.merge_pending_commit()
             times["commit"].append(time.perf_counter() - t)
-            t = time.perf_counter()
+            times["commit cpu"].append(time.process_time() - c)
+            t, c = time.perf_counter(), time.process_time()
             joined = joiner.join_group(out.welcome, config=self.config)
             times["welcome"].append(time.perf_counter() - t)
+            times["welcome cpu"].append(time.process_time() - c)
             assert joined.own_leaf_index == n // 2
         return {"setup": setup, "times": times, "rss_before": rss_before}
 
@@ -276,7 +299,13 @@ class MlsRsDriver:
         creator, *others = self._clients(n - 1, "member")
         kps = [c.generate_key_package_message() for c in others]
         setup = time.perf_counter() - t0
-        times: dict[str, list[float]] = {"commit": [], "welcome": []}
+        # "... cpu": process CPU time (all threads), beside the wall time the table shows.
+        times: dict[str, list[float]] = {
+            "commit": [],
+            "welcome": [],
+            "commit cpu": [],
+            "welcome cpu": [],
+        }
         rss_before = 0
         for r in range(repeat):
             (joiner,) = self._clients(1, f"joiner {r}")
@@ -408,7 +437,13 @@ class Rfc9420Driver:
         t0 = time.perf_counter()
         creator, *others = [self._member(b"member %d" % i) for i in range(n - 1)]
         setup = time.perf_counter() - t0
-        times: dict[str, list[float]] = {"commit": [], "welcome": []}
+        # "... cpu": process CPU time (all threads), beside the wall time the table shows.
+        times: dict[str, list[float]] = {
+            "commit": [],
+            "welcome": [],
+            "commit cpu": [],
+            "welcome cpu": [],
+        }
         rss_before = 0
         for r in range(repeat):
             joiner = self._member(b"joiner %d" % r)
@@ -704,6 +739,20 @@ def render_markdown(
                 ours = by_impl["mlswire"].get(n)
                 row += [_ratio(ours, by_impl[peer].get(n), op) for peer in PEERS]
             lines.append("| " + " | ".join(row) + " |")
+        if scenario == "add":
+            cpu = [
+                f"N={n}: commit {_cell(o, 'commit cpu')}, welcome {_cell(o, 'welcome cpu')}"
+                for n in meta["sizes"]["add"]
+                if (o := by_impl["mlswire"].get(n)) is not None and o.best("commit cpu")
+            ]
+            if cpu:
+                threads = meta.get("threads")
+                lines.append(
+                    "- mlswire process CPU time (ms, all threads; "
+                    + (f"{threads} verify thread(s)" if threads else "verify threads per core")
+                    + "): "
+                    + "; ".join(cpu)
+                )
         if scenario == "path":
             for impl in IMPLS:
                 for op in OPS["path"]:
@@ -780,6 +829,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "node's GC otherwise use a second core",
     )
     parser.add_argument(
+        "--threads",
+        type=int,
+        help="threads mlswire verifies independent signatures on (1: off, the "
+        "single-thread numbers; default: one per core)",
+    )
+    parser.add_argument(
         "--welcome-micro",
         action="store_true",
         help="instead of the scenarios: time building the Welcome alone for k = "
@@ -794,6 +849,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         (scenario,) = args.scenario
         return child_main(args.child, scenario, args.n, args.repeat, args.min_time)
 
+    if args.threads is not None:
+        os.environ[THREADS_ENV] = str(args.threads)  # inherited by the children
     if args.cpu is not None:
         # Inherited by every child process, node included.
         os.sched_setaffinity(0, {args.cpu})
@@ -871,6 +928,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "min_time": args.min_time,
         "budget": args.budget,
         "cpu": args.cpu,
+        "threads": args.threads,
         "command": " ".join(["python", "bench/group.py", *(argv or sys.argv[1:])]),
     }
     if args.json:

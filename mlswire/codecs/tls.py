@@ -21,7 +21,7 @@ from typing import Any
 from ..errors import DecodeError, EncodeError
 from ..limits import Limits
 from ..schema.base import Field, Type, describe, lookup
-from ._compile import StructCompiler, compiled_once, is_open
+from ._compile import COMPILE_LOCK, StructCompiler, compiled_once, is_open
 
 Decoder = Callable[[bytes, int, dict[str, Any]], tuple[Any, int]]
 Encoder = Callable[[Any, bytearray, dict[str, Any]], None]
@@ -69,6 +69,40 @@ def _varint_error(kind: str, pos: int) -> DecodeError:
 #: ``Limits.max_vector_elements``.
 VECTOR_LIMIT_KEY = "!max_vector_length"
 ELEMENT_LIMIT_KEY = "!max_vector_elements"
+
+
+#: Structs whose encodings are remembered per value (issue 20, encode once): the
+#: immutable pieces one operation encodes many times over (a KeyPackage of an Add is
+#: encoded for its signature, its reference, the Commit's signature, transcript and
+#: message; its LeafNode and Capabilities for two signatures, the tree hash and the
+#: ratchet tree). None of them has a select that depends on an enclosing struct, so
+#: the bytes depend on the value alone.
+MEMO_ENCODED = frozenset({"KeyPackage", "LeafNode", "Capabilities"})
+#: At most this many encodings per type are kept; then the memo starts over.
+MEMO_SIZE = 1 << 16
+
+
+_MEMOS: set[Encoder] = set()  # the memo wrappers made (never wrapped twice)
+
+
+def _memo_encoder(enc: Encoder) -> Encoder:
+    # Keyed by id(); the entry holds the value itself, so the id cannot be reused by
+    # another object while the entry lives. Schema structs are frozen (their fields are
+    # tuples, bytes, ints and frozen structs), so the same object has the same bytes.
+    memo: dict[int, tuple[Any, bytes]] = {}
+
+    def encode_memo(value: Any, out: bytearray, env: dict[str, Any]) -> None:
+        hit = memo.get(id(value))
+        if hit is not None and hit[0] is value:
+            out += hit[1]
+            return
+        start = len(out)
+        enc(value, out, env)
+        if len(memo) >= MEMO_SIZE:
+            memo.clear()
+        memo[id(value)] = (value, bytes(out[start:]))
+
+    return encode_memo
 
 
 class _Compiler(StructCompiler):
@@ -359,6 +393,22 @@ class _Compiler(StructCompiler):
 
     # -- entry points for any type ---------------------------------------------
 
+    def ensure(self, d: Type) -> None:
+        if d.name not in MEMO_ENCODED:
+            super().ensure(d)
+            return
+        name = f"e_{d.name}"
+        with COMPILE_LOCK:
+            before = self.ns.get(name)
+            super().ensure(d)
+            enc = self.ns.get(name)
+            if enc is not None and enc is not before and enc not in _MEMOS:
+                # Freshly compiled: callers find e_<name> in the namespace at call
+                # time, so they all use the memo.
+                memo = _memo_encoder(enc)
+                _MEMOS.add(memo)
+                self.ns[name] = memo
+
     def top(self, d: Type) -> tuple[Decoder, Encoder]:
         if d.kind == "struct":
             self.ensure(d)
@@ -483,7 +533,22 @@ def _compile_length_functions() -> tuple[
     return ns["read_length"], ns["write_length"]
 
 
-read_length, write_length = _compile_length_functions()
+read_length, _compiled_write_length = _compile_length_functions()
+_ONE_BYTE = tuple(bytes((n,)) for n in range(0x40))
+
+
+def write_length(n: int) -> bytes:
+    # The compiled lines above, without their bytearray: hot paths (labels, AADs) call
+    # it per message; tests compare the two.
+    if 0 <= n < 0x40:
+        return _ONE_BYTE[n]
+    if 0x40 <= n < 0x4000:
+        return (n | 0x4000).to_bytes(2, "big")
+    if 0x4000 <= n < 0x40000000:
+        return (n | 0x80000000).to_bytes(4, "big")
+    return _compiled_write_length(n)  # raises its error
+
+
 read_length.__doc__ = (
     "Read an RFC 9420 §2.1.2 variable-length integer at ``pos``; return ``(value, "
     "offset after it)``. Non-minimal encodings and the 0b11 prefix raise DecodeError."

@@ -9,8 +9,10 @@ Backends (all OpenSSL underneath):
   HKDF-Extract(salt, ikm) *is* HMAC-Hash(salt, ikm) (RFC 5869 §2.2), and that call
   is the fastest HMAC available here (650k calls/s for SHA-256 on 80 bytes, against
   515k for :func:`hmac.digest` and 430k for an ``hmac.HMAC`` object);
-* HKDF-Expand uses ``cryptography``'s ``HKDFExpand`` (as fast as a Python loop over
-  ``hmac.digest`` for one block, faster for several);
+* HKDF-Expand to at most one block (every MLS key, nonce and secret) is
+  T(1) = HMAC(prk, info || 0x01) cut to length (RFC 5869 §2.3), through the same
+  one-shot call (1.5 µs against 2.1 µs for building an ``HKDFExpand``); longer
+  outputs use ``cryptography``'s ``HKDFExpand``;
 * AEADs use ``cryptography``'s ``AESGCM`` and ``ChaCha20Poly1305``.
 """
 
@@ -78,6 +80,8 @@ class Kdf:
             raise CryptoError(
                 f"{self.name} cannot expand to {length} bytes (1..{self._max_expand})"
             )
+        if length <= self.nh:
+            return HKDF.extract(self._alg, prk, info + b"\x01")[:length]
         return HKDFExpand(self._alg, length, info).derive(prk)
 
 

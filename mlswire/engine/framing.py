@@ -33,7 +33,6 @@ from ..crypto.suites import CipherSuite
 from ..errors import CryptoError, EncodeError, StaleMessageError, ValidationError
 from ..schema import (
     AuthenticatedContent,
-    AuthenticatedContentTBM,
     Commit,
     ContentType,
     FramedContent,
@@ -41,7 +40,6 @@ from ..schema import (
     FramedContentTBS,
     GroupContext,
     MLSMessage,
-    PrivateContentAAD,
     PrivateMessage,
     PrivateMessageContent,
     Proposal,
@@ -50,7 +48,6 @@ from ..schema import (
     PublicMessage,
     Sender,
     SenderData,
-    SenderDataAAD,
     SenderType,
     WireFormat,
 )
@@ -136,7 +133,7 @@ def _tbs(
     content: FramedContent, wire_format: WireFormat, group_context: GroupContext | None
 ) -> FramedContentTBS:
     # The GroupContext is covered for members and new_member_commit senders (§6.1) only.
-    with_context = content.sender.sender_type in (SenderType.member, SenderType.new_member_commit)
+    with_context = content.sender.sender_type in _WITH_CONTEXT
     if with_context and group_context is None:
         raise ValidationError(
             "RFC 9420 §6.1: FramedContentTBS of a member or new_member_commit sender "
@@ -156,34 +153,84 @@ def _encode(
         raise ValidationError(f"cannot encode {what}", detail=str(e)) from e
 
 
-def _content_aad(m: FramedContent | PrivateMessage, ct: ContentType) -> bytes:
-    """PrivateContentAAD (RFC 9420 §6.3.2): the additional data of the content's AEAD."""
-    return _encode(
-        PrivateContentAAD(
-            group_id=m.group_id,
-            epoch=m.epoch,
-            content_type=ct,
-            authenticated_data=m.authenticated_data,
-        ),
-        PrivateContentAAD,
-        "PrivateContentAAD",
-    )
+def _aad_head(m: FramedContent | PrivateMessage, ct: ContentType) -> bytes:
+    # group_id<V>, uint64 epoch, uint8 content_type: the start of both AADs of §6.3.2,
+    # written directly (one message, two AADs; tests compare with the codec).
+    if not 0 <= m.epoch < 1 << 64 or not 0 <= ct < 256:
+        raise ValidationError("cannot encode the PrivateMessage AAD", detail="epoch or type")
+    gid = m.group_id
+    return b"".join((tls.write_length(len(gid)), gid, m.epoch.to_bytes(8, "big"), bytes((ct,))))
+
+
+def _content_aad(
+    m: FramedContent | PrivateMessage, ct: ContentType, head: bytes | None = None
+) -> bytes:
+    """PrivateContentAAD (RFC 9420 §6.3.2): the additional data of the content's AEAD;
+    ``head``: the SenderDataAAD, its first fields, if already made."""
+    data = m.authenticated_data
+    return (head or _aad_head(m, ct)) + tls.write_length(len(data)) + data
 
 
 def _sender_data_aad(m: FramedContent | PrivateMessage, ct: ContentType) -> bytes:
     """SenderDataAAD (RFC 9420 §6.3.2): the additional data of the sender data's AEAD."""
-    return _encode(
-        SenderDataAAD(group_id=m.group_id, epoch=m.epoch, content_type=ct),
-        SenderDataAAD,
-        "SenderDataAAD",
-    )
+    return _aad_head(m, ct)
+
+
+# Encode once (issue 20): a FramedContentTBS is needed for the signature, again for the
+# membership tag (AuthenticatedContentTBM = FramedContentTBS || FramedContentAuthData)
+# and the GroupContext inside it is the same for every message of an epoch. The last
+# TBS and the last GroupContext encoding are kept, keyed by the identity of the
+# (immutable) values they encode, so one operation encodes each once. A tuple is
+# replaced in one step, so threads reading it see a consistent pair.
+_last_context: tuple[GroupContext | None, bytes] = (None, b"")
+_last_tbs: tuple[FramedContent | None, WireFormat | None, GroupContext | None, bytes] = (
+    None,
+    None,
+    None,
+    b"",
+)
+
+
+def _context_bytes(group_context: GroupContext) -> bytes:
+    global _last_context
+    held, data = _last_context
+    if held is not group_context:
+        data = _encode(group_context, GroupContext, "GroupContext")
+        _last_context = (group_context, data)
+    return data
 
 
 def content_tbs(
     content: FramedContent, wire_format: WireFormat, group_context: GroupContext | None
 ) -> bytes:
-    """The encoded FramedContentTBS that the sender signs (§6.1)."""
-    return _encode(_tbs(content, wire_format, group_context), FramedContentTBS, "FramedContentTBS")
+    """The encoded FramedContentTBS that the sender signs (§6.1): version, wire format,
+    the FramedContent and, for member and new_member_commit senders, the GroupContext."""
+    global _last_tbs
+    c, wf, gc, data = _last_tbs
+    if c is content and wf is wire_format and gc is group_context:
+        return data
+    head = _TBS_HEAD.get(wire_format)
+    if head is None:  # a wire format RFC 9420 does not define: the codec decides
+        data = _encode(
+            _tbs(content, wire_format, group_context), FramedContentTBS, "FramedContentTBS"
+        )
+    elif content.sender.sender_type in _WITH_CONTEXT:
+        if group_context is None:
+            _tbs(content, wire_format, group_context)  # raises: the context is missing
+        assert group_context is not None
+        data = (
+            head + _encode(content, FramedContent, "FramedContent") + _context_bytes(group_context)
+        )
+    else:
+        data = head + _encode(content, FramedContent, "FramedContent")
+    _last_tbs = (content, wire_format, group_context, data)
+    return data
+
+
+# The senders whose FramedContentTBS covers the GroupContext (§6.1).
+_WITH_CONTEXT = (SenderType.member, SenderType.new_member_commit)
+# version mls10 (uint16 1) and the wire format (uint16) that start a FramedContentTBS.
+_TBS_HEAD = {wf: b"\x00\x01" + int(wf).to_bytes(2, "big") for wf in WireFormat}
 
 
 def sign_framed_content(
@@ -261,16 +308,15 @@ def membership_tag(
     group_context: GroupContext,
 ) -> bytes:
     """MAC(membership_key, AuthenticatedContentTBM) (§6.2)."""
-    tbm = AuthenticatedContentTBM(
-        content_tbs=_tbs(content.content, content.wire_format, group_context), auth=content.auth
-    )
-    data = _encode(
-        tbm,
-        AuthenticatedContentTBM,
-        "AuthenticatedContentTBM",
+    # AuthenticatedContentTBM is FramedContentTBS followed by FramedContentAuthData.
+    tbs = content_tbs(content.content, content.wire_format, group_context)
+    auth = _encode(
+        content.auth,
+        FramedContentAuthData,
+        "FramedContentAuthData",
         _ct_context(content.content.content_type),
     )
-    return cs.mac(membership_key, data)
+    return cs.mac(membership_key, tbs + auth)
 
 
 def _describe(sender: Sender) -> str:
@@ -430,8 +476,8 @@ def protect_private(
         raise ValidationError("padding policy must return a non-negative int", detail=repr(pad))
     plaintext += bytes(pad)
 
-    aad = _content_aad(fc, ct)
     sender_data_aad = _sender_data_aad(fc, ct)
+    aad = _content_aad(fc, ct, sender_data_aad)
     leaf = fc.sender.leaf_index
     key_nonce = secret_tree.next_send_key(leaf, ratchet_type(ct))
     reuse_guard = (rng or os.urandom)(4)
@@ -487,7 +533,7 @@ def unprotect_private(
     # Nothing is deleted until the content decrypted and verified; then ``consume``
     # deletes the key without deriving it again.
     key_nonce, consume = secret_tree.prepare_receive(leaf, kind, generation)
-    aad = _content_aad(message, ct)
+    aad = _content_aad(message, ct, sender_data_aad)
     nonce = key_nonce.guarded_nonce(sender_data.reuse_guard)
     try:
         plaintext = cs.aead_open(key_nonce.key, nonce, aad, message.ciphertext)

@@ -38,6 +38,7 @@ from ..schema import (
 )
 from . import psk as psk_mod
 from . import tree_math as tm
+from .parallel import prechecked
 from .ratchet_tree import RatchetTree
 from .validation import (
     DEFAULT_EXTENSION_TYPES,
@@ -51,6 +52,7 @@ from .validation import (
     check_unique_extensions,
     external_senders,
     find_extension,
+    key_package_checks,
     required_capabilities,
     supports_extension,
     supports_proposal,
@@ -318,49 +320,54 @@ def apply_proposals(
     # --- Adds, in order ---
     seen_adds: dict[bytes, int] = {}
     hint = 0  # every leaf below it is taken (the adds fill leaves left to right)
-    for i, item in by_type.get(ProposalType.add, []):
-        assert item.proposal.add is not None
-        kp = item.proposal.add.key_package
-        validate_key_package(suite, kp, where(i))
-        sig = kp.leaf_node.signature_key
-        if sig in seen_adds:
-            raise ValidationError(
-                "RFC 9420 §12.2: no two Adds for the same client",
-                f"same signature key as proposals[{seen_adds[sig]}]",
-                where(i),
+    adds = by_type.get(ProposalType.add, [])
+    # The KeyPackage and leaf signatures of many Adds are checked ahead on threads;
+    # the loop below still decides every error, in order (engine/parallel.py).
+    kps = [item.proposal.add.key_package for _, item in adds if item.proposal.add is not None]
+    with prechecked(suite, key_package_checks(kps), policy.parallelism):
+        for i, item in by_type.get(ProposalType.add, []):
+            assert item.proposal.add is not None
+            kp = item.proposal.add.key_package
+            validate_key_package(suite, kp, where(i))
+            sig = kp.leaf_node.signature_key
+            if sig in seen_adds:
+                raise ValidationError(
+                    "RFC 9420 §12.2: no two Adds for the same client",
+                    f"same signature key as proposals[{seen_adds[sig]}]",
+                    where(i),
+                )
+            seen_adds[sig] = i
+            member = new_summary.signature_keys.get(sig)
+            if member is not None:
+                # §12.2 (identical signature keys = the same client): Removes are applied
+                # before Adds, so a client removed by this same Commit may be re-added.
+                raise ValidationError(
+                    "RFC 9420 §12.2: no Add for a client already in the group",
+                    f"same signature key as leaf {member}",
+                    where(i),
+                )
+            index = new.leftmost_blank_leaf(start=hint)
+            if index is None:
+                index = new.n_leaves
+            validate_leaf_node(
+                suite,
+                kp.leaf_node,
+                source=LeafNodeSource.key_package,
+                group_id=context.group_id,
+                leaf_index=index,
+                extensions=out.extensions,
+                summary=new_summary,
+                policy=policy,
+                where=where(i),
             )
-        seen_adds[sig] = i
-        member = new_summary.signature_keys.get(sig)
-        if member is not None:
-            # §12.2 (identical signature keys = the same client): Removes are applied
-            # before Adds, so a client removed by this same Commit may be re-added.
-            raise ValidationError(
-                "RFC 9420 §12.2: no Add for a client already in the group",
-                f"same signature key as leaf {member}",
-                where(i),
-            )
-        index = new.leftmost_blank_leaf(start=hint)
-        if index is None:
-            index = new.n_leaves
-        validate_leaf_node(
-            suite,
-            kp.leaf_node,
-            source=LeafNodeSource.key_package,
-            group_id=context.group_id,
-            leaf_index=index,
-            extensions=out.extensions,
-            summary=new_summary,
-            policy=policy,
-            where=where(i),
-        )
-        if new_summary.encryption_keys.get(kp.init_key) is not None:
-            raise ValidationError(
-                "RFC 9420 §7.3: keys are unique in the tree", "init_key in use", where(i)
-            )
-        got = _track_add(new, new_summary, kp.leaf_node, index)
-        assert got == index
-        hint = index + 1
-        out.added.append((index, kp))
+            if new_summary.encryption_keys.get(kp.init_key) is not None:
+                raise ValidationError(
+                    "RFC 9420 §7.3: keys are unique in the tree", "init_key in use", where(i)
+                )
+            got = _track_add(new, new_summary, kp.leaf_node, index)
+            assert got == index
+            hint = index + 1
+            out.added.append((index, kp))
 
     # --- PSKs, in order ---
     psk_ids = []

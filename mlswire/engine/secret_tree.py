@@ -105,8 +105,8 @@ def apply_reuse_guard(nonce: bytes, reuse_guard: bytes) -> bytes:
         )
     if len(nonce) < 4:
         raise ValidationError("RFC 9420 §6.3.1: nonce shorter than the reuse guard")
-    head = bytes(a ^ b for a, b in zip(nonce[:4], reuse_guard, strict=True))
-    return head + nonce[4:]
+    head = int.from_bytes(nonce[:4], "big") ^ int.from_bytes(reuse_guard, "big")
+    return head.to_bytes(4, "big") + nonce[4:]
 
 
 def sender_data_key_nonce(
@@ -360,11 +360,14 @@ class SecretTree:
     def _apply(self, ratchet: Ratchet, advance: _Advance) -> None:
         ratchet.generation = advance.key_nonce.generation + 1
         ratchet.secret = advance.next_secret
-        ratchet.skipped.update(advance.kept)
-        # Evict what fell out of the window, which also bounds the number kept.
-        floor = ratchet.generation - 1 - self.out_of_order_window
-        for g in [g for g in ratchet.skipped if g < floor]:
-            del ratchet.skipped[g]
+        skipped = ratchet.skipped
+        if advance.kept:
+            skipped.update(advance.kept)
+        if skipped:  # in order delivery keeps none: nothing to scan
+            # Evict what fell out of the window, which also bounds the number kept.
+            floor = ratchet.generation - 1 - self.out_of_order_window
+            for g in [g for g in skipped if g < floor]:
+                del skipped[g]
 
     def _key_nonce(self, secret: bytes, generation: int) -> tuple[bytes, bytes]:
         cs = self.cs

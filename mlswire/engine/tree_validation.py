@@ -15,6 +15,7 @@ from ..crypto.suites import CipherSuite
 from ..errors import CryptoError, ValidationError
 from ..schema import LeafNode, LeafNodeSource, LeafNodeTBS, ParentNode
 from . import tree_math as tm
+from .parallel import SERIAL, Parallelism, verify_ahead
 from .ratchet_tree import RatchetTree, in_subtree
 
 PARENT_HASH = "RFC 9420 §7.9.2: every non-blank parent node is parent-hash valid"
@@ -76,12 +77,33 @@ def verify_leaf_signature(
         raise ValidationError(LEAF_SIGNATURE, str(e), where or f"leaf {leaf_index}") from None
 
 
-def verify_leaf_signatures(tree: RatchetTree, group_id: bytes) -> None:
+def verify_leaf_signatures(
+    tree: RatchetTree, group_id: bytes, parallelism: Parallelism = SERIAL
+) -> None:
+    """Every member's LeafNode signature; a failure names the leftmost bad leaf, with
+    threads or without (engine/parallel.py)."""
     suite = tree.suite
+    checks = []
     for i in tree.members():
         leaf = tree.leaf(i)
         assert leaf is not None
-        verify_leaf_signature(suite, leaf, group_id, i)
+        checks.append((i, leaf, leaf_node_tbs(leaf, group_id, i)))  # encoded once
+    good = verify_ahead(
+        suite,
+        [(leaf.signature_key, "LeafNodeTBS", tbs, leaf.signature) for _, leaf, tbs in checks],
+        parallelism,
+    )
+    for i, leaf, tbs in checks:
+        if (
+            good
+            and (leaf.signature_key, labeled.sign_content("LeafNodeTBS", tbs), leaf.signature)
+            in good
+        ):
+            continue
+        try:
+            labeled.verify_with_label(suite, leaf.signature_key, "LeafNodeTBS", tbs, leaf.signature)
+        except CryptoError as e:
+            raise ValidationError(LEAF_SIGNATURE, str(e), f"leaf {i}") from None
 
 
 def verify_unique_keys(tree: RatchetTree) -> None:
@@ -173,7 +195,12 @@ def verify_tree_hash(tree: RatchetTree, expected: bytes) -> None:
         raise ValidationError(TREE_HASH, f"computed {got.hex()}, expected {expected.hex()}", "root")
 
 
-def validate_tree(tree: RatchetTree, group_id: bytes, tree_hash: bytes | None = None) -> None:
+def validate_tree(
+    tree: RatchetTree,
+    group_id: bytes,
+    tree_hash: bytes | None = None,
+    parallelism: Parallelism = SERIAL,
+) -> None:
     """All checks a joiner runs on a received tree (§12.4.3.1) that need no GroupContext
     beyond the group id: tree hash (when given), unmerged leaves, unique keys, leaf
     signatures, parent hashes. Leaf signatures come before parent hashes because a
@@ -183,7 +210,7 @@ def validate_tree(tree: RatchetTree, group_id: bytes, tree_hash: bytes | None = 
         verify_tree_hash(tree, tree_hash)
     verify_unmerged_leaves(tree)
     verify_unique_keys(tree)
-    verify_leaf_signatures(tree, group_id)
+    verify_leaf_signatures(tree, group_id, parallelism)
     verify_parent_hashes(tree)
 
 

@@ -31,8 +31,9 @@ from ..schema import (
     RequiredCapabilities,
     Sender,
 )
+from .parallel import Check, Parallelism
 from .ratchet_tree import RatchetTree
-from .tree_validation import verify_leaf_signature
+from .tree_validation import leaf_node_tbs, verify_leaf_signature
 from .versioned import VersionedDict
 
 DEFAULT_PROPOSAL_TYPES = frozenset(int(p) for p in range(1, 8))
@@ -260,6 +261,10 @@ class ValidationPolicy:
     #: parameters" and spells that out as the required_capabilities check, and groups from
     #: the field have members listing suites 1-6 in a suite-7 group. Off by default.
     strict: bool = False
+    #: Threads for independent signature checks (a joined tree's leaves, the KeyPackages
+    #: of a commit's Adds): one per core by default; ``Parallelism(threads=1)`` is off.
+    #: Errors are the same either way (engine/parallel.py).
+    parallelism: Parallelism = field(default_factory=Parallelism)
 
     def accepts_credential(self, credential: Credential, signature_key: bytes) -> bool:
         return self.credential_ok is None or self.credential_ok(credential, signature_key)
@@ -430,6 +435,33 @@ def check_resync_leaf(
         raise ValidationError(rule, "the credential is another participant's", where)
 
 
+def key_package_tbs(kp: KeyPackage) -> bytes:
+    """The encoded KeyPackageTBS its signature covers (§10)."""
+    return tls.encode(
+        KeyPackageTBS(
+            version=kp.version,
+            cipher_suite=kp.cipher_suite,
+            init_key=kp.init_key,
+            leaf_node=kp.leaf_node,
+            extensions=kp.extensions,
+        ),
+        KeyPackageTBS,
+    )
+
+
+def key_package_checks(kps: Iterable[KeyPackage]) -> list[Check]:
+    """The two signatures of each KeyPackage (its own, §10.1, and its LeafNode's, §7.3),
+    for checking ahead on threads (engine/parallel.py)."""
+    out: list[Check] = []
+    for kp in kps:
+        leaf = kp.leaf_node
+        key = leaf.signature_key
+        out.append((key, "KeyPackageTBS", key_package_tbs(kp), kp.signature))
+        # A key_package leaf's TBS has no group id or index (§7.2).
+        out.append((key, "LeafNodeTBS", leaf_node_tbs(leaf, b"", 0), leaf.signature))
+    return out
+
+
 def validate_key_package(suite: CipherSuite, kp: KeyPackage, where: str) -> None:
     """§10.1 checks that need no group: version, suite, signature, init_key."""
     if kp.version != ProtocolVersion.mls10:
@@ -441,19 +473,9 @@ def validate_key_package(suite: CipherSuite, kp: KeyPackage, where: str) -> None
             where,
         )
     check_signature_key_encoding(suite.suite_id, kp.leaf_node.signature_key, where)
-    tbs = tls.encode(
-        KeyPackageTBS(
-            version=kp.version,
-            cipher_suite=kp.cipher_suite,
-            init_key=kp.init_key,
-            leaf_node=kp.leaf_node,
-            extensions=kp.extensions,
-        ),
-        KeyPackageTBS,
-    )
     try:
         labeled.verify_with_label(
-            suite, kp.leaf_node.signature_key, "KeyPackageTBS", tbs, kp.signature
+            suite, kp.leaf_node.signature_key, "KeyPackageTBS", key_package_tbs(kp), kp.signature
         )
     except CryptoError as e:
         raise ValidationError(
@@ -479,6 +501,8 @@ __all__ = [
     "check_unique_extensions",
     "external_senders",
     "find_extension",
+    "key_package_checks",
+    "key_package_tbs",
     "required_capabilities",
     "supports_extension",
     "supports_proposal",

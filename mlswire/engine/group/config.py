@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from ...limits import (
@@ -74,9 +75,10 @@ class GroupConfig:
         if self.max_tree_leaves < 1 or self.max_proposals < 0:
             raise ValueError("max_tree_leaves must be >= 1 and max_proposals >= 0")
 
-    @property
+    @functools.cached_property
     def limits(self) -> Limits:
-        """The codec-level part of the limits, for decoding received messages."""
+        """The codec-level part of the limits, for decoding received messages (made once:
+        the config is frozen, and every received message asks for it)."""
         return Limits(self.max_message_size, self.max_vector_length, self.max_vector_elements)
 
     @property

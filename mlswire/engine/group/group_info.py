@@ -105,7 +105,7 @@ def check_joined_group(
         )
     check_unique_extensions(context.extensions, f"{where}.group_context.extensions")
     check_unique_extensions(info.extensions, f"{where}.extensions")
-    validate_tree(tree, context.group_id, context.tree_hash)
+    validate_tree(tree, context.group_id, context.tree_hash, policy.parallelism)
     summary = MemberSummary.of_tree(tree)
     check_tree_leaves(cs, tree, context, summary, joined_tree_policy(policy), replaced)
     for ext in context.extensions:
