@@ -1307,9 +1307,13 @@ class Group:
         if psk.psktype == PSKType.external and psk.psk_id is not None:
             return self.client.external_psks.get(psk.psk_id)
         if psk.psktype == PSKType.resumption and psk.psk_epoch is not None:
+            # The old group's PSK first: a ReInit may keep the group_id (§11.2), and
+            # then the new group's first commit names the old group by our own id.
+            foreign = self._foreign_psks.get((psk.psk_group_id or b"", psk.psk_epoch))
+            if foreign is not None:
+                return foreign
             if psk.psk_group_id == self.group_id:
                 return self._resumption.get(psk.psk_epoch)
-            return self._foreign_psks.get((psk.psk_group_id or b"", psk.psk_epoch))
         return None
 
     _psk_lookup = psk_lookup
@@ -1964,10 +1968,12 @@ class Group:
         *,
         client: Client | None = None,
         config: GroupConfig | None = None,
+        update_path: bool = False,
     ) -> tuple[Group, CommitOutput]:
         """Create the group a committed ReInit asked for (§11.2): the new group_id,
         suite and extensions, its first commit adding ``key_packages`` (the other
-        members' new KeyPackages) with the old group's resumption PSK (usage reinit).
+        members' new KeyPackages) with the old group's resumption PSK (usage reinit),
+        with an UpdatePath if ``update_path``.
         ``client``: the client to use in the new suite (default: this group's). The
         joiners call ``join_group(welcome, resumed_from=old_group)``."""
         reinit = self.pending_reinit
@@ -1986,6 +1992,7 @@ class Group:
             key_packages,
             ResumptionPSKUsage.reinit,
             config or self.config,
+            update_path,
         )
 
     def branch(
@@ -1995,10 +2002,12 @@ class Group:
         group_id: bytes | None = None,
         extensions: Sequence[Extension] | None = None,
         config: GroupConfig | None = None,
+        update_path: bool = False,
     ) -> tuple[Group, CommitOutput]:
         """A subgroup branched from this one (§11.3): a new group with this member and
         ``key_packages``, tied to this group's current epoch by a resumption PSK with
-        usage branch. Joiners call ``join_group(welcome, resumed_from=their_group)``."""
+        usage branch; its first commit has an UpdatePath if ``update_path``. Joiners call
+        ``join_group(welcome, resumed_from=their_group)``."""
         self._require_active()
         return self._successor(
             self.client,
@@ -2007,6 +2016,7 @@ class Group:
             key_packages,
             ResumptionPSKUsage.branch,
             config or self.config,
+            update_path,
         )
 
     def _successor(
@@ -2017,6 +2027,7 @@ class Group:
         key_packages: Sequence[bytes],
         usage: ResumptionPSKUsage,
         config: GroupConfig,
+        update_path: bool = False,
     ) -> tuple[Group, CommitOutput]:
         new = owner.create_group(group_id, extensions=extensions, config=config, rng=self._rng)
         epoch = self.epoch
@@ -2032,7 +2043,7 @@ class Group:
             for kp in key_packages
         ]
         proposals.append(Proposal(proposal_type=ProposalType.psk, psk=PreSharedKey(psk=psk)))
-        out = new.commit(proposals, update_path=False, _psk_usages=(usage,))
+        out = new.commit(proposals, update_path=update_path, _psk_usages=(usage,))
         new.merge_pending_commit()
         new._foreign_psks.clear()
         return new, out
