@@ -83,6 +83,10 @@ def add_parser(sub: Any) -> None:
     r.add_argument("--connect-timeout", type=float, default=30.0, help="seconds per client")
     r.set_defaults(func=run)
 
+    rep = verbs.add_parser("report", help="summarize results files as a Markdown table")
+    rep.add_argument("results", nargs="+", help="results JSON files or directories of them")
+    rep.set_defaults(func=report)
+
 
 def serve(args: argparse.Namespace) -> int:
     from ..crypto import SUPPORTED_CIPHER_SUITES
@@ -124,6 +128,9 @@ def run(args: argparse.Namespace) -> int:
         print("error: --random needs N >= 1", file=sys.stderr)
         return 2
     several = len(args.config) > 1
+    if several and args.output is not None and Path(args.output).is_file():
+        print("error: with several configs, -o names a directory", file=sys.stderr)
+        return 2
     try:
         configs = [cfg.load(cfg.resolve(c)) for c in args.config]
     except cfg.ConfigError as e:
@@ -151,9 +158,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     progress = runner.Progress(total)
-    passed = failed = 0
-    outputs: dict[str, str] = {}
-    passive_docs: dict[str, list[dict[str, Any]]] = {}
+    passed = failed = unimplemented = 0
+    single: str | None = None
     try:
         for c in configs:
             progress.start_config(c.name)
@@ -162,33 +168,51 @@ def run(args: argparse.Namespace) -> int:
                 for case in cases:
                     passed += case.passed
                     failed += not case.passed
-            outputs[c.name] = runner.dumps(runner.results_json(results))
+                    unimplemented += case.unimplemented
+            # Written as each config finishes, so a long run shows its results early.
+            text = runner.dumps(runner.results_json(results))
+            if args.output is None:
+                single = text
+            elif several:
+                out_dir = Path(args.output)
+                out_dir.mkdir(parents=True, exist_ok=True)
+                (out_dir / f"{c.name}.json").write_text(text)
+            else:
+                Path(args.output).write_text(text)
             if args.passive_out is not None:
-                passive_docs[c.name] = [
+                doc = [
                     v for cases in results.values() for case in cases for v in passive.vectors(case)
                 ]
+                if doc:  # a config whose cases have no joiners gives no vectors
+                    out_dir = Path(args.passive_out)
+                    out_dir.mkdir(parents=True, exist_ok=True)
+                    (out_dir / f"{c.name}.json").write_text(json.dumps(doc, indent=2) + "\n")
     finally:
         progress.close()
         for client in clients:
             client.channel.close()
-    if args.output is None:
-        if not several:
-            sys.stdout.write(outputs[configs[0].name])
-    elif several:
-        out_dir = Path(args.output)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        for name, text in outputs.items():
-            (out_dir / f"{name}.json").write_text(text)
-    else:
-        Path(args.output).write_text(outputs[configs[0].name])
-    if args.passive_out is not None:
-        out_dir = Path(args.passive_out)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        for name, doc in passive_docs.items():
-            if not doc:
-                continue  # a config whose cases have no joiners gives no vectors
-            (out_dir / f"{name}.json").write_text(json.dumps(doc, indent=2) + "\n")
-    print(f"{passed + failed} cases: {passed} passed, {failed} failed", file=sys.stderr)
+    if single is not None and not several:
+        sys.stdout.write(single)
+    print(
+        f"{passed + failed} cases: {passed} passed, {failed} failed"
+        f" ({unimplemented} of them UNIMPLEMENTED by a client)",
+        file=sys.stderr,
+    )
     if failed:
         print("Test failed", file=sys.stderr)
     return 1 if failed else 0
+
+
+def report(args: argparse.Namespace) -> int:
+    from ..interop.report import summarize
+
+    paths: list[Path] = []
+    for name in args.results:
+        path = Path(name)
+        paths += sorted(path.glob("*.json")) if path.is_dir() else [path]
+    try:
+        sys.stdout.write(summarize(paths))
+    except (OSError, ValueError, KeyError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0

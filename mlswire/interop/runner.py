@@ -40,6 +40,9 @@ MAX_MESSAGE = 64 << 20
 _UINT64 = frozenset({"epoch_id"})
 
 
+UNIMPLEMENTED = "rpc error: code = Unimplemented desc = "
+
+
 class RunnerError(Exception):
     """The run cannot start (no client supports the suite, a client is unreachable)."""
 
@@ -115,6 +118,12 @@ class CaseResult:
     @property
     def passed(self) -> bool:
         return self.failed_step is None
+
+    @property
+    def unimplemented(self) -> bool:
+        """Failed because a client answered UNIMPLEMENTED (it cannot do what the step
+        asks): "not applicable" rather than a disagreement."""
+        return self.error is not None and self.error.startswith(UNIMPLEMENTED)
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {

@@ -1,0 +1,59 @@
+"""A Markdown summary of interop results files (the official results JSON): per
+config and script, cases passed, not applicable (a client answered UNIMPLEMENTED) and
+failed, and the distinct reasons, for docs/INTEROP.md."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from .runner import UNIMPLEMENTED
+
+# Handles, ids, lengths and offsets vary from case to case; the reason does not.
+_VARIABLE = re.compile(r"\b[0-9a-f]{16,}\b|\d+")
+
+
+def _reason(error: str) -> str:
+    return _VARIABLE.sub("N", error)
+
+
+def summarize(paths: list[Path]) -> str:
+    lines = [
+        "| config | script | cases | passed | n/a (UNIMPLEMENTED) | failed |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
+    ]
+    totals = Counter[str]()
+    reasons = Counter[str]()
+    for path in paths:
+        doc: dict[str, Any] = json.loads(path.read_text())
+        for script, cases in sorted(doc["scripts"].items()):
+            row = Counter[str]()
+            for case in cases:
+                row["cases"] += 1
+                error = case.get("error")
+                if "failed_step" not in case:
+                    row["passed"] += 1
+                elif error is not None and error.startswith(UNIMPLEMENTED):
+                    row["n/a"] += 1
+                    reasons["n/a: " + _reason(error[len(UNIMPLEMENTED) :])] += 1
+                else:
+                    row["failed"] += 1
+                    reasons["failed: " + _reason(str(error))] += 1
+            totals.update(row)
+            lines.append(
+                f"| {path.stem} | {script} | {row['cases']} | {row['passed']} "
+                f"| {row['n/a']} | {row['failed']} |"
+            )
+    lines.append(
+        f"| **all** | | {totals['cases']} | {totals['passed']} | {totals['n/a']} "
+        f"| {totals['failed']} |"
+    )
+    if reasons:
+        lines += ["", "| cases | reason |", "| ---: | --- |"]
+        for reason, n in reasons.most_common():
+            escaped = reason.replace("|", "\\|")
+            lines.append(f"| {n} | {escaped} |")
+    return "\n".join(lines) + "\n"
