@@ -45,7 +45,8 @@ import {
   joinGroupFromReinit,
   makePskIndex,
   mlsExporter,
-  processMessage,
+  processPrivateMessage,
+  processPublicMessage,
   proposeAddExternal,
   proposeExternal,
   reinitCreateNewGroup,
@@ -187,7 +188,12 @@ async function receive(rec, data) {
   if (m.wireformat !== "mls_private_message" && m.wireformat !== "mls_public_message") {
     throw badRequest(`expected a group message, got ${m.wireformat}`);
   }
-  const result = await processMessage(m, rec.state, psks(rec), acceptAll, rec.client.cs);
+  // ts-mls 1.6.4's processMessage hands PrivateMessages an empty PSK index, so a
+  // commit with PSKs fails there; the per-wire-format functions take the index given.
+  const result =
+    m.wireformat === "mls_private_message"
+      ? await processPrivateMessage(rec.state, m.privateMessage, psks(rec), rec.client.cs, acceptAll)
+      : { kind: "newState", ...(await processPublicMessage(rec.state, m.publicMessage, psks(rec), rec.client.cs, acceptAll)) };
   rec.state = result.newState;
   wipe(result.consumed);
   return result;

@@ -86,6 +86,7 @@ class _Store(m.GroupStateStorage):  # type: ignore[misc]
 @dataclass
 class _Member:
     client: Any
+    store: _Store
     group: Any
     group_id: bytes
     pending: Any = None  # our commit, applied when processed (HandlePendingCommit)
@@ -95,25 +96,28 @@ class _Member:
 class MlsRsServicer(_Servicer):  # type: ignore[misc]
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._store = _Store()
         self._next = 0
         self._states: dict[int, _Member] = {}
-        self._transactions: dict[int, Any] = {}
+        self._transactions: dict[int, tuple[Any, _Store]] = {}
         self._cs = cipher_suite(SUITE)
 
     def _handle(self) -> int:
         self._next += 1
         return self._next
 
-    def _client(self, identity: bytes) -> Any:
+    @staticmethod
+    def _client(identity: bytes) -> tuple[Any, Any, _Store]:
+        """A new mls-rs Client with a store of its own (several members of one group
+        may live here, and the store is keyed by group only)."""
+        store = _Store()
         config = m.client_config_default()
-        config.group_state_storage = self._store
+        config.group_state_storage = store
         keypair = m.generate_signature_keypair(m.CipherSuite.CURVE25519_AES128)
-        return m.Client(identity, keypair, config), keypair
+        return m.Client(identity, keypair, config), keypair, store
 
     def _epoch_authenticator(self, member: _Member) -> bytes:
         member.group.write_to_storage()
-        state = self._store.states[member.group_id]
+        state = member.store.states[member.group_id]
         want = member.group.export_secret(_PROBE, b"", 32)
         n = self._cs.hash_len
         for i in range(len(state) - 2 * n - 2):
@@ -186,17 +190,17 @@ class MlsRsServicer(_Servicer):  # type: ignore[misc]
     def CreateGroup(self, request: Any) -> Any:
         if request.encrypt_handshake:
             raise Unsupported("encrypt_handshake: the bindings send handshake as PublicMessage")
-        client, _ = self._client(request.identity)
+        client, _, store = self._client(request.identity)
         group = client.create_group(request.group_id)
         handle = self._handle()
-        self._states[handle] = _Member(client, group, request.group_id)
+        self._states[handle] = _Member(client, store, group, request.group_id)
         return pb2.CreateGroupResponse(state_id=handle)
 
     def CreateKeyPackage(self, request: Any) -> Any:
-        client, keypair = self._client(request.identity)
+        client, keypair, store = self._client(request.identity)
         kp = client.generate_key_package_message().to_bytes()
         handle = self._handle()
-        self._transactions[handle] = client
+        self._transactions[handle] = (client, store)
         return pb2.CreateKeyPackageResponse(
             transaction_id=handle, key_package=kp, signature_priv=keypair.secret_key.bytes
         )
@@ -204,12 +208,12 @@ class MlsRsServicer(_Servicer):  # type: ignore[misc]
     def JoinGroup(self, request: Any) -> Any:
         if request.encrypt_handshake:
             raise Unsupported("encrypt_handshake: the bindings send handshake as PublicMessage")
-        client = self._transactions[request.transaction_id]
+        client, store = self._transactions[request.transaction_id]
         tree = m.RatchetTree(bytes=request.ratchet_tree) if request.ratchet_tree else None
         info = client.join_group(tree, m.Message.from_bytes(request.welcome))
         # The group id travels encrypted; the storage callback names the group it saves.
         info.group.write_to_storage()
-        member = _Member(client, info.group, self._store.last)
+        member = _Member(client, store, info.group, store.last)
         handle = self._handle()
         self._states[handle] = member
         return pb2.JoinGroupResponse(
