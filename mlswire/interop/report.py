@@ -1,6 +1,7 @@
 """A Markdown summary of interop results files (the official results JSON): per
-config and script, cases passed, not applicable (a client answered UNIMPLEMENTED) and
-failed, and the distinct reasons, for docs/INTEROP.md."""
+config and script, cases passed, not applicable (a client answered UNIMPLEMENTED, or
+the clients share no suite for a suite-changing reinit) and failed, and the distinct
+reasons, for docs/INTEROP.md."""
 
 from __future__ import annotations
 
@@ -12,6 +13,10 @@ from typing import Any
 
 from .runner import UNIMPLEMENTED
 
+# The runner's own "nothing to run" (RUNNER.md §3.19: the assigned clients share no
+# second suite to reinitialize into): not a disagreement either.
+NO_SUITE = "no remaining supported ciphersuite"
+
 # Handles, ids, lengths and offsets vary from case to case; the reason does not.
 _VARIABLE = re.compile(r"\b[0-9a-f]{16,}\b|\d+")
 
@@ -22,7 +27,7 @@ def _reason(error: str) -> str:
 
 def summarize(paths: list[Path]) -> str:
     lines = [
-        "| config | script | cases | passed | n/a (UNIMPLEMENTED) | failed |",
+        "| config | script | cases | passed | n/a | failed |",
         "| --- | --- | ---: | ---: | ---: | ---: |",
     ]
     totals = Counter[str]()
@@ -39,6 +44,9 @@ def summarize(paths: list[Path]) -> str:
                 elif error is not None and error.startswith(UNIMPLEMENTED):
                     row["n/a"] += 1
                     reasons["n/a: " + _reason(error[len(UNIMPLEMENTED) :])] += 1
+                elif error == NO_SUITE:
+                    row["n/a"] += 1
+                    reasons["n/a: " + NO_SUITE] += 1
                 else:
                     row["failed"] += 1
                     reasons["failed: " + _reason(str(error))] += 1

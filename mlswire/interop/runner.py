@@ -904,7 +904,7 @@ class Progress:
         self.done = self.failed = 0
         self._script = ""
         self._script_done = self._script_failed = 0
-        self._last = 0.0
+        self._last = time.monotonic()
 
     def case(self, result: CaseResult) -> None:
         if result.script != self._script:
@@ -915,8 +915,16 @@ class Progress:
         if not result.passed:
             self.failed += 1
             self._script_failed += 1
-        if self.tty:
-            now = time.monotonic()
+        now = time.monotonic()
+        if not self.tty:
+            # Long scripts (deep_random) still show signs of life, twice a minute at most.
+            if now - self._last >= 30:
+                self._last = now
+                self.stream.write(
+                    f"{self._script}: {self._script_done} cases so far ({self.done}/{self.total})\n"
+                )
+                self.stream.flush()
+        else:
             if now - self._last >= 0.05 or self.done == self.total:
                 self._last = now
                 filled = self.WIDTH * min(self.done, self.total) // self.total

@@ -298,6 +298,10 @@ def _wrap(name: str, method: Any) -> Any:
                 context.abort(grpc.StatusCode.NOT_FOUND, f"mls-rs peer: no handle {e}")
             except m.Error as e:
                 context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"mls-rs: {e!r}")
+            except BaseException as e:  # a Rust panic, e.g. todo!() for external senders
+                if "not yet implemented" in str(e):
+                    context.abort(grpc.StatusCode.UNIMPLEMENTED, f"mls-rs bindings: {e}")
+                raise
 
     rpc.__name__ = name
     return rpc
