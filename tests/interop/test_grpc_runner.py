@@ -257,3 +257,28 @@ def test_bundled_configs_are_the_official_ones() -> None:
     assert cfg.bundled() == sorted(p.stem for p in shared.glob("*.json"))
     for name in cfg.bundled():
         assert (cfg.BUNDLED / f"{name}.json").read_bytes() == (shared / f"{name}.json").read_bytes()
+
+
+def test_report_counts_passed_na_and_failed(remote: runner.Remote, tmp_path: Path) -> None:
+    from mlswire.interop.report import summarize
+
+    c = write_config(
+        tmp_path,
+        '{"scripts": {"ok": [{"action": "createGroup", "actor": "a", "members": ["b"]}],'
+        ' "bad": [{"action": "dance", "actor": "a"}]}}',
+    )
+    results = run(remote, c, suite=1)
+    # A peer that cannot do a step answers UNIMPLEMENTED: counted apart, as n/a.
+    na = runner.CaseResult("na", 1, True, {"a": remote})
+    na.error = runner.UNIMPLEMENTED + "ts-mls: UpdateProposal: no API"
+    na.failed_step, na.failed_step_json = 1, "{}"
+    assert na.unimplemented and not na.passed
+    results["na"] = [na]
+    path = tmp_path / "c.json"
+    path.write_text(runner.dumps(runner.results_json(results)))
+    table = summarize([path])
+    assert "| c | ok | 2 | 2 | 0 | 0 |" in table
+    assert "| c | bad | 2 | 0 | 0 | 2 |" in table
+    assert "| c | na | 1 | 0 | 1 | 0 |" in table
+    assert "| 2 | failed: Unknown action: dance |" in table
+    assert "| 1 | n/a: ts-mls: UpdateProposal: no API |" in table
