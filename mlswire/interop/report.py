@@ -18,11 +18,12 @@ from .runner import UNIMPLEMENTED
 NO_SUITE = "no remaining supported ciphersuite"
 
 # Handles, ids, lengths and offsets vary from case to case; the reason does not.
-_VARIABLE = re.compile(r"\b[0-9a-f]{16,}\b|\d+")
+# RFC section references stay as they are.
+_VARIABLE = re.compile(r"RFC \d+ §[\d.]+|\b[0-9a-f]{16,}\b|\d+")
 
 
 def _reason(error: str) -> str:
-    return _VARIABLE.sub("N", error)
+    return _VARIABLE.sub(lambda m: m[0] if m[0].startswith("RFC") else "N", error)
 
 
 def summarize(paths: list[Path]) -> str:

@@ -8,7 +8,8 @@ joins, commits of Adds or of Removes plus cached proposals, Add and Remove propo
 application messages without authenticated data, exporter secrets. Every other RPC,
 and every option the bindings cannot honour, answers UNIMPLEMENTED with the reason:
 
-* handshake messages are always PublicMessage: ``encrypt_handshake`` is refused;
+* handshake messages are always PublicMessage: in a group with ``encrypt_handshake``
+  the peer receives (PrivateMessages included) but refuses to propose or commit;
 * no external joins, GroupInfo, PSKs, Update or GroupContextExtensions proposals,
   ReInit, branches or external senders;
 * KeyPackage private keys stay inside mls-rs (``init_priv``/``encryption_priv`` come back
@@ -89,6 +90,7 @@ class _Member:
     store: _Store
     group: Any
     group_id: bytes
+    encrypt: bool = False  # the runner asked for PrivateMessage handshakes
     pending: Any = None  # our commit, applied when processed (HandlePendingCommit)
     own: set[bytes] = field(default_factory=set)  # our proposals, cached already
 
@@ -153,10 +155,16 @@ class MlsRsServicer(_Servicer):  # type: ignore[misc]
             return None
         return member.group.process_incoming_message(m.Message.from_bytes(data))
 
+    @staticmethod
+    def _sends(member: _Member) -> None:
+        if member.encrypt:
+            raise Unsupported("encrypt_handshake: the bindings send handshake as PublicMessage")
+
     def _commit(self, request: Any) -> Any:
         if request.force_path or request.external_tree:
             raise Unsupported("the bindings cannot force a path or leave the tree out")
         member = self._states[request.state_id]
+        self._sends(member)
         for p in request.by_reference:
             self._receive(member, p)
         kinds = {bytes(d.proposal_type) for d in request.by_value}
@@ -188,12 +196,11 @@ class MlsRsServicer(_Servicer):  # type: ignore[misc]
         return pb2.SupportedCiphersuitesResponse(ciphersuites=[SUITE])
 
     def CreateGroup(self, request: Any) -> Any:
-        if request.encrypt_handshake:
-            raise Unsupported("encrypt_handshake: the bindings send handshake as PublicMessage")
         client, _, store = self._client(request.identity)
         group = client.create_group(request.group_id)
         handle = self._handle()
         self._states[handle] = _Member(client, store, group, request.group_id)
+        self._states[handle].encrypt = request.encrypt_handshake
         return pb2.CreateGroupResponse(state_id=handle)
 
     def CreateKeyPackage(self, request: Any) -> Any:
@@ -206,14 +213,12 @@ class MlsRsServicer(_Servicer):  # type: ignore[misc]
         )
 
     def JoinGroup(self, request: Any) -> Any:
-        if request.encrypt_handshake:
-            raise Unsupported("encrypt_handshake: the bindings send handshake as PublicMessage")
         client, store = self._transactions[request.transaction_id]
         tree = m.RatchetTree(bytes=request.ratchet_tree) if request.ratchet_tree else None
         info = client.join_group(tree, m.Message.from_bytes(request.welcome))
         # The group id travels encrypted; the storage callback names the group it saves.
         info.group.write_to_storage()
-        member = _Member(client, store, info.group, store.last)
+        member = _Member(client, store, info.group, store.last, request.encrypt_handshake)
         handle = self._handle()
         self._states[handle] = member
         return pb2.JoinGroupResponse(
@@ -251,11 +256,13 @@ class MlsRsServicer(_Servicer):  # type: ignore[misc]
 
     def AddProposal(self, request: Any) -> Any:
         member = self._states[request.state_id]
+        self._sends(member)
         kp = m.Message.from_bytes(request.key_package)
         return self._propose(member, member.group.propose_add_members([kp]))
 
     def RemoveProposal(self, request: Any) -> Any:
         member = self._states[request.state_id]
+        self._sends(member)
         who = self._signing_identity(member, request.removed_id)
         return self._propose(member, member.group.propose_remove_members([who]))
 

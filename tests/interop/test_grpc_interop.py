@@ -151,9 +151,9 @@ def test_slice_mlswire_and_mls_rs(mlswire_address: str, mlsrs_address: str) -> N
     results = run_slice([mlswire_address, mlsrs_address])
     counts = check(results, "mls-rs bindings")
     assert counts["deviation"] == 0
-    # The bindings send handshake messages as PublicMessage only: with encrypted
-    # handshake every case with mls-rs in it is n/a; in public mode, groups mixing
-    # the two agree on their epoch authenticators.
+    # The bindings send handshake messages as PublicMessage only: in public mode, groups
+    # mixing the two agree on their epoch authenticators whoever commits; with encrypted
+    # handshake mls-rs takes part as a receiver (it processes PrivateMessage commits).
     for script in ("no_path_secret", "empty"):
         public = [
             c.passed
@@ -161,4 +161,12 @@ def test_slice_mlswire_and_mls_rs(mlswire_address: str, mlsrs_address: str) -> N
             if c.script == script and not c.encrypt and len({r.name for r in c.actors.values()}) > 1
         ]
         assert public == [True, True], script
+    receivers = [
+        c.passed
+        for c in results
+        if c.encrypt
+        and c.script in ("no_path_secret", "empty", "in_order")
+        and c.actors["alice"].name.startswith("mlswire")
+    ]
+    assert receivers and all(receivers)
     assert counts["passed"] >= 40, counts
