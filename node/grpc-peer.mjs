@@ -169,6 +169,16 @@ const psks = (rec) => makePskIndex(rec?.state, rec?.client.psks ?? {});
 const ea = (state) => state.keySchedule.epochAuthenticator;
 const hex = (b) => Buffer.from(b).toString("hex");
 
+// ts-mls keeps Ed25519 private keys (suites 1, 3) as PKCS#8 (WebCrypto's export); test
+// vectors carry the raw 32-byte key (RFC 8032), which follows this fixed header.
+const ED25519_PKCS8 = Buffer.from("302e020100300506032b657004220420", "hex");
+
+function rawSignaturePrivateKey(key) {
+  const k = Buffer.from(key);
+  if (k.length === 48 && k.subarray(0, 16).equals(ED25519_PKCS8)) return k.subarray(16);
+  return k;
+}
+
 function transactionReply(c, kp) {
   const id = next++;
   transactions.set(id, { client: c, kp });
@@ -176,7 +186,7 @@ function transactionReply(c, kp) {
     transaction_id: id,
     init_priv: kp.privatePackage.initPrivateKey,
     encryption_priv: kp.privatePackage.hpkePrivateKey,
-    signature_priv: kp.privatePackage.signaturePrivateKey,
+    signature_priv: rawSignaturePrivateKey(kp.privatePackage.signaturePrivateKey),
   };
 }
 
