@@ -13,7 +13,9 @@ Differences from the official converter, on purpose:
 * a member is found by the transaction its JoinGroup names, so a member that joined
   twice gives two vectors with the right KeyPackage each.
 
-Members who joined by NewMemberAddProposal are skipped (as the converter does).
+Members who joined by NewMemberAddProposal are skipped (as the converter does), and so
+are members whose client did not return its KeyPackage's private keys (the converter
+crashes on those).
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ def vectors(result: CaseResult) -> list[dict[str, Any]]:
         if len(created) != 1:
             continue  # joined with a NewMemberAddProposal's KeyPackage, or unknown
         kp = created[0].response
+        if not (kp.init_priv and kp.encryption_priv and kp.signature_priv):
+            continue  # the client keeps its private keys to itself (mls-rs's bindings)
         epochs = []
         for e in transcript[at + 1 :]:
             if e.actor != actor or e.rpc in _TRANSPARENT:

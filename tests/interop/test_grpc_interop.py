@@ -24,7 +24,8 @@ import pytest
 pytest.importorskip("grpc", reason="the interop extra (grpcio, protobuf) is not installed")
 
 from mlswire.interop import config as cfg
-from mlswire.interop import runner, server
+from mlswire.interop import passive, runner, server
+from mlswire.vectors import _passive
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE_PEER = ROOT / "node" / "grpc-peer.mjs"
@@ -145,6 +146,19 @@ def test_slice_mlswire_and_ts_mls(mlswire_address: str, tsmls_address: str) -> N
         assert len(mixed) == 4 and all(mixed), script  # 2 mixed assignments x 2 modes
     for script in ("out_of_order_within_epoch", "out_of_order_across_epochs", "remove"):
         assert all(mixed_passes(results, script)), script
+    # Passive-client vectors from the mixed run verify in mlswire, the ones of members
+    # that ts-mls played included (their Welcomes made by either implementation).
+    vectors = [v for case in results for v in passive.vectors(case)]
+    ts_joins = sum(
+        1
+        for case in results
+        if case.passed
+        for e in case.transcript
+        if e.rpc == "JoinGroup" and case.actors[e.actor].name.startswith("ts-mls")
+    )
+    assert ts_joins >= 20 and len(vectors) >= 2 * ts_joins
+    for v in vectors:
+        _passive.check(v)
 
 
 def test_slice_mlswire_and_mls_rs(mlswire_address: str, mlsrs_address: str) -> None:
@@ -169,4 +183,16 @@ def test_slice_mlswire_and_mls_rs(mlswire_address: str, mlsrs_address: str) -> N
         and c.actors["alice"].name.startswith("mlswire")
     ]
     assert receivers and all(receivers)
+    # mls-rs keeps its KeyPackages' private keys: only mlswire's joins give vectors.
+    vectors = [v for case in results for v in passive.vectors(case)]
+    mlswire_joins = sum(
+        1
+        for case in results
+        if case.passed
+        for e in case.transcript
+        if e.rpc == "JoinGroup" and case.actors[e.actor].name.startswith("mlswire")
+    )
+    assert len(vectors) == mlswire_joins > 0
+    for v in vectors:
+        _passive.check(v)
     assert counts["passed"] >= 40, counts
