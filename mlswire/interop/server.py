@@ -655,10 +655,15 @@ class MlswireServicer(_Servicer):  # type: ignore[misc]  # generated, untyped ba
         assert info is not None
         context = info.group_context
         senders = _external_senders(context.extensions)
-        # The runner never fills in signer_index: find our key among the group's senders.
+        # The Go runner never fills in signer_index (0 then means "find it"): look our
+        # key up among the group's senders; a given index must name our key.
         index = [i for i, s in enumerate(senders) if s.signature_key == signer.sender.signature_key]
         if not index:
             raise BadRequest("this signer is not among the group's external_senders")
+        if request.signer_index:
+            if request.signer_index not in index:
+                raise BadRequest(f"external_senders[{request.signer_index}] is not this signer")
+            index = [request.signer_index]
 
         def leaves() -> list[tuple[int, bytes | None]]:
             data = request.ratchet_tree
