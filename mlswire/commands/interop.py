@@ -85,6 +85,9 @@ def add_parser(sub: Any) -> None:
 
     rep = verbs.add_parser("report", help="summarize results files as a Markdown table")
     rep.add_argument("results", nargs="+", help="results JSON files or directories of them")
+    rep.add_argument(
+        "--totals", action="store_true", help="one row per argument instead of per script"
+    )
     rep.set_defaults(func=report)
 
 
@@ -204,14 +207,17 @@ def run(args: argparse.Namespace) -> int:
 
 
 def report(args: argparse.Namespace) -> int:
-    from ..interop.report import summarize
+    from ..interop.report import summarize, totals
 
-    paths: list[Path] = []
+    groups: dict[str, list[Path]] = {}
     for name in args.results:
         path = Path(name)
-        paths += sorted(path.glob("*.json")) if path.is_dir() else [path]
+        groups[name] = sorted(path.glob("*.json")) if path.is_dir() else [path]
     try:
-        sys.stdout.write(summarize(paths))
+        if args.totals:
+            sys.stdout.write(totals(groups))
+        else:
+            sys.stdout.write(summarize([p for paths in groups.values() for p in paths]))
     except (OSError, ValueError, KeyError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1

@@ -26,12 +26,40 @@ def _reason(error: str) -> str:
     return _VARIABLE.sub(lambda m: m[0] if m[0].startswith("RFC") else "N", error)
 
 
+def _classify(case: dict[str, Any]) -> tuple[str, str | None]:
+    """("passed" | "n/a" | "failed", the reason)."""
+    error = case.get("error")
+    if "failed_step" not in case:
+        return "passed", None
+    if error is not None and error.startswith(UNIMPLEMENTED):
+        return "n/a", "n/a: " + _reason(error[len(UNIMPLEMENTED) :])
+    if error == NO_SUITE:
+        return "n/a", "n/a: " + NO_SUITE
+    return "failed", "failed: " + _reason(str(error))
+
+
+def totals(groups: dict[str, list[Path]]) -> str:
+    """One row per named group of results files: cases, passed, n/a, failed."""
+    lines = ["| run | cases | passed | n/a | failed |", "| --- | ---: | ---: | ---: | ---: |"]
+    for name, paths in groups.items():
+        row = Counter[str]()
+        for path in paths:
+            for cases in json.loads(path.read_text())["scripts"].values():
+                for case in cases:
+                    row["cases"] += 1
+                    row[_classify(case)[0]] += 1
+        lines.append(
+            f"| {name} | {row['cases']} | {row['passed']} | {row['n/a']} | {row['failed']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def summarize(paths: list[Path]) -> str:
     lines = [
         "| config | script | cases | passed | n/a | failed |",
         "| --- | --- | ---: | ---: | ---: | ---: |",
     ]
-    totals = Counter[str]()
+    total = Counter[str]()
     reasons = Counter[str]()
     for path in paths:
         doc: dict[str, Any] = json.loads(path.read_text())
@@ -39,26 +67,17 @@ def summarize(paths: list[Path]) -> str:
             row = Counter[str]()
             for case in cases:
                 row["cases"] += 1
-                error = case.get("error")
-                if "failed_step" not in case:
-                    row["passed"] += 1
-                elif error is not None and error.startswith(UNIMPLEMENTED):
-                    row["n/a"] += 1
-                    reasons["n/a: " + _reason(error[len(UNIMPLEMENTED) :])] += 1
-                elif error == NO_SUITE:
-                    row["n/a"] += 1
-                    reasons["n/a: " + NO_SUITE] += 1
-                else:
-                    row["failed"] += 1
-                    reasons["failed: " + _reason(str(error))] += 1
-            totals.update(row)
+                kind, reason = _classify(case)
+                row[kind] += 1
+                if reason is not None:
+                    reasons[reason] += 1
+            total.update(row)
             lines.append(
                 f"| {path.stem} | {script} | {row['cases']} | {row['passed']} "
                 f"| {row['n/a']} | {row['failed']} |"
             )
     lines.append(
-        f"| **all** | | {totals['cases']} | {totals['passed']} | {totals['n/a']} "
-        f"| {totals['failed']} |"
+        f"| **all** | | {total['cases']} | {total['passed']} | {total['n/a']} | {total['failed']} |"
     )
     if reasons:
         lines += ["", "| cases | reason |", "| ---: | --- |"]

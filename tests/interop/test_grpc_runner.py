@@ -260,7 +260,7 @@ def test_bundled_configs_are_the_official_ones() -> None:
 
 
 def test_report_counts_passed_na_and_failed(remote: runner.Remote, tmp_path: Path) -> None:
-    from mlswire.interop.report import summarize
+    from mlswire.interop.report import summarize, totals
 
     c = write_config(
         tmp_path,
@@ -282,3 +282,4 @@ def test_report_counts_passed_na_and_failed(remote: runner.Remote, tmp_path: Pat
     assert "| c | na | 1 | 0 | 1 | 0 |" in table
     assert "| 2 | failed: Unknown action: dance |" in table
     assert "| 1 | n/a: ts-mls: UpdateProposal: no API |" in table
+    assert "| run | 5 | 2 | 1 | 2 |" in totals({"run": [path]})
