@@ -95,6 +95,7 @@ def main() -> int:
         help="for these ts-mls suites, N random assignments per script and mode instead of "
         "all (the full product takes about half an hour per suite on 2 busy cores)",
     )
+    parser.add_argument("--no-deep", action="store_true", help="skip ts-mls-deep")
     args = parser.parse_args()
     out = Path(args.output).resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -161,9 +162,10 @@ def main() -> int:
                 )
                 how = "every assignment" if n is None else f"{n} random assignments per mode"
                 runs.append((f"mlswire x ts-mls, suite {suite} ({how})", d))
-            d = out / "ts-mls-deep"
-            interop_run(d, [mlswire, ts], ["deep_random"], "--random", "1", "--seed", "9420")
-            runs.append(("mlswire x ts-mls, deep_random (one random assignment)", d))
+            if not args.no_deep:
+                d = out / "ts-mls-deep"
+                interop_run(d, [mlswire, ts], ["deep_random"], "--random", "1", "--seed", "9420")
+                runs.append(("mlswire x ts-mls, deep_random (one random assignment)", d))
         if "self" in only:
             for suite in suites:
                 d = out / "self" / f"suite-{suite}"
