@@ -99,6 +99,8 @@ class CaseResult:
 
 
 def case_label(index: int, case: Any) -> str:
+    if isinstance(case, dict) and "rule" in case and "cipher_suite" in case:
+        return f"case {index} (rule {case['rule']}, cipher suite {case['cipher_suite']})"
     if isinstance(case, dict) and "cipher_suite" in case:
         return f"case {index} (cipher suite {case['cipher_suite']})"
     return f"case {index}"
