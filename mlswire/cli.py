@@ -22,19 +22,22 @@ from .commands import (
     CommandError,
     client,
     encodings,
+    interop,
     one_line,
     serve,
     vectors,
 )
 from .errors import MLSError
 
-# The modules of the `service` extra (mlswire serve, mlswire client), by import name.
-SERVICE_MODULES = dict.fromkeys(
-    ["starlette", "uvicorn", "psycopg", "httpx", "platformdirs"], "service"
-)
+# The modules of the optional extras, by import name: `service` (mlswire serve, mlswire
+# client) and `interop` (mlswire interop; protobuf imports as google.protobuf).
+EXTRA_MODULES = {
+    **dict.fromkeys(["starlette", "uvicorn", "psycopg", "httpx", "platformdirs"], "service"),
+    **dict.fromkeys(["grpc", "google"], "interop"),
+}
 
 # Each module registers its own subcommands.
-COMMAND_MODULES = [vectors, encodings, serve, client]
+COMMAND_MODULES = [vectors, encodings, serve, client, interop]
 
 
 class Parser(argparse.ArgumentParser):
@@ -81,7 +84,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"{verb}: error: {one_line(str(e))}", file=sys.stderr)
         return 1
     except ModuleNotFoundError as e:  # an optional dependency is not installed
-        extra = SERVICE_MODULES.get((e.name or "").partition(".")[0])
+        extra = EXTRA_MODULES.get((e.name or "").partition(".")[0])
         fix = f"pip install 'mlswire[{extra}]'" if extra else f"pip install {e.name}"
         print(f"{verb}: error: needs the Python package {e.name!r}: {fix}", file=sys.stderr)
         return UNAVAILABLE

@@ -20,6 +20,7 @@
 
 import { readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
+import { pathToFileURL } from "node:url";
 
 import {
   acceptAll,
@@ -58,21 +59,21 @@ import { CODECS, checkOne } from "./codecs.mjs";
 // `rfc_signature_keys: false` in new_client keeps ts-mls's own (non-conforming) keys.
 const NIST_CURVES = { 2: "p256", 5: "p521", 7: "p384" };
 
-async function conformingSignatureKeys(suite, keys) {
+export async function conformingSignatureKeys(suite, keys) {
   const curve = NIST_CURVES[suite];
   if (curve === undefined) return keys;
   const nist = await import("@noble/curves/nist.js");
   return { signKey: keys.signKey, publicKey: nist[curve].getPublicKey(keys.signKey, false) };
 }
 
-const TS_MLS_VERSION = JSON.parse(
+export const TS_MLS_VERSION = JSON.parse(
   readFileSync(new URL("./node_modules/ts-mls/package.json", import.meta.url), "utf8"),
 ).version;
 
 // The RFC 9420 suites this driver offers. ts-mls has more (post-quantum ones), but the
 // interop matrix covers 1..7; each needs the optional peer packages pinned in
 // package.json (see PEERS.md) and fails loudly at getCiphersuiteImpl if one is missing.
-const SUITES = [1, 2, 3, 4, 5, 6, 7];
+export const SUITES = [1, 2, 3, 4, 5, 6, 7];
 
 // ---------------------------------------------------------------- helpers
 
@@ -90,7 +91,7 @@ function toHex(bytes) {
 // Complaints about the request itself (bad handle, malformed hex, wrong message type):
 // a bug in the caller, reported under a kind no ts-mls error uses, so the Python side
 // never mistakes one for ts-mls rejecting a message.
-class DriverError extends Error {
+export class DriverError extends Error {
   constructor(message) {
     super(message);
     this.name = "DriverError";
@@ -99,7 +100,7 @@ class DriverError extends Error {
 
 // ts-mls refusing the input (as opposed to the caller misusing the driver): bytes that
 // do not decode, a Welcome for none of our KeyPackages. Reported like ts-mls's own errors.
-class Rejected extends Error {
+export class Rejected extends Error {
   constructor(kind, message) {
     super(message);
     this.name = kind;
@@ -108,7 +109,7 @@ class Rejected extends Error {
 
 // Decodes exactly one MLSMessage: ts-mls decoders report how much they consumed and
 // leave trailing bytes to the caller, so trailing garbage would otherwise pass.
-function decodeWhole(bytes, what) {
+export function decodeWhole(bytes, what) {
   const decoded = decodeMlsMessage(bytes, 0);
   if (decoded === undefined) throw new Rejected("DecodeError", `${what}: not an MLSMessage`);
   const [message, consumed] = decoded;
@@ -121,7 +122,7 @@ function decodeWhole(bytes, what) {
 // Applications are expected to wipe the secrets ts-mls reports as consumed (its README
 // does); doing the same here means the interop run exercises ts-mls's key deletion
 // exactly as a real deployment would, not a more forgiving variant.
-function wipe(consumed) {
+export function wipe(consumed) {
   for (const secret of consumed ?? []) zeroOutUint8Array(secret);
 }
 
@@ -132,7 +133,7 @@ const clients = new Map(); // handle -> {identity, suite, cs, sigKeys, pending: 
 const groups = new Map(); // handle -> {client, state}
 const suiteImpls = new Map(); // suite id -> CiphersuiteImpl (creating one is not free)
 
-async function suiteImpl(suite) {
+export async function suiteImpl(suite) {
   if (!SUITES.includes(suite)) throw new DriverError(`cipher suite ${suite} not offered (have ${SUITES})`);
   if (!suiteImpls.has(suite)) suiteImpls.set(suite, await getCiphersuiteImpl(getCiphersuiteFromId(suite)));
   return suiteImpls.get(suite);
@@ -156,7 +157,7 @@ function addGroup(client, state) {
   return handle;
 }
 
-function leafIndexOf(state, identity, signatureKey) {
+export function leafIndexOf(state, identity, signatureKey) {
   // Leaves sit at even node indices; leaf i is node 2i.
   for (let node = 0; node < state.ratchetTree.length; node += 2) {
     const entry = state.ratchetTree[node];
@@ -231,7 +232,7 @@ function commitOptions(req) {
 
 // A KeyPackage of the client's signing identity (with its private parts), for a leaf of
 // its own in a group it creates.
-function ownKeyPackage(client) {
+export function ownKeyPackage(client) {
   const credential = { credentialType: "basic", identity: client.identity };
   return generateKeyPackageWithKey(credential, defaultCapabilities(), defaultLifetime, [], client.sigKeys, client.cs);
 }
@@ -540,9 +541,13 @@ async function handle(line) {
   }
 }
 
-const rl = createInterface({ input: process.stdin, crlfDelay: Infinity });
-for await (const line of rl) {
-  if (line.trim() === "") continue;
-  const response = await handle(line);
-  process.stdout.write(JSON.stringify(response) + "\n");
+// The helpers above are shared with the gRPC peer (grpc-peer.mjs), which imports this
+// module: the JSON-lines loop runs only when this file is the program.
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
+  const rl = createInterface({ input: process.stdin, crlfDelay: Infinity });
+  for await (const line of rl) {
+    if (line.trim() === "") continue;
+    const response = await handle(line);
+    process.stdout.write(JSON.stringify(response) + "\n");
+  }
 }

@@ -251,9 +251,13 @@ class Group:
         if psk.psktype == PSKType.external and psk.psk_id is not None:
             return self.client.external_psks.get(psk.psk_id)
         if psk.psktype == PSKType.resumption and psk.psk_epoch is not None:
+            # The old group's PSK first: a ReInit may keep the group_id (§11.2), and
+            # then the new group's first commit names the old group by our own id.
+            foreign = self._foreign_psks.get((psk.psk_group_id or b"", psk.psk_epoch))
+            if foreign is not None:
+                return foreign
             if psk.psk_group_id == self.group_id:
                 return self._resumption.get(psk.psk_epoch)
-            return self._foreign_psks.get((psk.psk_group_id or b"", psk.psk_epoch))
         return None
 
     def _psk_secret(self, ids: Sequence[PreSharedKeyID]) -> bytes | None:
@@ -492,14 +496,16 @@ class Group:
         *,
         client: Client | None = None,
         config: GroupConfig | None = None,
+        update_path: bool = False,
     ) -> tuple[Group, CommitOutput]:
         """Create the group a committed ReInit asked for (§11.2): the new group_id,
         suite and extensions, its first commit adding ``key_packages`` (the other
-        members' new KeyPackages) with the old group's resumption PSK (usage reinit).
+        members' new KeyPackages) with the old group's resumption PSK (usage reinit),
+        with an UpdatePath if ``update_path``.
         ``client``: the client to use in the new suite (default: this group's). The
         joiners call ``join_group(welcome, resumed_from=old_group)``."""
         self._require("reinit_successor")
-        return resumption.reinit_successor(self, key_packages, client, config)
+        return resumption.reinit_successor(self, key_packages, client, config, update_path)
 
     def branch(
         self,
@@ -508,10 +514,12 @@ class Group:
         group_id: bytes | None = None,
         extensions: Sequence[Extension] | None = None,
         config: GroupConfig | None = None,
+        update_path: bool = False,
     ) -> tuple[Group, CommitOutput]:
         """A subgroup branched from this one (§11.3): a new group with this member and
         ``key_packages``, tied to this group's current epoch by a resumption PSK with
-        usage branch. Joiners call ``join_group(welcome, resumed_from=their_group)``."""
+        usage branch; its first commit has an UpdatePath if ``update_path``. Joiners call
+        ``join_group(welcome, resumed_from=their_group)``."""
         self._require("branch")
         return resumption.successor(
             self,
@@ -521,6 +529,7 @@ class Group:
             key_packages,
             ResumptionPSKUsage.branch,
             config or self.config,
+            update_path,
         )
 
     # --- persistence (snapshot.py) --------------------------------------------------------

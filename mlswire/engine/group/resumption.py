@@ -129,6 +129,7 @@ def reinit_successor(
     key_packages: Sequence[bytes],
     client: Client | None,
     config: GroupConfig | None,
+    update_path: bool = False,
 ) -> tuple[Group, CommitOutput]:
     reinit = group.pending_reinit
     if reinit is None:
@@ -147,6 +148,7 @@ def reinit_successor(
         key_packages,
         ResumptionPSKUsage.reinit,
         config or group.config,
+        update_path,
     )
 
 
@@ -158,9 +160,11 @@ def successor(
     key_packages: Sequence[bytes],
     usage: ResumptionPSKUsage,
     config: GroupConfig,
+    update_path: bool = False,
 ) -> tuple[Group, CommitOutput]:
     """A new group owned by ``owner`` whose first commit adds ``key_packages`` and ties
-    it to ``group``'s current epoch by a resumption PSK with ``usage``."""
+    it to ``group``'s current epoch by a resumption PSK with ``usage`` (with an
+    UpdatePath if ``update_path``)."""
     rng = group._rng
     new = owner.create_group(group_id, extensions=extensions, config=config, rng=rng)
     epoch = group.epoch
@@ -173,7 +177,7 @@ def successor(
     )
     proposals = [add_proposal(kp) for kp in key_packages]
     proposals.append(psk_proposal(psk))
-    out = create_commit(new, proposals, update_path=False, psk_usages=(usage,))
+    out = create_commit(new, proposals, update_path=update_path, psk_usages=(usage,))
     new.merge_pending_commit()
     new._foreign_psks.clear()
     return new, out
