@@ -162,3 +162,22 @@ def test_strict_only_rows_are_the_strict_checks() -> None:
         assert "ValidationPolicy(strict=True)" in source, (
             f"{r.id}: its test does not use a strict receiver"
         )
+
+
+def _normalized(text: str) -> str:
+    """The RFC's markdown with its cross-reference braces dropped and every run of
+    white space one space, so that a quote matches across the source's line breaks."""
+    return re.sub(r"\s+", " ", text.replace("{{", "").replace("}}", ""))
+
+
+def test_level_quotes_are_the_rfc_text(rfc9420_text: str) -> None:
+    # Each "..." in a level cell is RFC 9420's wording; " ... " marks an elision.
+    rfc = _normalized(rfc9420_text)
+    quotes = 0
+    for row in rows():
+        for quote in re.findall(r'"([^"]+)"', row.cells[2]):
+            for part in quote.split(" ... "):
+                part = _normalized(part).strip(" .")
+                assert part in rfc, f"{row.id}: {part!r} is not in RFC 9420"
+                quotes += 1
+    assert quotes > 50
