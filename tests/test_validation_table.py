@@ -1,11 +1,15 @@
 """docs/VALIDATION.md stays true: every row points at a test that exists (an
 ``xfail(strict=True)`` one exactly when the row says **not enforced**), at code that
 exists, and every negative test of the tests/test_validation_rules_*.py files is in the
-table (a test nobody can find from the table is a rule nobody documented)."""
+table (a test nobody can find from the table is a rule nobody documented). Every row
+has an RFC level (MUST, SHOULD or beyond); every SHOULD and beyond row says why its
+check is kept or relaxed; and the strict-only rows are exactly the engine's checks
+behind ``ValidationPolicy(strict=True)``."""
 
 from __future__ import annotations
 
 import importlib
+import inspect
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +22,10 @@ ROW = re.compile(r"^\|\s*([A-Z]+\d+)\s*\|(.*)\|\s*$")
 TEST_ID = re.compile(r"`(tests/[\w/]+\.py)::(\w+)`")
 CODE = re.compile(r"`((?:engine|codecs)\.[\w.]+):([\w.]+)`")
 ERRORS = {"ValidationError", "CryptoError", "StateError", "DecodeError"}
+LEVEL = re.compile(r"^(MUST|SHOULD|beyond)(, strict-only)?(?:: (.+))?$")
+# The rule names of the checks only a strict policy makes (validation.py, group_info.py):
+# "RFC 9420 §7.2 (strict): capabilities list the group's cipher suite".
+STRICT_RULE = re.compile(r'"RFC 9420 (§[\d.]+) \(strict\): ([^"]+)"')
 # Tests in the rule files that are positive controls of a row (named in its text) or
 # helpers' own checks, not rows of their own.
 NOT_ROWS = {"test_list_add_of_removed_member_is_allowed", "test_external_commit_resync_accepted"}
@@ -74,8 +82,8 @@ def test_table_has_the_sections_of_the_issue() -> None:
 
 @pytest.mark.parametrize("row", rows(), ids=lambda r: r.id)
 def test_row_points_at_test_and_code(row: Row) -> None:
-    assert len(row.cells) == 5, f"{row.id}: expected 6 columns"
-    _rfc, _rule, code, test, error = row.cells
+    assert len(row.cells) == 6, f"{row.id}: expected 7 columns"
+    _rfc, _rule, _level, code, test, error = row.cells
     assert error in ERRORS, f"{row.id}: unknown error class {error!r}"
     tests = TEST_ID.findall(test)
     assert len(tests) == 1, f"{row.id}: the test column names one test"
@@ -102,3 +110,74 @@ def test_every_rule_test_is_in_the_table() -> None:
         for name in dir(module):
             if name.startswith("test_") and name not in NOT_ROWS:
                 assert name in listed, f"{path.name}::{name} is in no row of VALIDATION.md"
+
+
+def _level(row: Row) -> tuple[str, bool, str]:
+    """(level, strict-only, the reason or note after the colon) of a row."""
+    m = LEVEL.match(row.cells[2])
+    assert m, f"{row.id}: level {row.cells[2][:40]!r} is not MUST, SHOULD or beyond"
+    return m.group(1), m.group(2) is not None, m.group(3) or ""
+
+
+@pytest.mark.parametrize("row", rows(), ids=lambda r: r.id)
+def test_row_has_a_level_and_a_reason(row: Row) -> None:
+    level, strict_only, reason = _level(row)
+    assert "strict-only" not in row.cells[2].removeprefix("beyond, strict-only"), (
+        f"{row.id}: 'strict-only' belongs right after 'beyond'"
+    )
+    if strict_only:
+        assert level == "beyond", f"{row.id}: only a check beyond the RFC may be strict-only"
+        assert "relaxed" in reason, f"{row.id}: a strict-only row says why it is relaxed"
+        assert "`ValidationPolicy(strict=True)`" in row.text, f"{row.id}: names the switch"
+    if level != "MUST":
+        assert '"' in reason or reason.startswith("no RFC step"), (
+            f"{row.id}: a {level} row quotes the RFC (or says it has no such step)"
+        )
+        assert "kept" in reason or "relaxed" in reason, (
+            f"{row.id}: a {level} row says why it is kept or relaxed"
+        )
+
+
+def _strict_rules() -> set[tuple[str, str]]:
+    found: set[tuple[str, str]] = set()
+    for path in sorted((ROOT / "mlswire").rglob("*.py")):
+        found.update(STRICT_RULE.findall(path.read_text()))
+    return found
+
+
+def test_strict_only_rows_are_the_strict_checks() -> None:
+    strict_rules = _strict_rules()
+    assert strict_rules, "no '(strict)' rule in mlswire: update this test"
+    strict_rows = [r for r in rows() if _level(r)[1]]
+    for section, rule in sorted(strict_rules):
+        assert any(section in r.cells[0] and f'"{rule}"' in r.cells[1] for r in strict_rows), (
+            f"the strict check {section} {rule!r} is in no strict-only row"
+        )
+    for r in strict_rows:
+        assert any(f'"{rule}"' in r.cells[1] for _, rule in strict_rules), (
+            f"{r.id}: strict-only, but the engine has no '(strict)' check with its rule"
+        )
+        (path, name), *_ = TEST_ID.findall(r.cells[4])
+        source = inspect.getsource(_test_function(path, name))  # type: ignore[arg-type]
+        assert "ValidationPolicy(strict=True)" in source, (
+            f"{r.id}: its test does not use a strict receiver"
+        )
+
+
+def _normalized(text: str) -> str:
+    """The RFC's markdown with its cross-reference braces dropped and every run of
+    white space one space, so that a quote matches across the source's line breaks."""
+    return re.sub(r"\s+", " ", text.replace("{{", "").replace("}}", ""))
+
+
+def test_level_quotes_are_the_rfc_text(rfc9420_text: str) -> None:
+    # Each "..." in a level cell is RFC 9420's wording; " ... " marks an elision.
+    rfc = _normalized(rfc9420_text)
+    quotes = 0
+    for row in rows():
+        for quote in re.findall(r'"([^"]+)"', row.cells[2]):
+            for part in quote.split(" ... "):
+                part = _normalized(part).strip(" .")
+                assert part in rfc, f"{row.id}: {part!r} is not in RFC 9420"
+                quotes += 1
+    assert quotes > 50
