@@ -8,11 +8,12 @@ receiving member rejects it naming the rule and with its state unchanged.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 
 import msgspec
 
-from mlswire.engine.group import Client, Group, ProposalMessage
+from mlswire.engine.group import Client, Group, ProposalMessage, StagedCommit
 from mlswire.engine.proposals import ValidationPolicy
 from mlswire.errors import ValidationError
 from mlswire.schema import (
@@ -157,6 +158,26 @@ def test_leaf_lifetime_current() -> None:
     rejects(
         b,
         forge_commit(a, [add(expired)]),
+        ValidationError,
+        r"§7\.3: the current time is within lifetime",
+    )
+
+
+def test_leaf_lifetime_allows_clock_skew() -> None:
+    # A KeyPackage made by a sender whose clock runs ahead (mls-rs starts not_before at
+    # the second it is made): within ValidationPolicy.clock_skew it is accepted; beyond,
+    # it is refused like an expired one. (Positive control of L6, not a row of its own.)
+    _, (a, b) = make_group(2)
+    now = int(time.time())
+    skew = b.client.policy.clock_skew
+    ahead = key_package(Client.generate(b"d"), lifetime=(now + skew // 5, now + 3600))
+    staged = b.process(a.add_members([ahead]).commit)
+    assert isinstance(staged, StagedCommit) and [m.identity for m in staged.added] == [b"d"]
+    a.clear_pending_commit()
+    too_far = key_package(Client.generate(b"e"), lifetime=(now + 2 * skew, now + 3600))
+    rejects(
+        b,
+        forge_commit(a, [add(too_far)]),
         ValidationError,
         r"§7\.3: the current time is within lifetime",
     )

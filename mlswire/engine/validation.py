@@ -232,6 +232,10 @@ class ValidationPolicy:
     #: Check received LeafNodes' lifetimes against ``clock`` (RECOMMENDED by §7.3).
     check_lifetime: bool = True
     clock: Clock = system_clock
+    #: Seconds by which a lifetime may miss the clock and still pass: clocks of sender
+    #: and receiver differ, and some stacks (mls-rs) start a KeyPackage's lifetime at the
+    #: second it is made, so a receiver running a little behind refused fresh ones.
+    clock_skew: int = 300
     #: The longest total lifetime (``not_after - not_before``, seconds) a received
     #: KeyPackage's LeafNode may have (§7.2: the application defines it). None: any. Peers
     #: differ (ts-mls issues KeyPackages valid until 2^64-1), so there is no default.
@@ -256,7 +260,7 @@ class ValidationPolicy:
     #: proposals that are not authorized are considered invalid"). None: all are.
     external_proposal_ok: Callable[[Proposal, Sender], bool] | None = None
     #: Also refuse what RFC 9420 does not forbid but mlswire once did (docs/VALIDATION.md
-    #: marks these rows "beyond a MUST"): a leaf whose capabilities omit the group's
+    #: marks these rows "beyond, strict-only"): a leaf whose capabilities omit the group's
     #: cipher suite. §7.2 only asks that a leaf be "compatible with the group's
     #: parameters" and spells that out as the required_capabilities check, and groups from
     #: the field have members listing suites 1-6 in a suite-7 group. Off by default.
@@ -376,8 +380,8 @@ def validate_leaf_node(
                 where,
             )
     if policy.check_lifetime and leaf.lifetime is not None:
-        now = policy.clock()
-        if not leaf.lifetime.not_before <= now <= leaf.lifetime.not_after:
+        now, skew = policy.clock(), policy.clock_skew
+        if not leaf.lifetime.not_before - skew <= now <= leaf.lifetime.not_after + skew:
             raise ValidationError("RFC 9420 §7.3: the current time is within lifetime", where=where)
         total = leaf.lifetime.not_after - leaf.lifetime.not_before
         if policy.max_lifetime is not None and total > policy.max_lifetime:
