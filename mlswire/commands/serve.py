@@ -57,6 +57,12 @@ def add_parser(sub: Any) -> None:
         action="store_true",
         help="a user's first device needs the admin token too",
     )
+    p.add_argument(
+        "--unverified-groups",
+        action="store_true",
+        help="also take groups created without a GroupInfo, whose handshakes the DS cannot"
+        " verify (for tests and benchmarks with synthetic messages; never in production)",
+    )
     p.add_argument("--log-level", default="warning")
     p.set_defaults(func=run)
 
@@ -101,7 +107,12 @@ def run(args: argparse.Namespace) -> int:
         else:
             print("mlswire serve: --ds without --as needs --as-url", file=sys.stderr)
             return 2
-        ds = DeliveryService(open_store(args.db), policy, queue_retention=args.queue_retention)
+        ds = DeliveryService(
+            open_store(args.db),
+            policy,
+            queue_retention=args.queue_retention,
+            follow_groups=not args.unverified_groups,
+        )
     app = create_app(
         ds,
         ca,

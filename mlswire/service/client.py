@@ -638,7 +638,9 @@ class MLSClient:
     def create_group(self, group_id: bytes | None = None) -> bytes:
         group = self.engine.create_group(group_id, config=self.config)
         gid: bytes = group.group_id
-        self.service.create_group(gid, epoch=group.epoch, group_info=group.group_info())
+        # With its tree: the DS builds its view of the group (and the roster) from it.
+        info = group.group_info(ratchet_tree=True)
+        self.service.create_group(gid, epoch=group.epoch, group_info=info)
         self.groups[gid] = group
         self._save_group(gid)
         return gid
