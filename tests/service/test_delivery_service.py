@@ -341,6 +341,9 @@ def test_oversized_body_is_413(devices: Devices, server: Server) -> None:
 
 
 def test_external_commit_adds_the_joiner(devices: Devices) -> None:
+    """A header-only group (created without a GroupInfo, ``--unverified-groups``): the
+    DS reads only the leaf key. In a group the DS follows the commit is verified; see
+    test_hostile_clients.py::test_a_valid_external_commit_still_adds_the_joiner."""
     alice, bob, dave = devices.new("alice"), devices.new("bob"), devices.new("dave")
     gid = group_of(devices, alice, [bob])
     # An external commit must carry the sender's own key in its leaf.
