@@ -383,3 +383,42 @@ def test_a_members_roster_claims_are_ignored(followed: Followed) -> None:
     f.still_works()
     f.alice.remove(f.gid, f.carol.address)
     assert f.carol.address not in f.alice.service.group(f.gid)["members"]
+
+
+def test_a_bad_but_validly_signed_commit_is_recovered_by_resync(
+    followed: Followed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """bob's client seals garbage as the path secrets of its commit: signed, tagged and
+    confirmed by bob, so the DS (which cannot open path ciphertexts) sequences it, and
+    alice and carol cannot process it. They are told to rejoin ("behind"), do, and the
+    whole group works again."""
+    import os
+
+    from mlswire.crypto import labeled
+
+    f = followed
+    seal = labeled.LabeledEncryptor.encrypt
+
+    def garbage(self: Any, public_key: bytes, plaintext: bytes, **kw: Any) -> tuple[bytes, bytes]:
+        kem_output, ct = seal(self, public_key, plaintext, **kw)
+        return kem_output, os.urandom(len(ct))
+
+    with monkeypatch.context() as m:
+        m.setattr(labeled.LabeledEncryptor, "encrypt", garbage)
+        f.bob.update(f.gid)
+    epoch = f.bob.groups[f.gid].epoch
+    assert f.alice.service.group(f.gid)["epoch"] == epoch  # the DS took it
+    for c in (f.alice, f.carol):
+        events = c.receive()
+        # bob's commit, then (for carol) alice's rejoin of the epoch carol cannot reach
+        assert {e.kind for e in events} == {"behind"}, events
+        assert "rejoin()" in events[0].detail and events[0].epoch == epoch - 1
+        assert c.groups[f.gid].epoch == epoch - 1  # stranded
+        c.rejoin(f.gid)
+    for c in f.members:
+        c.receive()
+    f.still_works()
+    assert sorted(f.alice.service.group(f.gid)["members"]) == sorted(c.address for c in f.members)
+    assert sorted(a for a in f.alice.members(f.gid).values() if a) == sorted(
+        c.address for c in f.members
+    )  # the stranded leaves were replaced, not duplicated
