@@ -422,3 +422,18 @@ def test_a_bad_but_validly_signed_commit_is_recovered_by_resync(
     assert sorted(a for a in f.alice.members(f.gid).values() if a) == sorted(
         c.address for c in f.members
     )  # the stranded leaves were replaced, not duplicated
+
+
+def test_a_verified_proposal_is_committed_by_reference(followed: Followed) -> None:
+    """The honest path through the view: carol leaves (a self-remove proposal, cached
+    by the DS's view), alice's next commit covers it, and the roster drops carol."""
+    f = followed
+    f.carol.leave(f.gid)
+    assert [e.kind for e in f.alice.receive()] == ["proposal"]
+    assert [e.kind for e in f.bob.receive()] == ["proposal"]
+    f.alice.update(f.gid)  # commits the cached proposal by reference
+    assert f.carol.address not in f.alice.service.group(f.gid)["members"]
+    assert [e.kind for e in f.bob.receive()] == ["commit"]
+    assert sorted(a for a in f.bob.members(f.gid).values() if a) == sorted(
+        [f.alice.address, f.bob.address]
+    )
