@@ -310,8 +310,10 @@ class _Compiler(StructCompiler):
                 f"{out} += {var}",
             ]
         if k == "padding":
+            # any(), not .strip(): a memoryview has no strip, and padding takes the same
+            # bytes-like values as every other byte string (bytes, bytearray, memoryview).
             return [
-                f"if {var}.strip(b'\\x00'):",
+                f"if any({var}):",
                 "    raise EncodeError('padding must be all zero bytes')",
                 f"{out} += {var}",
             ]

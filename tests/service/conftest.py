@@ -4,7 +4,6 @@ the SQLite store and (with MLSWIRE_PG_URL) the PostgreSQL store."""
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import socket
 import subprocess
@@ -21,6 +20,8 @@ import pytest
 
 from mlswire.client import DeviceKeys, MLSClient, ServiceClient, ServiceError
 
+from ..conftest import postgres_url
+
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT = 30.0
 
@@ -32,16 +33,8 @@ def free_port() -> int:
 
 
 def pg_url_or_skip() -> str:
-    url = os.environ.get("MLSWIRE_PG_URL")
-    if url:
-        return url
-    message = (
-        "MLSWIRE_PG_URL is not set: the PostgreSQL store tests need a server URL"
-        " (.ci/run starts one)"
-    )
-    if os.environ.get("MLSWIRE_REQUIRE_SHARED") == "1":
-        pytest.fail(message)
-    pytest.skip(message)
+    """MLSWIRE_PG_URL, else this run's throwaway server (skip, or fail under CI, without one)."""
+    return postgres_url()
 
 
 def fresh_pg_schema(url: str) -> str:
