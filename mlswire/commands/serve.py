@@ -91,6 +91,12 @@ def add_parser(sub: Any) -> None:
         help="a user's first device needs the admin token too",
     )
     p.add_argument(
+        "--unverified-groups",
+        action="store_true",
+        help="also take groups created without a GroupInfo, whose handshakes the DS cannot"
+        " verify (for tests and benchmarks with synthetic messages; never in production)",
+    )
+    p.add_argument(
         "--log-level",
         default="warning",
         choices=LOG_LEVELS,
@@ -226,7 +232,12 @@ def run(args: argparse.Namespace) -> int:
 
                 stop = threading.Event()
                 threading.Thread(target=refresh, daemon=True, name="crl-refresh").start()
-            ds = DeliveryService(_open_store(db), policy, queue_retention=args.queue_retention)
+            ds = DeliveryService(
+                _open_store(db),
+                policy,
+                queue_retention=args.queue_retention,
+                follow_groups=not args.unverified_groups,
+            )
         app = create_app(
             ds,
             ca,

@@ -369,7 +369,9 @@ class Event:
     ``"commit"`` (the group moved to ``epoch``), ``"proposal"``, ``"removed"``
     (this device was removed; its group state is deleted), ``"lost"`` (the DS dropped
     queued messages that waited too long), ``"behind"`` (a message of an epoch this
-    device never reached: call :meth:`MLSClient.rejoin`) or ``"error"`` (the message
+    device never reached, or a commit the DS sequenced that this device cannot process,
+    e.g. a member's bad path ciphertext: call :meth:`MLSClient.rejoin`, which resyncs
+    by an external commit from the DS's GroupInfo) or ``"error"`` (the message
     was rejected; ``detail`` says why, the group state is unchanged). ``sender`` is the
     ``user/device`` of the MLS credential that signed it (authenticated by MLS, not
     taken from the DS). ``seq`` is the DS queue position of the message it came from
@@ -638,7 +640,9 @@ class MLSClient:
     def create_group(self, group_id: bytes | None = None) -> bytes:
         group = self.engine.create_group(group_id, config=self.config)
         gid: bytes = group.group_id
-        self.service.create_group(gid, epoch=group.epoch, group_info=group.group_info())
+        # With its tree: the DS builds its view of the group (and the roster) from it.
+        info = group.group_info(ratchet_tree=True)
+        self.service.create_group(gid, epoch=group.epoch, group_info=info)
         self.groups[gid] = group
         self._save_group(gid)
         return gid
@@ -969,6 +973,7 @@ class MLSClient:
         was a Welcome that consumed a KeyPackage. Saving is the caller's."""
         from ..engine.group import ApplicationMessage, ProposalMessage, StagedCommit
         from ..errors import MLSError
+        from ..schema import ContentType
 
         if m.kind == "welcome":
             try:
@@ -988,7 +993,14 @@ class MLSClient:
             # A message from an epoch this device never reached: it missed commits
             # (expired at the DS, or its state is old). Told so; rejoin() recovers.
             kind = "behind" if m.epoch > group.epoch else "error"
-            return Event(kind, m.group_id, detail=str(e), epoch=m.epoch, seq=m.seq), False
+            detail = str(e)
+            if m.content_type == ContentType.commit and m.epoch == group.epoch:
+                # The DS verified and sequenced this commit, so the group moved on; what
+                # failed here is what the DS cannot check (path ciphertexts, confirmation
+                # tag): a bad commit strands this device until it resyncs.
+                kind = "behind"
+                detail = f"a commit the DS sequenced cannot be processed ({e}); call rejoin()"
+            return Event(kind, m.group_id, detail=detail, epoch=m.epoch, seq=m.seq), False
         if isinstance(result, ApplicationMessage):
             sender = self.member_address(m.group_id, result.sender)
             if not result.data.startswith(ATTACHMENT_PREFIX):

@@ -8,13 +8,17 @@ reads only the cleartext header of RFC 9420 §6 (wire format, ``group_id``, ``ep
 Application messages are accepted only as PrivateMessage, so the store holds their
 ciphertext only (RFC 9420 §6.2 forbids application data in a PublicMessage anyway).
 
-Group membership at the DS ("who gets a copy") is declared by the members, because the
-DS cannot read a PrivateMessage commit: the creator registers the group, and the sender
-of a commit lists the devices it adds and removes (``add`` / ``remove``) next to the
-commit; the roster changes only if the commit is accepted, in the same transaction.
-A device joining by external commit (a PublicMessage whose sender type is
-``new_member_commit``, whose leaf carries the sender's own registered signature key)
-is added to the roster by the commit itself.
+Group membership at the DS ("who gets a copy") follows the DS's own view of the group
+(:mod:`.group_view`, the engine's PublicGroup): the creator uploads the group's
+GroupInfo and ratchet tree, the DS verifies them and derives the roster from the tree;
+every proposal and commit (PublicMessage) is verified against the view before it is
+sequenced, and a commit's effect on the roster is read from the verified commit. The
+``add``/``remove`` fields a client may still send are ignored for such groups.
+
+Only a DS started with ``follow_groups=False`` (``mlswire serve
+--unverified-groups``, for tests and benchmarks that send synthetic messages) also
+takes groups created without a GroupInfo; for those it trusts the committer's
+``add``/``remove`` as before (and reads only headers).
 
 Devices: a device registers its AS-issued X.509 credential with the DS (the request
 signed with the certified key is the proof of possession); every later request is
@@ -32,6 +36,7 @@ from typing import Any
 from cryptography import x509
 
 from ..codecs import tls
+from ..engine.group import Member, PublicGroup
 from ..errors import DecodeError, ValidationError
 from ..schema import (
     ContentType,
@@ -43,6 +48,7 @@ from ..schema import (
 )
 from .auth_service import CertifiedIdentity, CredentialPolicy, mls_public_key, split_address
 from .contract import BadRequest, Conflict, Forbidden, Gone, NotFound, Unauthorized, b64, unb64
+from .group_view import HandshakeCheck, check_group_info, follow, roster
 from .signing import MAX_SKEW, AuthHeader
 from .store import Device, QueuedMessage, SendResult, Store, Submission, not_member
 
@@ -131,8 +137,12 @@ class DeliveryService:
         max_skew: float = MAX_SKEW,
         clock: Any = time.time,
         queue_retention: float | None = None,
+        follow_groups: bool = True,
     ) -> None:
         self.store = store
+        # True: every group is created from a verified GroupInfo and its handshakes are
+        # verified (the default). False also takes groups without one (header-only).
+        self.follow_groups = follow_groups
         # Seconds a queued message is kept for an offline device (None: forever); a
         # device that comes back after that is told how many it lost and rejoins.
         self.queue_retention = queue_retention
@@ -300,10 +310,35 @@ class DeliveryService:
         if not isinstance(epoch, int) or epoch < 0:
             raise BadRequest("epoch: a non-negative integer")
         info = None
-        if body.get("group_info") is not None:
-            info = self._group_info(unb64(body["group_info"], "group_info"), group_id, epoch)
-        self.store.create_group(group_id, device.address, epoch, info)
+        if body.get("group_info") is None:
+            if self.follow_groups:
+                raise BadRequest(
+                    "group_info: required (the group's signed GroupInfo with its ratchet"
+                    " tree): this DS verifies every group's handshakes against it"
+                )
+            self.store.create_group(group_id, device.address, epoch, None)
+            return group_id
+        info = self._group_info(unb64(body["group_info"], "group_info"), group_id, epoch)
+        tree = None
+        if body.get("ratchet_tree") is not None:
+            tree = unb64(body["ratchet_tree"], "ratchet_tree")
+        view = follow(info, tree, group_id, self.policy.engine_policy())
+        devices = roster(view)
+        if device.address not in devices:
+            raise BadRequest(f"group_info: its tree has no leaf of the creator {device.address}")
+        for m in view.members.values():
+            self._certify(m)
+        self.store.create_group(group_id, device.address, epoch, info, view.to_bytes(), devices)
         return group_id
+
+    def _certify(self, m: Member) -> str:
+        """The device a leaf the DS is to let in names, if the AS certified it (current
+        credential, the leaf's key): a Forbidden otherwise."""
+        try:
+            ident = self._identity(tls.encode(m.credential, Credential), m.signature_key)
+        except Unauthorized as e:
+            raise Forbidden(f"leaf {m.leaf_index}: {e}") from None
+        return ident.address
 
     @staticmethod
     def _group_info(data: bytes, group_id: bytes, epoch: int) -> bytes:
@@ -346,7 +381,12 @@ class DeliveryService:
         ctx = msg.group_info.group_context
         if ctx.group_id != group_id:
             raise BadRequest(f"body: GroupInfo is for group {ctx.group_id.hex()}")
-        self.store.set_group_info(group_id, device.address, ctx.epoch, data)
+
+        def check(state: bytes) -> None:
+            view = PublicGroup.from_bytes(state, policy=self.policy.engine_policy())
+            check_group_info(view, data, "body")
+
+        self.store.set_group_info(group_id, device.address, ctx.epoch, data, check)
 
     def send(self, device: Device, body: dict[str, Any]) -> tuple[SendResult, Submission]:
         message = unb64(body.get("message"), "message")
@@ -385,6 +425,9 @@ class DeliveryService:
             group_info=group_info,
             add=add,
             remove=remove,
+            verify=HandshakeCheck(
+                device.address, message, group_info, self._certify, self.policy.engine_policy()
+            ),
         )
         return self.store.submit(sub), sub
 

@@ -501,8 +501,15 @@ def openapi_document(with_ds: bool = True, with_as: bool = True) -> dict[str, An
         }
         paths["/v1/groups"] = {
             "post": _op(
-                "Register a new group; the caller is its first member",
-                body={"group_id": _B64, "epoch": {"type": "integer"}, "group_info": _B64},
+                "Register a new group from its signed GroupInfo and ratchet tree (in the"
+                " GroupInfo, or as ratchet_tree), which the DS verifies and follows; the"
+                " roster is the tree's devices, the caller among them",
+                body={
+                    "group_id": _B64,
+                    "epoch": {"type": "integer"},
+                    "group_info": _B64,
+                    "ratchet_tree": _B64,
+                },
                 ok={"group_id": _B64},
                 errors=(400, 401, 409, 413),
                 ok_status="201",
@@ -537,9 +544,11 @@ def openapi_document(with_ds: bool = True, with_as: bool = True) -> dict[str, An
         paths["/v1/messages"] = {
             "post": _op(
                 "Send an MLSMessage (PublicMessage or PrivateMessage) to its group: fan-out to"
-                " every member device's queue. A commit is accepted only for the group's"
-                " current epoch (409 otherwise); it may carry the devices it adds and removes,"
-                " a Welcome for the added ones and the new epoch's GroupInfo",
+                " every member device's queue. Proposals and commits are verified against"
+                " the DS's view of the group (400/403 otherwise); a commit is accepted only"
+                " for the group's current epoch (409 otherwise) and may carry a Welcome for"
+                " the devices it adds and the new epoch's GroupInfo (checked against the"
+                " view). add/remove are read only for header-only groups (--unverified-groups)",
                 body={
                     "message": _B64,
                     "welcome": _B64,

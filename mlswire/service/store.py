@@ -35,7 +35,7 @@ import json
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -79,6 +79,23 @@ class Submission:
     group_info: bytes | None = None
     add: tuple[str, ...] = ()
     remove: tuple[str, ...] = ()
+    # For a group the DS follows (it holds the group's public state): called under the
+    # group's lock with (public state, roster) to verify a handshake; raises a DSError
+    # to refuse it. Then ``add``/``remove`` are ignored: the verdict's roster rules.
+    verify: Callable[[bytes, tuple[str, ...]], Verdict] | None = field(
+        default=None, compare=False, repr=False
+    )
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the DS's public view of a group says about a handshake it verified: the
+    group's new public state, and for a commit the roster after it (the devices of the
+    new tree's leaves) and the checked GroupInfo of the new epoch (None: none given)."""
+
+    public_state: bytes
+    roster: tuple[str, ...] | None = None
+    group_info: bytes | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -133,10 +150,23 @@ class Store(Protocol):
     def key_package_count(self, address: str) -> int: ...
 
     def create_group(
-        self, group_id: bytes, creator: str, epoch: int, group_info: bytes | None
+        self,
+        group_id: bytes,
+        creator: str,
+        epoch: int,
+        group_info: bytes | None,
+        public_state: bytes | None = None,
+        roster: Sequence[str] = (),
     ) -> None: ...
     def group(self, group_id: bytes) -> GroupRecord | None: ...
-    def set_group_info(self, group_id: bytes, sender: str, epoch: int, info: bytes) -> None: ...
+    def set_group_info(
+        self,
+        group_id: bytes,
+        sender: str,
+        epoch: int,
+        info: bytes,
+        check: Callable[[bytes], None] | None = None,
+    ) -> None: ...
     def submit(self, sub: Submission) -> SendResult: ...
 
     def put_blob(self, group_id: bytes, sender: str, data: bytes) -> str: ...
@@ -181,7 +211,8 @@ CREATE TABLE IF NOT EXISTS ds_groups (
     group_id {blob} PRIMARY KEY,
     epoch BIGINT NOT NULL,
     created_by TEXT NOT NULL,
-    group_info {blob}
+    group_info {blob},
+    public_state {blob}
 );
 CREATE TABLE IF NOT EXISTS ds_members (
     group_id {blob} NOT NULL,
@@ -472,20 +503,35 @@ class SqlStore(ABC):
 
     # -- groups --
     def create_group(
-        self, group_id: bytes, creator: str, epoch: int, group_info: bytes | None
+        self,
+        group_id: bytes,
+        creator: str,
+        epoch: int,
+        group_info: bytes | None,
+        public_state: bytes | None = None,
+        roster: Sequence[str] = (),
     ) -> None:
+        """A new group; its roster is ``roster`` (the devices of a followed group's
+        tree) or else the creator alone."""
+
         def tx(cur: Any) -> None:
             c = self._x(
                 cur,
-                "INSERT INTO ds_groups (group_id, epoch, created_by, group_info)"
-                " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                (group_id, epoch, creator, group_info),
+                "INSERT INTO ds_groups (group_id, epoch, created_by, group_info, public_state)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (group_id, epoch, creator, group_info, public_state),
             )
             if c.rowcount != 1:
                 raise Conflict(f"group {group_id.hex()} already exists")
-            self._x(
-                cur, "INSERT INTO ds_members (group_id, address) VALUES (?, ?)", (group_id, creator)
-            )
+            for a in sorted(set(roster) | {creator}):
+                if (
+                    self._x(cur, "SELECT 1 FROM ds_devices WHERE address = ?", (a,)).fetchone()
+                    is None
+                ):
+                    raise BadRequest(f"group_info: its tree names {a}, not a device of this DS")
+                self._x(
+                    cur, "INSERT INTO ds_members (group_id, address) VALUES (?, ?)", (group_id, a)
+                )
 
         self._run(tx)
 
@@ -508,9 +554,19 @@ class SqlStore(ABC):
         result: GroupRecord | None = self._run(tx)
         return result
 
-    def set_group_info(self, group_id: bytes, sender: str, epoch: int, info: bytes) -> None:
+    def set_group_info(
+        self,
+        group_id: bytes,
+        sender: str,
+        epoch: int,
+        info: bytes,
+        check: Callable[[bytes], None] | None = None,
+    ) -> None:
+        """Replace the group's GroupInfo; for a followed group ``check(public_state)``
+        must accept it first (under the group's lock)."""
+
         def tx(cur: Any) -> None:
-            current = self._lock_group(cur, group_id, sender)
+            current, state = self._lock_group(cur, group_id, sender)
             if sender not in self._members(cur, group_id):
                 raise not_member(sender, group_id)
             if epoch != current:
@@ -518,23 +574,26 @@ class SqlStore(ABC):
                     f"GroupInfo is for epoch {epoch} but group {group_id.hex()} is at"
                     f" epoch {current}"
                 )
+            if state is not None and check is not None:
+                check(state)
             self._x(cur, "UPDATE ds_groups SET group_info = ? WHERE group_id = ?", (info, group_id))
 
         self._run(tx)
 
-    def _lock_group(self, cur: Any, group_id: bytes, who: str) -> int:
+    def _lock_group(self, cur: Any, group_id: bytes, who: str) -> tuple[int, bytes | None]:
+        """Lock the group's row: its epoch and public state (None: not followed)."""
         row = self._x(
-            cur, "SELECT epoch FROM ds_groups WHERE group_id = ?{lock}", (group_id,)
+            cur, "SELECT epoch, public_state FROM ds_groups WHERE group_id = ?{lock}", (group_id,)
         ).fetchone()
         if row is None:
             raise not_member(who, group_id)
-        return int(row[0])
+        return int(row[0]), None if row[1] is None else bytes(row[1])
 
     def submit(self, sub: Submission) -> SendResult:
         digest = hashlib.sha256(sub.message).digest()
 
         def tx(cur: Any) -> SendResult:
-            current = self._lock_group(cur, sub.group_id, sub.sender)
+            current, state = self._lock_group(cur, sub.group_id, sub.sender)
             # Checked under the group lock, so two concurrent retries of the same bytes
             # cannot both pass.
             seen = self._x(
@@ -550,6 +609,33 @@ class SqlStore(ABC):
             external_join = is_commit and sub.sender_type == SENDER_NEW_MEMBER_COMMIT
             if sub.sender not in members and not external_join:
                 raise not_member(sub.sender, sub.group_id)
+            followed = state is not None and sub.content_type in (CONTENT_COMMIT, CONTENT_PROPOSAL)
+            if followed and sub.sender not in members and sub.epoch != current:
+                # An outsider's refusal is the one for a group that does not exist.
+                raise not_member(sub.sender, sub.group_id)
+            verdict = None
+            if followed and sub.epoch == current:
+                if sub.verify is None:
+                    raise BadRequest("this group's handshakes are verified: none given")
+                assert state is not None
+                try:
+                    verdict = sub.verify(state, tuple(members))
+                except DSError:
+                    if sub.sender not in members:
+                        raise not_member(sub.sender, sub.group_id) from None
+                    raise
+                self._x(
+                    cur,
+                    "UPDATE ds_groups SET public_state = ? WHERE group_id = ?",
+                    (verdict.public_state, sub.group_id),
+                )
+            add, remove, group_info = sub.add, sub.remove, sub.group_info
+            if followed:
+                # The roster follows the verified commit, never the sender's claim.
+                after = verdict.roster if verdict is not None else None
+                add = () if after is None else tuple(a for a in after if a not in members)
+                remove = () if after is None else tuple(m for m in members if m not in after)
+                group_info = None if verdict is None else verdict.group_info
             new_epoch = current
             if is_commit:
                 if sub.epoch != current and sub.sender not in members:
@@ -571,21 +657,21 @@ class SqlStore(ABC):
                 self._x(
                     cur,
                     "UPDATE ds_groups SET epoch = ?, group_info = ? WHERE group_id = ?",
-                    (new_epoch, sub.group_info, sub.group_id),
+                    (new_epoch, group_info, sub.group_id),
                 )
             elif sub.content_type == CONTENT_PROPOSAL and sub.epoch != current:
                 raise Conflict(
                     f"proposal for epoch {sub.epoch} is stale: group {sub.group_id.hex()} is"
                     f" at epoch {current}"
                 )
-            added = [a for a in sub.add if a not in members]
+            added = [a for a in add if a not in members]
             for a in added:
                 if (
                     self._x(cur, "SELECT 1 FROM ds_devices WHERE address = ?", (a,)).fetchone()
                     is None
                 ):
                     raise BadRequest(f"add: unknown device {a}")
-            for r in sub.remove:
+            for r in remove:
                 if r not in members:
                     raise BadRequest(f"remove: {r} is not a member of group {sub.group_id.hex()}")
             if len(members) + len(added) > MAX_GROUP_MEMBERS:
@@ -609,13 +695,13 @@ class SqlStore(ABC):
                     "INSERT INTO ds_members (group_id, address) VALUES (?, ?)",
                     (sub.group_id, a),
                 )
-            if external_join and sub.sender not in members:
+            if external_join and sub.sender not in members and not followed:
                 self._x(
                     cur,
                     "INSERT INTO ds_members (group_id, address) VALUES (?, ?)",
                     (sub.group_id, sub.sender),
                 )
-            for r in sub.remove:
+            for r in remove:
                 self._x(
                     cur,
                     "DELETE FROM ds_members WHERE group_id = ? AND address = ?",
@@ -809,5 +895,6 @@ __all__ = [
     "Store",
     "Submission",
     "Unauthorized",
+    "Verdict",
     "not_member",
 ]

@@ -41,6 +41,8 @@ class PostgresStore(SqlStore):
                 cur.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
                 for stmt in self._schema_statements():
                     cur.execute(stmt)
+                # A database from before the DS followed groups (see store_sqlite).
+                cur.execute("ALTER TABLE ds_groups ADD COLUMN IF NOT EXISTS public_state BYTEA")
         finally:
             conn.close()
 

@@ -35,6 +35,11 @@ class SqliteStore(SqlStore):
             with self._transaction(conn) as cur:
                 for stmt in self._schema_statements():
                     cur.execute(stmt)
+                # A database from before the DS followed groups: its groups keep a NULL
+                # view and stay header-only (only with --unverified-groups they matter).
+                columns = [r[1] for r in cur.execute("PRAGMA table_info(ds_groups)")]
+                if "public_state" not in columns:
+                    cur.execute("ALTER TABLE ds_groups ADD COLUMN public_state BLOB")
         finally:
             conn.close()
 

@@ -6,6 +6,7 @@ import base64
 import json
 import threading
 import time
+from typing import Any
 
 import httpx
 import pytest
@@ -341,6 +342,9 @@ def test_oversized_body_is_413(devices: Devices, server: Server) -> None:
 
 
 def test_external_commit_adds_the_joiner(devices: Devices) -> None:
+    """A header-only group (created without a GroupInfo, ``--unverified-groups``): the
+    DS reads only the leaf key. In a group the DS follows the commit is verified; see
+    test_hostile_clients.py::test_a_valid_external_commit_still_adds_the_joiner."""
     alice, bob, dave = devices.new("alice"), devices.new("bob"), devices.new("dave")
     gid = group_of(devices, alice, [bob])
     # An external commit must carry the sender's own key in its leaf.
@@ -386,3 +390,31 @@ def test_store_holds_no_application_plaintext(devices: Devices, server: Server) 
     dump = dump_store(server.db)
     assert ciphertext[-64:] in dump  # the scan does see the stored message...
     assert marker not in dump  # ...and no plaintext
+
+
+def test_a_database_from_before_the_group_view_is_migrated(tmp_path: Any) -> None:
+    """An SQLite store created before ``ds_groups.public_state`` gains the column; its
+    old groups keep a NULL view (header-only) and their data."""
+    import sqlite3
+
+    from mlswire.service.store_sqlite import SqliteStore
+
+    db = str(tmp_path / "old.sqlite3")
+    conn = sqlite3.connect(db)
+    conn.execute(
+        "CREATE TABLE ds_groups (group_id BLOB PRIMARY KEY, epoch BIGINT NOT NULL,"
+        " created_by TEXT NOT NULL, group_info BLOB)"
+    )
+    conn.execute("INSERT INTO ds_groups VALUES (x'01', 7, 'a/b', NULL)")
+    conn.commit()
+    conn.close()
+    store = SqliteStore(db)
+    try:
+        record = store.group(b"\x01")
+        assert record is not None and record.epoch == 7
+        conn = sqlite3.connect(db)
+        row = conn.execute("SELECT public_state FROM ds_groups").fetchone()
+        conn.close()
+        assert row == (None,)
+    finally:
+        store.close()

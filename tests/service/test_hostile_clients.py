@@ -19,11 +19,11 @@ from typing import Any
 
 import pytest
 
-from mlswire.client import ServiceClient, ServiceError
+from mlswire.client import MLSClient, ServiceClient, ServiceError
 from mlswire.schema import ContentType
 
 from . import _mls
-from .conftest import Devices
+from .conftest import Devices, Net
 
 
 class Group:
@@ -194,3 +194,246 @@ def test_a_non_member_cannot_tell_a_group_from_no_group(group: Group) -> None:
         assert seen == refused(absent, 403).replace(nothing.hex(), "<gid>")
     assert group.state() == before
     group.still_works()
+
+
+# --- groups the DS follows (real MLS: the DS verifies every handshake) -------------------
+
+
+def forged(message: bytes, *, group_id: bytes | None = None) -> bytes:
+    """``message`` (a PublicMessage) with a random signature, or moved to ``group_id``
+    (which breaks the signature, as a replay into another group would)."""
+    import os
+
+    import msgspec
+
+    from mlswire.codecs import tls
+    from mlswire.schema import MLSMessage
+
+    msg = tls.decode(message, MLSMessage)
+    pm = msg.public_message
+    assert pm is not None
+    if group_id is not None:
+        pm = msgspec.structs.replace(
+            pm, content=msgspec.structs.replace(pm.content, group_id=group_id)
+        )
+    else:
+        sig = os.urandom(len(pm.auth.signature))
+        pm = msgspec.structs.replace(pm, auth=msgspec.structs.replace(pm.auth, signature=sig))
+    return tls.encode(msgspec.structs.replace(msg, public_message=pm), MLSMessage)
+
+
+class Followed:
+    """A real group (MLSClients) at a DS that verifies it: alice, bob, carol; dave is
+    registered but not a member, and has been handed the GroupInfo out of band."""
+
+    def __init__(self, net: Net) -> None:
+        self.net = net
+        self.alice, self.bob, self.carol, self.dave = (
+            net.new(n) for n in ("alice", "bob", "carol", "dave")
+        )
+        self.gid = self.alice.create_group()
+        self.alice.invite(self.gid, net.user("bob"), net.user("carol"))
+        for c in (self.bob, self.carol):
+            assert [e.kind for e in c.receive()] == ["joined"]
+
+    @property
+    def members(self) -> list[MLSClient]:
+        return [self.alice, self.bob, self.carol]
+
+    def info(self) -> bytes:
+        return self.alice.service.group_info(self.gid)
+
+    def state(self) -> dict[str, Any]:
+        g = self.alice.service.group(self.gid)
+        return {
+            "epoch": g["epoch"],
+            "members": sorted(g["members"]),
+            "group_info": self.info(),
+            "queues": {
+                c.address: [m.data for m in c.service.fetch(limit=500)]
+                for c in (*self.members, self.dave)
+            },
+        }
+
+    def external_commit(self, joiner: MLSClient, info: bytes | None = None) -> bytes:
+        _, commit = joiner.engine.join_by_external_commit(info or self.info(), config=joiner.config)
+        return commit
+
+    def member_commit(self, c: MLSClient) -> bytes:
+        """A valid commit of ``c`` for the current epoch, left pending (not sent)."""
+        out = c.groups[self.gid].commit()
+        c.groups[self.gid].clear_pending_commit()
+        commit: bytes = out.commit
+        return commit
+
+    def still_works(self) -> None:
+        """Every member commits and messages, and all stay in step."""
+        for c in self.members:
+            c.receive()
+        self.bob.update(self.gid)
+        self.carol.send(self.gid, b"still here")
+        for c in (self.alice, self.bob):
+            got = [(e.sender, e.data) for e in c.receive() if e.kind == "message"]
+            assert got == [(self.carol.address, b"still here")]
+        self.carol.receive()
+        groups = [c.groups[self.gid] for c in self.members]
+        assert len({(g.epoch, g.epoch_authenticator) for g in groups}) == 1
+        assert self.alice.service.group(self.gid)["epoch"] == groups[0].epoch
+
+
+@pytest.fixture
+def followed(net: Net) -> Followed:
+    return Followed(net)
+
+
+def outsider_refusal(
+    f: Followed, attempt: Callable[[bytes], object], data: bytes, gid: bytes | None = None
+) -> None:
+    """A non-member's refusal is 403 and reads exactly as for a group that does not
+    exist: no epoch, no roster, not even existence."""
+    seen = refused(lambda: attempt(data), 403)
+    assert seen == f"{f.dave.address} is not a member of group {(gid or f.gid).hex()}", seen
+
+
+def test_a_forged_external_commit_from_a_non_member_is_refused(followed: Followed) -> None:
+    f = followed
+    before = f.state()
+    outsider_refusal(f, f.dave.service.send, forged(f.external_commit(f.dave)))
+    assert f.state() == before
+    f.still_works()
+
+
+def test_wrong_epoch_replayed_and_wrong_group_external_commits_are_refused(
+    followed: Followed,
+) -> None:
+    f = followed
+    stale = f.external_commit(f.dave)  # valid now, stale after the next commit
+    f.alice.update(f.gid)
+    before = f.state()
+    outsider_refusal(f, f.dave.service.send, stale)
+    other = f.alice.create_group()  # the same commit moved to another group
+    moved = forged(f.external_commit(f.dave), group_id=other)
+    outsider_refusal(f, f.dave.service.send, moved, other)
+    assert f.state() == before
+    f.still_works()
+
+
+def test_a_non_members_proposal_is_refused(followed: Followed) -> None:
+    f = followed
+    proposal = f.bob.groups[f.gid].propose_remove(f.carol.groups[f.gid].own_leaf_index)
+    f.bob.groups[f.gid].clear_pending_proposals()
+    before = f.state()
+    outsider_refusal(f, f.dave.service.send, proposal)  # replayed by a non-member
+    assert f.state() == before
+    f.still_works()
+
+
+def test_a_valid_external_commit_still_adds_the_joiner(followed: Followed) -> None:
+    f = followed
+    epoch = f.alice.service.group(f.gid)["epoch"]
+    group, commit = f.dave.engine.join_by_external_commit(f.info(), config=f.dave.config)
+    assert f.dave.service.send(commit, group_info=group.group_info())["epoch"] == epoch + 1
+    assert f.dave.address in f.alice.service.group(f.gid)["members"]
+    for c in f.members:
+        assert [e.kind for e in c.receive()] == ["commit"]
+        assert c.groups[f.gid].epoch_authenticator == group.epoch_authenticator
+
+
+def test_junk_and_mis_signed_commits_from_members_are_refused(followed: Followed) -> None:
+    f = followed
+    before = f.state()
+    mis_signed = forged(f.member_commit(f.bob))
+    assert "signature" in refused(lambda: f.bob.service.send(mis_signed), 400)
+    # bob's valid commit sent by carol: the DS takes a handshake only from its signer.
+    refused(lambda: f.carol.service.send(f.member_commit(f.bob)), 403)
+    # bob's valid proposal replayed by carol, likewise.
+    proposal = f.bob.groups[f.gid].propose_remove(f.carol.groups[f.gid].own_leaf_index)
+    f.bob.groups[f.gid].clear_pending_proposals()
+    refused(lambda: f.carol.service.send(proposal), 403)
+    # A commit with a GroupInfo that is not the new epoch's (the current one).
+    refused(lambda: f.bob.service.send(f.member_commit(f.bob), group_info=f.info()), 400)
+    # A GroupInfo upload that is not the group's current one (forged signature).
+    refused(lambda: f.bob.service.put_group_info(f.gid, forged_group_info(f.info())), 400)
+    assert f.state() == before
+    f.still_works()
+
+
+def forged_group_info(data: bytes) -> bytes:
+    import msgspec
+
+    from mlswire.codecs import tls
+    from mlswire.schema import MLSMessage
+
+    msg = tls.decode(data, MLSMessage)
+    assert msg.group_info is not None
+    info = msgspec.structs.replace(msg.group_info, signature=bytes(len(msg.group_info.signature)))
+    return tls.encode(msgspec.structs.replace(msg, group_info=info), MLSMessage)
+
+
+def test_a_members_roster_claims_are_ignored(followed: Followed) -> None:
+    """The roster follows the verified commit: ``add``/``remove`` beside a commit that
+    adds and removes nobody change nothing; a real Remove does remove."""
+    f = followed
+    roster = sorted(f.alice.service.group(f.gid)["members"])
+    group = f.bob.groups[f.gid]
+    out = group.commit()
+    f.bob.service.send(out.commit, add=[f.dave.address], remove=[f.alice.address, f.carol.address])
+    group.merge_pending_commit()
+    assert sorted(f.alice.service.group(f.gid)["members"]) == roster
+    f.still_works()
+    f.alice.remove(f.gid, f.carol.address)
+    assert f.carol.address not in f.alice.service.group(f.gid)["members"]
+
+
+def test_a_bad_but_validly_signed_commit_is_recovered_by_resync(
+    followed: Followed, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """bob's client seals garbage as the path secrets of its commit: signed, tagged and
+    confirmed by bob, so the DS (which cannot open path ciphertexts) sequences it, and
+    alice and carol cannot process it. They are told to rejoin ("behind"), do, and the
+    whole group works again."""
+    import os
+
+    from mlswire.crypto import labeled
+
+    f = followed
+    seal = labeled.LabeledEncryptor.encrypt
+
+    def garbage(self: Any, public_key: bytes, plaintext: bytes, **kw: Any) -> tuple[bytes, bytes]:
+        kem_output, ct = seal(self, public_key, plaintext, **kw)
+        return kem_output, os.urandom(len(ct))
+
+    with monkeypatch.context() as m:
+        m.setattr(labeled.LabeledEncryptor, "encrypt", garbage)
+        f.bob.update(f.gid)
+    epoch = f.bob.groups[f.gid].epoch
+    assert f.alice.service.group(f.gid)["epoch"] == epoch  # the DS took it
+    for c in (f.alice, f.carol):
+        events = c.receive()
+        # bob's commit, then (for carol) alice's rejoin of the epoch carol cannot reach
+        assert {e.kind for e in events} == {"behind"}, events
+        assert "rejoin()" in events[0].detail and events[0].epoch == epoch - 1
+        assert c.groups[f.gid].epoch == epoch - 1  # stranded
+        c.rejoin(f.gid)
+    for c in f.members:
+        c.receive()
+    f.still_works()
+    assert sorted(f.alice.service.group(f.gid)["members"]) == sorted(c.address for c in f.members)
+    assert sorted(a for a in f.alice.members(f.gid).values() if a) == sorted(
+        c.address for c in f.members
+    )  # the stranded leaves were replaced, not duplicated
+
+
+def test_a_verified_proposal_is_committed_by_reference(followed: Followed) -> None:
+    """The honest path through the view: carol leaves (a self-remove proposal, cached
+    by the DS's view), alice's next commit covers it, and the roster drops carol."""
+    f = followed
+    f.carol.leave(f.gid)
+    assert [e.kind for e in f.alice.receive()] == ["proposal"]
+    assert [e.kind for e in f.bob.receive()] == ["proposal"]
+    f.alice.update(f.gid)  # commits the cached proposal by reference
+    assert f.carol.address not in f.alice.service.group(f.gid)["members"]
+    assert [e.kind for e in f.bob.receive()] == ["commit"]
+    assert sorted(a for a in f.bob.members(f.gid).values() if a) == sorted(
+        [f.alice.address, f.bob.address]
+    )
