@@ -39,9 +39,7 @@ from typing import TYPE_CHECKING
 from ...crypto.primitives import Rng
 from ...errors import StateError, UsageError
 from ...schema import (
-    Credential,
     Extension,
-    GroupContext,
     KeyPackage,
     LeafNode,
     PreSharedKeyID,
@@ -69,15 +67,16 @@ from .config import GroupConfig
 from .epoch import EpochState, past_epoch_secrets
 from .group_info import group_info_message, signed_group_info
 from .lifecycle import GroupStatus, require
-from .results import ApplicationMessage, CommitOutput, Member, ProposalMessage, members_of
+from .results import ApplicationMessage, CommitOutput, Member, ProposalMessage
 from .snapshot import GroupSnapshot, PendingSnapshot, decode_snapshot, encode_snapshot
 from .staged import StagedCommit
+from .views import PublicViews
 
 if TYPE_CHECKING:
     from .client import Client
 
 
-class Group:
+class Group(PublicViews):
     """One member's view of an MLS group (RFC 9420 §8-§12).
 
     >>> from mlswire.engine.group import Client
@@ -101,6 +100,8 @@ class Group:
     >>> restored.export_secret(b"label", b"", 16) == ga.export_secret(b"label", b"", 16)
     True
     """
+
+    _state: EpochState
 
     def __init__(
         self,
@@ -152,62 +153,14 @@ class Group:
         self._ended = status
         self.inactive_reason = reason
 
-    # --- read-only views -----------------------------------------------------------------
-    @property
-    def group_id(self) -> bytes:
-        return self._state.context.group_id
-
-    @property
-    def epoch(self) -> int:
-        return self._state.context.epoch
-
-    @property
-    def cipher_suite(self) -> int:
-        return self._state.tree.suite_id
-
-    @property
-    def group_context(self) -> GroupContext:
-        return self._state.context
-
+    # --- read-only views (the public ones are PublicViews') -------------------------------
     @property
     def epoch_authenticator(self) -> bytes:
         return self._state.secrets.epoch_authenticator
 
     @property
-    def tree_hash(self) -> bytes:
-        return self._state.context.tree_hash
-
-    @property
     def own_leaf_index(self) -> int:
         return self._state.private.leaf_index
-
-    @property
-    def extensions(self) -> tuple[Extension, ...]:
-        return tuple(self._state.context.extensions)
-
-    @property
-    def members(self) -> dict[int, Member]:
-        """Leaf index -> member, for every non-blank leaf (O(N))."""
-        return members_of(self._state.tree)
-
-    def member_by_identity(self, identity: bytes) -> Member | None:
-        """The member whose credential carries ``identity`` (basic credentials; O(N))."""
-        return next((m for m in self.members.values() if m.identity == identity), None)
-
-    def member_by_credential(self, credential: Credential) -> Member | None:
-        """The member with exactly this credential (any credential type; O(N))."""
-        return next((m for m in self.members.values() if m.credential == credential), None)
-
-    @property
-    def pending_proposals(self) -> tuple[ProposalMessage, ...]:
-        return tuple(
-            ProposalMessage(item.proposal, item.sender, ref)
-            for ref, item in self._state.proposals.items()
-        )
-
-    def ratchet_tree(self) -> bytes:
-        """The TLS-encoded ``ratchet_tree`` extension data of the current tree."""
-        return self._state.tree.encode()
 
     def group_info(self, *, ratchet_tree: bool | None = None) -> bytes:
         """A signed GroupInfo MLSMessage of the current epoch (§12.4.3), with

@@ -37,7 +37,7 @@ from dataclasses import replace as dc_replace
 
 from ...crypto.suites import cipher_suite
 from ...errors import CryptoError, StateError, UsageError
-from ...schema import ContentType, Extension, GroupContext, GroupInfo, PublicMessage, ReInit
+from ...schema import ContentType, GroupInfo, PublicMessage, ReInit
 from .. import framing, treekem
 from ..transcript import interim_transcript_hash
 from ..validation import ValidationPolicy
@@ -53,12 +53,13 @@ from .public import (
     summary_after,
     validate_commit,
 )
-from .results import Member, ProposalMessage, members_of
+from .results import ProposalMessage
 from .snapshot import PublicGroupSnapshot, decode_public_snapshot, encode_public_snapshot
 from .staged import PublicStagedCommit
+from .views import PublicViews
 
 
-class PublicGroup:
+class PublicGroup(PublicViews):
     """The public state of a group (tree, GroupContext, transcript, proposals), kept
     in step with the group by the PublicMessages it is given."""
 
@@ -109,47 +110,6 @@ class PublicGroup:
         )
         epoch = PublicEpoch(context=context, tree=tree, summary=summary, interim=interim)
         return cls(epoch, config=config, policy=policy)
-
-    # --- views ----------------------------------------------------------------------------
-    @property
-    def group_id(self) -> bytes:
-        return self._state.context.group_id
-
-    @property
-    def epoch(self) -> int:
-        return self._state.context.epoch
-
-    @property
-    def cipher_suite(self) -> int:
-        return self._state.tree.suite_id
-
-    @property
-    def group_context(self) -> GroupContext:
-        return self._state.context
-
-    @property
-    def tree_hash(self) -> bytes:
-        return self._state.context.tree_hash
-
-    @property
-    def extensions(self) -> tuple[Extension, ...]:
-        return tuple(self._state.context.extensions)
-
-    @property
-    def members(self) -> dict[int, Member]:
-        """The roster: leaf index -> member, for every non-blank leaf (O(N))."""
-        return members_of(self._state.tree)
-
-    @property
-    def pending_proposals(self) -> tuple[ProposalMessage, ...]:
-        return tuple(
-            ProposalMessage(item.proposal, item.sender, ref)
-            for ref, item in self._state.proposals.items()
-        )
-
-    def ratchet_tree(self) -> bytes:
-        """The TLS-encoded ``ratchet_tree`` extension data of the current tree."""
-        return self._state.tree.encode()
 
     # --- processing -----------------------------------------------------------------------
     def process(
