@@ -78,7 +78,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from mlswire.errors import CryptoError
 
-from .primitives import AEADS, KDFS, Aead, Kdf, Rng, random_bytes
+from .primitives import AEADS, KDFS, ONE_STAGE_KDFS, Aead, Kdf, OneStageKdf, Rng, random_bytes
 
 SK = TypeVar("SK")
 PK = TypeVar("PK")
@@ -92,8 +92,11 @@ _MODE_BASE = b"\x00"
 PUBLIC_KEY_CACHE_SIZE = 1024
 
 
-class DhKem(ABC, Generic[SK, PK]):
-    """DHKEM(Group, HKDF) of RFC 9180 §4.1 over ``cryptography`` key objects."""
+class Kem(ABC):
+    """The KEM interface HPKE and MLS use (RFC 9180 §4): keys are their wire bytes.
+
+    The DHKEMs below implement it, and so do the post-quantum KEMs of
+    :mod:`mlswire.crypto.pq_kem`."""
 
     kem_id: int
     name: str
@@ -101,6 +104,38 @@ class DhKem(ABC, Generic[SK, PK]):
     nenc: int
     npk: int
     nsk: int
+
+    @abstractmethod
+    def derive_key_pair(self, ikm: bytes) -> tuple[bytes, bytes]:
+        """DeriveKeyPair(ikm) -> (serialized private key, serialized public key)."""
+
+    @abstractmethod
+    def generate_key_pair(self, rng: Rng | None) -> tuple[bytes, bytes]:
+        """GenerateKeyPair(); DeriveKeyPair(rng(Nsk)) when an rng is injected."""
+
+    @abstractmethod
+    def encap(self, pk_r: bytes, rng: Rng | None) -> tuple[bytes, bytes]:
+        """Encap(pkR) -> (shared_secret, enc)."""
+
+    @abstractmethod
+    def decap(self, enc: bytes, sk_r: bytes | HpkePrivateKey) -> bytes:
+        """Decap(enc, skR) -> shared_secret."""
+
+    @abstractmethod
+    def prepare(self, sk: bytes) -> HpkePrivateKey:
+        """Parse and check a private key once, for repeated opens."""
+
+    def public_key_of(self, sk: bytes) -> bytes:
+        """SerializePublicKey(pk(DeserializePrivateKey(sk)))."""
+        return self.prepare(sk).public_key
+
+    @abstractmethod
+    def clear_caches(self) -> None:
+        """Drop cached parsed public keys."""
+
+
+class DhKem(Kem, Generic[SK, PK]):
+    """DHKEM(Group, HKDF) of RFC 9180 §4.1 over ``cryptography`` key objects."""
 
     def __init__(self, kem_id: int, name: str, kdf: Kdf, npk: int, nsk: int) -> None:
         self.kem_id = kem_id
@@ -159,6 +194,13 @@ class DhKem(ABC, Generic[SK, PK]):
     def derive_key_pair(self, ikm: bytes) -> tuple[bytes, bytes]:
         sk = self.derive_private(ikm)
         return self.serialize_private(sk), self.public_of(sk)
+
+    def generate_key_pair(self, rng: Rng | None) -> tuple[bytes, bytes]:
+        sk = self.ephemeral(rng)
+        return self.serialize_private(sk), self.public_of(sk)
+
+    def clear_caches(self) -> None:
+        self.load_public_cached.cache_clear()
 
     def ephemeral(self, rng: Rng | None) -> SK:
         """The ephemeral key of Encap: fresh, or DeriveKeyPair(rng(Nsk)) when injected."""
@@ -364,19 +406,19 @@ class EcCurve:
 
 
 # Group orders from SEC 2 / FIPS 186-4 (checked by the tests: (n-1)G = -G).
-P256 = EcCurve(
+P256: EcCurve = EcCurve(
     ec.SECP256R1(),
     "P-256",
     0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551,
     0xFF,
 )
-P384 = EcCurve(
+P384: EcCurve = EcCurve(
     ec.SECP384R1(),
     "P-384",
     0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFC7634D81F4372DDF581A0DB248B0A77AECEC196ACCC52973,
     0xFF,
 )
-P521 = EcCurve(
+P521: EcCurve = EcCurve(
     ec.SECP521R1(),
     "P-521",
     0x01FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFA51868783BF2F966B7FCC0148F709A5D03BB5C9B8899C47AEBB6FB71E91386409,
@@ -430,13 +472,19 @@ class _EcKem(DhKem[ec.EllipticCurvePrivateKey, ec.EllipticCurvePublicKey]):
             raise CryptoError(f"{self.c.name} ECDH: {e}") from None
 
 
-KEMS: dict[int, DhKem[Any, Any]] = {
+KEMS: dict[int, Kem] = {
     0x0010: _EcKem(0x0010, P256, KDFS[1]),
     0x0011: _EcKem(0x0011, P384, KDFS[2]),
     0x0012: _EcKem(0x0012, P521, KDFS[3]),
     0x0020: _X25519Kem(),
     0x0021: _X448Kem(),
 }
+
+# The post-quantum KEMs build on the classes above (circular by design: importing
+# mlswire.crypto loads this module first, which then loads pq_kem).
+from .pq_kem import PQ_KEMS  # noqa: E402
+
+KEMS.update(PQ_KEMS)
 
 _NATIVE_KEM_IDS: dict[int, native.KEM] = {
     0x0010: native.KEM.P256,
@@ -463,8 +511,8 @@ class HpkeSuite:
         """``backend``: ``None`` picks the faster per operation (the module table),
         ``"native"`` uses ``cryptography``'s HPKE wherever it can, ``"python"`` never."""
         try:
-            self.kem: DhKem[Any, Any] = KEMS[kem_id]
-            self.kdf: Kdf = KDFS[kdf_id]
+            self.kem: Kem = KEMS[kem_id]
+            self.kdf: Kdf | OneStageKdf = KDFS[kdf_id] if kdf_id in KDFS else ONE_STAGE_KDFS[kdf_id]
             self.aead: Aead = AEADS[aead_id]
         except KeyError:
             raise CryptoError(
@@ -473,11 +521,14 @@ class HpkeSuite:
         if backend not in (None, "native", "python"):
             raise ValueError(f"unknown HPKE backend {backend!r}")
         suite = None
-        if kem_id in _NATIVE_KEM_IDS and backend != "python":
+        # the native module has no one-stage KDFs
+        if kem_id in _NATIVE_KEM_IDS and kdf_id in _NATIVE_KDF_IDS and backend != "python":
             suite = native.Suite(
                 _NATIVE_KEM_IDS[kem_id], _NATIVE_KDF_IDS[kdf_id], _NATIVE_AEAD_IDS[aead_id]
             )
         auto = backend is None
+        # the native module only ever runs for the DHKEMs
+        self._dh: DhKem[Any, Any] | None = self.kem if isinstance(self.kem, DhKem) else None
         self._native_seal = suite if not auto or kem_id in NATIVE_SEAL_KEMS else None
         self._native_open = suite if not auto or kem_id in NATIVE_OPEN_KEMS else None
         sid = (
@@ -495,8 +546,12 @@ class HpkeSuite:
         self._nonce = self.aead.nn.to_bytes(2, "big") + sid + b"base_nonce"
         self._exp = self.kdf.nh.to_bytes(2, "big") + sid + b"exp"
         self._sec = sid + b"sec"
-        psk_id_hash = self.kdf.extract(b"", sid + b"psk_id_hash")  # psk_id = ""
-        self._ks_prefix = _MODE_BASE + psk_id_hash
+        self._one_stage = self.kdf if isinstance(self.kdf, OneStageKdf) else None
+        if isinstance(self.kdf, Kdf):
+            psk_id_hash = self.kdf.extract(b"", sid + b"psk_id_hash")  # psk_id = ""
+            self._ks_prefix = _MODE_BASE + psk_id_hash
+        else:
+            self._ks_prefix = _MODE_BASE + b"\x00\x00"  # mode || lengthPrefixed(psk_id="")
 
     @property
     def backends(self) -> tuple[str, str]:
@@ -509,7 +564,13 @@ class HpkeSuite:
     # --- key schedule (RFC 9180 §5.1) ------------------------------------------------
     def _key_schedule_context(self, info: bytes) -> bytes:
         """``mode || psk_id_hash || info_hash``: the only part of the schedule that reads
-        ``info`` (base mode, psk_id = "")."""
+        ``info`` (base mode, psk_id = ""). One-stage KDFs (draft-ietf-hpke-hpke §5.1)
+        take ``mode || lengthPrefixed(psk_id) || lengthPrefixed(info)`` instead."""
+        if self._one_stage is not None:
+            if len(info) > 0xFFFF:
+                raise CryptoError(f"HPKE info of {len(info)} bytes is too long for {self.kdf.name}")
+            return self._ks_prefix + len(info).to_bytes(2, "big") + info
+        assert isinstance(self.kdf, Kdf)
         return self._ks_prefix + self.kdf.extract(b"", self._info_hash + info)
 
     def prepare_info(self, info: bytes) -> HpkeInfo:
@@ -522,11 +583,25 @@ class HpkeSuite:
         return info.key_schedule_context
 
     def _secret(self, shared_secret: bytes) -> bytes:
+        assert isinstance(self.kdf, Kdf)
         return self.kdf.extract(shared_secret, self._secret_label)
 
+    def _one_stage_secrets(self, kdf: OneStageKdf, shared: bytes, ctx: bytes) -> bytes:
+        """key || base_nonce || exporter_secret of a one-stage KDF (draft-ietf-hpke-hpke
+        §5.1): LabeledDerive(lengthPrefixed(psk) || lengthPrefixed(shared_secret),
+        "secret", context, Nk + Nn + Nh), psk = "" in base mode."""
+        secrets = b"\x00\x00" + len(shared).to_bytes(2, "big") + shared
+        length = self.aead.nk + self.aead.nn + kdf.nh
+        return kdf.labeled_derive(self._sid, secrets, b"secret", ctx, length)
+
     def _key_nonce(self, shared_secret: bytes, ctx: bytes) -> tuple[bytes, bytes]:
+        if self._one_stage is not None:
+            out = self._one_stage_secrets(self._one_stage, shared_secret, ctx)
+            nk, nn = self.aead.nk, self.aead.nn
+            return out[:nk], out[nk : nk + nn]
         secret = self._secret(shared_secret)
         kdf = self.kdf
+        assert isinstance(kdf, Kdf)
         return (
             kdf.expand(secret, self._key + ctx, self.aead.nk),
             kdf.expand(secret, self._nonce + ctx, self.aead.nn),
@@ -535,8 +610,14 @@ class HpkeSuite:
     def _export(
         self, shared_secret: bytes, info: bytes, exporter_context: bytes, length: int
     ) -> bytes:
-        secret = self._secret(shared_secret)
         ctx = self._key_schedule_context(info)
+        if self._one_stage is not None:
+            kdf1 = self._one_stage
+            out = self._one_stage_secrets(kdf1, shared_secret, ctx)
+            exporter_secret = out[self.aead.nk + self.aead.nn :]
+            return kdf1.labeled_derive(self._sid, exporter_secret, b"sec", exporter_context, length)
+        secret = self._secret(shared_secret)
+        assert isinstance(self.kdf, Kdf)
         exporter_secret = self.kdf.expand(secret, self._exp + ctx, self.kdf.nh)
         return self.kdf.expand(
             exporter_secret, length.to_bytes(2, "big") + self._sec + exporter_context, length
@@ -551,7 +632,8 @@ class HpkeSuite:
         if isinstance(info, HpkeInfo):
             ctx = self._prepared_context(info)  # the native module cannot take it
         elif self._native_seal is not None and rng is None and not aad:
-            pk_obj = self.kem.load_public_cached(pk_r)
+            assert self._dh is not None  # native suites are DHKEM suites
+            pk_obj = self._dh.load_public_cached(pk_r)
             try:
                 out = self._native_seal.encrypt(pt, pk_obj, info)
             except ValueError as e:  # e.g. a small-order X25519 key: all-zero DH
@@ -572,7 +654,8 @@ class HpkeSuite:
         if len(enc) != kem.nenc:
             raise CryptoError(f"{kem.name} kem_output must be {kem.nenc} bytes, not {len(enc)}")
         if self._native_open is not None and not aad:
-            sk_obj = kem.private_object(sk_r)
+            assert self._dh is not None
+            sk_obj = self._dh.private_object(sk_r)
             try:
                 return self._native_open.decrypt(enc + ct, sk_obj, info)
             except Exception as e:  # InvalidTag, ValueError (bad point) - all one answer
@@ -615,4 +698,5 @@ __all__ = [
     "HpkeInfo",
     "HpkePrivateKey",
     "HpkeSuite",
+    "Kem",
 ]

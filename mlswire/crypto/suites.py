@@ -171,9 +171,7 @@ class CipherSuite:
 
     def generate_key_pair(self, rng: Rng | None = None) -> tuple[bytes, bytes]:
         """GenerateKeyPair() -> (private, public); DeriveKeyPair(rng(Nsk)) when rng is given."""
-        kem = self._hpke_kem
-        sk = kem.ephemeral(rng)
-        return kem.serialize_private(sk), kem.public_of(sk)
+        return self._hpke_kem.generate_key_pair(rng)
 
     def hpke_private_key(self, sk: bytes) -> HpkePrivateKey:
         """Parse (and check) an HPKE private key once, for several opens with it."""
@@ -181,8 +179,7 @@ class CipherSuite:
 
     def public_key_from_private(self, sk: bytes) -> bytes:
         """The HPKE public key (SerializePublicKey) of a serialized private key."""
-        kem = self._hpke_kem
-        return kem.public_of(kem.load_private(sk))
+        return self._hpke_kem.public_key_of(sk)
 
     # --- signatures ------------------------------------------------------------------------
     def sign(self, sk: bytes, msg: bytes, rng: Rng | None = None) -> bytes:
@@ -218,7 +215,7 @@ def cipher_suite(suite_id: int) -> CipherSuite:
 def clear_key_caches() -> None:
     """Drop every cached parsed key object (public HPKE keys, signature keys)."""
     for kem in KEMS.values():
-        kem.load_public_cached.cache_clear()
+        kem.clear_caches()
     for scheme in SIGNATURE_SCHEMES.values():
         scheme.clear_caches()
 
