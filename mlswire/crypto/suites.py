@@ -1,4 +1,6 @@
-"""The MLS cipher suites of RFC 9420 §17.1 as one table and one object per suite.
+"""The MLS cipher suites of RFC 9420 §17.1, and the eleven post-quantum suites of
+draft-ietf-mls-pq-ciphersuites-06 under mlswire's provisional numbering, as one table
+and one object per suite.
 
 >>> suite = cipher_suite(0x0001)
 >>> suite.name, suite.hash_len, suite.aead_key_len
@@ -199,17 +201,67 @@ class CipherSuite:
         return self._sig.public_from_private(sk)
 
 
-_SUITES: dict[int, CipherSuite] = {spec.suite_id: CipherSuite(spec) for spec in SUITE_TABLE}
+# draft-ietf-mls-pq-ciphersuites-06 §4 defines eleven suites, all with value "TBD".
+# Until IANA assigns them, mlswire numbers them 0xFD00 + n for TBDn: MLS's private-use
+# range (RFC 9420 §17.1, 0xF000-0xFFFF), away from the private-use numbers other stacks
+# already use for PQ suites (Wire 0xF001-0xF00B, ts-mls 2.x 0xF007-0xF012, OpenMLS
+# 0xF042; docs/POST_QUANTUM.md has the whole map). KEM ids are draft-ietf-hpke-pq's,
+# signature schemes draft-ietf-tls-mldsa's.
+PQ_SUITE_BASE = 0xFD00
+PQ_SUITE_TABLE: tuple[SuiteSpec, ...] = (
+    SuiteSpec(0xFD01, "MLS_128_MLKEM768X25519_AES128GCM_SHA256_Ed25519", 0x647A, 1, 1, 0x0807),
+    SuiteSpec(0xFD02, "MLS_128_MLKEM768X25519_AES256GCM_SHA384_Ed25519", 0x647A, 2, 2, 0x0807),
+    SuiteSpec(0xFD03, "MLS_128_MLKEM768P256_AES128GCM_SHA256_P256", 0x0050, 1, 1, 0x0403),
+    SuiteSpec(0xFD04, "MLS_128_MLKEM768P256_AES256GCM_SHA384_P256", 0x0050, 2, 2, 0x0403),
+    SuiteSpec(0xFD05, "MLS_192_MLKEM1024P384_AES256GCM_SHA384_P384", 0x0051, 2, 2, 0x0503),
+    SuiteSpec(0xFD06, "MLS_128_MLKEM768_AES256GCM_SHA384_Ed25519", 0x0041, 2, 2, 0x0807),
+    SuiteSpec(0xFD07, "MLS_128_MLKEM768_AES256GCM_SHA384_P256", 0x0041, 2, 2, 0x0403),
+    SuiteSpec(0xFD08, "MLS_192_MLKEM1024_AES256GCM_SHA384_P384", 0x0042, 2, 2, 0x0503),
+    SuiteSpec(
+        0xFD09, "MLS_128_MLKEM768X25519_CHACHA20POLY1305_SHA384_MLDSA44", 0x647A, 2, 3, 0x0904
+    ),
+    SuiteSpec(0xFD0A, "MLS_192_MLKEM768_AES256GCM_SHA384_MLDSA65", 0x0041, 2, 2, 0x0905),
+    SuiteSpec(0xFD0B, "MLS_256_MLKEM1024_AES256GCM_SHA384_MLDSA87", 0x0042, 2, 2, 0x0906),
+)
 
-SUPPORTED_CIPHER_SUITES: tuple[int, ...] = tuple(sorted(_SUITES))
+_SUITES: dict[int, CipherSuite] = {
+    spec.suite_id: CipherSuite(spec) for spec in SUITE_TABLE + PQ_SUITE_TABLE
+}
+
+#: The seven suites of RFC 9420 (the default everywhere a list of suites is implied).
+SUPPORTED_CIPHER_SUITES: tuple[int, ...] = tuple(spec.suite_id for spec in SUITE_TABLE)
+#: The eleven draft-ietf-mls-pq-ciphersuites-06 suites, TBD1..TBD11 in order.
+PQ_CIPHER_SUITES: tuple[int, ...] = tuple(spec.suite_id for spec in PQ_SUITE_TABLE)
 
 
 def cipher_suite(suite_id: int) -> CipherSuite:
-    """The :class:`CipherSuite` with this RFC 9420 id; UnsupportedCipherSuite otherwise."""
+    """The :class:`CipherSuite` with this id (RFC 9420 or mlswire's provisional PQ
+    numbering); UnsupportedCipherSuite otherwise."""
     try:
         return _SUITES[suite_id]
     except KeyError:
         raise UnsupportedCipherSuite(suite_id) from None
+
+
+def parse_suite(text: str) -> int:
+    """A suite as a person names it: decimal or 0x-hex id, the suite's name
+    (case-insensitive), or ``TBD1``..``TBD11`` for the PQ draft's suites.
+    CryptoError (UnsupportedCipherSuite for an unknown id) when nothing matches."""
+    word = text.strip()
+    try:
+        suite_id = int(word, 0)
+    except ValueError:
+        upper = word.upper()
+        if upper.startswith("TBD") and upper[3:].isdigit() and 1 <= int(upper[3:]) <= 11:
+            return PQ_SUITE_BASE + int(upper[3:])
+        for cs in _SUITES.values():
+            if cs.name.upper() == upper:
+                return cs.suite_id
+        raise CryptoError(
+            f"no cipher suite named {word!r} (give an id, a suite name or TBD1..TBD11)"
+        ) from None
+    cipher_suite(suite_id)
+    return suite_id
 
 
 def clear_key_caches() -> None:
@@ -221,10 +273,14 @@ def clear_key_caches() -> None:
 
 
 __all__ = [
+    "PQ_CIPHER_SUITES",
+    "PQ_SUITE_BASE",
+    "PQ_SUITE_TABLE",
     "SUITE_TABLE",
     "SUPPORTED_CIPHER_SUITES",
     "CipherSuite",
     "SuiteSpec",
     "cipher_suite",
     "clear_key_caches",
+    "parse_suite",
 ]
