@@ -26,7 +26,7 @@ from typing import Any
 
 from mlswire.errors import CryptoError, UnsupportedCipherSuite
 
-from .hpke import KEMS, HpkeInfo, HpkePrivateKey, HpkeSuite
+from .hpke import KEMS, HpkeInfo, HpkePrivateKey, HpkeSuite, Kem
 from .primitives import AEADS, KDFS, Rng
 from .signature import SIGNATURE_SCHEMES, SignatureScheme
 
@@ -59,13 +59,18 @@ SUITE_TABLE: tuple[SuiteSpec, ...] = (
 class CipherSuite:
     """The primitives of one MLS cipher suite; obtain it with :func:`cipher_suite`."""
 
-    def __init__(self, spec: SuiteSpec) -> None:
+    def __init__(self, spec: SuiteSpec, kem: Kem | None = None) -> None:
+        """``kem``: the KEM whose DeriveKeyPair the suite uses, when it is not the
+        standard one of ``spec.kem_id`` (another stack's dialect,
+        :mod:`mlswire.crypto.dialects`); encapsulation is the same either way."""
         self.spec = spec
         self.suite_id = spec.suite_id
         self.name = spec.name
         kdf = self._kdf = KDFS[spec.kdf_id]
         aead = self._aead = AEADS[spec.aead_id]
-        kem = KEMS[spec.kem_id]
+        kem = kem if kem is not None else KEMS[spec.kem_id]
+        if kem.kem_id != spec.kem_id:
+            raise CryptoError(f"KEM {kem.kem_id:#06x} given for a suite of KEM {spec.kem_id:#06x}")
         self._hpke = HpkeSuite(spec.kem_id, spec.kdf_id, spec.aead_id)
         self._sig: SignatureScheme[Any, Any] = SIGNATURE_SCHEMES[spec.signature_scheme_id]
 
@@ -243,11 +248,29 @@ def cipher_suite(suite_id: int) -> CipherSuite:
         raise UnsupportedCipherSuite(suite_id) from None
 
 
+def register_suite(cs: CipherSuite) -> None:
+    """Make ``cs`` what :func:`cipher_suite` returns for its id (a dialect's suite,
+    :func:`mlswire.crypto.dialects.use`). Registering the same suite again is a no-op;
+    an id already taken by another suite is refused."""
+    have = _SUITES.get(cs.suite_id)
+    if have is not None and have is not cs:
+        raise CryptoError(
+            f"cipher suite 0x{cs.suite_id:04x} is already {have.name}; cannot also be {cs.name}"
+        )
+    _SUITES[cs.suite_id] = cs
+
+
 def parse_suite(text: str) -> int:
     """A suite as a person names it: decimal or 0x-hex id, the suite's name
-    (case-insensitive), or ``TBD1``..``TBD11`` for the PQ draft's suites.
+    (case-insensitive), ``TBD1``..``TBD11`` for the PQ draft's suites, or
+    ``dialect:code`` for another stack's suite (which registers it, see
+    :mod:`mlswire.crypto.dialects`).
     CryptoError (UnsupportedCipherSuite for an unknown id) when nothing matches."""
     word = text.strip()
+    if ":" in word:  # another stack's code point: "ts-mls:83" (mlswire.crypto.dialects)
+        from .dialects import use
+
+        return use(word)
     try:
         suite_id = int(word, 0)
     except ValueError:
@@ -283,4 +306,5 @@ __all__ = [
     "cipher_suite",
     "clear_key_caches",
     "parse_suite",
+    "register_suite",
 ]
