@@ -6,10 +6,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from .commands import client, encodings, serve, vectors
+from .commands import client, encodings, serve, suites, vectors
 
 # Each module registers its own subcommands.
-COMMAND_MODULES = [vectors, encodings, serve, client]
+COMMAND_MODULES = [vectors, encodings, serve, client, suites]
 
 
 def build_parser() -> argparse.ArgumentParser:

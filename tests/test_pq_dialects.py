@@ -82,3 +82,28 @@ def test_every_entry_is_listed_with_a_rule_or_a_reason() -> None:
         if not e.unsupported:
             dialects.suite_for(e)  # builds
     assert set(dialects.DIALECTS) == {"mlspp", "openmls", "wire", "ts-mls", "ts-mls2", "mls-rs"}
+
+
+def test_suites_command_lists_suites_and_dialects() -> None:
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "mlswire", "suites", "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    doc = json.loads(out.stdout)
+    assert len(doc["suites"]) == 7 + 11
+    assert [s["tag"] for s in doc["suites"][7:]] == [f"TBD{i} (provisional)" for i in range(1, 12)]
+    by_key = {d["suite"]: d for d in doc["dialects"]}
+    assert by_key["ts-mls:83"]["derive_key_pair"] == "xwing-draft"
+    assert by_key["ts-mls:83"]["checked_by_interop"] is True
+    assert by_key["mls-rs:65100"]["runs"] is False
+    assert by_key["mlspp:0x0008"]["same_as"] == "TBD2"
+    text = subprocess.run(
+        [sys.executable, "-m", "mlswire", "suites"], capture_output=True, text=True, check=True
+    ).stdout
+    assert "0xfd0b  MLS_256_MLKEM1024_AES256GCM_SHA384_MLDSA87" in text

@@ -87,7 +87,11 @@ class DialectSuite:
 
     @property
     def key(self) -> str:
-        return f"{self.dialect}:{self.code_point}"
+        """``dialect:code`` as the stack writes the code (ts-mls 1.x and mls-rs in
+        decimal, the others in hex); :func:`find` takes either."""
+        if self.dialect in ("ts-mls", "mls-rs"):
+            return f"{self.dialect}:{self.code_point}"
+        return f"{self.dialect}:0x{self.code_point:04X}"
 
 
 def _tbd(n: int) -> SuiteSpec:
@@ -204,7 +208,7 @@ DIALECT_SUITES: tuple[DialectSuite, ...] = (
         )
         for n in range(1, 12)
     ),
-    *_ts_mls("ts-mls", 77, verified=False),
+    *_ts_mls("ts-mls", 77, verified=True),  # tests/interop/test_pq_interop.py
     *_ts_mls("ts-mls2", 0xF007, verified=False),
     # mls-rs: ML-KEM-512/768/1024 with classical rest and its own X25519 hybrid
     *(
