@@ -7,7 +7,8 @@ ts-mls dialect, at N = 16, 256, 1024 members:
 * sizes: a KeyPackage; a commit with an UpdatePath (PublicMessage, as in
   bench/group.py) from leaf 0 of an N-member group whose copath is filled (log2 N HPKE
   encryptions); the Welcome that adds one member to that group, ratchet tree inline;
-* times (best of ``--repeat``): ``commit`` -- leaf 0 makes that commit and merges it;
+* times (best of ``--repeat``, process CPU time, so that other load on a shared machine
+  does not count): ``commit`` -- leaf 0 makes that commit and merges it;
   ``process`` -- leaf N/2 processes and merges it; ``join`` -- the new member joins
   from that Welcome (tree checks included: N leaf signatures verified).
 
@@ -66,13 +67,13 @@ def measure(suite: int, n: int, repeat: int) -> dict[str, Any]:
     times: dict[str, list[float]] = {"commit": [], "process": [], "join": []}
     sizes: dict[str, int] = {}
     for _ in range(repeat):
-        t = time.perf_counter()
+        t = time.process_time()
         commit = committer.update().commit
         committer.merge_pending_commit()
-        times["commit"].append(time.perf_counter() - t)
-        t = time.perf_counter()
+        times["commit"].append(time.process_time() - t)
+        t = time.process_time()
         receiver.process(commit).merge()
-        times["process"].append(time.perf_counter() - t)
+        times["process"].append(time.process_time() - t)
         sizes["commit_with_path"] = len(commit)
     for r in range(repeat):
         joiner = engine.Client.generate(b"joiner %d" % r, suite)
@@ -81,9 +82,9 @@ def measure(suite: int, n: int, repeat: int) -> dict[str, Any]:
         added = committer.add_members([kp])
         assert added.welcome is not None
         sizes["welcome"] = len(added.welcome)
-        t = time.perf_counter()
+        t = time.process_time()
         joiner.join_group(added.welcome, config=config)
-        times["join"].append(time.perf_counter() - t)
+        times["join"].append(time.process_time() - t)
         committer.clear_pending_commit()
     return {"suite": suite, "n": n, "setup": setup, "sizes": sizes, "times": times}
 
@@ -111,6 +112,7 @@ def render(rows: list[dict[str, Any]], ts: dict[int, dict[int, dict[str, float]]
     base = {r["n"]: r for r in rows if r["suite"] == 1}
     lines = [
         f"machine: {machine_description()}",
+        "times: process CPU ms, best of the repeats; sizes: bytes on the wire",
         "",
         "| suite | N | KeyPackage B | commit+path B | Welcome B | commit ms | process ms "
         "| join ms | commit x suite 1 |",
