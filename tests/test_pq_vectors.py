@@ -59,3 +59,19 @@ def test_same_seed_gives_the_committed_bytes(family: str) -> None:
     suite = PQ_CIPHER_SUITES[index]
     text = generate_files([family], suites=[suite], count=1, seed=PQ_SEED)[family]
     assert json.loads(text) == [_cases(family)[index]]
+
+
+def test_cli_generate_is_byte_identical_across_runs() -> None:
+    """The command itself, twice, in fresh processes: the same bytes, and the same case
+    as the committed file's."""
+    import subprocess
+    import sys
+
+    args = [sys.executable, "-m", "mlswire", "vectors", "generate", "crypto-basics"]
+    args += ["--suite", "TBD11", "--suite", "TBD9", "--count", "1", "--seed", PQ_SEED]
+    first, again = (
+        subprocess.run(args, capture_output=True, text=True, check=True).stdout for _ in range(2)
+    )
+    assert first == again
+    committed = {c["cipher_suite"]: c for c in _cases("crypto-basics")}
+    assert json.loads(first) == [committed[PQ_CIPHER_SUITES[10]], committed[PQ_CIPHER_SUITES[8]]]

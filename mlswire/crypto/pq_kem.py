@@ -31,6 +31,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from typing import Any
 
@@ -156,23 +157,26 @@ class MlKem(Kem):
         return self.key_object(sk_r)[0]
 
 
-class _Group:
+class _Group(ABC):
     """The traditional half of a hybrid: a nominal group (concrete-hybrid-kems §3.1)."""
 
     nseed: int
     nelem: int
 
+    @abstractmethod
     def random_scalar(self, seed: bytes) -> Any:
-        raise NotImplementedError
+        """RandomScalar(seed): the private scalar (key object) for an Nseed-byte seed."""
 
-    def generate(self) -> Any:
-        raise NotImplementedError
+    @abstractmethod
+    def generate(self) -> Any: ...
 
+    @abstractmethod
     def element(self, sk: Any) -> bytes:
-        raise NotImplementedError
+        """Exp(g, sk), serialized."""
 
+    @abstractmethod
     def dh(self, sk: Any, pk: bytes) -> bytes:
-        raise NotImplementedError
+        """ElementToSharedSecret(Exp(pk, sk)); CryptoError on an invalid pk."""
 
 
 class _X25519Group(_Group):
