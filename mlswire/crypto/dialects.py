@@ -35,9 +35,17 @@ from dataclasses import dataclass
 
 from mlswire.errors import CryptoError
 
-from .hpke import KEMS, Kem
+from .hpke import KEMS
+from .kem import Kem
 from .pq_kem import HybridKem, MlKem, SeedRule
-from .suites import PQ_SUITE_BASE, CipherSuite, SuiteSpec, cipher_suite, register_suite
+from .suites import (
+    PQ_SUITE_BASE,
+    CipherSuite,
+    SuiteSpec,
+    cipher_suite,
+    register_suite,
+    set_dialect_resolver,
+)
 
 RULES = ("hpke-pq", "xwing-draft", "raw-seed")
 
@@ -297,6 +305,9 @@ def use(key: str) -> int:
 
 def table() -> list[DialectSuite]:
     return list(DIALECT_SUITES)
+
+
+set_dialect_resolver(use)  # parse_suite("ts-mls:83") comes here
 
 
 __all__ = [

@@ -68,70 +68,29 @@ python ones, unlike the first table; that choice was not re-examined here.)
 from __future__ import annotations
 
 import functools
-from abc import ABC, abstractmethod
-from collections.abc import Callable
+from abc import abstractmethod
 from typing import Any, Generic, TypeVar
 
 from cryptography.hazmat.primitives import hpke as native
 from cryptography.hazmat.primitives.asymmetric import ec, x448, x25519
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from mlswire.errors import CryptoError
 
+from .curves import P256, P384, P521, EcCurve
+from .kem import HPKE_VERSION, HpkePrivateKey, Kem
+from .pq_kem import PQ_KEMS
 from .primitives import AEADS, KDFS, ONE_STAGE_KDFS, Aead, Kdf, OneStageKdf, Rng, random_bytes
 
 SK = TypeVar("SK")
 PK = TypeVar("PK")
 
-_VERSION = b"HPKE-v1"
+_VERSION = HPKE_VERSION
 _MODE_BASE = b"\x00"
 
 # Public-key objects parsed from wire bytes are kept (they are public, and the same
 # recipient and verification keys recur); private HPKE keys are never cached, so a
 # deleted epoch secret does not live on in a cache (RFC 9420 §9.2).
 PUBLIC_KEY_CACHE_SIZE = 1024
-
-
-class Kem(ABC):
-    """The KEM interface HPKE and MLS use (RFC 9180 §4): keys are their wire bytes.
-
-    The DHKEMs below implement it, and so do the post-quantum KEMs of
-    :mod:`mlswire.crypto.pq_kem`."""
-
-    kem_id: int
-    name: str
-    nsecret: int
-    nenc: int
-    npk: int
-    nsk: int
-
-    @abstractmethod
-    def derive_key_pair(self, ikm: bytes) -> tuple[bytes, bytes]:
-        """DeriveKeyPair(ikm) -> (serialized private key, serialized public key)."""
-
-    @abstractmethod
-    def generate_key_pair(self, rng: Rng | None) -> tuple[bytes, bytes]:
-        """GenerateKeyPair(); DeriveKeyPair(rng(Nsk)) when an rng is injected."""
-
-    @abstractmethod
-    def encap(self, pk_r: bytes, rng: Rng | None) -> tuple[bytes, bytes]:
-        """Encap(pkR) -> (shared_secret, enc)."""
-
-    @abstractmethod
-    def decap(self, enc: bytes, sk_r: bytes | HpkePrivateKey) -> bytes:
-        """Decap(enc, skR) -> shared_secret."""
-
-    @abstractmethod
-    def prepare(self, sk: bytes) -> HpkePrivateKey:
-        """Parse and check a private key once, for repeated opens."""
-
-    def public_key_of(self, sk: bytes) -> bytes:
-        """SerializePublicKey(pk(DeserializePrivateKey(sk)))."""
-        return self.prepare(sk).public_key
-
-    @abstractmethod
-    def clear_caches(self) -> None:
-        """Drop cached parsed public keys."""
 
 
 class DhKem(Kem, Generic[SK, PK]):
@@ -237,27 +196,6 @@ class DhKem(Kem, Generic[SK, PK]):
         return self.extract_and_expand(dh, enc + key.public_key)
 
 
-class HpkePrivateKey:
-    """A parsed HPKE private key (see ``CipherSuite.hpke_private_key``).
-
-    Loading a raw X25519/X448/NIST private key computes its public key, a scalar
-    multiplication as costly as the DH of an open. HPKE private keys are epoch secrets
-    that the engine deletes on schedule, so mlswire never caches them behind the
-    caller's back; a caller that opens several times with one key can parse it once
-    into this handle and drop the handle when it deletes the key.
-    """
-
-    __slots__ = ("kem_id", "key", "public_key")
-
-    def __init__(self, kem_id: int, key: Any, public_key: bytes) -> None:
-        self.kem_id = kem_id
-        self.key = key
-        self.public_key = public_key  # SerializePublicKey(pk(sk))
-
-    def __repr__(self) -> str:
-        return f"<HpkePrivateKey kem={self.kem_id:#06x} pk={self.public_key[:8].hex()}...>"
-
-
 class HpkeInfo:
     """HPKE ``info`` with its part of the key schedule done (``HpkeSuite.prepare_info``).
 
@@ -353,79 +291,6 @@ class _X448Kem(DhKem[x448.X448PrivateKey, x448.X448PublicKey]):
             raise CryptoError(f"X448: {e}") from None
 
 
-class EcCurve:
-    """A NIST prime curve with what MLS and RFC 9180 need to know about it."""
-
-    __slots__ = ("bitmask", "curve", "name", "npk", "nsk", "order")
-
-    def __init__(self, curve: ec.EllipticCurve, name: str, order: int, bitmask: int) -> None:
-        self.curve = curve
-        self.name = name
-        self.order = order
-        self.nsk = (order.bit_length() + 7) // 8
-        self.npk = 1 + 2 * self.nsk
-        self.bitmask = bitmask
-
-    def load_public(self, pk: bytes) -> ec.EllipticCurvePublicKey:
-        # Only the uncompressed form is valid on the wire (RFC 9180 §7.1.1, RFC 9420
-        # §5.1.1); from_encoded_point also checks that the point is on the curve.
-        if len(pk) != self.npk or pk[0] != 4:
-            raise CryptoError(
-                f"{self.name} public key must be a {self.npk}-byte uncompressed point"
-            )
-        try:
-            return ec.EllipticCurvePublicKey.from_encoded_point(self.curve, pk)
-        except ValueError:
-            raise CryptoError(f"{self.name} public key is not a point on the curve") from None
-
-    def load_private(self, sk: bytes) -> ec.EllipticCurvePrivateKey:
-        # Serialized keys are Nsk bytes, but some implementations drop leading zero
-        # bytes (the official message-protection vectors hold a 65-byte P-521 key), so
-        # any big-endian scalar of 1..Nsk bytes is read; output is always Nsk bytes.
-        if not 0 < len(sk) <= self.nsk:
-            raise CryptoError(f"{self.name} private key must be 1..{self.nsk} bytes, not {len(sk)}")
-        d = int.from_bytes(sk, "big")
-        if not 0 < d < self.order:
-            raise CryptoError(f"{self.name} private key is not in [1, n-1]")
-        return ec.derive_private_key(d, self.curve)
-
-    def public_bytes(self, pk: ec.EllipticCurvePublicKey) -> bytes:
-        return pk.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
-
-    def private_bytes(self, sk: ec.EllipticCurvePrivateKey) -> bytes:
-        return sk.private_numbers().private_value.to_bytes(self.nsk, "big")
-
-    def scalar_from_candidates(self, candidate: Callable[[int], bytes]) -> int:
-        """RFC 9180 §7.1.3 rejection sampling: ``candidate(counter)`` gives Nsk bytes."""
-        for counter in range(256):
-            b = candidate(counter)
-            d = int.from_bytes(bytes((b[0] & self.bitmask,)) + b[1:], "big")
-            if 0 < d < self.order:
-                return d
-        raise CryptoError(f"DeriveKeyPair: no valid {self.name} scalar in 256 candidates")
-
-
-# Group orders from SEC 2 / FIPS 186-4 (checked by the tests: (n-1)G = -G).
-P256: EcCurve = EcCurve(
-    ec.SECP256R1(),
-    "P-256",
-    0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551,
-    0xFF,
-)
-P384: EcCurve = EcCurve(
-    ec.SECP384R1(),
-    "P-384",
-    0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFC7634D81F4372DDF581A0DB248B0A77AECEC196ACCC52973,
-    0xFF,
-)
-P521: EcCurve = EcCurve(
-    ec.SECP521R1(),
-    "P-521",
-    0x01FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFA51868783BF2F966B7FCC0148F709A5D03BB5C9B8899C47AEBB6FB71E91386409,
-    0x01,
-)
-
-
 class _EcKem(DhKem[ec.EllipticCurvePrivateKey, ec.EllipticCurvePublicKey]):
     def __init__(self, kem_id: int, curve: EcCurve, kdf: Kdf) -> None:
         self.c = curve
@@ -479,10 +344,6 @@ KEMS: dict[int, Kem] = {
     0x0020: _X25519Kem(),
     0x0021: _X448Kem(),
 }
-
-# The post-quantum KEMs build on the classes above (circular by design: importing
-# mlswire.crypto loads this module first, which then loads pq_kem).
-from .pq_kem import PQ_KEMS  # noqa: E402
 
 KEMS.update(PQ_KEMS)
 

@@ -41,7 +41,8 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from mlswire.errors import CryptoError
 
 from . import mlkem as pure
-from .hpke import _VERSION, P256, P384, EcCurve, HpkePrivateKey, Kem
+from .curves import P256, P384, EcCurve
+from .kem import HPKE_VERSION, HpkePrivateKey, Kem
 from .primitives import ONE_STAGE_KDFS, Rng, SeededRng, random_bytes
 
 PUBLIC_KEY_CACHE_SIZE = 1024
@@ -52,7 +53,7 @@ SeedRule = Callable[[bytes], bytes]
 
 def hpke_pq_rule(kem_id: int, nsk: int) -> SeedRule:
     """draft-ietf-hpke-pq DeriveKeyPair: SHAKE256.LabeledDerive(ikm, "DeriveKeyPair", "", Nsk)."""
-    suite_id = _VERSION + b"KEM" + kem_id.to_bytes(2, "big")
+    suite_id = HPKE_VERSION + b"KEM" + kem_id.to_bytes(2, "big")
     shake256 = ONE_STAGE_KDFS[0x0011]
     return lambda ikm: shake256.labeled_derive(suite_id, ikm, b"DeriveKeyPair", b"", nsk)
 

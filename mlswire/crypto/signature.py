@@ -33,7 +33,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, mldsa
 from mlswire.errors import CryptoError
 
 from . import mldsa as pure_mldsa
-from .hpke import P256, P384, P521, EcCurve
+from .curves import P256, P384, P521, EcCurve
 from .primitives import Rng, SeededRng, random_bytes
 
 SK = TypeVar("SK")

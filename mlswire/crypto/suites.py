@@ -21,6 +21,7 @@ they hash live; this module knows nothing of MLS structs.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -248,6 +249,17 @@ def cipher_suite(suite_id: int) -> CipherSuite:
         raise UnsupportedCipherSuite(suite_id) from None
 
 
+# ``dialect:code`` names are resolved by mlswire.crypto.dialects, which sets this when
+# it loads (mlswire/crypto/__init__ loads it); a hook rather than an import, because
+# dialects builds on this module.
+_dialect_resolver: Callable[[str], int] | None = None
+
+
+def set_dialect_resolver(resolve: Callable[[str], int]) -> None:
+    global _dialect_resolver
+    _dialect_resolver = resolve
+
+
 def register_suite(cs: CipherSuite) -> None:
     """Make ``cs`` what :func:`cipher_suite` returns for its id (a dialect's suite,
     :func:`mlswire.crypto.dialects.use`). Registering the same suite again is a no-op;
@@ -267,10 +279,10 @@ def parse_suite(text: str) -> int:
     :mod:`mlswire.crypto.dialects`).
     CryptoError (UnsupportedCipherSuite for an unknown id) when nothing matches."""
     word = text.strip()
-    if ":" in word:  # another stack's code point: "ts-mls:83" (mlswire.crypto.dialects)
-        from .dialects import use
-
-        return use(word)
+    if ":" in word:  # another stack's code point: "ts-mls:83"
+        if _dialect_resolver is None:  # pragma: no cover - mlswire.crypto loads it
+            raise CryptoError("no dialect registry loaded (import mlswire.crypto.dialects)")
+        return _dialect_resolver(word)
     try:
         suite_id = int(word, 0)
     except ValueError:
@@ -307,4 +319,5 @@ __all__ = [
     "clear_key_caches",
     "parse_suite",
     "register_suite",
+    "set_dialect_resolver",
 ]
