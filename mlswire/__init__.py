@@ -16,8 +16,10 @@ from .errors import (
     DecodeError,
     EncodeError,
     MLSError,
+    StaleMessageError,
     StateError,
     UnsupportedCipherSuite,
+    UsageError,
     ValidationError,
 )
 
@@ -28,8 +30,10 @@ __all__ = [
     "DecodeError",
     "EncodeError",
     "MLSError",
+    "StaleMessageError",
     "StateError",
     "UnsupportedCipherSuite",
+    "UsageError",
     "ValidationError",
     "__version__",
     "decode",

@@ -64,7 +64,25 @@ class UnsupportedCipherSuite(CryptoError):
 
 class StateError(MLSError):
     """An operation that the current group or key state does not allow
-    (wrong epoch, a key already consumed, a generation too old or too far ahead)."""
+    (wrong epoch, a key already consumed, a generation too old or too far ahead).
+
+    Two subclasses say whose it is (as h11's local/remote protocol errors do):
+    :class:`UsageError` for the caller's mistake, :class:`StaleMessageError` for a valid
+    message this member cannot use now. A plain ``StateError`` is neither (e.g. a full
+    proposal cache, or a stored state that belongs to another client).
+    """
+
+
+class UsageError(StateError):
+    """The caller used the API in a way the group's state does not allow: committing
+    while a commit of ours is pending, sending in a group we were removed from, merging
+    a staged commit of an older epoch. A bug in the application, never the peer's."""
+
+
+class StaleMessageError(StateError):
+    """A valid message this member can no longer use (an epoch too old, a key already
+    consumed) or cannot use yet (an epoch from the future, a generation beyond the
+    window). The application drops it, or buffers a future one."""
 
 
 __all__ = [
@@ -72,7 +90,9 @@ __all__ = [
     "DecodeError",
     "EncodeError",
     "MLSError",
+    "StaleMessageError",
     "StateError",
     "UnsupportedCipherSuite",
+    "UsageError",
     "ValidationError",
 ]

@@ -3,7 +3,6 @@ leave the state byte-identical, PSKs, proposals by reference, persistence."""
 
 from __future__ import annotations
 
-import doctest
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -14,7 +13,6 @@ import pytest
 from mlswire.codecs import tls
 from mlswire.crypto import labeled
 from mlswire.engine import framing
-from mlswire.engine import group as group_mod
 from mlswire.engine.group import (
     ApplicationMessage,
     Client,
@@ -235,7 +233,7 @@ def test_out_of_order_and_past_epoch_messages() -> None:
     out = b.update()
     deliver(out.commit, b, [a])
     assert b.process(m2).data == b"\x01"  # type: ignore[union-attr]  # epoch n-1
-    _, (x, y) = make_group(2, PRIVATE)  # no past epochs kept
+    _, (x, y) = make_group(2, GroupConfig(max_past_epochs=0))  # no past epochs kept
     m = x.encrypt(b"late")
     out = y.update()
     deliver(out.commit, y, [x])
@@ -487,11 +485,6 @@ def test_reproducible_with_injected_rng() -> None:
         return out.commit + (out.welcome or b"")
 
     assert run() == run()
-
-
-def test_doctests() -> None:
-    result = doctest.testmod(group_mod)
-    assert result.attempted > 0 and result.failed == 0
 
 
 def test_passive_vector_mismatch_is_reported(tmp_path: Path) -> None:

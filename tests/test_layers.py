@@ -16,3 +16,17 @@ def test_codecs_import_without_engine_or_crypto() -> None:
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_engine_exports_resolve_and_load_lazily() -> None:
+    """``mlswire.engine`` offers the application-facing names in one import; importing
+    one engine module does not load the group engine."""
+    code = (
+        "import sys, mlswire.engine.tree_math\n"
+        "assert not [m for m in sys.modules if m.startswith('mlswire.engine.group')]\n"
+        "import mlswire.engine as engine\n"
+        "missing = [n for n in engine.__all__ if getattr(engine, n, None) is None]\n"
+        "assert not missing, missing\n"
+        "assert engine.Client is __import__('mlswire.engine.group', fromlist=['Client']).Client\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

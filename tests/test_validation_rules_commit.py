@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 
 import msgspec
 
@@ -34,7 +34,6 @@ from mlswire.schema import (
     PreSharedKey,
     PreSharedKeyID,
     Proposal,
-    ProposalOrRef,
     ProposalType,
     ProtocolVersion,
     PSKType,
@@ -260,12 +259,6 @@ def test_proposal_gce_external_senders_decode() -> None:
 
 
 # --- §12.2 proposal list validation ---------------------------------------------------------
-
-
-def _cached_update(receiver: Group, proposer: Group) -> bytes:
-    got = receiver.process(forge_proposal(proposer, update(update_leaf(proposer))))
-    assert isinstance(got, ProposalMessage)
-    return got.ref
 
 
 def test_list_no_update_from_committer() -> None:
@@ -752,17 +745,6 @@ def _external(remove_leaf: int | None = None) -> tuple[Client, Group, Group, Pub
         a.group_info(), remove_leaf=remove_leaf, config=PUBLIC
     )
     return joiner, a, b, public(commit)
-
-
-def _proposals(pm: PublicMessage) -> tuple[ProposalOrRef, ...]:
-    assert pm.content.commit is not None
-    return tuple(pm.content.commit.proposals)
-
-
-def _with_proposals(pm: PublicMessage, proposals: Sequence[ProposalOrRef]) -> PublicMessage:
-    assert pm.content.commit is not None
-    commit = msgspec.structs.replace(pm.content.commit, proposals=tuple(proposals))
-    return msgspec.structs.replace(pm, content=msgspec.structs.replace(pm.content, commit=commit))
 
 
 def test_external_commit_has_path() -> None:

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from ..codecs import tls
 from ..crypto.labeled import Rng, sign_with_label, verify_with_label
 from ..crypto.suites import CipherSuite
-from ..errors import CryptoError, EncodeError, StateError, ValidationError
+from ..errors import CryptoError, EncodeError, StaleMessageError, ValidationError
 from ..schema import (
     AuthenticatedContent,
     AuthenticatedContentTBM,
@@ -293,11 +293,11 @@ def _check_group(group_id: bytes, epoch: int, group_context: GroupContext, what:
             where=what,
         )
     if epoch < group_context.epoch:
-        raise StateError(
+        raise StaleMessageError(
             f"{what}: epoch {epoch} is too old (the group is at epoch {group_context.epoch})"
         )
     if epoch > group_context.epoch:
-        raise StateError(
+        raise StaleMessageError(
             f"{what}: epoch {epoch} is from the future (the group is at epoch {group_context.epoch})"
         )
 
@@ -360,9 +360,11 @@ def unprotect_public(
     group_context: GroupContext,
     signature_key: bytes | SignatureKeyLookup,
     membership_key: bytes | None = None,
+    check_membership_tag: bool = True,
 ) -> AuthenticatedContent:
     """Check a PublicMessage (group, epoch, membership tag for members, signature) and
-    return its AuthenticatedContent."""
+    return its AuthenticatedContent. ``check_membership_tag=False`` is for an observer
+    without the epoch's secrets (a PublicGroup): the tag is then not checked at all."""
     fc = message.content
     _check_group(fc.group_id, fc.epoch, group_context, "PublicMessage")
     if fc.content_type == ContentType.application:
@@ -371,7 +373,7 @@ def unprotect_public(
     content = AuthenticatedContent(
         wire_format=WireFormat.mls_public_message, content=fc, auth=message.auth
     )
-    if fc.sender.sender_type == SenderType.member:
+    if fc.sender.sender_type == SenderType.member and check_membership_tag:
         if membership_key is None:
             raise ValidationError(
                 "RFC 9420 §6.2: checking a member's membership_tag needs the membership_key"

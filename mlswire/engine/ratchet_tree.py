@@ -287,7 +287,7 @@ class RatchetTree:
         """An independent tree with the same nodes and hash cache, in O(1): the copy
         takes over the arrays and this tree becomes a view of it (see __slots__). This is
         what lets a commit be staged on a copy and merged by swapping trees, at a cost
-        independent of the group size (DESIGN rule 4)."""
+        independent of the group size (docs/GROUP_ENGINE.md, design rule 3)."""
         self._reroot()
         other = RatchetTree.__new__(RatchetTree)
         other.suite_id = self.suite_id

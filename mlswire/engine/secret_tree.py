@@ -30,7 +30,7 @@ import msgspec
 
 from ..crypto.labeled import derive_tree_secret, expand_with_label
 from ..crypto.suites import CipherSuite, cipher_suite
-from ..errors import DecodeError, StateError, ValidationError
+from ..errors import DecodeError, StaleMessageError, StateError, ValidationError
 from ..schema import ContentType
 from . import tree_math as tm
 
@@ -325,15 +325,15 @@ class SecretTree:
                 return KeyNonce(leaf, kind, generation, kept[0], kept[1]), None
             # The newest generation served is current - 1; the window counts below it.
             if generation < current - 1 - self.out_of_order_window:
-                raise StateError(
+                raise StaleMessageError(
                     f"{where}: generation {generation} is too old: keys are kept only for "
                     f"the {self.out_of_order_window} generations below {current - 1}"
                 )
-            raise StateError(
+            raise StaleMessageError(
                 f"{where}: generation {generation} was already used (its key is deleted)"
             )
         if generation - current > self.max_forward_distance:
-            raise StateError(
+            raise StaleMessageError(
                 f"{where}: generation {generation} is too far ahead of the current "
                 f"generation {current} (at most {self.max_forward_distance} ahead)"
             )

@@ -2,8 +2,8 @@
 
 Nothing here mutates the tree it is given: every operation works on
 :meth:`RatchetTree.copy` and returns the new tree in its result, so a commit can be
-staged and dropped (DESIGN rule 4). Private keys live in :class:`TreePrivateState`,
-plain data apart from the public tree.
+staged and dropped (docs/GROUP_ENGINE.md, design rule 3). Private keys live in
+:class:`TreePrivateState`, plain data apart from the public tree.
 
 The provisional GroupContext (§12.4.2) is passed as a template whose ``tree_hash`` is
 replaced by the hash of the tree after the path is merged; the caller sets the epoch and
