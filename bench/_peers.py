@@ -19,7 +19,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 NODE_DIR = ROOT / "node"
-DEFAULT_VECTORS = ROOT.parent / "shared" / "mls-test-vectors"
+# The official vectors bundled with mlswire (a path, not an import: see use_project_mlswire).
+DEFAULT_VECTORS = ROOT / "mlswire" / "vectors" / "official"
 
 
 class PeerUnavailable(Exception):
@@ -27,7 +28,7 @@ class PeerUnavailable(Exception):
 
 
 def vectors_dir() -> Path:
-    """Where the official test vectors are: $MLSWIRE_VECTORS, else ../shared/mls-test-vectors."""
+    """Where the official test vectors are: $MLSWIRE_VECTORS, else the bundled set."""
     override = os.environ.get("MLSWIRE_VECTORS")
     return Path(override) if override else DEFAULT_VECTORS
 

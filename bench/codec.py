@@ -1,9 +1,11 @@
 """Codec benchmark: decode + re-encode every value of the official ``messages.json`` vectors.
 
 For each message key of the vector file (one RFC 9420 type each), this times one decode
-followed by one encode of every value, with mlswire, with the Python peer ``rfc9420``
-and with ts-mls under node, and prints microseconds per value, MB/s of wire bytes, and
-how much faster mlswire is than each peer.
+followed by one encode of every value, with mlswire's compiled TLS codec, with the
+``tls-construct`` codec plugin (the same encoding on the construct library,
+``pip install plugins/mlswire-construct``), with the Python peer ``rfc9420`` and with
+ts-mls under node, and prints microseconds per value, MB/s of wire bytes, and how much
+faster mlswire is than each of the others.
 
 Before timing, every value is round-tripped once per implementation: the decoder must
 accept it and the re-encoding must be byte-identical. Only values that pass are timed;
@@ -52,8 +54,8 @@ from mlswire.vectors.messages import TYPES as KEY_TYPES  # noqa: E402  (vector k
 # mlswire.encode cannot infer the type from the value and must be told, as a user would.
 NOT_STRUCTS = frozenset({"RatchetTree"})
 
-IMPLS = ("mlswire", "rfc9420", "ts-mls")
-PEERS = ("rfc9420", "ts-mls")
+IMPLS = ("mlswire", "tls-construct", "rfc9420", "ts-mls")
+PEERS = ("tls-construct", "rfc9420", "ts-mls")
 
 
 @dataclass(frozen=True)
@@ -193,8 +195,9 @@ def measure_python(
 # mlswire
 
 
-def mlswire_codecs() -> dict[str, Codec]:
-    """mlswire's generic API: ``mlswire.decode(data, "TypeName")`` and ``mlswire.encode(obj)``."""
+def mlswire_codecs(encoding: str = "tls") -> dict[str, Codec]:
+    """mlswire's generic API: ``mlswire.decode(data, "TypeName", encoding=...)`` and
+    ``mlswire.encode(obj, encoding=...)``."""
     try:
         mlswire = importlib.import_module("mlswire")
     except ImportError as exc:
@@ -206,12 +209,28 @@ def mlswire_codecs() -> dict[str, Codec]:
     def for_type(type_name: str) -> Codec:
         if type_name in NOT_STRUCTS:
             return Codec(
-                decode=lambda data: decode(data, type_name),
-                encode=lambda value: encode(value, type=type_name),
+                decode=lambda data: decode(data, type_name, encoding),
+                encode=lambda value: encode(value, encoding, type=type_name),
             )
-        return Codec(decode=lambda data: decode(data, type_name), encode=encode)
+        return Codec(
+            decode=lambda data: decode(data, type_name, encoding),
+            encode=lambda value: encode(value, encoding),
+        )
 
     return {key: for_type(type_name) for key, type_name in KEY_TYPES.items()}
+
+
+# ---------------------------------------------------------------------------------------
+# tls-construct (plugins/mlswire-construct): the same encoding, on the construct library,
+# derived from the same schema; used through the same mlswire API as the compiled codec.
+
+
+def construct_codecs() -> dict[str, Codec]:
+    from mlswire.codecs import available
+
+    if "tls-construct" not in available():
+        raise PeerUnavailable("the plugin is not installed; pip install plugins/mlswire-construct")
+    return mlswire_codecs("tls-construct")
 
 
 # ---------------------------------------------------------------------------------------
@@ -386,17 +405,23 @@ def render_markdown(results: dict[str, list[Measurement]], meta: dict[str, Any])
     lines = [
         f"Vectors: `{meta['vectors']}` ({meta['cases']} cases). Machine: {meta['machine']}.",
         f"Versions: mlswire {meta['versions'].get('mlswire') or '-'}, "
+        f"construct {meta['versions'].get('construct') or '-'}, "
         f"rfc9420 {meta['versions'].get('rfc9420') or '-'}, "
         f"ts-mls {meta['versions'].get('ts-mls') or '-'} on node {meta['versions'].get('node') or '-'}. "
         f"Best of {meta['repeat']}, each measurement ≥ {meta['min_time']} s"
         + (f", pinned to CPU {meta['cpu']}." if meta["cpu"] is not None else "."),
         "",
         "µs = microseconds per value for decode + re-encode; MB/s = wire bytes per second; "
-        "speedup = peer µs / mlswire µs (above 1: mlswire is faster).",
+        "mlswire = the built-in compiled TLS codec; tls-construct = the same encoding on "
+        "construct (plugins/mlswire-construct); speedup = other µs / mlswire µs (above 1: "
+        "mlswire is faster).",
         "",
-        "| key | RFC 9420 type | avg bytes | mlswire µs | mlswire MB/s | rfc9420 µs | rfc9420 MB/s "
-        "| ts-mls µs | ts-mls MB/s | speedup vs rfc9420 | speedup vs ts-mls |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| key | RFC 9420 type | avg bytes | "
+        + " | ".join(f"{impl} µs | {impl} MB/s" for impl in IMPLS)
+        + " | "
+        + " | ".join(f"speedup vs {peer}" for peer in PEERS)
+        + " |",
+        "| --- | --- | " + " | ".join(["---:"] * (1 + 2 * len(IMPLS) + len(PEERS))) + " |",
     ]
     by_key = {impl: {m.key: m for m in ms} for impl, ms in results.items()}
     rows: list[tuple[str, str, float, dict[str, Measurement]]] = []
@@ -484,7 +509,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     keys = args.key or list(KEY_TYPES)
     cases = {key: [bytes.fromhex(case[key]) for case in raw] for key in keys}
 
-    versions: dict[str, str | None] = {"rfc9420": package_version("rfc9420")}
+    versions: dict[str, str | None] = {
+        "rfc9420": package_version("rfc9420"),
+        "construct": package_version("construct"),
+    }
 
     def progress(text: str) -> None:
         print(text, file=sys.stderr, flush=True)
@@ -494,6 +522,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     unavailable: dict[str, str] = {peer: f"skipped (--skip {peer})" for peer in args.skip}
     makers: dict[str, Callable[[], dict[str, Codec]]] = {
         "mlswire": mlswire_codecs,
+        "tls-construct": construct_codecs,
         "rfc9420": rfc9420_codecs,
     }
     for impl, make in makers.items():

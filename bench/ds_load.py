@@ -36,7 +36,19 @@ import httpx
 
 from mlswire.client import DeviceKeys, ServiceClient
 from mlswire.codecs import tls
-from mlswire.schema import ContentType, MLSMessage, PrivateMessage, Welcome, WireFormat
+from mlswire.schema import (
+    Commit,
+    ContentType,
+    FramedContent,
+    FramedContentAuthData,
+    MLSMessage,
+    PrivateMessage,
+    PublicMessage,
+    Sender,
+    SenderType,
+    Welcome,
+    WireFormat,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,10 +60,29 @@ def free_port() -> int:
 
 
 def private_message(group_id: bytes, epoch: int, payload: bytes) -> bytes:
+    """Epoch 0: the commit that adds everyone, as a PublicMessage (the DS refuses
+    PrivateMessage handshakes); later epochs: application ciphertext."""
+    if epoch == 0:
+        content = FramedContent(
+            group_id=group_id,
+            epoch=0,
+            sender=Sender(sender_type=SenderType.member, leaf_index=0),
+            authenticated_data=payload,
+            content_type=ContentType.commit,
+            commit=Commit(proposals=(), path=None),
+        )
+        pub = PublicMessage(
+            content=content,
+            auth=FramedContentAuthData(signature=os.urandom(64), confirmation_tag=os.urandom(32)),
+            membership_tag=os.urandom(32),
+        )
+        return tls.encode(
+            MLSMessage(wire_format=WireFormat.mls_public_message, public_message=pub), MLSMessage
+        )
     pm = PrivateMessage(
         group_id=group_id,
         epoch=epoch,
-        content_type=ContentType.commit if epoch == 0 else ContentType.application,
+        content_type=ContentType.application,
         authenticated_data=b"",
         encrypted_sender_data=os.urandom(16),
         ciphertext=payload + os.urandom(64),

@@ -11,7 +11,10 @@ A harness takes one input (bytes) and fails when mlswire lets anything but an
 :class:`mlswire.MLSError` escape, when a decoded value does not re-encode to the same
 bytes (TLS, CBOR) or to an equal value (JSON, and across encodings), when a rejected
 message changes a group's saved state (``Group.to_bytes()``) or a client's KeyPackage
-secrets, or when one input takes longer than ``--slow`` seconds.
+secrets, or when one input takes longer than ``--slow`` seconds. With the
+``tls-construct`` codec plugin installed (``pip install plugins/mlswire-construct``), the
+``diff-tls-construct-*`` harnesses decode each input with both TLS implementations and
+fail unless both refuse it, or both accept it with equal values that re-encode to it.
 
 Seeds are real messages from live groups (built once per process), so mutations start
 from inputs that reach deep into the decoders and the engine. The built-in engine
@@ -79,6 +82,9 @@ ENGINE_HARNESSES = (
     "engine-group-info",
     "engine-group-state",
 )
+#: A second, independent TLS codec (plugins/mlswire-construct), found by its entry point.
+DIFFERENTIAL_ENCODING = "tls-construct"
+DIFFERENTIAL_HARNESSES = tuple(f"diff-{DIFFERENTIAL_ENCODING}-{t}" for t in DECODER_TYPES)
 MAX_CORPUS = 400  # per harness: enough variety, bounded memory
 DEFAULT_OUT = "fuzz-findings"
 
@@ -366,6 +372,49 @@ def _decoder_target(type_name: str, encoding: str) -> Callable[[bytes], bool]:
     return target
 
 
+def differential_available() -> bool:
+    """Whether the second TLS codec is installed (asked of the package metadata: nothing
+    is imported until a differential harness runs)."""
+    from .codecs import available
+
+    return DIFFERENTIAL_ENCODING in available()
+
+
+def _differential_target(type_name: str) -> Callable[[bytes], bool]:
+    from .codecs import get_codec
+
+    other = get_codec(DIFFERENTIAL_ENCODING)
+
+    def verdict(decode: Callable[[bytes, str], Any], data: bytes) -> tuple[bool, Any]:
+        try:
+            return True, decode(data, type_name)
+        except MLSError as e:
+            return False, e
+
+    def target(data: bytes) -> bool:
+        ours_ok, ours = verdict(tls.decode, data)
+        theirs_ok, theirs = verdict(other.decode, data)
+        if ours_ok != theirs_ok:
+            refused = theirs if ours_ok else ours
+            raise HarnessFailure(
+                f"tls {'accepts' if ours_ok else 'refuses'} but {DIFFERENTIAL_ENCODING} "
+                f"{'accepts' if theirs_ok else 'refuses'}: {refused!r}"
+            )
+        if not ours_ok:
+            return False
+        if ours != theirs:
+            raise HarnessFailure(f"tls and {DIFFERENTIAL_ENCODING} decode different values")
+        # Each encoder gives back the input from the other's value.
+        try:
+            if tls.encode(theirs, type_name) != data or other.encode(ours, type_name) != data:
+                raise HarnessFailure("a decoded value does not re-encode to the input")
+        except MLSError as e:
+            raise HarnessFailure(f"a decoded value does not encode: {e!r}") from e
+        return True
+
+    return target
+
+
 def harnesses() -> dict[str, Harness]:
     """Every harness by name (builds the seed groups on first call)."""
     from .codecs import get_codec
@@ -381,12 +430,17 @@ def harnesses() -> dict[str, Harness]:
             out[name] = Harness(name, seeds, _decoder_target(t, encoding), kind)
     for name, seeds in world.seeds.items():
         out[name] = Harness(name, list(seeds), world.victims[name], "tls")
+    if differential_available():
+        for name, t in zip(DIFFERENTIAL_HARNESSES, DECODER_TYPES, strict=True):
+            seeds = [tls.encode(v, t) for v in world.values[t]]
+            out[name] = Harness(name, seeds, _differential_target(t), "tls")
     return out
 
 
 def harness_names() -> list[str]:
     names = [f"decode-{e}-{t}" for e in ENCODINGS for t in DECODER_TYPES]
-    return [*names, *ENGINE_HARNESSES]
+    extra = list(DIFFERENTIAL_HARNESSES) if differential_available() else []
+    return [*names, *ENGINE_HARNESSES, *extra]
 
 
 # --- mutation --------------------------------------------------------------------------------

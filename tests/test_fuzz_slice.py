@@ -1,7 +1,11 @@
 """The CI slice of the fuzzing campaign: every harness of :mod:`mlswire.fuzz` runs a few
 thousand mutated inputs from a fixed seed (15-20 s in all), and the runner's own
 machinery (failure records, replay, the command line) is checked on a target that
-fails on purpose. The long run is ``python -m mlswire.fuzz --seconds 600``."""
+fails on purpose. The long run is ``python -m mlswire.fuzz --seconds 600``.
+
+The differential harnesses (mlswire's TLS codec against the ``tls-construct`` plugin)
+need the plugin, which tests/_construct_plugin installs first; their slice is
+``test_differential_slice``."""
 
 from __future__ import annotations
 
@@ -12,13 +16,22 @@ import pytest
 from mlswire import fuzz
 from mlswire.errors import DecodeError
 
+from . import _construct_plugin
+
 # Engine harnesses run real crypto per input (~1 ms); decoders are ~10x cheaper.
 DECODER_INPUTS = 2000
 ENGINE_INPUTS = 500
+# Both TLS codecs per input; the construct one is the slower (~0.1-1 ms an input).
+DIFFERENTIAL_INPUTS = 1500
+# Known before anything is installed, so that the slice is the same list everywhere.
+SINGLE = [n for n in fuzz.harness_names() if n not in fuzz.DIFFERENTIAL_HARNESSES]
 
 
 @pytest.fixture(scope="module")
 def table() -> dict[str, fuzz.Harness]:
+    # Installed (when it can be) before the table is made, so that the table and
+    # harness_names() agree on whether the differential harnesses are in it.
+    _construct_plugin.ensure()
     return fuzz.harnesses()
 
 
@@ -31,10 +44,21 @@ def test_every_decoder_and_engine_entry_point_has_a_harness(table: dict[str, fuz
         assert table[name].seeds
 
 
-@pytest.mark.parametrize("name", fuzz.harness_names())
+@pytest.mark.parametrize("name", SINGLE)
 def test_harness_slice(name: str, table: dict[str, fuzz.Harness], tmp_path: Path) -> None:
-    harness = table[name]
-    n = ENGINE_INPUTS if name.startswith("engine-") else DECODER_INPUTS
+    run_slice(
+        table[name], ENGINE_INPUTS if name.startswith("engine-") else DECODER_INPUTS, tmp_path
+    )
+
+
+@pytest.mark.parametrize("name", fuzz.DIFFERENTIAL_HARNESSES)
+def test_differential_slice(name: str, table: dict[str, fuzz.Harness], tmp_path: Path) -> None:
+    """The same mutated bytes to both TLS codecs: the same verdict, the same values."""
+    _construct_plugin.require()
+    run_slice(table[name], DIFFERENTIAL_INPUTS, tmp_path)
+
+
+def run_slice(harness: fuzz.Harness, n: int, tmp_path: Path) -> None:
     stats = fuzz.fuzz(harness, 0, seed=1, out=tmp_path, slow=5.0, iterations=n)
     assert stats.iterations == n
     # The seeds are real messages: each is accepted (a harness that rejects its own

@@ -10,10 +10,18 @@ import pytest
 
 from mlswire.codecs import tls
 from mlswire.crypto.suites import cipher_suite
-from mlswire.engine import Client, Group, GroupConfig, StagedCommit
+from mlswire.engine import Client, Group, GroupConfig, StagedCommit, ValidationPolicy
+from mlswire.engine.group import default_capabilities
 from mlswire.engine.group.config import DEFAULT_MAX_PAST_EPOCHS
 from mlswire.errors import ValidationError
-from mlswire.schema import Credential, CredentialType, KeyPackage, MLSMessage, WireFormat
+from mlswire.schema import (
+    CipherSuite,
+    Credential,
+    CredentialType,
+    KeyPackage,
+    MLSMessage,
+    WireFormat,
+)
 
 from ._forge import set_tree, tree_nodes
 
@@ -137,3 +145,45 @@ def test_compressed_ecdsa_key_is_named() -> None:
     forged = msgspec.structs.replace(info_msg, group_info=set_tree(info, nodes))
     with pytest.raises(ValidationError, match="compressed point"):
         Client.generate(b"c", 2).join_by_external_commit(tls.encode(forged, MLSMessage))
+
+
+def test_group_whose_leaves_omit_its_own_suite_is_joined_and_followed() -> None:
+    # Seen in the field: a suite-7 group whose members' capabilities list suites 1-6.
+    # §7.2 asks a leaf to be "compatible with the group's parameters" and spells that out
+    # as the required_capabilities check only, so the default policy accepts such a group;
+    # ValidationPolicy(strict=True) keeps mlswire's older, stricter check.
+    capabilities = msgspec.structs.replace(
+        default_capabilities(7), cipher_suites=tuple(CipherSuite(s) for s in range(1, 7))
+    )
+    alice, bob, carol = (
+        Client.generate(n, 7, capabilities=capabilities) for n in (b"alice", b"bob", b"carol")
+    )
+    group = alice.create_group(b"field")
+    out = group.add_members([bob.key_package()])
+    group.merge_pending_commit()
+    assert out.welcome is not None
+    bob_group = bob.join_group(out.welcome)
+    out = bob_group.add_members([carol.key_package()])
+    staged = group.process(out.commit)
+    assert isinstance(staged, StagedCommit)
+    staged.merge()
+    bob_group.merge_pending_commit()
+    assert out.welcome is not None
+    carol_group = carol.join_group(out.welcome)
+    out = carol_group.update()
+    for g in (group, bob_group):
+        staged = g.process(out.commit)
+        assert isinstance(staged, StagedCommit)
+        staged.merge()
+    carol_group.merge_pending_commit()
+    assert group.epoch_authenticator == bob_group.epoch_authenticator
+    assert bob_group.epoch_authenticator == carol_group.epoch_authenticator
+    assert bob_group.process(carol_group.encrypt(b"hi")).data == b"hi"
+
+    strict = Client.generate(
+        b"dave", 7, capabilities=capabilities, policy=ValidationPolicy(strict=True)
+    )
+    out = group.add_members([strict.key_package()])
+    assert out.welcome is not None
+    with pytest.raises(ValidationError, match=r"§7\.2 \(strict\): capabilities list"):
+        strict.join_group(out.welcome)

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import msgspec
 
-from mlswire.codecs import tls
 from mlswire.engine import framing
 from mlswire.engine.group import (
     Client,
@@ -18,8 +17,6 @@ from mlswire.engine.group import (
 from mlswire.errors import CryptoError, DecodeError, StateError, ValidationError
 from mlswire.schema import (
     Commit,
-    ContentType,
-    PrivateMessageContent,
     Proposal,
     ProposalType,
     ProtocolVersion,
@@ -37,7 +34,9 @@ from ._forge import (
     decode,
     encode,
     encode_public,
+    flip_private,
     forge_proposal,
+    hand_made_private,
     key_package,
     make_group,
     public,
@@ -222,29 +221,16 @@ def _private_pair() -> tuple[Group, Group]:
     return a, b
 
 
-def _flip_private(data: bytes, field: str, index: int) -> bytes:
-    msg = decode(data)
-    pm = msg.private_message
-    assert pm is not None
-    value = bytearray(getattr(pm, field))
-    value[index] ^= 1
-    return encode(
-        msgspec.structs.replace(
-            msg, private_message=msgspec.structs.replace(pm, **{field: bytes(value)})
-        )
-    )
-
-
 def test_private_sender_data_decrypts() -> None:
     a, b = _private_pair()
-    forged = _flip_private(a.encrypt(b"hi"), "encrypted_sender_data", 0)
+    forged = flip_private(a.encrypt(b"hi"), "encrypted_sender_data", 0)
     rejects(b, forged, CryptoError, r"§6\.3\.2: PrivateMessage sender data does not decrypt")
 
 
 def test_private_content_decrypts() -> None:
     a, b = _private_pair()
     # the last byte (AEAD tag) is outside the sample that keys the sender data
-    forged = _flip_private(a.encrypt(b"hi"), "ciphertext", -1)
+    forged = flip_private(a.encrypt(b"hi"), "ciphertext", -1)
     rejects(
         b,
         forged,
@@ -280,57 +266,9 @@ def test_private_signature() -> None:
     )
 
 
-def _hand_made_private(a: Group, *, leaf: int, padding: bytes = b"") -> bytes:
-    """An application PrivateMessage built step by step as framing.protect_private
-    builds one, with two things protect_private would never do: any ``leaf`` index in
-    the sender data, and arbitrary ``padding`` bytes. Keys and signature are real."""
-    from mlswire.engine.secret_tree import ratchet_type, sender_data_key_nonce
-    from mlswire.schema import PrivateContentAAD, PrivateMessage, SenderData, SenderDataAAD
-
-    st = a._state
-    cs = st.suite
-    ct = ContentType.application
-    ac = framing.authenticate(
-        cs,
-        a.client.signature_private_key,
-        content_of(a, application_data=b"hi", sender=framing.member_sender(leaf)),
-        WireFormat.mls_private_message,
-        st.context,
-    )
-    ctx = {"FramedContent.content_type": ct, "PrivateMessage.content_type": ct}
-    body = PrivateMessageContent(application_data=b"hi", auth=ac.auth)
-    plaintext = tls.encode(body, PrivateMessageContent, context=ctx) + padding
-    aad = tls.encode(
-        PrivateContentAAD(
-            group_id=a.group_id, epoch=a.epoch, content_type=ct, authenticated_data=b""
-        ),
-        PrivateContentAAD,
-    )
-    key_nonce = st.secret_tree.next_send_key(leaf, ratchet_type(ct))
-    guard = bytes(4)
-    ciphertext = cs.aead_seal(key_nonce.key, key_nonce.guarded_nonce(guard), aad, plaintext)
-    sender_data = tls.encode(
-        SenderData(leaf_index=leaf, generation=key_nonce.generation, reuse_guard=guard),
-        SenderData,
-    )
-    sd_key, sd_nonce = sender_data_key_nonce(cs, st.secrets.sender_data_secret, ciphertext)
-    sd_aad = tls.encode(
-        SenderDataAAD(group_id=a.group_id, epoch=a.epoch, content_type=ct), SenderDataAAD
-    )
-    pm = PrivateMessage(
-        group_id=a.group_id,
-        epoch=a.epoch,
-        content_type=ct,
-        authenticated_data=b"",
-        encrypted_sender_data=cs.aead_seal(sd_key, sd_nonce, sd_aad, sender_data),
-        ciphertext=ciphertext,
-    )
-    return encode(framing.to_mls_message(pm))
-
-
 def test_private_padding_zero() -> None:
     a, b = _private_pair()
-    message = _hand_made_private(a, leaf=a.own_leaf_index, padding=b"\x00\x01")
+    message = hand_made_private(a, leaf=a.own_leaf_index, padding=b"\x00\x01")
     rejects(b, message, DecodeError, r"PrivateMessageContent\.padding: padding must be all zero")
 
 
@@ -340,7 +278,7 @@ def test_private_sender_data_leaf_is_member() -> None:
     _, (a, b, _c) = make_group(3, PRIVATE)
     rejects(
         b,
-        _hand_made_private(a, leaf=3),
+        hand_made_private(a, leaf=3),
         ValidationError,
         r"§6\.1: the sender is a member of the group.*leaf 3",
     )

@@ -1,13 +1,45 @@
 """What the codecs' code generators share (TLS in ``tls``, the data-model tree in ``_tree``,
 CBOR bytes in ``_cbor``): fresh names and constants in the namespace the generated code
 runs in, compiling each struct's decode/encode functions into it once, and how a
-``select`` arm is tested."""
+``select`` arm is tested; and the lock that makes first use safe from many threads."""
 
 from __future__ import annotations
 
-from typing import Any
+import threading
+from collections.abc import Callable, MutableMapping
+from typing import Any, TypeVar
 
 from ..schema.base import Field, Type, describe, registered
+
+#: Held while any generator compiles. One lock for all of them: compiling a struct
+#: compiles the structs it uses, and the JSON shadow walks call the tree compiler, so
+#: per-compiler locks could be taken in two orders. Reentrant for the same reason.
+#: Only first use takes it; a compiled type is looked up without it.
+COMPILE_LOCK = threading.RLock()
+
+E = TypeVar("E")
+
+
+def compiled_once(table: MutableMapping[Any, E], key: Any, build: Callable[[], E]) -> E:
+    """``table[key]``, built by ``build()`` under :data:`COMPILE_LOCK` the first time.
+
+    The entry is published only once ``build`` has returned, so another thread either
+    finds nothing (and waits for the lock) or finds finished functions, never a half
+    compiled type. An unhashable ``key`` (an ad hoc annotation) is built every time."""
+    try:
+        return table[key]
+    except (KeyError, TypeError):
+        pass
+    with COMPILE_LOCK:
+        try:
+            return table[key]  # compiled by the thread that held the lock before us
+        except KeyError:
+            pass
+        except TypeError:
+            return build()
+        entry = build()
+        table[key] = entry
+        return entry
 
 
 def external_keys() -> set[str]:
@@ -38,6 +70,7 @@ class StructCompiler:
         self.label = label
         self.ns = ns
         self.done: set[str] = set()
+        self._pending: set[str] = set()
         self.sources: dict[str, str] = {}
         self.counter = 0
         self._external: tuple[int, set[str]] = (-1, set())
@@ -52,14 +85,29 @@ class StructCompiler:
         return name
 
     def ensure(self, d: Type) -> None:
-        """Compile the decode/encode functions of struct ``d`` and of every struct it uses."""
-        if d.name in self.done:
-            return
-        assert d.name is not None
-        self.done.add(d.name)
-        src = self.struct_decoder(d) + "\n" + self.struct_encoder(d)
-        self.sources[d.name] = src
-        exec(compile(src, f"<mlswire.{self.label} {d.name}>", "exec"), self.ns)
+        """Compile the decode/encode functions of struct ``d`` and of every struct it uses.
+
+        A struct being compiled is ``pending``: a struct that uses itself (directly or
+        through others) refers to its functions by name, so the recursion stops there.
+        The names move to ``done`` only when the outermost call has compiled them all;
+        after a failure they are forgotten and compiled again on next use."""
+        with COMPILE_LOCK:
+            if d.name in self.done or d.name in self._pending:
+                return
+            assert d.name is not None
+            outermost = not self._pending
+            self._pending.add(d.name)
+            try:
+                src = self.struct_decoder(d) + "\n" + self.struct_encoder(d)
+                self.sources[d.name] = src
+                exec(compile(src, f"<mlswire.{self.label} {d.name}>", "exec"), self.ns)
+            except BaseException:
+                if outermost:
+                    self._pending.clear()
+                raise
+            if outermost:
+                self.done |= self._pending
+                self._pending.clear()
 
     def struct_decoder(self, d: Type) -> str:
         raise NotImplementedError

@@ -20,7 +20,6 @@ of the mapping; this module implements it.
 from __future__ import annotations
 
 import binascii
-import contextlib
 import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -28,7 +27,7 @@ from typing import Any
 
 from ..errors import DecodeError, EncodeError
 from ..schema.base import Type, describe, lookup
-from ._compile import StructCompiler, is_open
+from ._compile import StructCompiler, compiled_once, is_open
 from ._compile import external_keys as external_keys  # re-exported for tests/_schema_values
 
 ToTree = Callable[[Any, dict[str, Any]], Any]
@@ -512,16 +511,12 @@ class TreeCodec:
         self.top: dict[Any, tuple[FromTree, ToTree, str]] = {}
 
     def functions(self, tp: Any) -> tuple[FromTree, ToTree, str]:
-        try:
-            return self.top[tp]
-        except (KeyError, TypeError):
-            pass
-        d = describe(lookup(tp))
-        dec, enc = self.compiler.top(d)
-        entry = (dec, enc, d.name or d.rfc())
-        with contextlib.suppress(TypeError):  # an unhashable annotation: compiled each time
-            self.top[tp] = entry
-        return entry
+        def build() -> tuple[FromTree, ToTree, str]:
+            d = describe(lookup(tp))
+            dec, enc = self.compiler.top(d)
+            return dec, enc, d.name or d.rfc()
+
+        return compiled_once(self.top, tp, build)
 
     def to_tree(self, value: Any, tp: Any, context: Mapping[str, Any] | None = None) -> Any:
         """The data-model tree (dicts, lists, bytes/str, ints, None) of ``value``."""

@@ -22,13 +22,13 @@ lists, bytes, ints), shared with JSON (:mod:`mlswire.codecs._tree`).
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping
 from typing import Any
 
 from ..errors import DecodeError, EncodeError
 from ..schema.base import describe, lookup
 from ._cbor_compiler import CborCompiler, Decoder, Encoder
+from ._compile import compiled_once
 from ._tree import Flavor, TreeCodec, cbor_key_order, reroot_decode, reroot_encode
 
 FLAVOR = Flavor("cbor", bytes_as_hex=False, uint64_as_string=False, sort_keys=cbor_key_order)
@@ -38,16 +38,12 @@ _top: dict[Any, tuple[Decoder, Encoder, str]] = {}
 
 
 def _functions(tp: Any) -> tuple[Decoder, Encoder, str]:
-    try:
-        return _top[tp]
-    except (KeyError, TypeError):
-        pass
-    d = describe(lookup(tp))
-    dec, enc = _compiler.top(d)
-    entry = (dec, enc, d.name or d.rfc())
-    with contextlib.suppress(TypeError):  # an unhashable annotation: compiled each time
-        _top[tp] = entry
-    return entry
+    def build() -> tuple[Decoder, Encoder, str]:
+        d = describe(lookup(tp))
+        dec, enc = _compiler.top(d)
+        return dec, enc, d.name or d.rfc()
+
+    return compiled_once(_top, tp, build)
 
 
 def decode(

@@ -14,7 +14,6 @@ and the tree walk, which names what is wrong and where. Both take the same docum
 
 from __future__ import annotations
 
-import contextlib
 import json as _stdlib_json
 from collections.abc import Mapping
 from typing import Any
@@ -23,6 +22,7 @@ import orjson
 
 from ..errors import DecodeError, EncodeError
 from ..schema.base import describe, lookup
+from ._compile import compiled_once
 from ._shadow import KEY_COUNT, Parse, ShadowCompiler, Walk
 from ._tree import Flavor, TreeCodec, reroot_decode, reroot_encode
 
@@ -96,10 +96,7 @@ def decode_exactly(doc: bytes | str, tp: Any, context: Mapping[str, Any] | None 
 
 
 def _fast_functions(tp: Any) -> tuple[Parse, Walk]:
-    entry = _shadows.functions(describe(lookup(tp)))
-    with contextlib.suppress(TypeError):  # an unhashable annotation: compiled each time
-        _fast[tp] = entry
-    return entry
+    return compiled_once(_fast, tp, lambda: _shadows.functions(describe(lookup(tp))))
 
 
 def encode(value: Any, tp: Any, context: Mapping[str, Any] | None = None) -> bytes:

@@ -21,7 +21,7 @@ from typing import Any
 from ..errors import DecodeError, EncodeError
 from ..limits import Limits
 from ..schema.base import Field, Type, describe, lookup
-from ._compile import StructCompiler, is_open
+from ._compile import StructCompiler, compiled_once, is_open
 
 Decoder = Callable[[bytes, int, dict[str, Any]], tuple[Any, int]]
 Encoder = Callable[[Any, bytearray, dict[str, Any]], None]
@@ -310,8 +310,10 @@ class _Compiler(StructCompiler):
                 f"{out} += {var}",
             ]
         if k == "padding":
+            # any(), not .strip(): a memoryview has no strip, and padding takes the same
+            # bytes-like values as every other byte string (bytes, bytearray, memoryview).
             return [
-                f"if {var}.strip(b'\\x00'):",
+                f"if any({var}):",
                 "    raise EncodeError('padding must be all zero bytes')",
                 f"{out} += {var}",
             ]
@@ -392,15 +394,13 @@ _limited_top: dict[Any, tuple[Decoder, Encoder, str]] = {}
 
 def _functions(tp: Any, limited: bool = False) -> tuple[Decoder, Encoder, str]:
     table, compiler = (_limited_top, _limited_compiler) if limited else (_top, _compiler)
-    try:
-        return table[tp]
-    except KeyError:
-        pass
-    d = describe(lookup(tp))
-    dec, enc = compiler.top(d)
-    entry = (dec, enc, d.name or d.rfc())
-    table[tp] = entry
-    return entry
+
+    def build() -> tuple[Decoder, Encoder, str]:
+        d = describe(lookup(tp))
+        dec, enc = compiler.top(d)
+        return dec, enc, d.name or d.rfc()
+
+    return compiled_once(table, tp, build)
 
 
 def decode(

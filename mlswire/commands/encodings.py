@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import difflib
 import json
 import re
 import sys
@@ -13,16 +14,35 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MLSError
+from . import FAILED, OK, CommandError, UsageError, one_line
 
 FORMATS = ("raw", "hex", "base64")
 _HEX_TEXT = re.compile(rb"[0-9a-fA-F\s]+")
+_NOT_HEX = re.compile(rb"[^0-9a-fA-F\s]")
 
 
-class UsageError(Exception):
-    """Bad arguments or input framing: reported like a decode error, exit status 2."""
+# -- arguments, input and output framing -------------------------------------------
 
 
-# -- input and output framing ---------------------------------------------------
+def _type_name(name: str) -> str:
+    """``--type``: an RFC 9420 type name mlswire knows, or a usage error listing them."""
+    from ..schema.base import registered
+
+    known = sorted(registered())
+    if name in known:
+        return name
+    close = difflib.get_close_matches(name, known, n=3)
+    hint = f"did you mean {', '.join(close)}? " if close else ""
+    raise UsageError(f"unknown type {name!r}; {hint}valid types: {', '.join(known)}")
+
+
+def _codec(name: str) -> Any:
+    from ..codecs import get_codec
+
+    try:
+        return get_codec(name)
+    except ValueError as e:  # unknown encoding, or a plugin that does not load
+        raise UsageError(str(e)) from None
 
 
 def _read(path: str | None) -> bytes:
@@ -31,35 +51,55 @@ def _read(path: str | None) -> bytes:
     try:
         return Path(path).read_bytes()
     except OSError as e:
-        raise UsageError(f"cannot read {path}: {e.strerror}") from None
+        raise UsageError(f"cannot read {path}: {e.strerror or e}") from None
+
+
+def _auto_format(data: bytes) -> str:
+    """Hex when the input is hex text (possibly wrapped over lines), else raw bytes."""
+    return "hex" if data.strip() and _HEX_TEXT.fullmatch(data) else "raw"
 
 
 def _unframe(data: bytes, fmt: str) -> bytes:
+    if fmt == "auto":
+        fmt = _auto_format(data)
     if fmt == "raw":
         return data
     text = b"".join(data.split())  # hex and base64 may be wrapped over lines
+    if fmt == "hex":
+        bad = _NOT_HEX.search(text)
+        if bad is not None:
+            raise UsageError(
+                f"input is not hex: byte {bad.group()!r} at offset {bad.start()} is not a hex "
+                "digit (binary input needs --in-format raw)"
+            )
+        if len(text) % 2:
+            raise UsageError(f"input is not hex: an odd number of hex digits ({len(text)})")
+        return bytes.fromhex(text.decode("ascii"))
     try:
-        if fmt == "hex":
-            return bytes.fromhex(text.decode("ascii"))
         return base64.b64decode(text, validate=True)
-    except (ValueError, binascii.Error, UnicodeDecodeError) as e:
-        raise UsageError(f"input is not {fmt}: {e}") from None
+    except (ValueError, binascii.Error) as e:
+        raise UsageError(f"input is not base64: {e}") from None
 
 
-def _frame(data: bytes, fmt: str) -> bytes:
+def _frame(data: bytes, fmt: str, text: bool) -> bytes:
+    """The output framing. A text encoding (JSON) ends in a newline like hex and base64
+    do; raw binary stays exactly the encoding, so that files compare byte for byte."""
     if fmt == "hex":
         return data.hex().encode() + b"\n"
     if fmt == "base64":
         return base64.b64encode(data) + b"\n"
-    return data  # raw: exactly the encoding, so that files compare byte for byte
+    return data + b"\n" if text and not data.endswith(b"\n") else data
 
 
 def _write(data: bytes, path: str | None) -> None:
     if path in (None, "-"):
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
-    else:
+        return
+    try:
         Path(path).write_bytes(data)
+    except OSError as e:
+        raise UsageError(f"cannot write {path}: {e.strerror or e}") from None
 
 
 def _context(items: list[str] | None) -> dict[str, Any]:
@@ -89,40 +129,38 @@ def _context(items: list[str] | None) -> dict[str, Any]:
 
 
 def convert(args: argparse.Namespace) -> int:
-    from ..codecs import get_codec
+    tp = _type_name(args.type)
+    source, target = _codec(args.from_), _codec(args.to)
+    ctx = _context(args.context)
+    data = _unframe(_read(args.input), args.in_format)
+    value = source.decode(data, tp, ctx)  # an MLSError: the input is rejected, exit 1
+    out = target.encode(value, tp, ctx)
+    _write(_frame(out, args.out_format, text=args.to in TEXT_ENCODINGS), args.output)
+    return OK
 
-    try:
-        source, target = get_codec(args.from_), get_codec(args.to)
-        data = _unframe(_read(args.input), args.in_format)
-        value = source.decode(data, args.type, _context(args.context))
-        out = target.encode(value, args.type, _context(args.context))
-        _write(_frame(out, args.out_format), args.output)
-    except (MLSError, UsageError, ValueError, KeyError) as e:
-        print(f"mlswire convert: error: {e}", file=sys.stderr)
-        return 2 if isinstance(e, UsageError) else 1
-    return 0
+
+# Encodings whose output is text: a newline ends it on output (their decoders accept it).
+TEXT_ENCODINGS = frozenset({"json"})
 
 
 # -- inspect ----------------------------------------------------------------------
 
 
-def _detect(data: bytes, fmt: str, encoding: str, tp: str, ctx: dict[str, Any]) -> tuple[str, Any]:
+def _detect(data: bytes, encoding: str, tp: str, ctx: dict[str, Any]) -> tuple[str, Any]:
     """Decode ``data`` with the named encoding, or with the first of json/tls/cbor that
     accepts it (JSON only when it looks like JSON)."""
-    from ..codecs import get_codec
-
     if encoding != "auto":
-        return encoding, get_codec(encoding).decode(data, tp, ctx)
+        return encoding, _codec(encoding).decode(data, tp, ctx)
     candidates = ["tls", "cbor"]
     if data.lstrip()[:1] in (b"{", b"["):
         candidates.insert(0, "json")
     errors: list[str] = []
     for name in candidates:
         try:
-            return name, get_codec(name).decode(data, tp, ctx)
+            return name, _codec(name).decode(data, tp, ctx)
         except MLSError as e:
-            errors.append(f"  as {name}: {e}")
-    raise UsageError(f"not a {tp} in any encoding:\n" + "\n".join(errors))
+            errors.append(f"as {name}: {e}")
+    raise CommandError(f"not a {tp} in any encoding: " + "; ".join(errors))
 
 
 SUMMARY_FIELDS = ("wire_format", "cipher_suite", "group_id", "epoch", "sender", "content_type")
@@ -188,21 +226,26 @@ def _render(value: Any, t: Any, label: str, indent: str, out: list[str]) -> None
 
 
 def inspect(args: argparse.Namespace) -> int:
+    if not args.json:
+        return _inspect(args)
+    # --json: a failure is a JSON document too, {"error": ..., "exit": code}, on stdout.
+    try:
+        return _inspect(args)
+    except (CommandError, MLSError) as e:
+        code = e.code if isinstance(e, CommandError) else FAILED
+        print(json.dumps({"error": one_line(str(e)), "exit": code}))
+        return code
+
+
+def _inspect(args: argparse.Namespace) -> int:
     from ..codecs import json as json_codec
     from ..schema.base import describe, lookup
 
-    try:
-        raw = _read(args.input)
-        fmt = args.in_format
-        if fmt == "auto":
-            fmt = "hex" if _HEX_TEXT.fullmatch(raw) and raw.strip() else "raw"
-        data = _unframe(raw, fmt)
-        ctx = _context(args.context)
-        encoding, value = _detect(data, fmt, args.from_, args.type, ctx)
-        tree = json_codec.to_tree(value, args.type, ctx)
-    except (MLSError, UsageError, ValueError, KeyError) as e:
-        print(f"mlswire inspect: error: {e}", file=sys.stderr)
-        return 2 if isinstance(e, UsageError) else 1
+    tp = _type_name(args.type)
+    ctx = _context(args.context)
+    data = _unframe(_read(args.input), args.in_format)
+    encoding, value = _detect(data, args.from_, tp, ctx)
+    tree = json_codec.to_tree(value, tp, ctx)
     t = describe(lookup(args.type))
     summary = _summary(tree)
     if args.json:
@@ -238,7 +281,7 @@ def export(args: argparse.Namespace) -> int:
 
     text = EXPORTS[args.format]()
     _write(text.encode(), args.output)
-    return 0
+    return OK
 
 
 def add_parser(sub: Any) -> None:
@@ -251,8 +294,18 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--from", dest="from_", required=True, metavar="ENC", help="input encoding")
     p.add_argument("--to", required=True, metavar="ENC", help="output encoding")
     p.add_argument("--type", default="MLSMessage", help="RFC 9420 type name (default MLSMessage)")
-    p.add_argument("--in-format", choices=FORMATS, default="raw", help="input framing")
-    p.add_argument("--out-format", choices=FORMATS, default="raw", help="output framing")
+    p.add_argument(
+        "--in-format",
+        choices=("auto", *FORMATS),
+        default="auto",
+        help="input framing (default: hex if the input is hex text, else raw)",
+    )
+    p.add_argument(
+        "--out-format",
+        choices=FORMATS,
+        default="raw",
+        help="output framing (default raw: the encoding itself; JSON ends in a newline)",
+    )
     p.add_argument(
         "--context",
         action="append",

@@ -3,7 +3,9 @@
     mlswire serve                          # AS and DS together, SQLite, 127.0.0.1:8480
     mlswire serve --ds --db postgresql://u@db/mls --as-url http://as.example:8480
 
-Without ``--as``/``--ds`` both run in one process. A DS running without the AS reads
+Without ``--as``/``--ds`` both run in one process. The AS keys and the SQLite database
+live in a data folder (``--data-dir``; default the user's data folder, printed at
+start), never in the current folder unless asked. A DS running without the AS reads
 the AS root certificate and CRL from ``--as-url`` (the CRL again every
 ``--crl-refresh`` seconds), so revocations reach it without a restart.
 """
@@ -12,12 +14,36 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import sys
 import threading
+import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from . import OK, Unavailable, UsageError
 
 DEFAULT_PORT = 8480
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+
+
+def default_data_dir() -> Path:
+    """The user's data folder for mlswire (platformdirs: ~/.local/share/mlswire on Linux)."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("mlswire", appauthor=False))
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"port {port} is not in 0..65535")
+    return port
 
 
 def add_parser(sub: Any) -> None:
@@ -30,11 +56,16 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--as", dest="run_as", action="store_true", help="run the AS")
     p.add_argument("--ds", dest="run_ds", action="store_true", help="run the DS")
     p.add_argument(
-        "--db",
-        default="mlswire-ds.sqlite3",
-        help="DS store: a SQLite file path (default %(default)s) or a postgresql:// URL",
+        "--data-dir",
+        type=Path,
+        help="folder for the AS state and the SQLite database "
+        "(default: the user's data folder, e.g. ~/.local/share/mlswire)",
     )
-    p.add_argument("--as-dir", default="mlswire-as", help="AS state directory (root key, registry)")
+    p.add_argument(
+        "--db",
+        help="DS store: a SQLite file path or a postgresql:// URL (default DATA_DIR/ds.sqlite3)",
+    )
+    p.add_argument("--as-dir", help="AS state folder: root key, registry (default DATA_DIR/as)")
     p.add_argument("--as-url", help="the AS to trust when running --ds alone (root and CRL)")
     p.add_argument("--crl-refresh", type=float, default=30.0, help="seconds between CRL fetches")
     p.add_argument(
@@ -43,8 +74,10 @@ def add_parser(sub: Any) -> None:
         default=None,
         help="seconds a queued message waits for an offline device (default: forever)",
     )
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=DEFAULT_PORT)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default %(default)s)")
+    p.add_argument(
+        "--port", type=_port, default=DEFAULT_PORT, help="TCP port (default %(default)s)"
+    )
     p.add_argument("--max-body", type=int, default=None, help="request body limit in bytes")
     p.add_argument("--max-blob", type=int, default=None, help="attachment size limit in bytes")
     p.add_argument(
@@ -57,66 +90,159 @@ def add_parser(sub: Any) -> None:
         action="store_true",
         help="a user's first device needs the admin token too",
     )
-    p.add_argument("--log-level", default="warning")
+    p.add_argument(
+        "--log-level",
+        default="warning",
+        choices=LOG_LEVELS,
+        help="server log verbosity (default %(default)s)",
+    )
     p.set_defaults(func=run)
 
 
 def _fetch(url: str) -> bytes:
-    with urllib.request.urlopen(url, timeout=10) as r:  # the operator-given AS URL
-        data: bytes = r.read()
-        return data
+    try:
+        with urllib.request.urlopen(url, timeout=10) as r:  # the operator-given AS URL
+            data: bytes = r.read()
+            return data
+    except ValueError as e:  # not a URL at all
+        raise UsageError(f"--as-url: {e}") from None
+    except (urllib.error.URLError, OSError) as e:
+        reason = getattr(e, "reason", None) or e
+        raise Unavailable(f"cannot fetch {url}: {reason}") from None
+
+
+def _redacted(url: str) -> str:
+    """A database URL without its password, for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _is_postgres(db: str) -> bool:
+    return db.startswith(("postgresql://", "postgres://"))
+
+
+def _check_sqlite_folder(db: str) -> None:
+    folder = Path(db).resolve().parent
+    if not folder.is_dir():
+        raise UsageError(f"--db {db}: folder {folder} does not exist")
+
+
+def _open_store(db: str) -> Any:
+    from ..service.stores import open_store
+
+    if _is_postgres(db):
+        try:
+            return open_store(db)
+        except Exception as e:  # psycopg's errors: the server is down, refuses us, ...
+            raise Unavailable(
+                f"cannot open the PostgreSQL store {_redacted(db)}: {type(e).__name__}: {e}"
+            ) from None
+    try:
+        return open_store(db)
+    except Exception as e:  # sqlite3 errors: not a database, no permission, ...
+        raise UsageError(f"cannot open the SQLite store {db}: {e}") from None
+
+
+def _open_ca(folder: Path) -> Any:
+    from ..service.auth_service import CertificateAuthority
+
+    try:
+        return CertificateAuthority.open(folder)
+    except OSError as e:
+        raise UsageError(
+            f"AS folder {folder}: {e.strerror or e} ({e.filename or folder})"
+        ) from None
+    except ValueError as e:
+        raise UsageError(f"AS folder {folder}: {e}") from None
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before anything is announced, so that a taken port
+    or a bad address is one clear error instead of a server that starts and dies."""
+    try:
+        family, kind, proto, _, addr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as e:
+        raise UsageError(f"--host {host}: {e.strerror}") from None
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(addr)
+        sock.listen(2048)
+    except OSError as e:
+        sock.close()
+        raise Unavailable(
+            f"cannot listen on {host}:{port}: {e.strerror or e} "
+            "(another server there? choose --port)"
+        ) from None
+    sock.set_inheritable(True)
+    return sock
 
 
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from ..service.auth_service import CertificateAuthority, CredentialPolicy
+    from ..service.auth_service import CredentialPolicy
     from ..service.delivery_service import DeliveryService
     from ..service.http import DEFAULT_MAX_BLOB, DEFAULT_MAX_BODY, create_app
-    from ..service.store import open_store
 
     run_as, run_ds = args.run_as, args.run_ds
     if not run_as and not run_ds:
         run_as = run_ds = True
-    ca = CertificateAuthority.open(args.as_dir) if run_as else None
-    ds = None
-    if run_ds:
-        if ca is not None:
-            policy = ca.policy()
-        elif args.as_url:
-            base = args.as_url.rstrip("/")
-            policy = CredentialPolicy.from_published(
-                _fetch(base + "/as/root"), _fetch(base + "/as/crl")
-            )
+    if run_ds and not run_as and not args.as_url:
+        raise UsageError("--ds without --as needs --as-url")
+    data_dir: Path = args.data_dir or default_data_dir()
+    uses_data_dir = (run_as and args.as_dir is None) or (run_ds and args.db is None)
+    if uses_data_dir:
+        try:
+            data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UsageError(f"data folder {data_dir}: {e.strerror or e}") from None
+        print(f"mlswire serve: data in {data_dir}", flush=True)
+    db = args.db or str(data_dir / "ds.sqlite3")
+    if run_ds and not _is_postgres(db):
+        _check_sqlite_folder(db)  # before the AS folder is created: nothing half-made
+    sock = _listen(args.host, args.port)
+    try:
+        ca = _open_ca(Path(args.as_dir) if args.as_dir else data_dir / "as") if run_as else None
+        ds = None
+        if run_ds:
+            if ca is not None:
+                policy = ca.policy()
+            else:
+                base = args.as_url.rstrip("/")
+                policy = CredentialPolicy.from_published(
+                    _fetch(base + "/as/root"), _fetch(base + "/as/crl")
+                )
 
-            def refresh() -> None:
-                while not stop.wait(args.crl_refresh):
-                    try:
-                        policy.update_crl(_fetch(base + "/as/crl"))
-                    except Exception as e:  # keep the last good CRL; say why on stderr
-                        print(f"mlswire serve: CRL refresh failed: {e}", file=sys.stderr)
+                def refresh() -> None:
+                    while not stop.wait(args.crl_refresh):
+                        try:
+                            policy.update_crl(_fetch(base + "/as/crl"))
+                        except Exception as e:  # keep the last good CRL; say why on stderr
+                            print(f"mlswire serve: CRL refresh failed: {e}", file=sys.stderr)
 
-            stop = threading.Event()
-            threading.Thread(target=refresh, daemon=True, name="crl-refresh").start()
-        else:
-            print("mlswire serve: --ds without --as needs --as-url", file=sys.stderr)
-            return 2
-        ds = DeliveryService(open_store(args.db), policy, queue_retention=args.queue_retention)
-    app = create_app(
-        ds,
-        ca,
-        max_body=args.max_body or DEFAULT_MAX_BODY,
-        max_blob=args.max_blob or DEFAULT_MAX_BLOB,
-        admin_token=args.admin_token,
-        open_enrollment=not args.closed_enrollment,
-    )
+                stop = threading.Event()
+                threading.Thread(target=refresh, daemon=True, name="crl-refresh").start()
+            ds = DeliveryService(_open_store(db), policy, queue_retention=args.queue_retention)
+        app = create_app(
+            ds,
+            ca,
+            max_body=args.max_body or DEFAULT_MAX_BODY,
+            max_blob=args.max_blob or DEFAULT_MAX_BLOB,
+            admin_token=args.admin_token,
+            open_enrollment=not args.closed_enrollment,
+        )
+    except BaseException:
+        sock.close()
+        raise
     roles = "+".join(r for r, on in (("AS", run_as), ("DS", run_ds)) if on)
-    print(f"mlswire serve: {roles} on http://{args.host}:{args.port}", flush=True)
-    uvicorn.run(
-        app,
-        host=args.host,
-        port=args.port,
-        log_level=args.log_level,
-        timeout_graceful_shutdown=5,
+    port = sock.getsockname()[1]  # the one chosen when --port 0
+    print(f"mlswire serve: {roles} on http://{args.host}:{port}", flush=True)
+    config = uvicorn.Config(
+        app, host=args.host, port=port, log_level=args.log_level, timeout_graceful_shutdown=5
     )
-    return 0
+    uvicorn.Server(config).run(sockets=[sock])
+    return OK

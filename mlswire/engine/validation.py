@@ -254,6 +254,12 @@ class ValidationPolicy:
     #: group (an external sender or a new_member_proposal) is authorized (§12.1.8: "External
     #: proposals that are not authorized are considered invalid"). None: all are.
     external_proposal_ok: Callable[[Proposal, Sender], bool] | None = None
+    #: Also refuse what RFC 9420 does not forbid but mlswire once did (docs/VALIDATION.md
+    #: marks these rows "beyond a MUST"): a leaf whose capabilities omit the group's
+    #: cipher suite. §7.2 only asks that a leaf be "compatible with the group's
+    #: parameters" and spells that out as the required_capabilities check, and groups from
+    #: the field have members listing suites 1-6 in a suite-7 group. Off by default.
+    strict: bool = False
 
     def accepts_credential(self, credential: Credential, signature_key: bytes) -> bool:
         return self.credential_ok is None or self.credential_ok(credential, signature_key)
@@ -320,9 +326,9 @@ def validate_leaf_node(
     caps = leaf.capabilities
     if ProtocolVersion.mls10 not in caps.versions:
         raise ValidationError("RFC 9420 §7.2: capabilities list mls10", where=where)
-    if suite.suite_id not in {int(c) for c in caps.cipher_suites}:
+    if policy.strict and suite.suite_id not in {int(c) for c in caps.cipher_suites}:
         raise ValidationError(
-            "RFC 9420 §7.2: capabilities list the group's cipher suite", where=where
+            "RFC 9420 §7.2 (strict): capabilities list the group's cipher suite", where=where
         )
     check_required_capabilities(caps, required_capabilities(extensions), where)
     for ext in extensions:

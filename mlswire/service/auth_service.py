@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import re
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -44,6 +42,19 @@ from ..codecs import tls
 from ..crypto import cipher_suite
 from ..errors import DecodeError, ValidationError
 from ..schema import Certificate, Credential, CredentialType, LeafNode
+from .contract import (
+    REGISTER_LABEL,
+    BadRequest,
+    DSError,
+    Forbidden,
+    NotFound,
+    Unauthorized,
+    b64,
+    registration_content,
+    unb64,
+)
+from .files import write_private
+from .signing import MAX_SKEW, AuthHeader
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 URI_PREFIX = "mlswire:"
@@ -319,19 +330,6 @@ class CredentialPolicy:
 # --- the certificate authority ---------------------------------------------------------------
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 class CertificateAuthority:
     """Root key and certificate, the registry of issued and revoked device certificates.
 
@@ -398,8 +396,7 @@ class CertificateAuthority:
         )
         ca = cls(key, root, path=Path(path) if path is not None else None, clock=clock)
         if ca.path is not None:
-            ca.path.mkdir(parents=True, exist_ok=True)
-            _atomic_write(
+            write_private(
                 ca.path / "root-key.pem",
                 key.private_bytes(
                     serialization.Encoding.PEM,
@@ -407,8 +404,7 @@ class CertificateAuthority:
                     serialization.NoEncryption(),
                 ),
             )
-            os.chmod(ca.path / "root-key.pem", 0o600)
-            _atomic_write(ca.path / "root.pem", ca.root_pem)
+            write_private(ca.path / "root.pem", ca.root_pem)
             ca._save()
         return ca
 
@@ -429,7 +425,7 @@ class CertificateAuthority:
         if self.path is None:
             return
         data = {"issued": self._issued, "revoked": {str(k): v for k, v in self._revoked.items()}}
-        _atomic_write(self.path / "registry.json", json.dumps(data, indent=1).encode())
+        write_private(self.path / "registry.json", json.dumps(data, indent=1).encode())
 
     # -- publication --
     @property
@@ -478,6 +474,13 @@ class CertificateAuthority:
                 if addr.split("/", 1)[0] == user
                 and any(c["serial"] not in self._revoked and c["not_after"] > now for c in certs)
             )
+
+    def known_user(self, user: str) -> bool:
+        """Whether ``user`` was ever certified: the name stays bound to that user after
+        all of its devices are revoked or expired."""
+        prefix = user + "/"
+        with self._lock:
+            return any(addr.startswith(prefix) for addr in self._issued)
 
     def issue(
         self,
@@ -572,10 +575,147 @@ class CertificateAuthority:
             ]
 
 
+# --- request authorization ---------------------------------------------------------------
+
+
+def _user_device(body_json: dict[str, Any]) -> tuple[str, str]:
+    """The request body's ``user`` and ``device``, each a valid name (BadRequest if not)."""
+    user, device = body_json.get("user"), body_json.get("device")
+    try:
+        check_name("user", user)  # type: ignore[arg-type]
+        check_name("device", device)  # type: ignore[arg-type]
+    except ValidationError as e:
+        raise BadRequest(str(e)) from None
+    assert isinstance(user, str) and isinstance(device, str)
+    return user, device
+
+
+class Enrollment:
+    """Who may register and revoke devices: the AS's request authorization, over a
+    :class:`CertificateAuthority` (the HTTP layer only parses and answers)."""
+
+    def __init__(
+        self, ca: CertificateAuthority, admin_token: str | None, open_enrollment: bool
+    ) -> None:
+        self.ca = ca
+        self.admin_token = admin_token
+        self.open_enrollment = open_enrollment
+        self._nonces: dict[tuple[str, str], float] = {}
+        self._lock = threading.Lock()
+
+    def _is_admin(self, header: str | None) -> bool:
+        return bool(
+            self.admin_token and header is not None and header == f"Bearer {self.admin_token}"
+        )
+
+    def _signed_by_user(
+        self, user: str, header: str | None, method: str, target: str, body: bytes
+    ) -> str:
+        """The device of ``user`` that signed this request, or Unauthorized/Forbidden."""
+        try:
+            auth = AuthHeader.parse(header)
+        except ValueError as e:
+            raise Unauthorized(str(e)) from None
+        signer_user, _, signer_device = auth.device.partition("/")
+        if signer_user != user:
+            raise Forbidden(f"{auth.device} cannot act for user {user}")
+        keys = self.ca.device_keys(signer_user, signer_device) if signer_device else []
+        if not keys:
+            raise Unauthorized(f"{auth.device} holds no current certificate")
+        errors = []
+        for suite, key in keys:
+            try:
+                auth.verify(suite, key, method, target, body)
+                break
+            except ValueError as e:
+                errors.append(str(e))
+        else:
+            raise Unauthorized(errors[-1])
+        now = time.time()
+        with self._lock:
+            if (auth.device, auth.nonce) in self._nonces:
+                raise Unauthorized("request nonce already used (replayed request)")
+            if len(self._nonces) > 100_000:
+                horizon = now - 2 * MAX_SKEW
+                self._nonces = {k: t for k, t in self._nonces.items() if t > horizon}
+            self._nonces[(auth.device, auth.nonce)] = now
+        return auth.device
+
+    def register(
+        self, body_json: dict[str, Any], header: str | None, target: str, body: bytes
+    ) -> dict[str, Any]:
+        user, device = _user_device(body_json)
+        suite = body_json.get("suite")
+        if not isinstance(suite, int):
+            raise BadRequest("suite: an RFC 9420 cipher suite number")
+        key = unb64(body_json.get("signature_key"), "signature_key")
+        proof = unb64(body_json.get("proof"), "proof")
+        from ..crypto import cipher_suite, labeled
+        from ..errors import CryptoError, UnsupportedCipherSuite
+
+        try:
+            cs = cipher_suite(suite)
+            public_key_from_mls(suite, key)
+            labeled.verify_with_label(
+                cs, key, REGISTER_LABEL, registration_content(user, device, key), proof
+            )
+        except UnsupportedCipherSuite as e:
+            raise BadRequest(f"suite: {e}") from None
+        except ValidationError as e:
+            raise BadRequest(f"signature_key: {e}") from None
+        except CryptoError:
+            raise Unauthorized(
+                "proof: not a signature of the registration by the signature key"
+            ) from None
+        if not self._is_admin(header):
+            existing = self.ca.devices(user)
+            if existing:
+                # Adding a device to an existing user: one of the user's current
+                # devices must approve (RFC 9750 §8.4.4, unauthorized device additions).
+                try:
+                    self._signed_by_user(user, header, "POST", target, body)
+                except DSError as e:
+                    raise type(e)(
+                        f"user {user} already has devices ({', '.join(existing)}): registering"
+                        f" {device} needs a request signed by one of them or the admin token"
+                        f" ({e.message})"
+                    ) from None
+            elif self.ca.known_user(user):
+                # Every device of the user is revoked (or expired): nobody can approve,
+                # and the name must not pass to whoever asks next.
+                raise Unauthorized(
+                    f"user {user} exists but has no current device: registering {device}"
+                    " needs the admin token"
+                )
+            elif not self.open_enrollment:
+                raise Unauthorized("enrolment is closed: registration needs the admin token")
+        issued = self.ca.issue(user, device, key, suite)
+        return {
+            "user": user,
+            "device": device,
+            "address": issued.address,
+            "serial": str(issued.serial),
+            "certificate": b64(issued.certificate),
+            "credential": b64(issued.credential_bytes()),
+        }
+
+    def revoke(
+        self, body_json: dict[str, Any], header: str | None, target: str, body: bytes
+    ) -> dict[str, Any]:
+        user, device = _user_device(body_json)
+        if not self._is_admin(header):
+            self._signed_by_user(user, header, "POST", target, body)
+        serials = self.ca.revoke_device(user, device)
+        if not serials:
+            raise NotFound(f"{user}/{device} has no current certificate")
+        return {"revoked": [str(s) for s in serials]}
+
+
 __all__ = [
     "CertificateAuthority",
     "CertifiedIdentity",
     "CredentialPolicy",
+    "Enrollment",
     "IssuedCredential",
     "check_name",
     "credential_address",

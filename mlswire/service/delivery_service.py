@@ -24,8 +24,6 @@ policy (revocation, expiry) on each request.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import threading
 import time
 from dataclasses import dataclass
@@ -44,19 +42,9 @@ from ..schema import (
     WireFormat,
 )
 from .auth_service import CertifiedIdentity, CredentialPolicy, mls_public_key, split_address
+from .contract import BadRequest, Conflict, Forbidden, Gone, NotFound, Unauthorized, b64, unb64
 from .signing import MAX_SKEW, AuthHeader
-from .store import (
-    BadRequest,
-    Conflict,
-    Device,
-    Forbidden,
-    NotFound,
-    QueuedMessage,
-    SendResult,
-    Store,
-    Submission,
-    Unauthorized,
-)
+from .store import Device, QueuedMessage, SendResult, Store, Submission, not_member
 
 MAX_KEY_PACKAGES_PER_REQUEST = 100
 MAX_FETCH = 500
@@ -78,19 +66,6 @@ class MessageHeader:
     leaf_signature_key: bytes | None = None  # a PublicMessage commit's path leaf key
 
 
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
-
-
-def unb64(value: Any, what: str) -> bytes:
-    if not isinstance(value, str):
-        raise BadRequest(f"{what}: expected a base64 string")
-    try:
-        return base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        raise BadRequest(f"{what}: not valid base64") from None
-
-
 def decode_message(data: bytes, what: str) -> MLSMessage:
     """Decode MLSMessage bytes; a BadRequest names the field and offset that failed."""
     try:
@@ -104,6 +79,15 @@ def read_header(data: bytes, what: str = "message") -> MessageHeader:
     msg = decode_message(data, what)
     if msg.wire_format == WireFormat.mls_private_message and msg.private_message is not None:
         pm = msg.private_message
+        if pm.content_type != ContentType.application:
+            # The DS sequences handshakes, so it must be able to read them (the
+            # sender, the proposals, a commit's path); PrivateMessage hides all that.
+            raise BadRequest(
+                f"{what}: a {getattr(pm.content_type, 'name', pm.content_type)} in a PrivateMessage is"
+                " refused: this DS takes handshake messages (proposals, commits) only as"
+                " PublicMessage (GroupConfig handshake_wire_format='public', the SDK's"
+                " setting for service groups)"
+            )
         return MessageHeader(int(msg.wire_format), pm.group_id, pm.epoch, int(pm.content_type), 0)
     if msg.wire_format == WireFormat.mls_public_message and msg.public_message is not None:
         content = msg.public_message.content
@@ -281,8 +265,27 @@ class DeliveryService:
             raise Forbidden(f"{what}: credential refused: {e}") from None
         return data
 
+    def current(self, address: str) -> Device | None:
+        """The registered device ``address`` if its credential is current (neither
+        revoked nor expired), else None."""
+        target = self.store.device(address)
+        if target is None:
+            return None
+        try:
+            self._identity(target.credential, target.signature_key)
+        except Unauthorized:
+            return None
+        return target
+
+    def user_devices(self, user: str) -> list[str]:
+        """The user's registered devices whose credential is current: a revoked device
+        is not offered to inviters."""
+        return [a for a in self.store.user_devices(user) if self.current(a) is not None]
+
     def claim_key_package(self, device: Device, address: str) -> tuple[bytes, bool]:
         split_address(address)
+        if self.store.device(address) is not None and self.current(address) is None:
+            raise Gone(f"{address}'s credential is revoked or expired: no KeyPackage of it")
         got = self.store.claim_key_package(address)
         if got is None:
             raise NotFound(f"no KeyPackage available for {address}")
@@ -317,10 +320,8 @@ class DeliveryService:
 
     def group(self, device: Device, group_id: bytes) -> dict[str, Any]:
         rec = self.store.group(group_id)
-        if rec is None:
-            raise NotFound(f"unknown group {group_id.hex()}")
-        if device.address not in rec.members:
-            raise Forbidden(f"{device.address} is not a member of group {group_id.hex()}")
+        if rec is None or device.address not in rec.members:
+            raise not_member(device.address, group_id)
         return {
             "group_id": b64(group_id),
             "epoch": rec.epoch,
@@ -330,12 +331,10 @@ class DeliveryService:
 
     def group_info(self, device: Device, group_id: bytes) -> bytes:
         rec = self.store.group(group_id)
-        if rec is None:
-            raise NotFound(f"unknown group {group_id.hex()}")
         # Members only: a device that lost its state is still on the roster and uses
         # this to rejoin by external commit; outsiders learn nothing about the group.
-        if device.address not in rec.members:
-            raise Forbidden(f"{device.address} is not a member of group {group_id.hex()}")
+        if rec is None or device.address not in rec.members:
+            raise not_member(device.address, group_id)
         if rec.group_info is None:
             raise NotFound(f"no GroupInfo published for group {group_id.hex()} epoch {rec.epoch}")
         return rec.group_info

@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -35,23 +34,26 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..errors import ValidationError
-from .auth_service import CertificateAuthority, check_name, public_key_from_mls
-from .delivery_service import DeliveryService, b64, queued_json, unb64
-from .signing import MAX_SKEW, AuthHeader
-from .store import BadRequest, DSError, Forbidden, NotFound, Unauthorized
+from .auth_service import CertificateAuthority, Enrollment, check_name
+from .contract import (  # REGISTER_LABEL, registration_content: re-exported, were here
+    REGISTER_LABEL,
+    BadRequest,
+    DSError,
+    PayloadTooLarge,
+    b64,
+    error_body,
+    registration_content,
+    unb64,
+)
+from .delivery_service import DeliveryService, queued_json
 
 DEFAULT_MAX_BODY = 1 << 20  # 1 MiB: a Welcome for a few thousand members fits
 DEFAULT_MAX_BLOB = 16 << 20  # attachments (already encrypted by the client)
 MAX_WAIT = 30.0
-REGISTER_LABEL = "mlswire AS registration"
-
-
-class PayloadTooLarge(DSError):
-    status = 413
 
 
 def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message, "status": status}, status_code=status)
+    return JSONResponse(error_body(status, message), status_code=status)
 
 
 def _target(request: Request) -> str:
@@ -144,136 +146,6 @@ class _Notifier:
                     del self._waiters[address]
 
 
-def _user_device(body_json: dict[str, Any]) -> tuple[str, str]:
-    """The request body's ``user`` and ``device``, each a valid name (BadRequest if not)."""
-    user, device = body_json.get("user"), body_json.get("device")
-    try:
-        check_name("user", user)  # type: ignore[arg-type]
-        check_name("device", device)  # type: ignore[arg-type]
-    except ValidationError as e:
-        raise BadRequest(str(e)) from None
-    assert isinstance(user, str) and isinstance(device, str)
-    return user, device
-
-
-class _AuthorityAPI:
-    """The AS endpoints over a :class:`CertificateAuthority`."""
-
-    def __init__(
-        self, ca: CertificateAuthority, admin_token: str | None, open_enrollment: bool
-    ) -> None:
-        self.ca = ca
-        self.admin_token = admin_token
-        self.open_enrollment = open_enrollment
-        self._nonces: dict[tuple[str, str], float] = {}
-        self._lock = threading.Lock()
-
-    def _is_admin(self, header: str | None) -> bool:
-        return bool(
-            self.admin_token and header is not None and header == f"Bearer {self.admin_token}"
-        )
-
-    def _signed_by_user(
-        self, user: str, header: str | None, method: str, target: str, body: bytes
-    ) -> str:
-        """The device of ``user`` that signed this request, or Unauthorized/Forbidden."""
-        try:
-            auth = AuthHeader.parse(header)
-        except ValueError as e:
-            raise Unauthorized(str(e)) from None
-        signer_user, _, signer_device = auth.device.partition("/")
-        if signer_user != user:
-            raise Forbidden(f"{auth.device} cannot act for user {user}")
-        keys = self.ca.device_keys(signer_user, signer_device) if signer_device else []
-        if not keys:
-            raise Unauthorized(f"{auth.device} holds no current certificate")
-        errors = []
-        for suite, key in keys:
-            try:
-                auth.verify(suite, key, method, target, body)
-                break
-            except ValueError as e:
-                errors.append(str(e))
-        else:
-            raise Unauthorized(errors[-1])
-        now = time.time()
-        with self._lock:
-            if (auth.device, auth.nonce) in self._nonces:
-                raise Unauthorized("request nonce already used (replayed request)")
-            if len(self._nonces) > 100_000:
-                horizon = now - 2 * MAX_SKEW
-                self._nonces = {k: t for k, t in self._nonces.items() if t > horizon}
-            self._nonces[(auth.device, auth.nonce)] = now
-        return auth.device
-
-    def register(
-        self, body_json: dict[str, Any], header: str | None, target: str, body: bytes
-    ) -> dict[str, Any]:
-        user, device = _user_device(body_json)
-        suite = body_json.get("suite")
-        if not isinstance(suite, int):
-            raise BadRequest("suite: an RFC 9420 cipher suite number")
-        key = unb64(body_json.get("signature_key"), "signature_key")
-        proof = unb64(body_json.get("proof"), "proof")
-        from ..crypto import cipher_suite, labeled
-        from ..errors import CryptoError, UnsupportedCipherSuite
-
-        try:
-            cs = cipher_suite(suite)
-            public_key_from_mls(suite, key)
-            labeled.verify_with_label(
-                cs, key, REGISTER_LABEL, registration_content(user, device, key), proof
-            )
-        except UnsupportedCipherSuite as e:
-            raise BadRequest(f"suite: {e}") from None
-        except ValidationError as e:
-            raise BadRequest(f"signature_key: {e}") from None
-        except CryptoError:
-            raise Unauthorized(
-                "proof: not a signature of the registration by the signature key"
-            ) from None
-        if not self._is_admin(header):
-            existing = self.ca.devices(user)
-            if existing:
-                # Adding a device to an existing user: one of the user's current
-                # devices must approve (RFC 9750 §8.4.4, unauthorized device additions).
-                try:
-                    self._signed_by_user(user, header, "POST", target, body)
-                except DSError as e:
-                    raise type(e)(
-                        f"user {user} already has devices ({', '.join(existing)}): registering"
-                        f" {device} needs a request signed by one of them or the admin token"
-                        f" ({e.message})"
-                    ) from None
-            elif not self.open_enrollment:
-                raise Unauthorized("enrolment is closed: registration needs the admin token")
-        issued = self.ca.issue(user, device, key, suite)
-        return {
-            "user": user,
-            "device": device,
-            "address": issued.address,
-            "serial": str(issued.serial),
-            "certificate": b64(issued.certificate),
-            "credential": b64(issued.credential_bytes()),
-        }
-
-    def revoke(
-        self, body_json: dict[str, Any], header: str | None, target: str, body: bytes
-    ) -> dict[str, Any]:
-        user, device = _user_device(body_json)
-        if not self._is_admin(header):
-            self._signed_by_user(user, header, "POST", target, body)
-        serials = self.ca.revoke_device(user, device)
-        if not serials:
-            raise NotFound(f"{user}/{device} has no current certificate")
-        return {"revoked": [str(s) for s in serials]}
-
-
-def registration_content(user: str, device: str, signature_key: bytes) -> bytes:
-    """What a registering device signs to prove it holds the key (proof of possession)."""
-    return user.encode() + b"\0" + device.encode() + b"\0" + signature_key
-
-
 def create_app(
     ds: DeliveryService | None = None,
     ca: CertificateAuthority | None = None,
@@ -340,7 +212,7 @@ def create_app(
         async def user_devices(request: Request) -> Response:
             await authed(request)
             user = request.path_params["user"]
-            return JSONResponse({"devices": await run_in_threadpool(d.store.user_devices, user)})
+            return JSONResponse({"devices": await run_in_threadpool(d.user_devices, user)})
 
         @_guard
         async def publish(request: Request) -> Response:
@@ -471,7 +343,7 @@ def create_app(
         ]
 
     if ca is not None:
-        authority = _AuthorityAPI(ca, admin_token, open_enrollment)
+        authority = Enrollment(ca, admin_token, open_enrollment)
 
         async def root(request: Request) -> Response:
             return Response(authority.ca.root_pem, media_type="application/x-pem-file")
@@ -823,6 +695,7 @@ def openapi_document(with_ds: bool = True, with_as: bool = True) -> dict[str, An
 __all__ = [
     "DEFAULT_MAX_BLOB",
     "DEFAULT_MAX_BODY",
+    "REGISTER_LABEL",
     "create_app",
     "openapi_document",
     "registration_content",

@@ -40,37 +40,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-# --- errors the DS turns into HTTP statuses ------------------------------------------------
+# The refusals the DS turns into HTTP statuses are the wire contract's (re-exported).
+from .contract import BadRequest, Conflict, DSError, Forbidden, Gone, NotFound, Unauthorized
 
 
-class DSError(Exception):
-    """A request the DS refuses; ``status`` is the HTTP status it maps to."""
-
-    status = 400
-
-    def __init__(self, message: str) -> None:
-        self.message = message
-        super().__init__(message)
-
-
-class BadRequest(DSError):
-    status = 400
-
-
-class Unauthorized(DSError):
-    status = 401
-
-
-class Forbidden(DSError):
-    status = 403
-
-
-class NotFound(DSError):
-    status = 404
-
-
-class Conflict(DSError):
-    status = 409
+def not_member(address: str, group_id: bytes) -> Forbidden:
+    """The refusal for a device not on a group's roster, whether or not the group
+    exists: a non-member learns nothing about the group, not even that it exists."""
+    return Forbidden(f"{address} is not a member of group {group_id.hex()}")
 
 
 # --- records -----------------------------------------------------------------------------
@@ -533,9 +510,9 @@ class SqlStore(ABC):
 
     def set_group_info(self, group_id: bytes, sender: str, epoch: int, info: bytes) -> None:
         def tx(cur: Any) -> None:
-            current = self._lock_group(cur, group_id)
+            current = self._lock_group(cur, group_id, sender)
             if sender not in self._members(cur, group_id):
-                raise Forbidden(f"{sender} is not a member of group {group_id.hex()}")
+                raise not_member(sender, group_id)
             if epoch != current:
                 raise Conflict(
                     f"GroupInfo is for epoch {epoch} but group {group_id.hex()} is at"
@@ -545,19 +522,19 @@ class SqlStore(ABC):
 
         self._run(tx)
 
-    def _lock_group(self, cur: Any, group_id: bytes) -> int:
+    def _lock_group(self, cur: Any, group_id: bytes, who: str) -> int:
         row = self._x(
             cur, "SELECT epoch FROM ds_groups WHERE group_id = ?{lock}", (group_id,)
         ).fetchone()
         if row is None:
-            raise NotFound(f"unknown group {group_id.hex()}")
+            raise not_member(who, group_id)
         return int(row[0])
 
     def submit(self, sub: Submission) -> SendResult:
         digest = hashlib.sha256(sub.message).digest()
 
         def tx(cur: Any) -> SendResult:
-            current = self._lock_group(cur, sub.group_id)
+            current = self._lock_group(cur, sub.group_id, sub.sender)
             # Checked under the group lock, so two concurrent retries of the same bytes
             # cannot both pass.
             seen = self._x(
@@ -572,9 +549,16 @@ class SqlStore(ABC):
             is_commit = sub.content_type == CONTENT_COMMIT
             external_join = is_commit and sub.sender_type == SENDER_NEW_MEMBER_COMMIT
             if sub.sender not in members and not external_join:
-                raise Forbidden(f"{sub.sender} is not a member of group {sub.group_id.hex()}")
+                raise not_member(sub.sender, sub.group_id)
             new_epoch = current
             if is_commit:
+                if sub.epoch != current and sub.sender not in members:
+                    # A non-member learns nothing about the group: not its epoch, not
+                    # who committed.
+                    raise Conflict(
+                        f"external commit to group {sub.group_id.hex()} refused: not for"
+                        " the group's current epoch"
+                    )
                 if sub.epoch != current:
                     raise Conflict(self._commit_conflict(cur, sub, current))
                 new_epoch = current + 1
@@ -700,13 +684,10 @@ class SqlStore(ABC):
         blob_id = hashlib.sha256(data).hexdigest()
 
         def tx(cur: Any) -> None:
-            if (
-                self._x(cur, "SELECT 1 FROM ds_groups WHERE group_id = ?", (group_id,)).fetchone()
-                is None
-            ):
-                raise NotFound(f"unknown group {group_id.hex()}")
+            # An unknown group has no members: the same refusal as for a group one is
+            # not in (group_id is only on the roster of an existing group).
             if sender not in self._members(cur, group_id):
-                raise Forbidden(f"{sender} is not a member of group {group_id.hex()}")
+                raise not_member(sender, group_id)
             self._x(
                 cur,
                 "INSERT INTO ds_blobs (group_id, blob_id, owner, data, created_at)"
@@ -720,7 +701,7 @@ class SqlStore(ABC):
     def get_blob(self, group_id: bytes, reader: str, blob_id: str) -> bytes:
         def tx(cur: Any) -> bytes:
             if reader not in self._members(cur, group_id):
-                raise Forbidden(f"{reader} is not a member of group {group_id.hex()}")
+                raise not_member(reader, group_id)
             row = self._x(
                 cur,
                 "SELECT data FROM ds_blobs WHERE group_id = ? AND blob_id = ?",
@@ -813,23 +794,13 @@ class SqlStore(ABC):
         return result
 
 
-def open_store(db: str) -> SqlStore:
-    """A store from ``--db``: a ``postgresql://`` URL, or a SQLite file path."""
-    if db.startswith(("postgresql://", "postgres://")):
-        from .store_postgres import PostgresStore
-
-        return PostgresStore(db)
-    from .store_sqlite import SqliteStore
-
-    return SqliteStore(db)
-
-
 __all__ = [
     "BadRequest",
     "Conflict",
     "DSError",
     "Device",
     "Forbidden",
+    "Gone",
     "GroupRecord",
     "NotFound",
     "QueuedMessage",
@@ -838,5 +809,5 @@ __all__ = [
     "Store",
     "Submission",
     "Unauthorized",
-    "open_store",
+    "not_member",
 ]

@@ -99,6 +99,8 @@ class CaseResult:
 
 
 def case_label(index: int, case: Any) -> str:
+    if isinstance(case, dict) and "rule" in case and "cipher_suite" in case:
+        return f"case {index} (rule {case['rule']}, cipher suite {case['cipher_suite']})"
     if isinstance(case, dict) and "cipher_suite" in case:
         return f"case {index} (cipher suite {case['cipher_suite']})"
     return f"case {index}"
@@ -126,9 +128,11 @@ def verify_file(path: Path, family: str | None = None) -> tuple[str, Iterator[Ca
     return name, run_cases(doc, module.check)
 
 
+# The official files travel with mlswire (provenance in official/SOURCE.md).
+BUNDLED_VECTORS = Path(__file__).resolve().parent / "official"
+
+
 def default_vectors_dir() -> Path:
-    """``$MLSWIRE_VECTORS``, else ``../shared/mls-test-vectors`` beside the project."""
+    """``$MLSWIRE_VECTORS`` when set, else the official set bundled with mlswire."""
     env = os.environ.get("MLSWIRE_VECTORS")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[2].parent / "shared" / "mls-test-vectors"
+    return Path(env) if env else BUNDLED_VECTORS

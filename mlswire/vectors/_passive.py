@@ -59,6 +59,14 @@ CONFIG = GroupConfig()
 
 
 def check(case: dict[str, Any]) -> None:
+    client = passive_client(case)
+    group = join(client, case)
+    follow(group, case["epochs"])
+
+
+def passive_client(case: dict[str, Any]) -> Client:
+    """The client of a passive-client vector: its KeyPackage with the private keys, its
+    signature key, and the external PSKs."""
     suite = case["cipher_suite"]
     cs = cipher_suite(suite)
     signature_priv = unhex(case["signature_priv"])
@@ -77,6 +85,11 @@ def check(case: dict[str, Any]) -> None:
     client.credential = kp.leaf_node.credential
     for psk in case["external_psks"]:
         client.add_external_psk(unhex(psk["psk_id"]), unhex(psk["psk"]))
+    return client
+
+
+def join(client: Client, case: dict[str, Any]) -> Group:
+    """Join from the vector's Welcome (and tree) and check the epoch authenticator."""
     tree = unhex(case["ratchet_tree"]) if case.get("ratchet_tree") else None
     group = client.join_group(unhex(case["welcome"]), tree, config=CONFIG)
     expect(
@@ -84,17 +97,22 @@ def check(case: dict[str, Any]) -> None:
         group.epoch_authenticator,
         unhex(case["initial_epoch_authenticator"]),
     )
-    for n, epoch in enumerate(case["epochs"]):
+    return group
+
+
+def follow(group: Group, epochs: Sequence[dict[str, Any]], where: str = "epochs") -> None:
+    """Process each epoch's proposals and Commit; compare the epoch authenticators."""
+    for n, epoch in enumerate(epochs):
         for k, proposal in enumerate(epoch["proposals"]):
             result = group.process(unhex(proposal))
             if not isinstance(result, ProposalMessage):
-                raise Mismatch(f"epochs[{n}].proposals[{k}]: not a proposal")
+                raise Mismatch(f"{where}[{n}].proposals[{k}]: not a proposal")
         staged = group.process(unhex(epoch["commit"]))
         if not isinstance(staged, StagedCommit):
-            raise Mismatch(f"epochs[{n}].commit: not a commit")
+            raise Mismatch(f"{where}[{n}].commit: not a commit")
         staged.merge()
         expect(
-            f"epochs[{n}] epoch_authenticator",
+            f"{where}[{n}] epoch_authenticator",
             group.epoch_authenticator,
             unhex(epoch["epoch_authenticator"]),
         )

@@ -25,6 +25,7 @@ import pytest
 
 from mlswire.vectors.messages import TYPES
 
+from ..conftest import missing
 from .peers import ROOT, MlsRsPeer, PeerRejected, PeerUnavailable, TsMlsPeer
 
 GENERATED = ROOT / "vectors" / "messages.json"
@@ -43,8 +44,8 @@ def ts_mls() -> Iterator[TsMlsPeer]:
     try:
         peer = TsMlsPeer()
     except PeerUnavailable as exc:
-        # Interop is a required part of the suite: a missing peer fails, with how to fix it.
-        pytest.fail(str(exc), pytrace=False)
+        # A peer absent from this machine skips with how to fix it; under CI it fails.
+        missing(str(exc))
     yield peer
     peer.close()
 
@@ -54,7 +55,7 @@ def mls_rs() -> Iterator[MlsRsPeer]:
     try:
         peer = MlsRsPeer()
     except PeerUnavailable as exc:
-        pytest.fail(str(exc), pytrace=False)
+        missing(str(exc))
     yield peer
     peer.close()
 

@@ -22,8 +22,11 @@ from mlswire.schema import (
     Lifetime,
     MLSMessage,
     PrivateMessage,
+    Proposal,
+    ProposalType,
     ProtocolVersion,
     PublicMessage,
+    Remove,
     Sender,
     SenderType,
     UpdatePath,
@@ -51,8 +54,45 @@ def private_message(
 
 
 def commit(group_id: bytes, epoch: int) -> bytes:
-    """A commit as a PrivateMessage: the DS sequences it from the cleartext header."""
-    return private_message(group_id, epoch, ContentType.commit)
+    """A member's commit as a PublicMessage (the DS refuses PrivateMessage handshakes),
+    with random bytes for its signature and tags: the DS does not verify them yet."""
+    content = FramedContent(
+        group_id=group_id,
+        epoch=epoch,
+        sender=Sender(sender_type=SenderType.member, leaf_index=0),
+        authenticated_data=b"",
+        content_type=ContentType.commit,
+        commit=Commit(proposals=(), path=None),
+    )
+    return public_message(content)
+
+
+def proposal(group_id: bytes, epoch: int) -> bytes:
+    """A member's Remove proposal as a PublicMessage."""
+    content = FramedContent(
+        group_id=group_id,
+        epoch=epoch,
+        sender=Sender(sender_type=SenderType.member, leaf_index=0),
+        authenticated_data=b"",
+        content_type=ContentType.proposal,
+        proposal=Proposal(proposal_type=ProposalType.remove, remove=Remove(removed=1)),
+    )
+    return public_message(content)
+
+
+def public_message(content: FramedContent) -> bytes:
+    member = content.sender.sender_type == SenderType.member
+    pub = PublicMessage(
+        content=content,
+        auth=FramedContentAuthData(
+            signature=os.urandom(64),
+            confirmation_tag=os.urandom(32) if content.content_type == ContentType.commit else None,
+        ),
+        membership_tag=os.urandom(32) if member else None,
+    )
+    return tls.encode(
+        MLSMessage(wire_format=WireFormat.mls_public_message, public_message=pub), MLSMessage
+    )
 
 
 def _leaf(keys: DeviceKeys, source: LeafNodeSource) -> LeafNode:
@@ -120,3 +160,27 @@ def welcome() -> bytes:
 
     w = Welcome(cipher_suite=CipherSuite(1), secrets=(), encrypted_group_info=os.urandom(64))
     return tls.encode(MLSMessage(wire_format=WireFormat.mls_welcome, welcome=w), MLSMessage)
+
+
+def group_info(group_id: bytes, epoch: int) -> bytes:
+    """A GroupInfo-shaped MLSMessage for ``group_id`` at ``epoch`` (random hashes, tag and
+    signature: the DS checks only the group and epoch it names)."""
+    from mlswire.schema import GroupContext, GroupInfo
+
+    info = GroupInfo(
+        group_context=GroupContext(
+            cipher_suite=CipherSuite(1),
+            group_id=group_id,
+            epoch=epoch,
+            tree_hash=os.urandom(32),
+            confirmed_transcript_hash=os.urandom(32),
+            extensions=(),
+        ),
+        extensions=(),
+        confirmation_tag=os.urandom(32),
+        signer=0,
+        signature=os.urandom(64),
+    )
+    return tls.encode(
+        MLSMessage(wire_format=WireFormat.mls_group_info, group_info=info), MLSMessage
+    )

@@ -4,7 +4,6 @@ the SQLite store and (with MLSWIRE_PG_URL) the PostgreSQL store."""
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import socket
 import subprocess
@@ -19,7 +18,9 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from mlswire.client import DeviceKeys, ServiceClient, ServiceError
+from mlswire.client import DeviceKeys, MLSClient, ServiceClient, ServiceError
+
+from ..conftest import postgres_url
 
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT = 30.0
@@ -32,16 +33,8 @@ def free_port() -> int:
 
 
 def pg_url_or_skip() -> str:
-    url = os.environ.get("MLSWIRE_PG_URL")
-    if url:
-        return url
-    message = (
-        "MLSWIRE_PG_URL is not set: the PostgreSQL store tests need a server URL"
-        " (.ci/run starts one)"
-    )
-    if os.environ.get("MLSWIRE_REQUIRE_SHARED") == "1":
-        pytest.fail(message)
-    pytest.skip(message)
+    """MLSWIRE_PG_URL, else this run's throwaway server (skip, or fail under CI, without one)."""
+    return postgres_url()
 
 
 def fresh_pg_schema(url: str) -> str:
@@ -179,6 +172,47 @@ def devices(server: Server) -> Iterator[Devices]:
     d = Devices(server)
     yield d
     d.close()
+
+
+class Net:
+    """Creates MLS clients for one test, each with its own state directory."""
+
+    def __init__(self, server: Server, tmp: Path, devices: Devices) -> None:
+        self.server, self.tmp, self.prefix = server, tmp, devices.prefix
+        self.clients: list[MLSClient] = []
+
+    def user(self, name: str) -> str:
+        return f"{name}-{self.prefix}"
+
+    def new(self, name: str, device: str = "phone", approver: MLSClient | None = None) -> MLSClient:
+        c = MLSClient.register(
+            self.tmp / f"{name}-{device}",
+            self.user(name),
+            device,
+            self.server.url,
+            approver=approver.service.keys if approver else None,
+            key_packages=3,
+        )
+        self.clients.append(c)
+        return c
+
+    def reload(self, c: MLSClient) -> MLSClient:
+        """The same device after a process restart: everything from its directory."""
+        c.close()
+        again = MLSClient.load(c.dir)
+        self.clients.append(again)
+        return again
+
+    def close(self) -> None:
+        for c in self.clients:
+            c.close()
+
+
+@pytest.fixture
+def net(server: Server, tmp_path: Path, devices: Devices) -> Iterator[Net]:
+    n = Net(server, tmp_path, devices)
+    yield n
+    n.close()
 
 
 def race_sends(clients: list[ServiceClient], messages: list[bytes]) -> list[tuple[int, str, bytes]]:

@@ -50,4 +50,5 @@ def test_two_devices_chat_from_the_shell(server: Server, devices: Devices, tmp_p
         text=True,
         timeout=60,
     )
-    assert r.returncode == 1 and "mlswire client:" in r.stderr
+    assert r.returncode == 2  # a usage error: see mlswire/commands/__init__.py
+    assert r.stderr.startswith("mlswire client send: error: this device is in no group 00ff")

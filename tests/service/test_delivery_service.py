@@ -11,7 +11,6 @@ import httpx
 import pytest
 
 from mlswire.client import ServiceClient, ServiceError
-from mlswire.schema import ContentType
 from mlswire.service.signing import sign_request
 
 from . import _mls
@@ -195,7 +194,7 @@ def test_commit_sequencing_one_commit_per_epoch(devices: Devices) -> None:
     # A stale proposal is refused too; an application message of the previous epoch
     # is still delivered (members keep past epochs' keys for late messages).
     with pytest.raises(ServiceError) as e:
-        carol.send(_mls.private_message(gid, 1, ContentType.proposal))
+        carol.send(_mls.proposal(gid, 1))
     assert e.value.status == 409
     late = _mls.private_message(gid, 1)
     carol.send(late)
@@ -355,7 +354,7 @@ def test_external_commit_adds_the_joiner(devices: Devices) -> None:
 def test_store_holds_no_application_plaintext(devices: Devices, server: Server) -> None:
     """Real MLS (the engine) through the DS; the stored bytes never contain the text."""
     from mlswire.codecs import tls
-    from mlswire.engine.group import Client
+    from mlswire.engine.group import Client, GroupConfig
     from mlswire.schema import Credential
 
     def engine(c: ServiceClient) -> Client:
@@ -372,7 +371,7 @@ def test_store_holds_no_application_plaintext(devices: Devices, server: Server) 
     ae, be = engine(alice), engine(bob)
     bob.publish_key_packages([be.key_package()])
     gid = ("secret-" + devices.prefix).encode()
-    group = ae.create_group(gid)
+    group = ae.create_group(gid, config=GroupConfig(handshake_wire_format="public"))
     alice.create_group(gid)
     out = group.add_members([alice.claim_key_package(bob.keys.address)[0]])
     alice.send(out.commit, welcome=out.welcome, add=[bob.keys.address])

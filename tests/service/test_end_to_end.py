@@ -15,48 +15,7 @@ from mlswire.client import Event, MLSClient, ServiceError
 from mlswire.engine.proposals import ValidationPolicy
 from mlswire.errors import MLSError
 
-from .conftest import Backend, Devices, Server, dump_store
-
-
-class Net:
-    """Creates MLS clients for one test, each with its own state directory."""
-
-    def __init__(self, server: Server, tmp: Path, devices: Devices) -> None:
-        self.server, self.tmp, self.prefix = server, tmp, devices.prefix
-        self.clients: list[MLSClient] = []
-
-    def user(self, name: str) -> str:
-        return f"{name}-{self.prefix}"
-
-    def new(self, name: str, device: str = "phone", approver: MLSClient | None = None) -> MLSClient:
-        c = MLSClient.register(
-            self.tmp / f"{name}-{device}",
-            self.user(name),
-            device,
-            self.server.url,
-            approver=approver.service.keys if approver else None,
-            key_packages=3,
-        )
-        self.clients.append(c)
-        return c
-
-    def reload(self, c: MLSClient) -> MLSClient:
-        """The same device after a process restart: everything from its directory."""
-        c.close()
-        again = MLSClient.load(c.dir)
-        self.clients.append(again)
-        return again
-
-    def close(self) -> None:
-        for c in self.clients:
-            c.close()
-
-
-@pytest.fixture
-def net(server: Server, tmp_path: Path, devices: Devices) -> object:
-    n = Net(server, tmp_path, devices)
-    yield n
-    n.close()
+from .conftest import Backend, Devices, Net, Server, dump_store
 
 
 def kinds(events: list[Event]) -> list[str]:

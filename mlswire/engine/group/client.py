@@ -120,6 +120,7 @@ class Client:
         *,
         rng: Rng | None = None,
         capabilities: Capabilities | None = None,
+        policy: ValidationPolicy | None = None,
         config: GroupConfig | None = None,
     ) -> Client:
         """A client with a fresh signature key pair and a basic credential;
@@ -127,7 +128,9 @@ class Client:
         cs = cipher_suite(suite)
         sk, pk = cs.signature_key_pair(rng)
         credential = Credential(credential_type=CredentialType.basic, identity=identity)
-        return cls(credential, suite, sk, pk, capabilities=capabilities, config=config)
+        return cls(
+            credential, suite, sk, pk, capabilities=capabilities, policy=policy, config=config
+        )
 
     @classmethod
     def from_keys(

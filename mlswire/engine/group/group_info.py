@@ -145,9 +145,9 @@ def check_tree_leaves(
                 f"credential type {own_type}",
                 where,
             )
-        if cs.suite_id not in {int(c) for c in leaf.capabilities.cipher_suites}:
+        if policy.strict and cs.suite_id not in {int(c) for c in leaf.capabilities.cipher_suites}:
             raise ValidationError(
-                "RFC 9420 §7.2: capabilities list the group's cipher suite", where=where
+                "RFC 9420 §7.2 (strict): capabilities list the group's cipher suite", where=where
             )
         # §7.3 (each tree leaf is validated at join): the leaf's own extensions are
         # ones it declares support for.
