@@ -18,7 +18,10 @@ from .conftest import ROOT
 PQ_DIR = ROOT / "vectors" / "pq"
 PQ_SEED = "mlswire-pq"  # the seed vectors/README.md gives
 SUITE_FREE = {"cross-encoding", "tree-math", "deserialization"}
-FAMILIES = sorted(set(generator_families()) - SUITE_FREE)
+# The must-reject family (invalid-input, issue 18) arrived after this set was made; it is
+# not generated for the PQ suites yet (docs/POST_QUANTUM.md, "Not done").
+NOT_YET = {"invalid-input"}
+FAMILIES = sorted(set(generator_families()) - SUITE_FREE - NOT_YET)
 
 
 def _cases(family: str) -> list[dict[str, Any]]:
