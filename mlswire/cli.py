@@ -25,6 +25,7 @@ from .commands import (
     interop,
     one_line,
     serve,
+    suites,
     vectors,
 )
 from .errors import MLSError
@@ -37,7 +38,7 @@ EXTRA_MODULES = {
 }
 
 # Each module registers its own subcommands.
-COMMAND_MODULES = [vectors, encodings, serve, client, interop]
+COMMAND_MODULES = [vectors, encodings, serve, client, interop, suites]
 
 
 class Parser(argparse.ArgumentParser):

@@ -24,6 +24,11 @@ from dataclasses import dataclass
 from .errors import DecodeError
 
 #: 16 MiB: a Welcome carrying the ratchet tree of a group of about 50,000 members.
+#: Post-quantum suites have much larger keys and signatures (the largest, ML-KEM-1024 +
+#: ML-DSA-87, has a 9.2 MB Welcome at 1,024 members, bench/pq.py), so there the same
+#: bound carries the tree inline for ~1,800 members. Not raised for them: larger PQ
+#: groups send the tree out of band or raise ``GroupConfig.max_message_size``
+#: deliberately (docs/POST_QUANTUM.md).
 DEFAULT_MAX_MESSAGE_SIZE = 16 << 20
 #: No extra bound by default: a vector is already bounded by the message size, and so is
 #: its element count (every element takes at least one byte).

@@ -49,10 +49,12 @@ const TS_MLS_VERSION = JSON.parse(
   readFileSync(new URL("./node_modules/ts-mls/package.json", import.meta.url), "utf8"),
 ).version;
 
-const SUITE = 1; // the only suite all four implementations share (mls-rs bindings: 1 only)
 const COMMIT_OPTIONS = { wireAsPublicMessage: true, ratchetTreeExtension: true };
 
 const input = JSON.parse(readFileSync(0, "utf8"));
+// 1: the only suite all four implementations share (mls-rs bindings: 1 only);
+// bench/pq.py passes ts-mls's post-quantum suites (77..88).
+const SUITE = input.suite ?? 1;
 const cs = await getCiphersuiteImpl(getCiphersuiteFromId(SUITE));
 
 const seconds = () => performance.now() / 1000;

@@ -54,7 +54,7 @@ import {
 import { decodeRatchetTree, encodeRatchetTree } from "ts-mls/ratchetTree.js";
 
 import {
-  SUITES,
+  RFC_SUITES as SUITES,
   TS_MLS_VERSION,
   conformingSignatureKeys,
   decodeWhole,

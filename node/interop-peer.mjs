@@ -70,10 +70,13 @@ export const TS_MLS_VERSION = JSON.parse(
   readFileSync(new URL("./node_modules/ts-mls/package.json", import.meta.url), "utf8"),
 ).version;
 
-// The RFC 9420 suites this driver offers. ts-mls has more (post-quantum ones), but the
-// interop matrix covers 1..7; each needs the optional peer packages pinned in
+// The suites this driver offers: RFC 9420's 1..7 and ts-mls 1.x's post-quantum 77..88
+// (tests/interop/test_pq_interop.py). Each needs the optional peer packages pinned in
 // package.json (see PEERS.md) and fails loudly at getCiphersuiteImpl if one is missing.
-export const SUITES = [1, 2, 3, 4, 5, 6, 7];
+// The RFC suites are what the gRPC harness peer (grpc-peer.mjs) offers: the interop matrix
+// runs 1..7 (the PQ code points differ between stacks, see docs/POST_QUANTUM.md).
+export const RFC_SUITES = [1, 2, 3, 4, 5, 6, 7];
+export const SUITES = [...RFC_SUITES, 77, 78, 79, 80, 81, 82, 83, 84, 85, 86, 87, 88];
 
 // ---------------------------------------------------------------- helpers
 

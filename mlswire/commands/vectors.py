@@ -82,11 +82,14 @@ def verify(args: argparse.Namespace) -> int:
 
 
 def _suite_id(text: str) -> int:
-    """A cipher suite id as given on the command line: decimal or 0x-hex."""
+    """A cipher suite as given on the command line: decimal or 0x-hex id, or a name
+    (:func:`mlswire.crypto.suites.parse_suite`)."""
+    from ..crypto.suites import parse_suite
+
     try:
-        return int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a cipher suite id: {text!r}") from None
+        return parse_suite(text)
+    except MLSError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def generate(args: argparse.Namespace) -> int:
@@ -159,8 +162,9 @@ def add_parser(sub: Any) -> None:
         type=_suite_id,
         action="extend",
         nargs="+",
-        metavar="ID",
-        help="cipher suite(s), decimal or 0x-hex (default: all seven)",
+        metavar="SUITE",
+        help="cipher suite(s): decimal or 0x-hex id, suite name, or TBD1..TBD11 for the "
+        "post-quantum draft's suites (default: the seven of RFC 9420)",
     )
     g.add_argument("--count", type=int, help="cases per suite (default: the family's)")
     g.add_argument("--seed", help="seed for reproducible output (default: random)")

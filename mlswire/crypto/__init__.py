@@ -10,6 +10,7 @@ b'hello'
 
 from __future__ import annotations
 
+from . import dialects  # noqa: F401 - registers dialect:code names with parse_suite
 from .hpke import HpkeInfo, HpkePrivateKey, HpkeSuite
 from .primitives import Rng
 from .suites import (

@@ -68,22 +68,23 @@ python ones, unlike the first table; that choice was not re-examined here.)
 from __future__ import annotations
 
 import functools
-from abc import ABC, abstractmethod
-from collections.abc import Callable
+from abc import abstractmethod
 from typing import Any, Generic, TypeVar
 
 from cryptography.hazmat.primitives import hpke as native
 from cryptography.hazmat.primitives.asymmetric import ec, x448, x25519
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from mlswire.errors import CryptoError
 
-from .primitives import AEADS, KDFS, Aead, Kdf, Rng, random_bytes
+from .curves import P256, P384, P521, EcCurve
+from .kem import HPKE_VERSION, HpkePrivateKey, Kem
+from .pq_kem import PQ_KEMS
+from .primitives import AEADS, KDFS, ONE_STAGE_KDFS, Aead, Kdf, OneStageKdf, Rng, random_bytes
 
 SK = TypeVar("SK")
 PK = TypeVar("PK")
 
-_VERSION = b"HPKE-v1"
+_VERSION = HPKE_VERSION
 _MODE_BASE = b"\x00"
 
 # Public-key objects parsed from wire bytes are kept (they are public, and the same
@@ -92,15 +93,8 @@ _MODE_BASE = b"\x00"
 PUBLIC_KEY_CACHE_SIZE = 1024
 
 
-class DhKem(ABC, Generic[SK, PK]):
+class DhKem(Kem, Generic[SK, PK]):
     """DHKEM(Group, HKDF) of RFC 9180 §4.1 over ``cryptography`` key objects."""
-
-    kem_id: int
-    name: str
-    nsecret: int
-    nenc: int
-    npk: int
-    nsk: int
 
     def __init__(self, kem_id: int, name: str, kdf: Kdf, npk: int, nsk: int) -> None:
         self.kem_id = kem_id
@@ -160,6 +154,13 @@ class DhKem(ABC, Generic[SK, PK]):
         sk = self.derive_private(ikm)
         return self.serialize_private(sk), self.public_of(sk)
 
+    def generate_key_pair(self, rng: Rng | None) -> tuple[bytes, bytes]:
+        sk = self.ephemeral(rng)
+        return self.serialize_private(sk), self.public_of(sk)
+
+    def clear_caches(self) -> None:
+        self.load_public_cached.cache_clear()
+
     def ephemeral(self, rng: Rng | None) -> SK:
         """The ephemeral key of Encap: fresh, or DeriveKeyPair(rng(Nsk)) when injected."""
         if rng is None:
@@ -193,27 +194,6 @@ class DhKem(ABC, Generic[SK, PK]):
         pk_e = self.load_public(enc)  # ephemeral: not worth a cache slot
         dh = self.exchange(sk_obj, pk_e)
         return self.extract_and_expand(dh, enc + key.public_key)
-
-
-class HpkePrivateKey:
-    """A parsed HPKE private key (see ``CipherSuite.hpke_private_key``).
-
-    Loading a raw X25519/X448/NIST private key computes its public key, a scalar
-    multiplication as costly as the DH of an open. HPKE private keys are epoch secrets
-    that the engine deletes on schedule, so mlswire never caches them behind the
-    caller's back; a caller that opens several times with one key can parse it once
-    into this handle and drop the handle when it deletes the key.
-    """
-
-    __slots__ = ("kem_id", "key", "public_key")
-
-    def __init__(self, kem_id: int, key: Any, public_key: bytes) -> None:
-        self.kem_id = kem_id
-        self.key = key
-        self.public_key = public_key  # SerializePublicKey(pk(sk))
-
-    def __repr__(self) -> str:
-        return f"<HpkePrivateKey kem={self.kem_id:#06x} pk={self.public_key[:8].hex()}...>"
 
 
 class HpkeInfo:
@@ -311,79 +291,6 @@ class _X448Kem(DhKem[x448.X448PrivateKey, x448.X448PublicKey]):
             raise CryptoError(f"X448: {e}") from None
 
 
-class EcCurve:
-    """A NIST prime curve with what MLS and RFC 9180 need to know about it."""
-
-    __slots__ = ("bitmask", "curve", "name", "npk", "nsk", "order")
-
-    def __init__(self, curve: ec.EllipticCurve, name: str, order: int, bitmask: int) -> None:
-        self.curve = curve
-        self.name = name
-        self.order = order
-        self.nsk = (order.bit_length() + 7) // 8
-        self.npk = 1 + 2 * self.nsk
-        self.bitmask = bitmask
-
-    def load_public(self, pk: bytes) -> ec.EllipticCurvePublicKey:
-        # Only the uncompressed form is valid on the wire (RFC 9180 §7.1.1, RFC 9420
-        # §5.1.1); from_encoded_point also checks that the point is on the curve.
-        if len(pk) != self.npk or pk[0] != 4:
-            raise CryptoError(
-                f"{self.name} public key must be a {self.npk}-byte uncompressed point"
-            )
-        try:
-            return ec.EllipticCurvePublicKey.from_encoded_point(self.curve, pk)
-        except ValueError:
-            raise CryptoError(f"{self.name} public key is not a point on the curve") from None
-
-    def load_private(self, sk: bytes) -> ec.EllipticCurvePrivateKey:
-        # Serialized keys are Nsk bytes, but some implementations drop leading zero
-        # bytes (the official message-protection vectors hold a 65-byte P-521 key), so
-        # any big-endian scalar of 1..Nsk bytes is read; output is always Nsk bytes.
-        if not 0 < len(sk) <= self.nsk:
-            raise CryptoError(f"{self.name} private key must be 1..{self.nsk} bytes, not {len(sk)}")
-        d = int.from_bytes(sk, "big")
-        if not 0 < d < self.order:
-            raise CryptoError(f"{self.name} private key is not in [1, n-1]")
-        return ec.derive_private_key(d, self.curve)
-
-    def public_bytes(self, pk: ec.EllipticCurvePublicKey) -> bytes:
-        return pk.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
-
-    def private_bytes(self, sk: ec.EllipticCurvePrivateKey) -> bytes:
-        return sk.private_numbers().private_value.to_bytes(self.nsk, "big")
-
-    def scalar_from_candidates(self, candidate: Callable[[int], bytes]) -> int:
-        """RFC 9180 §7.1.3 rejection sampling: ``candidate(counter)`` gives Nsk bytes."""
-        for counter in range(256):
-            b = candidate(counter)
-            d = int.from_bytes(bytes((b[0] & self.bitmask,)) + b[1:], "big")
-            if 0 < d < self.order:
-                return d
-        raise CryptoError(f"DeriveKeyPair: no valid {self.name} scalar in 256 candidates")
-
-
-# Group orders from SEC 2 / FIPS 186-4 (checked by the tests: (n-1)G = -G).
-P256 = EcCurve(
-    ec.SECP256R1(),
-    "P-256",
-    0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551,
-    0xFF,
-)
-P384 = EcCurve(
-    ec.SECP384R1(),
-    "P-384",
-    0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFC7634D81F4372DDF581A0DB248B0A77AECEC196ACCC52973,
-    0xFF,
-)
-P521 = EcCurve(
-    ec.SECP521R1(),
-    "P-521",
-    0x01FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFA51868783BF2F966B7FCC0148F709A5D03BB5C9B8899C47AEBB6FB71E91386409,
-    0x01,
-)
-
-
 class _EcKem(DhKem[ec.EllipticCurvePrivateKey, ec.EllipticCurvePublicKey]):
     def __init__(self, kem_id: int, curve: EcCurve, kdf: Kdf) -> None:
         self.c = curve
@@ -430,13 +337,15 @@ class _EcKem(DhKem[ec.EllipticCurvePrivateKey, ec.EllipticCurvePublicKey]):
             raise CryptoError(f"{self.c.name} ECDH: {e}") from None
 
 
-KEMS: dict[int, DhKem[Any, Any]] = {
+KEMS: dict[int, Kem] = {
     0x0010: _EcKem(0x0010, P256, KDFS[1]),
     0x0011: _EcKem(0x0011, P384, KDFS[2]),
     0x0012: _EcKem(0x0012, P521, KDFS[3]),
     0x0020: _X25519Kem(),
     0x0021: _X448Kem(),
 }
+
+KEMS.update(PQ_KEMS)
 
 _NATIVE_KEM_IDS: dict[int, native.KEM] = {
     0x0010: native.KEM.P256,
@@ -463,8 +372,8 @@ class HpkeSuite:
         """``backend``: ``None`` picks the faster per operation (the module table),
         ``"native"`` uses ``cryptography``'s HPKE wherever it can, ``"python"`` never."""
         try:
-            self.kem: DhKem[Any, Any] = KEMS[kem_id]
-            self.kdf: Kdf = KDFS[kdf_id]
+            self.kem: Kem = KEMS[kem_id]
+            self.kdf: Kdf | OneStageKdf = KDFS[kdf_id] if kdf_id in KDFS else ONE_STAGE_KDFS[kdf_id]
             self.aead: Aead = AEADS[aead_id]
         except KeyError:
             raise CryptoError(
@@ -473,11 +382,14 @@ class HpkeSuite:
         if backend not in (None, "native", "python"):
             raise ValueError(f"unknown HPKE backend {backend!r}")
         suite = None
-        if kem_id in _NATIVE_KEM_IDS and backend != "python":
+        # the native module has no one-stage KDFs
+        if kem_id in _NATIVE_KEM_IDS and kdf_id in _NATIVE_KDF_IDS and backend != "python":
             suite = native.Suite(
                 _NATIVE_KEM_IDS[kem_id], _NATIVE_KDF_IDS[kdf_id], _NATIVE_AEAD_IDS[aead_id]
             )
         auto = backend is None
+        # the native module only ever runs for the DHKEMs
+        self._dh: DhKem[Any, Any] | None = self.kem if isinstance(self.kem, DhKem) else None
         self._native_seal = suite if not auto or kem_id in NATIVE_SEAL_KEMS else None
         self._native_open = suite if not auto or kem_id in NATIVE_OPEN_KEMS else None
         sid = (
@@ -495,8 +407,12 @@ class HpkeSuite:
         self._nonce = self.aead.nn.to_bytes(2, "big") + sid + b"base_nonce"
         self._exp = self.kdf.nh.to_bytes(2, "big") + sid + b"exp"
         self._sec = sid + b"sec"
-        psk_id_hash = self.kdf.extract(b"", sid + b"psk_id_hash")  # psk_id = ""
-        self._ks_prefix = _MODE_BASE + psk_id_hash
+        self._one_stage = self.kdf if isinstance(self.kdf, OneStageKdf) else None
+        if isinstance(self.kdf, Kdf):
+            psk_id_hash = self.kdf.extract(b"", sid + b"psk_id_hash")  # psk_id = ""
+            self._ks_prefix = _MODE_BASE + psk_id_hash
+        else:
+            self._ks_prefix = _MODE_BASE + b"\x00\x00"  # mode || lengthPrefixed(psk_id="")
 
     @property
     def backends(self) -> tuple[str, str]:
@@ -509,7 +425,13 @@ class HpkeSuite:
     # --- key schedule (RFC 9180 §5.1) ------------------------------------------------
     def _key_schedule_context(self, info: bytes) -> bytes:
         """``mode || psk_id_hash || info_hash``: the only part of the schedule that reads
-        ``info`` (base mode, psk_id = "")."""
+        ``info`` (base mode, psk_id = ""). One-stage KDFs (draft-ietf-hpke-hpke §5.1)
+        take ``mode || lengthPrefixed(psk_id) || lengthPrefixed(info)`` instead."""
+        if self._one_stage is not None:
+            if len(info) > 0xFFFF:
+                raise CryptoError(f"HPKE info of {len(info)} bytes is too long for {self.kdf.name}")
+            return self._ks_prefix + len(info).to_bytes(2, "big") + info
+        assert isinstance(self.kdf, Kdf)
         return self._ks_prefix + self.kdf.extract(b"", self._info_hash + info)
 
     def prepare_info(self, info: bytes) -> HpkeInfo:
@@ -522,11 +444,25 @@ class HpkeSuite:
         return info.key_schedule_context
 
     def _secret(self, shared_secret: bytes) -> bytes:
+        assert isinstance(self.kdf, Kdf)
         return self.kdf.extract(shared_secret, self._secret_label)
 
+    def _one_stage_secrets(self, kdf: OneStageKdf, shared: bytes, ctx: bytes) -> bytes:
+        """key || base_nonce || exporter_secret of a one-stage KDF (draft-ietf-hpke-hpke
+        §5.1): LabeledDerive(lengthPrefixed(psk) || lengthPrefixed(shared_secret),
+        "secret", context, Nk + Nn + Nh), psk = "" in base mode."""
+        secrets = b"\x00\x00" + len(shared).to_bytes(2, "big") + shared
+        length = self.aead.nk + self.aead.nn + kdf.nh
+        return kdf.labeled_derive(self._sid, secrets, b"secret", ctx, length)
+
     def _key_nonce(self, shared_secret: bytes, ctx: bytes) -> tuple[bytes, bytes]:
+        if self._one_stage is not None:
+            out = self._one_stage_secrets(self._one_stage, shared_secret, ctx)
+            nk, nn = self.aead.nk, self.aead.nn
+            return out[:nk], out[nk : nk + nn]
         secret = self._secret(shared_secret)
         kdf = self.kdf
+        assert isinstance(kdf, Kdf)
         return (
             kdf.expand(secret, self._key + ctx, self.aead.nk),
             kdf.expand(secret, self._nonce + ctx, self.aead.nn),
@@ -535,8 +471,14 @@ class HpkeSuite:
     def _export(
         self, shared_secret: bytes, info: bytes, exporter_context: bytes, length: int
     ) -> bytes:
-        secret = self._secret(shared_secret)
         ctx = self._key_schedule_context(info)
+        if self._one_stage is not None:
+            kdf1 = self._one_stage
+            out = self._one_stage_secrets(kdf1, shared_secret, ctx)
+            exporter_secret = out[self.aead.nk + self.aead.nn :]
+            return kdf1.labeled_derive(self._sid, exporter_secret, b"sec", exporter_context, length)
+        secret = self._secret(shared_secret)
+        assert isinstance(self.kdf, Kdf)
         exporter_secret = self.kdf.expand(secret, self._exp + ctx, self.kdf.nh)
         return self.kdf.expand(
             exporter_secret, length.to_bytes(2, "big") + self._sec + exporter_context, length
@@ -551,7 +493,8 @@ class HpkeSuite:
         if isinstance(info, HpkeInfo):
             ctx = self._prepared_context(info)  # the native module cannot take it
         elif self._native_seal is not None and rng is None and not aad:
-            pk_obj = self.kem.load_public_cached(pk_r)
+            assert self._dh is not None  # native suites are DHKEM suites
+            pk_obj = self._dh.load_public_cached(pk_r)
             try:
                 out = self._native_seal.encrypt(pt, pk_obj, info)
             except ValueError as e:  # e.g. a small-order X25519 key: all-zero DH
@@ -572,7 +515,8 @@ class HpkeSuite:
         if len(enc) != kem.nenc:
             raise CryptoError(f"{kem.name} kem_output must be {kem.nenc} bytes, not {len(enc)}")
         if self._native_open is not None and not aad:
-            sk_obj = kem.private_object(sk_r)
+            assert self._dh is not None
+            sk_obj = self._dh.private_object(sk_r)
             try:
                 return self._native_open.decrypt(enc + ct, sk_obj, info)
             except Exception as e:  # InvalidTag, ValueError (bad point) - all one answer
@@ -615,4 +559,5 @@ __all__ = [
     "HpkeInfo",
     "HpkePrivateKey",
     "HpkeSuite",
+    "Kem",
 ]

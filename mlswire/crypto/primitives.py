@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 
 from cryptography.exceptions import InvalidTag
@@ -29,8 +30,29 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF, HKDFExpand
 
 from mlswire.errors import CryptoError
 
+from .turboshake import turboshake128, turboshake256
+
 Rng = Callable[[int], bytes]
 """A randomness source: ``rng(n)`` returns ``n`` random bytes (default :func:`os.urandom`)."""
+
+
+class SeededRng(ABC):
+    """A reproducible randomness source: the seeded test-vector generator's.
+
+    Reproducing a classical run needs only an injected ``rng`` (HPKE ephemerals are
+    ``DeriveKeyPair(rng(Nsk))``, ECDSA turns deterministic). ML-KEM encapsulation and
+    ML-DSA signing need more: derandomized algorithms (FIPS 203 ``Encaps_internal``,
+    FIPS 204 deterministic signing) that mlswire runs in pure Python. They are meant
+    for test vectors only, never for live traffic, so they run only for an rng of this
+    type; its one implementation is :class:`mlswire.vectors._rng.Drbg` (a test checks
+    that nothing else in mlswire subclasses it). Any other ``rng`` leaves PQ
+    encapsulation and ML-DSA signing to ``cryptography`` and the OS's randomness.
+    """
+
+    __slots__ = ()
+
+    @abstractmethod
+    def __call__(self, n: int) -> bytes: ...
 
 
 def random_bytes(rng: Rng | None, n: int) -> bytes:
@@ -126,7 +148,55 @@ class Aead:
             ) from None
 
 
+class OneStageKdf:
+    """A one-stage (XOF) HPKE KDF of draft-ietf-hpke-pq §5: SHAKE128/256 (``hashlib``)
+    and TurboSHAKE128/256 (:mod:`mlswire.crypto.turboshake`). HPKE only: MLS suites
+    need the two-stage Extract/Expand of HKDF."""
+
+    __slots__ = ("_derive", "kdf_id", "name", "nh")
+
+    def __init__(self, kdf_id: int, name: str, nh: int, derive: Callable[[bytes, int], bytes]):
+        self.kdf_id = kdf_id
+        self.name = name
+        self.nh = nh
+        self._derive = derive
+
+    def derive(self, ikm: bytes, length: int) -> bytes:
+        return self._derive(ikm, length)
+
+    def labeled_derive(
+        self, suite_id: bytes, ikm: bytes, label: bytes, context: bytes, length: int
+    ) -> bytes:
+        """LabeledDerive (draft-ietf-hpke-hpke §4); ``suite_id`` includes "HPKE-v1"."""
+        if not 0 < length <= 0xFFFF:
+            raise CryptoError(f"{self.name} cannot derive {length} bytes")
+        labeled = ikm + suite_id + len(label).to_bytes(2, "big") + label + length.to_bytes(2, "big")
+        return self._derive(labeled + context, length)
+
+
+def _shake(name: str) -> Callable[[bytes, int], bytes]:
+    new = getattr(hashlib, name)
+    return lambda data, length: new(data).digest(length)
+
+
+ONE_STAGE_KDFS: dict[int, OneStageKdf] = {
+    0x0010: OneStageKdf(0x0010, "SHAKE128", 32, _shake("shake_128")),
+    0x0011: OneStageKdf(0x0011, "SHAKE256", 64, _shake("shake_256")),
+    0x0012: OneStageKdf(0x0012, "TurboSHAKE128", 32, turboshake128),
+    0x0013: OneStageKdf(0x0013, "TurboSHAKE256", 64, turboshake256),
+}
+
 KDFS: dict[int, Kdf] = {1: Kdf(1, "sha256"), 2: Kdf(2, "sha384"), 3: Kdf(3, "sha512")}
 AEADS: dict[int, Aead] = {1: Aead(1), 2: Aead(2), 3: Aead(3)}
 
-__all__ = ["AEADS", "KDFS", "Aead", "Kdf", "Rng", "random_bytes"]
+__all__ = [
+    "AEADS",
+    "KDFS",
+    "ONE_STAGE_KDFS",
+    "Aead",
+    "Kdf",
+    "OneStageKdf",
+    "Rng",
+    "SeededRng",
+    "random_bytes",
+]

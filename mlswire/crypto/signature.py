@@ -5,7 +5,9 @@ Keys and signatures use the encodings MLS carries (RFC 9420 §5.1.1, §5.1.2):
 * Ed25519 / Ed448 (RFC 8032): raw 32/57-byte keys, 64/114-byte signatures;
 * ECDSA P-256/SHA-256, P-384/SHA-384, P-521/SHA-512: public keys are uncompressed
   SEC1 points, private keys fixed-length big-endian scalars, signatures DER-encoded
-  ``Ecdsa-Sig-Value`` as in TLS 1.3.
+  ``Ecdsa-Sig-Value`` as in TLS 1.3;
+* ML-DSA-44/65/87 (FIPS 204, pure, empty context; draft-ietf-tls-mldsa 0x0904-0x0906):
+  32-byte seed private keys, raw public keys and signatures (see ``_MlDsa``).
 
 ECDSA and randomness: OpenSSL draws the ECDSA nonce itself, so an injected ``rng``
 cannot feed it. With an injected ``rng`` signing switches to deterministic ECDSA
@@ -26,12 +28,13 @@ from typing import Any, Generic, TypeVar
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, mldsa
 
 from mlswire.errors import CryptoError
 
-from .hpke import P256, P384, P521, EcCurve
-from .primitives import Rng, random_bytes
+from . import mldsa as pure_mldsa
+from .curves import P256, P384, P521, EcCurve
+from .primitives import Rng, SeededRng, random_bytes
 
 SK = TypeVar("SK")
 PK = TypeVar("PK")
@@ -172,12 +175,103 @@ class _Ecdsa(SignatureScheme[ec.EllipticCurvePrivateKey, ec.EllipticCurvePublicK
             raise CryptoError(f"{self.name} signature does not verify") from None
 
 
+_MlDsaPrivate = mldsa.MLDSA44PrivateKey | mldsa.MLDSA65PrivateKey | mldsa.MLDSA87PrivateKey
+_MlDsaPublic = mldsa.MLDSA44PublicKey | mldsa.MLDSA65PublicKey | mldsa.MLDSA87PublicKey
+
+
+class _MlDsa(SignatureScheme[_MlDsaPrivate, _MlDsaPublic]):
+    """ML-DSA (FIPS 204), pure mode with the empty context, as TLS uses it
+    (draft-ietf-tls-mldsa): private keys are the 32-byte KeyGen seed, public keys and
+    signatures the standard's encodings.
+
+    Signing is ``cryptography``'s hedged signing (fresh randomness in each signature),
+    except for a :class:`~mlswire.crypto.primitives.SeededRng`, the seeded vector
+    generator's: then the deterministic variant of FIPS 204 runs in pure Python
+    (:mod:`mlswire.crypto.mldsa`), so seeded vector runs are byte-identical.
+    """
+
+    def __init__(
+        self,
+        scheme_id: int,
+        name: str,
+        params: pure_mldsa.MlDsaParams,
+        private_cls: Any,
+        public_cls: Any,
+        public_len: int,
+    ) -> None:
+        self.params = params
+        self.private_cls = private_cls
+        self.public_cls = public_cls
+        self.public_len = public_len
+        super().__init__(scheme_id, name)
+
+    def load_public(self, pk: bytes) -> _MlDsaPublic:
+        if len(pk) != self.public_len:
+            raise CryptoError(
+                f"{self.name} public key must be {self.public_len} bytes, not {len(pk)}"
+            )
+        try:
+            return self.public_cls.from_public_bytes(pk)  # type: ignore[no-any-return]
+        except ValueError as e:
+            raise CryptoError(f"{self.name} public key: {e}") from None
+
+    def load_private(self, sk: bytes) -> _MlDsaPrivate:
+        if len(sk) != 32:
+            raise CryptoError(f"{self.name} private key (seed) must be 32 bytes, not {len(sk)}")
+        return self.private_cls.from_seed_bytes(sk)  # type: ignore[no-any-return]
+
+    def public_of(self, sk: _MlDsaPrivate) -> bytes:
+        return sk.public_key().public_bytes_raw()
+
+    def key_pair(self, rng: Rng | None) -> tuple[bytes, bytes]:
+        sk = random_bytes(rng, 32)
+        return sk, self.public_of(self.load_private(sk))
+
+    def sign(self, sk: bytes, msg: bytes, rng: Rng | None) -> bytes:
+        key = self.private_key_cached(sk)  # checks the seed
+        if isinstance(rng, SeededRng):  # the seeded vector generator only
+            return pure_mldsa.sign_deterministic(self.params, sk, msg)
+        return key.sign(msg)
+
+    def verify(self, pk: bytes, msg: bytes, sig: bytes) -> None:
+        key = self.public_key_cached(pk)
+        try:
+            key.verify(sig, msg)
+        except (InvalidSignature, ValueError):
+            raise CryptoError(f"{self.name} signature does not verify") from None
+
+
 SIGNATURE_SCHEMES: dict[int, SignatureScheme[Any, Any]] = {
     0x0403: _Ecdsa(0x0403, "ecdsa_secp256r1_sha256", P256, hashes.SHA256()),
     0x0503: _Ecdsa(0x0503, "ecdsa_secp384r1_sha384", P384, hashes.SHA384()),
     0x0603: _Ecdsa(0x0603, "ecdsa_secp521r1_sha512", P521, hashes.SHA512()),
     0x0807: _EdDSA(0x0807, "ed25519", 32, ed25519.Ed25519PrivateKey, ed25519.Ed25519PublicKey),
     0x0808: _EdDSA(0x0808, "ed448", 57, ed448.Ed448PrivateKey, ed448.Ed448PublicKey),
+    # draft-ietf-tls-mldsa code points
+    0x0904: _MlDsa(
+        0x0904,
+        "mldsa44",
+        pure_mldsa.ML_DSA_44,
+        mldsa.MLDSA44PrivateKey,
+        mldsa.MLDSA44PublicKey,
+        1312,
+    ),
+    0x0905: _MlDsa(
+        0x0905,
+        "mldsa65",
+        pure_mldsa.ML_DSA_65,
+        mldsa.MLDSA65PrivateKey,
+        mldsa.MLDSA65PublicKey,
+        1952,
+    ),
+    0x0906: _MlDsa(
+        0x0906,
+        "mldsa87",
+        pure_mldsa.ML_DSA_87,
+        mldsa.MLDSA87PrivateKey,
+        mldsa.MLDSA87PublicKey,
+        2592,
+    ),
 }
 
 __all__ = ["SIGNATURE_SCHEMES", "SignatureScheme"]

@@ -1,4 +1,6 @@
-"""The MLS cipher suites of RFC 9420 §17.1 as one table and one object per suite.
+"""The MLS cipher suites of RFC 9420 §17.1, and the eleven post-quantum suites of
+draft-ietf-mls-pq-ciphersuites-06 under mlswire's provisional numbering, as one table
+and one object per suite.
 
 >>> suite = cipher_suite(0x0001)
 >>> suite.name, suite.hash_len, suite.aead_key_len
@@ -19,12 +21,13 @@ they hash live; this module knows nothing of MLS structs.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from mlswire.errors import CryptoError, UnsupportedCipherSuite
 
-from .hpke import KEMS, HpkeInfo, HpkePrivateKey, HpkeSuite
+from .hpke import KEMS, HpkeInfo, HpkePrivateKey, HpkeSuite, Kem
 from .primitives import AEADS, KDFS, Rng
 from .signature import SIGNATURE_SCHEMES, SignatureScheme
 
@@ -57,13 +60,18 @@ SUITE_TABLE: tuple[SuiteSpec, ...] = (
 class CipherSuite:
     """The primitives of one MLS cipher suite; obtain it with :func:`cipher_suite`."""
 
-    def __init__(self, spec: SuiteSpec) -> None:
+    def __init__(self, spec: SuiteSpec, kem: Kem | None = None) -> None:
+        """``kem``: the KEM whose DeriveKeyPair the suite uses, when it is not the
+        standard one of ``spec.kem_id`` (another stack's dialect,
+        :mod:`mlswire.crypto.dialects`); encapsulation is the same either way."""
         self.spec = spec
         self.suite_id = spec.suite_id
         self.name = spec.name
         kdf = self._kdf = KDFS[spec.kdf_id]
         aead = self._aead = AEADS[spec.aead_id]
-        kem = KEMS[spec.kem_id]
+        kem = kem if kem is not None else KEMS[spec.kem_id]
+        if kem.kem_id != spec.kem_id:
+            raise CryptoError(f"KEM {kem.kem_id:#06x} given for a suite of KEM {spec.kem_id:#06x}")
         self._hpke = HpkeSuite(spec.kem_id, spec.kdf_id, spec.aead_id)
         self._sig: SignatureScheme[Any, Any] = SIGNATURE_SCHEMES[spec.signature_scheme_id]
 
@@ -171,9 +179,7 @@ class CipherSuite:
 
     def generate_key_pair(self, rng: Rng | None = None) -> tuple[bytes, bytes]:
         """GenerateKeyPair() -> (private, public); DeriveKeyPair(rng(Nsk)) when rng is given."""
-        kem = self._hpke_kem
-        sk = kem.ephemeral(rng)
-        return kem.serialize_private(sk), kem.public_of(sk)
+        return self._hpke_kem.generate_key_pair(rng)
 
     def hpke_private_key(self, sk: bytes) -> HpkePrivateKey:
         """Parse (and check) an HPKE private key once, for several opens with it."""
@@ -181,8 +187,7 @@ class CipherSuite:
 
     def public_key_from_private(self, sk: bytes) -> bytes:
         """The HPKE public key (SerializePublicKey) of a serialized private key."""
-        kem = self._hpke_kem
-        return kem.public_of(kem.load_private(sk))
+        return self._hpke_kem.public_key_of(sk)
 
     # --- signatures ------------------------------------------------------------------------
     def sign(self, sk: bytes, msg: bytes, rng: Rng | None = None) -> bytes:
@@ -202,32 +207,117 @@ class CipherSuite:
         return self._sig.public_from_private(sk)
 
 
-_SUITES: dict[int, CipherSuite] = {spec.suite_id: CipherSuite(spec) for spec in SUITE_TABLE}
+# draft-ietf-mls-pq-ciphersuites-06 §4 defines eleven suites, all with value "TBD".
+# Until IANA assigns them, mlswire numbers them 0xFD00 + n for TBDn: MLS's private-use
+# range (RFC 9420 §17.1, 0xF000-0xFFFF), away from the private-use numbers other stacks
+# already use for PQ suites (Wire 0xF001-0xF00B, ts-mls 2.x 0xF007-0xF012, OpenMLS
+# 0xF042; docs/POST_QUANTUM.md has the whole map). KEM ids are draft-ietf-hpke-pq's,
+# signature schemes draft-ietf-tls-mldsa's.
+PQ_SUITE_BASE = 0xFD00
+PQ_SUITE_TABLE: tuple[SuiteSpec, ...] = (
+    SuiteSpec(0xFD01, "MLS_128_MLKEM768X25519_AES128GCM_SHA256_Ed25519", 0x647A, 1, 1, 0x0807),
+    SuiteSpec(0xFD02, "MLS_128_MLKEM768X25519_AES256GCM_SHA384_Ed25519", 0x647A, 2, 2, 0x0807),
+    SuiteSpec(0xFD03, "MLS_128_MLKEM768P256_AES128GCM_SHA256_P256", 0x0050, 1, 1, 0x0403),
+    SuiteSpec(0xFD04, "MLS_128_MLKEM768P256_AES256GCM_SHA384_P256", 0x0050, 2, 2, 0x0403),
+    SuiteSpec(0xFD05, "MLS_192_MLKEM1024P384_AES256GCM_SHA384_P384", 0x0051, 2, 2, 0x0503),
+    SuiteSpec(0xFD06, "MLS_128_MLKEM768_AES256GCM_SHA384_Ed25519", 0x0041, 2, 2, 0x0807),
+    SuiteSpec(0xFD07, "MLS_128_MLKEM768_AES256GCM_SHA384_P256", 0x0041, 2, 2, 0x0403),
+    SuiteSpec(0xFD08, "MLS_192_MLKEM1024_AES256GCM_SHA384_P384", 0x0042, 2, 2, 0x0503),
+    SuiteSpec(
+        0xFD09, "MLS_128_MLKEM768X25519_CHACHA20POLY1305_SHA384_MLDSA44", 0x647A, 2, 3, 0x0904
+    ),
+    SuiteSpec(0xFD0A, "MLS_192_MLKEM768_AES256GCM_SHA384_MLDSA65", 0x0041, 2, 2, 0x0905),
+    SuiteSpec(0xFD0B, "MLS_256_MLKEM1024_AES256GCM_SHA384_MLDSA87", 0x0042, 2, 2, 0x0906),
+)
 
-SUPPORTED_CIPHER_SUITES: tuple[int, ...] = tuple(sorted(_SUITES))
+_SUITES: dict[int, CipherSuite] = {
+    spec.suite_id: CipherSuite(spec) for spec in SUITE_TABLE + PQ_SUITE_TABLE
+}
+
+#: The seven suites of RFC 9420 (the default everywhere a list of suites is implied).
+SUPPORTED_CIPHER_SUITES: tuple[int, ...] = tuple(spec.suite_id for spec in SUITE_TABLE)
+#: The eleven draft-ietf-mls-pq-ciphersuites-06 suites, TBD1..TBD11 in order.
+PQ_CIPHER_SUITES: tuple[int, ...] = tuple(spec.suite_id for spec in PQ_SUITE_TABLE)
 
 
 def cipher_suite(suite_id: int) -> CipherSuite:
-    """The :class:`CipherSuite` with this RFC 9420 id; UnsupportedCipherSuite otherwise."""
+    """The :class:`CipherSuite` with this id (RFC 9420 or mlswire's provisional PQ
+    numbering); UnsupportedCipherSuite otherwise."""
     try:
         return _SUITES[suite_id]
     except KeyError:
         raise UnsupportedCipherSuite(suite_id) from None
 
 
+# ``dialect:code`` names are resolved by mlswire.crypto.dialects, which sets this when
+# it loads (mlswire/crypto/__init__ loads it); a hook rather than an import, because
+# dialects builds on this module.
+_dialect_resolver: Callable[[str], int] | None = None
+
+
+def set_dialect_resolver(resolve: Callable[[str], int]) -> None:
+    global _dialect_resolver
+    _dialect_resolver = resolve
+
+
+def register_suite(cs: CipherSuite) -> None:
+    """Make ``cs`` what :func:`cipher_suite` returns for its id (a dialect's suite,
+    :func:`mlswire.crypto.dialects.use`). Registering the same suite again is a no-op;
+    an id already taken by another suite is refused."""
+    have = _SUITES.get(cs.suite_id)
+    if have is not None and have is not cs:
+        raise CryptoError(
+            f"cipher suite 0x{cs.suite_id:04x} is already {have.name}; cannot also be {cs.name}"
+        )
+    _SUITES[cs.suite_id] = cs
+
+
+def parse_suite(text: str) -> int:
+    """A suite as a person names it: decimal or 0x-hex id, the suite's name
+    (case-insensitive), ``TBD1``..``TBD11`` for the PQ draft's suites, or
+    ``dialect:code`` for another stack's suite (which registers it, see
+    :mod:`mlswire.crypto.dialects`).
+    CryptoError (UnsupportedCipherSuite for an unknown id) when nothing matches."""
+    word = text.strip()
+    if ":" in word:  # another stack's code point: "ts-mls:83"
+        if _dialect_resolver is None:  # pragma: no cover - mlswire.crypto loads it
+            raise CryptoError("no dialect registry loaded (import mlswire.crypto.dialects)")
+        return _dialect_resolver(word)
+    try:
+        suite_id = int(word, 0)
+    except ValueError:
+        upper = word.upper()
+        if upper.startswith("TBD") and upper[3:].isdigit() and 1 <= int(upper[3:]) <= 11:
+            return PQ_SUITE_BASE + int(upper[3:])
+        for cs in _SUITES.values():
+            if cs.name.upper() == upper:
+                return cs.suite_id
+        raise CryptoError(
+            f"no cipher suite named {word!r} (give an id, a suite name or TBD1..TBD11)"
+        ) from None
+    cipher_suite(suite_id)
+    return suite_id
+
+
 def clear_key_caches() -> None:
     """Drop every cached parsed key object (public HPKE keys, signature keys)."""
     for kem in KEMS.values():
-        kem.load_public_cached.cache_clear()
+        kem.clear_caches()
     for scheme in SIGNATURE_SCHEMES.values():
         scheme.clear_caches()
 
 
 __all__ = [
+    "PQ_CIPHER_SUITES",
+    "PQ_SUITE_BASE",
+    "PQ_SUITE_TABLE",
     "SUITE_TABLE",
     "SUPPORTED_CIPHER_SUITES",
     "CipherSuite",
     "SuiteSpec",
     "cipher_suite",
     "clear_key_caches",
+    "parse_suite",
+    "register_suite",
+    "set_dialect_resolver",
 ]

@@ -18,6 +18,8 @@ import os
 from collections.abc import Sequence
 from typing import TypeVar
 
+from ..crypto.primitives import SeededRng
+
 T = TypeVar("T")
 
 _DOMAIN = b"mlswire vectors DRBG v1"
@@ -34,7 +36,7 @@ def seed_bytes(seed: str | bytes | int) -> bytes:
     return seed.encode("utf-8")
 
 
-class Drbg:
+class Drbg(SeededRng):
     """``rng(n) -> n bytes``, deterministic in the seed; see the module docstring."""
 
     __slots__ = ("_buffer", "_counter", "_key")
