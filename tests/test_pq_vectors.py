@@ -12,16 +12,17 @@ import pytest
 from mlswire.crypto.suites import PQ_CIPHER_SUITES
 from mlswire.vectors import verify_file
 from mlswire.vectors._generate import generate_files, generator_families
+from mlswire.vectors.invalid_input import representative
 
 from .conftest import ROOT
 
 PQ_DIR = ROOT / "vectors" / "pq"
 PQ_SEED = "mlswire-pq"  # the seed vectors/README.md gives
 SUITE_FREE = {"cross-encoding", "tree-math", "deserialization"}
-# The must-reject family (invalid-input, issue 18) arrived after this set was made; it is
-# not generated for the PQ suites yet (docs/POST_QUANTUM.md, "Not done").
-NOT_YET = {"invalid-input"}
-FAMILIES = sorted(set(generator_families()) - SUITE_FREE - NOT_YET)
+FAMILIES = sorted(set(generator_families()) - SUITE_FREE)
+# The must-reject family has one case per area in each suite (vectors/README.md), the
+# others one case per suite.
+PER_SUITE = {"invalid-input": len(representative())}
 
 
 def _cases(family: str) -> list[dict[str, Any]]:
@@ -40,14 +41,16 @@ def test_every_suite_dependent_family_is_there() -> None:
 @pytest.mark.parametrize("family", FAMILIES)
 def test_pq_vectors_cover_the_eleven_suites_and_verify(family: str) -> None:
     cases = _cases(family)
+    per_suite = PER_SUITE.get(family, 1)
     if "cipher_suite" in cases[0]:
-        assert [c["cipher_suite"] for c in cases] == list(PQ_CIPHER_SUITES)
+        expected = [s for s in PQ_CIPHER_SUITES for _ in range(per_suite)]
+        assert [c["cipher_suite"] for c in cases] == expected
     else:  # messages: one case per suite, in order, no suite field
         assert len(cases) == len(PQ_CIPHER_SUITES)
     name, results = verify_file(PQ_DIR / f"{family}.json")
     assert name == family
     done = list(results)
-    assert len(done) == len(PQ_CIPHER_SUITES)
+    assert len(done) == len(PQ_CIPHER_SUITES) * per_suite
     assert not [r for r in done if r.error], "\n".join(
         f"{r.label}: {r.error}" for r in done if r.error
     )
@@ -61,7 +64,8 @@ def test_same_seed_gives_the_committed_bytes(family: str) -> None:
     index = FAMILIES.index(family) % len(PQ_CIPHER_SUITES)
     suite = PQ_CIPHER_SUITES[index]
     text = generate_files([family], suites=[suite], count=1, seed=PQ_SEED)[family]
-    assert json.loads(text) == [_cases(family)[index]]
+    # count=1 makes each family's first case of the suite (invalid-input: its first rule).
+    assert json.loads(text) == [_cases(family)[index * PER_SUITE.get(family, 1)]]
 
 
 def test_cli_generate_is_byte_identical_across_runs() -> None:
