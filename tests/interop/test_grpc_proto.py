@@ -9,7 +9,9 @@ import pytest
 
 from mlswire.interop import proto
 
-SHARED_PROTO = Path(__file__).resolve().parents[3] / "shared" / "spec" / "mls_client.proto"
+from ..conftest import SHARED, require
+
+SHARED_PROTO = SHARED / "spec" / "mls_client.proto"
 
 
 def test_generated_modules_match_the_proto(tmp_path: Path) -> None:
@@ -22,9 +24,7 @@ def test_generated_modules_match_the_proto(tmp_path: Path) -> None:
 
 
 def test_proto_is_the_working_groups() -> None:
-    if not SHARED_PROTO.is_file():
-        pytest.skip(f"{SHARED_PROTO} (the upstream copy) is not beside the project")
-    assert proto.PROTO.read_bytes() == SHARED_PROTO.read_bytes()
+    assert proto.PROTO.read_bytes() == require(SHARED_PROTO).read_bytes()
 
 
 def test_every_rpc_of_the_proto_is_served() -> None:

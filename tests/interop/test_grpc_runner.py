@@ -20,6 +20,8 @@ from mlswire.interop import config as cfg
 from mlswire.interop import passive, runner, server
 from mlswire.vectors import _passive
 
+from ..conftest import SHARED, require
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -251,9 +253,7 @@ def test_cli_exit_codes_results_and_passive_out(address: str, tmp_path: Path) ->
 
 
 def test_bundled_configs_are_the_official_ones() -> None:
-    shared = ROOT.parent / "shared" / "spec" / "interop-configs"
-    if not shared.is_dir():
-        pytest.skip(f"{shared} is not beside the project")
+    shared = require(SHARED / "spec" / "interop-configs")
     assert cfg.bundled() == sorted(p.stem for p in shared.glob("*.json"))
     for name in cfg.bundled():
         assert (cfg.BUNDLED / f"{name}.json").read_bytes() == (shared / f"{name}.json").read_bytes()
