@@ -55,10 +55,15 @@ def require(path: Path) -> Path:
     if path.exists():
         return path
     if path.is_relative_to(SHARED):
-        missing(
+        # Development material (the RFC texts) is not part of a user's clone: its tests
+        # skip there, and fail only where a run asks for it (CI sets MLSWIRE_REQUIRE_SHARED).
+        message = (
             f"{path} not found: development material outside the project; set MLSWIRE_SHARED "
             "to the folder holding spec/ (the RFC texts)"
         )
+        if os.environ.get("MLSWIRE_REQUIRE_SHARED") == "1":
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
     missing(f"{path} not found (MLSWIRE_VECTORS={os.environ.get('MLSWIRE_VECTORS', '')!r})")
 
 
