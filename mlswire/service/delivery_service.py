@@ -60,7 +60,7 @@ from .contract import (
     b64,
     unb64,
 )
-from .group_view import HandshakeCheck, check_group_info, follow, roster
+from .group_view import HandshakeCheck, ViewCache, check_group_info, follow, roster
 from .signing import MAX_SKEW, AuthHeader
 from .store import Device, QueuedMessage, SendResult, Store, Submission, not_member
 
@@ -183,6 +183,7 @@ class DeliveryService:
         # revocation and expiry are still checked on every request.
         self._verified: dict[bytes, CertifiedIdentity] = {}
         self._devices: dict[str, Device] = {}  # registered devices (see _device)
+        self.views = ViewCache()  # verified group views by stored state (group_view)
         self._lock = threading.Lock()
 
     # -- authentication --
@@ -442,6 +443,7 @@ class DeliveryService:
         for m in view.members.values():
             self._certify(m)
         state = view.to_bytes()
+        self.views.put(group_id, state, view)  # used only if these bytes get stored
 
         def store() -> bytes:
             self.store.create_group(group_id, device.address, epoch, info, state, devices)
@@ -551,7 +553,13 @@ class DeliveryService:
             add=add,
             remove=remove,
             verify=HandshakeCheck(
-                device.address, message, group_info, self._certify, self.policy.engine_policy()
+                device.address,
+                message,
+                group_info,
+                self._certify,
+                self.policy.engine_policy(),
+                header.group_id,
+                self.views,
             ),
         )
         return sub

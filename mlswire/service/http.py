@@ -302,7 +302,7 @@ def create_app(
                 return lambda: d.store.submit(sub)
 
             result = await call(request, prepare)
-            notifier.notify(result.delivered_to)
+            notifier.deliver(result.queued)
             return JSONResponse(result.to_json())
 
         @_guard
@@ -319,7 +319,8 @@ def create_app(
                 device = dev
                 return lambda: d.fetch_with_lost(dev, a, after, limit)
 
-            with notifier.waiter(a) as ev:
+            with notifier.waiter(a) as waiter:
+                ev = waiter.event
                 # The first read is in the request's transaction (with its nonce).
                 msgs, lost = await call(request, read)
                 assert device is not None

@@ -105,8 +105,10 @@ class SendResult:
     epoch: int  # the group's epoch after this message
     recipients: int
     duplicate: bool = False
-    # Who got a copy (for waking their long-polls); not part of the stored result.
+    # Who got a copy (for waking their long-polls), and the entries queued for them
+    # (pushed from memory by this process); not part of the stored result.
     delivered_to: tuple[str, ...] = field(default=(), compare=False)
+    queued: tuple[tuple[str, QueuedMessage], ...] = field(default=(), compare=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         return {"epoch": self.epoch, "recipients": self.recipients, "duplicate": self.duplicate}
@@ -773,7 +775,7 @@ class SqlStore(ABC):
             entries = [(a, "message", sub.message) for a in message_to]
             if sub.welcome is not None:
                 entries += [(a, "welcome", sub.welcome) for a in welcome_to]
-            self._fan_out(cur, sub, entries, now)
+            queued = self._fan_out(cur, sub, entries, now)
             if added:
                 self._many(
                     cur,
@@ -796,6 +798,7 @@ class SqlStore(ABC):
                 new_epoch,
                 len(message_to) + len(welcome_to),
                 delivered_to=tuple(message_to) + tuple(welcome_to),
+                queued=queued,
             )
             self._x(
                 cur,
@@ -854,19 +857,21 @@ class SqlStore(ABC):
 
     def _fan_out(
         self, cur: Any, sub: Submission, entries: Sequence[tuple[str, str, bytes]], now: float
-    ) -> None:
+    ) -> tuple[tuple[str, QueuedMessage], ...]:
         """Queue each ``(address, kind, data)`` (one entry per device) at the device's
         next seq: a locking read, one batched insert and one update, whatever the
-        number of recipients."""
+        number of recipients. Returns the entries queued (for in-process push)."""
         if not entries:
-            return
+            return ()
         seqs = self._lock_devices(cur, {a for a, _, _ in entries})
         rows: list[tuple[Any, ...]] = []
+        queued: list[tuple[str, QueuedMessage]] = []
         g, sender, epoch, ct = sub.group_id, sub.sender, sub.epoch, sub.content_type
         for a, kind, data in entries:
             if a not in seqs:
                 raise BadRequest(f"unknown device {a}")
             rows.append((a, seqs[a], kind, g, sender, epoch, ct, data, now))
+            queued.append((a, QueuedMessage(seqs[a], kind, g, sender, epoch, ct, data, now)))
             seqs[a] += 1
         self._many(
             cur,
@@ -891,6 +896,7 @@ class SqlStore(ABC):
                 "UPDATE ds_devices SET next_seq = ? WHERE address = ?",
                 sorted((n, a) for a, n in seqs.items()),
             )
+        return tuple(queued)
 
     # -- attachments --
     def put_blob(self, group_id: bytes, sender: str, data: bytes) -> str:
