@@ -4,17 +4,50 @@ DeriveKeyPair rules, and registering one so a group runs in it."""
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 
 import pytest
 
 from mlswire.crypto import dialects
-from mlswire.crypto.suites import PQ_SUITE_BASE, cipher_suite, parse_suite
+from mlswire.crypto.primitives import KDFS
+from mlswire.crypto.suites import (
+    PQ_SUITE_BASE,
+    PQ_SUITE_TABLE,
+    SUITE_TABLE,
+    CipherSuite,
+    SuiteSpec,
+    cipher_suite,
+    parse_suite,
+)
 from mlswire.engine.group import ApplicationMessage
 from mlswire.errors import CryptoError
 
 from ._forge import make_group
 from .test_group import assert_in_sync, deliver
+
+
+def test_mls_hash_can_differ_from_the_kdf_hash() -> None:
+    """RFC 9420 §5.1 lists the suite's hash and its HPKE KDF separately: Hash and MAC
+    (HMAC) use the hash, Extract/Expand and every KDF.Nh-long secret the KDF. A suite of
+    HKDF-SHA512 with SHA-256 (ts-mls 77's pairing) keeps them apart."""
+    mixed = CipherSuite(SuiteSpec(0xFFF0, "mixed", 0x0020, 3, 2, 0x0807, hash_id=1))
+    key, data = os.urandom(64), b"abc"
+    assert mixed.hash(data) == hashlib.sha256(data).digest()
+    assert mixed.mac(key, data) == hmac.new(key, data, "sha256").digest()
+    mixed.mac_verify(key, data, hmac.new(key, data, "sha256").digest())
+    with pytest.raises(CryptoError):
+        mixed.mac_verify(key, data, hmac.new(key, data, "sha512").digest()[:32])
+    assert mixed.kdf_extract(key, data) == hmac.new(key, data, "sha512").digest()
+    assert mixed.kdf_expand(key, b"i", 64) == KDFS[3].expand(key, b"i", 64)
+    assert (mixed.hash_len, mixed.digest_len, mixed.hash_name) == (64, 32, "sha256")
+
+
+@pytest.mark.parametrize("spec", SUITE_TABLE + PQ_SUITE_TABLE, ids=lambda s: f"{s.suite_id:#06x}")
+def test_standard_suites_hash_with_their_kdf(spec: SuiteSpec) -> None:
+    cs = cipher_suite(spec.suite_id)
+    assert spec.hash_id == 0 and cs.digest_len == cs.hash_len
+    assert cs.hash(b"x") == hashlib.new(KDFS[spec.kdf_id].hash_name, b"x").digest()
 
 
 def test_rules_differ_and_are_what_they_say() -> None:
