@@ -91,6 +91,22 @@ def test_a_group_runs_in_a_dialect() -> None:
     assert isinstance(got, ApplicationMessage) and got.data == b"dialect"
 
 
+@pytest.mark.parametrize(("code", "hash_name"), [(77, "sha256"), (80, "sha384")])
+def test_a_group_runs_in_a_mixed_hash_dialect(code: int, hash_name: str) -> None:
+    """ts-mls 77 (ML-KEM-512, pure-Python FIPS 203) and 80 (ML-KEM-768, ChaCha20): HKDF-
+    SHA512 for secrets, SHA-256/384 for the MLS hash; interop-tested in
+    tests/interop/test_pq_interop.py."""
+    suite = parse_suite(f"ts-mls:{code}")
+    cs = cipher_suite(suite)
+    assert (cs.hash_name, cs.kdf_id, cs.hash_len) == (hash_name, 3, 64)
+    _clients, (a, b, c) = make_group(3, suite=suite)
+    out = b.update()
+    deliver(out.commit, b, [a, c])
+    assert_in_sync([a, b, c])
+    got = a.process(c.encrypt(b"mixed hash"))
+    assert isinstance(got, ApplicationMessage) and got.data == b"mixed hash"
+
+
 def test_refusals() -> None:
     with pytest.raises(CryptoError, match="mls-rs"):
         dialects.use("mls-rs:65100")  # its own hybrid: known incompatible
@@ -136,6 +152,8 @@ def test_suites_command_lists_suites_and_dialects() -> None:
     assert by_key["ts-mls:83"]["checked_by_interop"] is True
     assert by_key["mls-rs:65100"]["runs"] is False
     assert by_key["mlspp:0x0008"]["same_as"] == "TBD2"
+    assert (by_key["ts-mls:79"]["kdf"], by_key["ts-mls:79"]["hash"]) == (3, 2)
+    assert by_key["ts-mls:79"]["runs"] is True
     text = subprocess.run(
         [sys.executable, "-m", "mlswire", "suites"], capture_output=True, text=True, check=True
     ).stdout

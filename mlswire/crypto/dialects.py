@@ -92,6 +92,7 @@ class DialectSuite:
     same_as: str = ""  # the draft suite with these parameters (TBDn), if any
     unsupported: str = ""  # why mlswire cannot run it ("" when it can)
     verified: bool = False  # rule checked against the stack by mlswire's interop tests
+    hash_id: int = 0  # the MLS Hash when it is not the KDF's (SuiteSpec.hash_id)
 
     @property
     def key(self) -> str:
@@ -128,32 +129,31 @@ def _like(
 _SEEDS = "seeds (as mlswire)"
 _TS = "ML-KEM/X-Wing seeds; ML-DSA expanded (noble secretKey)"
 _TS_UNVERIFIED_2X = "ts-mls 2.0 rc renumbering of the 1.x suite; rules assumed unchanged"
-_MIXED_HASH = (
-    "MLS hash differs from the KDF's hash (ts-mls uses HKDF-SHA512 with {h}); mlswire "
-    "suites take the hash from the KDF"
-)
 
 
 def _ts_mls(dialect: str, base: int, verified: bool) -> list[DialectSuite]:
-    # ts-mls 1.6.4 crypto/ciphersuite.js: every PQ suite has HKDF-SHA512 (KDF 3)
-    rows: list[tuple[str, int, int, int, str]] = [
-        ("MLS_128_MLKEM512_AES128GCM_SHA256_Ed25519", 0x0040, 2, 0x0807, "SHA-256"),
-        ("MLS_128_MLKEM512_CHACHA20POLY1305_SHA256_Ed25519", 0x0040, 3, 0x0807, "SHA-256"),
-        ("MLS_256_MLKEM768_AES256GCM_SHA384_Ed25519", 0x0041, 2, 0x0807, "SHA-384"),
-        ("MLS_256_MLKEM768_CHACHA20POLY1305_SHA384_Ed25519", 0x0041, 3, 0x0807, "SHA-384"),
-        ("MLS_256_MLKEM1024_AES256GCM_SHA512_Ed25519", 0x0042, 2, 0x0807, ""),
-        ("MLS_256_MLKEM1024_CHACHA20POLY1305_SHA512_Ed25519", 0x0042, 3, 0x0807, ""),
-        ("MLS_256_XWING_AES256GCM_SHA512_Ed25519", 0x647A, 2, 0x0807, ""),
-        ("MLS_256_XWING_CHACHA20POLY1305_SHA512_Ed25519", 0x647A, 3, 0x0807, ""),
-        ("MLS_256_MLKEM1024_AES256GCM_SHA512_MLDSA87", 0x0042, 2, 0x0906, ""),
-        ("MLS_256_MLKEM1024_CHACHA20POLY1305_SHA512_MLDSA87", 0x0042, 3, 0x0906, ""),
-        ("MLS_256_XWING_AES256GCM_SHA512_MLDSA87", 0x647A, 2, 0x0906, ""),
-        ("MLS_256_XWING_CHACHA20POLY1305_SHA512_MLDSA87", 0x647A, 3, 0x0906, ""),
+    # ts-mls 1.6.4 crypto/ciphersuite.js: every PQ suite has HKDF-SHA512 (KDF 3) for
+    # HPKE and MLS secrets; 77-80 give the MLS Hash (digests, HMAC) separately, SHA-256
+    # or SHA-384 (KDF ids 1/2 name them); its provider (implementation/default) makes
+    # `kdf` from hpke.kdf and `hash` from cs.hash. 77's name says AES128GCM but its
+    # hpke.aead is AES256GCM, which is what ts-mls runs and what is listed here.
+    rows: list[tuple[str, int, int, int, int]] = [
+        ("MLS_128_MLKEM512_AES128GCM_SHA256_Ed25519", 0x0040, 2, 0x0807, 1),
+        ("MLS_128_MLKEM512_CHACHA20POLY1305_SHA256_Ed25519", 0x0040, 3, 0x0807, 1),
+        ("MLS_256_MLKEM768_AES256GCM_SHA384_Ed25519", 0x0041, 2, 0x0807, 2),
+        ("MLS_256_MLKEM768_CHACHA20POLY1305_SHA384_Ed25519", 0x0041, 3, 0x0807, 2),
+        ("MLS_256_MLKEM1024_AES256GCM_SHA512_Ed25519", 0x0042, 2, 0x0807, 0),
+        ("MLS_256_MLKEM1024_CHACHA20POLY1305_SHA512_Ed25519", 0x0042, 3, 0x0807, 0),
+        ("MLS_256_XWING_AES256GCM_SHA512_Ed25519", 0x647A, 2, 0x0807, 0),
+        ("MLS_256_XWING_CHACHA20POLY1305_SHA512_Ed25519", 0x647A, 3, 0x0807, 0),
+        ("MLS_256_MLKEM1024_AES256GCM_SHA512_MLDSA87", 0x0042, 2, 0x0906, 0),
+        ("MLS_256_MLKEM1024_CHACHA20POLY1305_SHA512_MLDSA87", 0x0042, 3, 0x0906, 0),
+        ("MLS_256_XWING_AES256GCM_SHA512_MLDSA87", 0x647A, 2, 0x0906, 0),
+        ("MLS_256_XWING_CHACHA20POLY1305_SHA512_MLDSA87", 0x647A, 3, 0x0906, 0),
     ]
     out = []
-    for i, (name, kem, aead, sig, mixed) in enumerate(rows):
+    for i, (name, kem, aead, sig, hash_id) in enumerate(rows):
         rule = "xwing-draft" if kem == 0x647A else "raw-seed"
-        why = _MIXED_HASH.format(h=mixed) if mixed else ""
         out.append(
             DialectSuite(
                 dialect,
@@ -165,8 +165,8 @@ def _ts_mls(dialect: str, base: int, verified: bool) -> list[DialectSuite]:
                 sig,
                 rule,
                 _TS,
-                unsupported=why,
-                verified=verified and not why,
+                verified=verified,
+                hash_id=hash_id,
             )
         )
     return out
@@ -283,6 +283,7 @@ def suite_for(entry: DialectSuite) -> CipherSuite:
         entry.kdf_id,
         entry.aead_id,
         entry.signature_scheme_id,
+        entry.hash_id,
     )
     return CipherSuite(spec, _kem_with_rule(entry.kem_id, entry.rule))
 

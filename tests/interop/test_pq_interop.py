@@ -3,9 +3,9 @@
 ts-mls 1.6.4 numbers its PQ suites 77-88 and derives node key pairs its own way (the
 64-byte node secret is the ML-KEM seed; X-Wing seeds are SHAKE256(ikm, 32)); mlswire
 runs a group in that dialect once ``dialects.use("ts-mls:<code>")`` registers the code
-point (see mlswire/crypto/dialects.py). For every ts-mls PQ suite mlswire can express
-(81-88: ML-KEM-1024 and X-Wing, Ed25519 and ML-DSA-87, AES-256-GCM and ChaCha20), in
-both directions, the scenario of test_interop.test_pair: Welcome, messages both ways,
+point (see mlswire/crypto/dialects.py). For every ts-mls 1.x PQ suite (77-88:
+ML-KEM-512/768/1024 and X-Wing, Ed25519 and ML-DSA-87, AES-256-GCM and ChaCha20; 77-80
+with SHA-256/384 as the MLS hash beside HKDF-SHA512), in both directions, the scenario of test_interop.test_pair: Welcome, messages both ways,
 commits with an UpdatePath both ways, a third member added across implementations,
 a removal. A tripwire shows that the DeriveKeyPair rule is what makes it work.
 """
@@ -19,7 +19,6 @@ import pytest
 
 from mlswire.crypto import dialects
 from mlswire.crypto import suites as suites_mod
-from mlswire.errors import CryptoError
 
 from .peers import Peer, PeerRejected
 from .test_interop import (
@@ -35,14 +34,14 @@ from .test_interop import (
     two_members,
 )
 
-TS_MLS_EXPRESSIBLE = tuple(range(81, 89))
+TS_MLS_PQ = tuple(range(77, 89))
 ORDERS = (("mlswire", "ts-mls"), ("ts-mls", "mlswire"))
 
 
 def _cases() -> list[Any]:
     return [
         pytest.param(c, j, s, id=f"{c}-{j}-{dialects.find(f'ts-mls:{s}').name}")
-        for s in TS_MLS_EXPRESSIBLE
+        for s in TS_MLS_PQ
         for c, j in ORDERS
     ]
 
@@ -85,16 +84,26 @@ def test_wrong_derive_rule_breaks_path_commits(
         bob.peer.process(bob.g, result.commit)
 
 
-@pytest.mark.parametrize("suite", [77, 78, 79, 80])
-def test_mixed_hash_suites_are_refused(suite: int) -> None:
-    """ts-mls 77-80 pair HKDF-SHA512 with SHA-256/384 as the MLS hash; mlswire suites
-    take the hash from the KDF, so it says so instead of running a different suite."""
-    with pytest.raises(CryptoError, match="hash"):
-        dialects.use(f"ts-mls:{suite}")
-
-
 def test_ts_mls_driver_offers_its_pq_suites(peers: dict[str, Peer]) -> None:  # noqa: F811
     peer = peer_for(peers, "ts-mls")
     offered = peer._call("hello")["suites"]  # type: ignore[attr-defined]
     assert set(range(77, 89)) <= set(offered)
     assert not set(suites_mod.PQ_CIPHER_SUITES) & set(offered)  # no common numbering
+
+
+@pytest.mark.parametrize("suite", [77, 79])
+def test_kdf_hash_as_mls_hash_breaks_the_join(
+    peers: dict[str, Peer],  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    suite: int,
+) -> None:
+    """ts-mls 77-80 hash with SHA-256/384 and derive with HKDF-SHA512. Taking the MLS
+    hash from the KDF (as every RFC 9420 suite may) breaks the first hash-based
+    identifier: the Welcome names mlswire's KeyPackage by a SHA-256/384 RefHash that
+    mlswire, hashing with SHA-512, does not recognise (RFC 9420 §12.4.3.1)."""
+    entry = dialects.find(f"ts-mls:{suite}")
+    assert entry.hash_id in (1, 2) and entry.kdf_id == 3
+    wrong = dialects.suite_for(dataclasses.replace(entry, hash_id=0))
+    monkeypatch.setitem(suites_mod._SUITES, suite, wrong)
+    with pytest.raises(PeerRejected, match="(?i)key ?package|welcome"):
+        two_members(peers, "ts-mls", "mlswire", suite)
