@@ -20,12 +20,14 @@ import pytest
 from mlswire.crypto import dialects
 from mlswire.crypto import suites as suites_mod
 
-from .peers import Peer, PeerRejected
+from .peers import MlswirePeer, Peer, PeerRejected, TsMlsPeer
 from .test_interop import (
+    Member,
     add,
     assert_in_sync,
     chat,
     chat_all,
+    deliver_commit,
     new_member,
     peer_for,
     peers,  # noqa: F401 - the module-scoped fixture
@@ -61,6 +63,99 @@ def test_pq_pair(peers: dict[str, Peer], creator_impl: str, joiner_impl: str, su
     remove(bob, [alice], carol)
     chat_all([alice, bob], "two again")
     assert assert_in_sync([alice, bob]).epoch == 6
+
+
+@pytest.mark.parametrize(("creator_impl", "joiner_impl", "suite"), _cases())
+def test_pq_external_join(
+    peers: dict[str, Peer],  # noqa: F811
+    creator_impl: str,
+    joiner_impl: str,
+    suite: int,
+) -> None:
+    """External join (RFC 9420 §12.4.3.2) across implementations: alice
+    (``creator_impl``) publishes a GroupInfo with external_pub and the tree; carol, of
+    the other implementation, joins by an external Commit (HPKE export to the PQ
+    external_pub key, an UpdatePath derived in the dialect), which both members
+    process; then everyone talks, carol commits with a path, and bob (the other
+    implementation) removes her.
+
+    ts-mls 1.6.4 encodes external_pub as the bare key, not RFC 9420's length-prefixed
+    HPKEPublicKey (docs/INTEROP.md; tripwires below). So each GroupInfo is made in the
+    form its reader takes: ts-mls signs an RFC-encoded one for mlswire (the driver's
+    default), mlswire signs a bare-key one for ts-mls. Keys, signatures, the HPKE
+    export and the commit are each implementation's own either way."""
+    assert dialects.use(f"ts-mls:{suite}") == suite
+    alice, bob = two_members(peers, creator_impl, joiner_impl, suite)
+    before = assert_in_sync([alice, bob])
+    joiner_peer = bob.peer
+    carol = new_member(joiner_peer, "carol", suite)
+    if isinstance(alice.peer, MlswirePeer):
+        info = alice.peer.external_group_info(alice.g, ts_mls_external_pub=True)
+    else:
+        assert isinstance(alice.peer, TsMlsPeer)
+        info = alice.peer.external_group_info(alice.g)
+    carol.group, commit = joiner_peer.external_join(carol.client, info)  # type: ignore[attr-defined]
+    for member in (alice, bob):
+        assert member.peer.process(member.g, commit).kind == "commit", member
+    after = assert_in_sync([alice, bob, carol])
+    assert after.epoch == before.epoch + 1 and after.exporter != before.exporter
+    chat_all([alice, bob, carol], "carol came in from outside")
+    self_update(carol, [alice, bob])
+    remove(bob, [alice], carol)
+    chat_all([alice, bob], "two again")
+
+
+def test_ts_mls_external_pub_still_bare(peers: dict[str, Peer]) -> None:  # noqa: F811
+    """Tripwire for the ts-mls deviation test_pq_external_join works around: ts-mls's
+    own GroupInfo carries external_pub without its length (mlswire refuses it), and
+    ts-mls cannot join from an RFC-encoded one. When this fails, ts-mls has fixed
+    external_pub and the two special forms can go."""
+    suite = 83
+    dialects.use(f"ts-mls:{suite}")
+    alice, bob = two_members(peers, "ts-mls", "mlswire", suite)
+    ts, ours = alice.peer, bob.peer
+    assert isinstance(ts, TsMlsPeer) and isinstance(ours, MlswirePeer)
+    bare = ts.external_group_info(alice.g, rfc_external_pub=False)
+    with pytest.raises(PeerRejected, match="ExternalPub"):
+        ours.external_join(new_member(ours, "dan", suite).client, bare)
+    rfc = ours.external_group_info(bob.g)
+    with pytest.raises(PeerRejected, match="(?i)key"):
+        ts.external_join(new_member(ts, "erin", suite).client, rfc)
+    # the same key, the length prefix the only difference
+    public = ours.external_group_info(bob.g, ts_mls_external_pub=True)
+    assert len(rfc) - len(public) == 2  # a 1216-byte X-Wing key: a 2-byte varint
+
+
+@pytest.mark.parametrize(("committer_impl", "other_impl", "suite"), _cases())
+def test_pq_reinit(
+    peers: dict[str, Peer],  # noqa: F811
+    committer_impl: str,
+    other_impl: str,
+    suite: int,
+) -> None:
+    """Reinitialization (RFC 9420 §11.2) inside a PQ suite (ts-mls's reinit keeps the
+    suite): one member commits a ReInit, the other implementation creates the new group
+    and the committer joins it by a Welcome carrying the reinit resumption PSK."""
+    assert dialects.use(f"ts-mls:{suite}") == suite
+    alice, bob = two_members(peers, committer_impl, other_impl, suite)
+    old = assert_in_sync([alice, bob])
+    result = alice.peer.reinit(alice.g, b"reborn")  # type: ignore[attr-defined]
+    deliver_commit(alice, result, [bob])
+    new_group = bob.peer.reinit_successor(  # type: ignore[attr-defined]
+        bob.g, [alice.peer.key_package(alice.client)]
+    )
+    alice_new = alice.peer.join_reinit(  # type: ignore[attr-defined]
+        alice.client, alice.g, new_group.welcome, new_group.ratchet_tree
+    )
+    reborn = [
+        Member("alice'", alice.peer, alice.client, alice_new),
+        Member("bob'", bob.peer, bob.client, new_group.group),
+    ]
+    new = assert_in_sync(reborn)
+    assert new.epoch == 1 and new.exporter != old.exporter
+    chat_all(reborn, "reborn")
+    self_update(reborn[0], [reborn[1]])
+    self_update(reborn[1], [reborn[0]])
 
 
 def test_wrong_derive_rule_breaks_path_commits(
