@@ -110,6 +110,8 @@ def test_a_group_runs_in_a_mixed_hash_dialect(code: int, hash_name: str) -> None
 def test_refusals() -> None:
     with pytest.raises(CryptoError, match="mls-rs"):
         dialects.use("mls-rs:65100")  # its own hybrid: known incompatible
+    with pytest.raises(CryptoError, match="KEM 15"):
+        dialects.use("mls-rs:65002")  # HPKE suite_id names KEM 15, not 0x0041
     with pytest.raises(CryptoError, match="no suite"):
         dialects.use("ts-mls:1")
     with pytest.raises(CryptoError, match="dialect"):
@@ -121,6 +123,16 @@ def test_refusals() -> None:
     with pytest.raises(CryptoError, match="already"):
         dialects.use("ts-mls2:0xF00B")
     assert dialects.use("wire:0xF00B") == 0xF00B  # again: a no-op
+
+
+def test_mls_rs_parameters_are_recorded() -> None:
+    """mls-rs's PQ suites ride on a classical suite (mls-rs-crypto-awslc lib.rs):
+    65001/65002 on suite 1, 65003 on suite 7, 65100 on suite 1."""
+    for code, base in ((65001, 1), (65002, 1), (65003, 7), (65100, 1)):
+        entry, classical = dialects.find(f"mls-rs:{code}"), cipher_suite(base)
+        rest = (entry.kdf_id, entry.aead_id, entry.signature_scheme_id)
+        assert rest == (classical.kdf_id, classical.aead_id, classical.signature_scheme_id)
+        assert entry.unsupported.startswith("known incompatible")
 
 
 def test_every_entry_is_listed_with_a_rule_or_a_reason() -> None:

@@ -20,6 +20,7 @@ import pytest
 from mlswire.crypto import dialects
 from mlswire.crypto import suites as suites_mod
 
+from ..conftest import missing
 from .peers import MlswirePeer, Peer, PeerRejected, TsMlsPeer
 from .test_interop import (
     Member,
@@ -202,3 +203,13 @@ def test_kdf_hash_as_mls_hash_breaks_the_join(
     monkeypatch.setitem(suites_mod._SUITES, suite, wrong)
     with pytest.raises(PeerRejected, match="(?i)key ?package|welcome"):
         two_members(peers, "ts-mls", "mlswire", suite)
+
+
+def test_mls_rs_bindings_offer_no_pq_suite() -> None:
+    """Why mls-rs's PQ suites (65001-65003, 65100) are not interop-tested: the PyPI
+    bindings expose suite 1 only. When this fails, they offer more: test them."""
+    try:
+        import mls_rs_uniffi
+    except ImportError:
+        missing("mls-rs bindings not installed: pip install agentvault-mls-rs-uniffi")
+    assert [s.name for s in mls_rs_uniffi.CipherSuite] == ["CURVE25519_AES128"]  # suite 1
