@@ -48,7 +48,7 @@ import {
   zeroOutUint8Array,
 } from "ts-mls";
 // Not re-exported by the package root; reachable through the "./*.js" subpath export.
-import { getCiphersuiteFromId } from "ts-mls/crypto/ciphersuite.js";
+import { getCiphersuiteFromId, getCiphersuiteNameFromId } from "ts-mls/crypto/ciphersuite.js";
 import { encode } from "ts-mls/codec/tlsEncoder.js";
 import { varLenDataEncoder } from "ts-mls/codec/variableLength.js";
 import { createGroupInfo } from "ts-mls/createCommit.js";
@@ -427,22 +427,31 @@ const OPS = {
     );
   },
 
-  // Commit a ReInit (RFC 9420 §11.2) of the group into group_id, same version and suite.
+  // Commit a ReInit (RFC 9420 §11.2) of the group into group_id, same version, and the
+  // same suite unless `cipher_suite` (an id) names another.
   async reinit(req) {
     const group = getGroup(req.group);
     const ctx = group.state.groupContext;
-    const result = await reinitGroup(group.state, fromHex(req.group_id, "group_id"), ctx.version, ctx.cipherSuite, [], group.client.cs);
+    let suite = ctx.cipherSuite;
+    if (req.cipher_suite !== undefined && req.cipher_suite !== null) {
+      await suiteImpl(req.cipher_suite); // offered?
+      suite = getCiphersuiteNameFromId(req.cipher_suite);
+    }
+    const result = await reinitGroup(group.state, fromHex(req.group_id, "group_id"), ctx.version, suite, [], group.client.cs);
     return commitResult(group, result);
   },
 
   // After a ReInit was committed: the new group it asks for, with the owners of
   // key_packages (the other members' new KeyPackages), tied to the old group by a
   // resumption PSK with usage reinit.
+  // `client`: the member's client in the new suite when the ReInit changes it (its own
+  // leaf comes from a KeyPackage of that client).
   async reinit_successor(req) {
     const group = getGroup(req.group);
     const reinit = group.state.groupActiveState.reinit;
     if (reinit === undefined) throw new DriverError("no ReInit was committed in this group");
-    return successor(group, reinit.groupId, (kp) =>
+    const owner = req.client === undefined || req.client === null ? group : { ...group, client: getClient(req.client) };
+    return successor(owner, reinit.groupId, (kp) =>
       reinitCreateNewGroup(
         group.state, kp.publicPackage, kp.privatePackage, keyPackagesOf(req), reinit.groupId, reinit.cipherSuite, reinit.extensions,
       ),

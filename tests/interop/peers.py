@@ -356,11 +356,16 @@ class TsMlsPeer:
     def branch(self, group: PeerGroup, key_packages: list[bytes]) -> Branched:
         return self._successor("branch", group, key_packages)
 
-    def reinit(self, group: PeerGroup, group_id: bytes) -> CommitResult:
-        return self._commit(self._call("reinit", group=group.handle, group_id=group_id.hex()))
+    def reinit(self, group: PeerGroup, group_id: bytes, suite: int | None = None) -> CommitResult:
+        """Commit a ReInit into ``group_id`` (and ``suite``, default the group's)."""
+        r = self._call("reinit", group=group.handle, group_id=group_id.hex(), cipher_suite=suite)
+        return self._commit(r)
 
-    def reinit_successor(self, group: PeerGroup, key_packages: list[bytes]) -> Branched:
-        return self._successor("reinit_successor", group, key_packages)
+    def reinit_successor(
+        self, group: PeerGroup, key_packages: list[bytes], client: PeerClient | None = None
+    ) -> Branched:
+        """``client``: this member's client in the new suite, if the ReInit changes it."""
+        return self._successor("reinit_successor", group, key_packages, client)
 
     def join_reinit(
         self, client: PeerClient, old: PeerGroup, welcome: bytes, ratchet_tree: bytes
@@ -384,11 +389,23 @@ class TsMlsPeer:
         r = self._call("external_join", client=client.handle, group_info=group_info.hex())
         return self._group(client, r), bytes.fromhex(r["commit"])
 
-    def _successor(self, op: str, group: PeerGroup, key_packages: list[bytes]) -> Branched:
+    def _successor(
+        self,
+        op: str,
+        group: PeerGroup,
+        key_packages: list[bytes],
+        client: PeerClient | None = None,
+    ) -> Branched:
         """A new group tied to ``group`` by a resumption PSK (§11.2 reinit, §11.3 branch)."""
-        r = self._call(op, group=group.handle, key_packages=[kp.hex() for kp in key_packages])
+        owner = client or group.client
+        r = self._call(
+            op,
+            group=group.handle,
+            key_packages=[kp.hex() for kp in key_packages],
+            client=None if client is None else client.handle,
+        )
         return Branched(
-            self._group(group.client, r),
+            self._group(owner, r),
             bytes.fromhex(r["welcome"]),
             bytes.fromhex(r["ratchet_tree"]),
         )
@@ -842,19 +859,27 @@ class MlswirePeer:
         g = self._groups[group.handle]
         return self._successor(group, lambda: g.branch(key_packages, config=self._config()))
 
-    def reinit(self, group: PeerGroup, group_id: bytes) -> CommitResult:
-        return self._committed(group, lambda g: g.reinit(group_id))
+    def reinit(self, group: PeerGroup, group_id: bytes, suite: int | None = None) -> CommitResult:
+        """Commit a ReInit into ``group_id`` (and ``suite``, default the group's)."""
+        return self._committed(group, lambda g: g.reinit(group_id, suite=suite))
 
-    def reinit_successor(self, group: PeerGroup, key_packages: list[bytes]) -> Branched:
+    def reinit_successor(
+        self, group: PeerGroup, key_packages: list[bytes], client: PeerClient | None = None
+    ) -> Branched:
+        """``client``: this member's client in the new suite, if the ReInit changes it."""
         g = self._groups[group.handle]
+        new_client = None if client is None else self._clients[client.handle]
         return self._successor(
-            group, lambda: g.reinit_successor(key_packages, config=self._config())
+            group,
+            lambda: g.reinit_successor(key_packages, client=new_client, config=self._config()),
+            client,
         )
 
     def _successor(
         self,
         group: PeerGroup,
         make: Callable[[], tuple[mlswire_group.Group, mlswire_group.CommitOutput]],
+        client: PeerClient | None = None,
     ) -> Branched:
         try:
             new, output = make()
@@ -863,7 +888,8 @@ class MlswirePeer:
         assert output.welcome is not None
         handle = self._handle()
         self._groups[handle] = new
-        return Branched(PeerGroup(self.name, handle, group.client), output.welcome, new.ratchet_tree())
+        owner = client or group.client
+        return Branched(PeerGroup(self.name, handle, owner), output.welcome, new.ratchet_tree())
 
     def external_group_info(self, group: PeerGroup, *, ts_mls_external_pub: bool = False) -> bytes:
         """A GroupInfo MLSMessage with external_pub and the ratchet tree (§12.4.3.2).

@@ -159,6 +159,48 @@ def test_pq_reinit(
     self_update(reborn[1], [reborn[0]])
 
 
+@pytest.mark.parametrize(("committer_impl", "other_impl"), ORDERS, ids="-".join)
+@pytest.mark.parametrize(("old_suite", "new_suite"), [(1, 87), (79, 1), (83, 85)])
+def test_pq_reinit_changes_suite(
+    peers: dict[str, Peer],  # noqa: F811
+    committer_impl: str,
+    other_impl: str,
+    old_suite: int,
+    new_suite: int,
+) -> None:
+    """A ReInit into another suite (RFC 9420 §11.2) across implementations: into a PQ
+    suite (1 -> 87, X-Wing + ML-DSA-87), out of one (79 -> 1) and between two (83 ->
+    85). Each member has a client of the same identity in the new suite; the other
+    implementation creates the new group, the committer joins it from the Welcome with
+    the reinit PSK of the old group."""
+    for suite in (old_suite, new_suite):
+        if suite > 7:
+            dialects.use(f"ts-mls:{suite}")
+    alice, bob = two_members(peers, committer_impl, other_impl, old_suite)
+    old = assert_in_sync([alice, bob])
+    alice2, bob2 = new_member(alice.peer, "alice", new_suite), new_member(bob.peer, "bob", new_suite)
+    assert (alice2.client.identity, bob2.client.identity) == (alice.client.identity, bob.client.identity)
+    result = alice.peer.reinit(alice.g, b"reborn", new_suite)  # type: ignore[attr-defined]
+    deliver_commit(alice, result, [bob])
+    new_group = bob.peer.reinit_successor(  # type: ignore[attr-defined]
+        bob.g, [alice.peer.key_package(alice2.client)], bob2.client
+    )
+    alice_new = alice.peer.join_reinit(  # type: ignore[attr-defined]
+        alice2.client, alice.g, new_group.welcome, new_group.ratchet_tree
+    )
+    reborn = [
+        Member("alice'", alice.peer, alice2.client, alice_new),
+        Member("bob'", bob.peer, bob2.client, new_group.group),
+    ]
+    new = assert_in_sync(reborn)
+    assert new.epoch == 1 and new.exporter != old.exporter
+    ours = next(m for m in reborn if isinstance(m.peer, MlswirePeer))
+    assert ours.peer._groups[ours.g.handle].cipher_suite == new_suite  # type: ignore[attr-defined]
+    chat_all(reborn, f"reborn in suite {new_suite}")
+    self_update(reborn[0], [reborn[1]])
+    self_update(reborn[1], [reborn[0]])
+
+
 def test_wrong_derive_rule_breaks_path_commits(
     peers: dict[str, Peer],  # noqa: F811
     monkeypatch: pytest.MonkeyPatch,
