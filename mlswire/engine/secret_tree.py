@@ -73,14 +73,20 @@ class RatchetType(enum.Enum):
 def ratchet_type(content_type: ContentType) -> RatchetType:
     """The ratchet that protects a content type: application data uses the application
     ratchet, proposals and commits the handshake ratchet (§6.3.1)."""
-    if content_type == ContentType.application:
-        return RatchetType.APPLICATION
-    if content_type in (ContentType.proposal, ContentType.commit):
-        return RatchetType.HANDSHAKE
-    raise ValidationError(
-        "RFC 9420 §6: content type must be application, proposal or commit",
-        detail=f"got {content_type!r}",
-    )
+    kind = _RATCHET_OF.get(content_type)
+    if kind is None:
+        raise ValidationError(
+            "RFC 9420 §6: content type must be application, proposal or commit",
+            detail=f"got {content_type!r}",
+        )
+    return kind
+
+
+_RATCHET_OF = {
+    ContentType.application: RatchetType.APPLICATION,
+    ContentType.proposal: RatchetType.HANDSHAKE,
+    ContentType.commit: RatchetType.HANDSHAKE,
+}
 
 
 class KeyNonce(NamedTuple):
@@ -341,8 +347,8 @@ class SecretTree:
     ) -> tuple[KeyNonce, _Advance | None]:
         """The key of ``generation`` and how to advance the ratchet past it (None: it is
         a kept key of a skipped generation); changes nothing."""
-        where = f"{kind.value} ratchet of leaf {leaf}"
         if not 0 <= generation <= _MAX_GENERATION:
+            where = f"{kind.value} ratchet of leaf {leaf}"
             raise ValidationError(
                 "RFC 9420 §6.3.2: generation is a uint32", detail=str(generation), where=where
             )
@@ -352,6 +358,7 @@ class SecretTree:
             if kept is not None:
                 return KeyNonce(leaf, kind, generation, kept[0], kept[1]), None
             # The newest generation served is current - 1; the window counts below it.
+            where = f"{kind.value} ratchet of leaf {leaf}"
             if generation < current - 1 - self.out_of_order_window:
                 raise StaleMessageError(
                     f"{where}: generation {generation} is too old: keys are kept only for "
@@ -362,8 +369,9 @@ class SecretTree:
             )
         if generation - current > self.max_forward_distance:
             raise StaleMessageError(
-                f"{where}: generation {generation} is too far ahead of the current "
-                f"generation {current} (at most {self.max_forward_distance} ahead)"
+                f"{kind.value} ratchet of leaf {leaf}: generation {generation} is too far "
+                f"ahead of the current generation {current} (at most "
+                f"{self.max_forward_distance} ahead)"
             )
         advance = self._advance(ratchet, leaf, kind, generation, keep=True)
         return advance.key_nonce, advance
