@@ -126,6 +126,11 @@ class CipherSuite:
         """KDF.Expand(prk, info, length): HKDF-Expand; CryptoError unless 0 < length <= 255*Nh."""
         return self._kdf.expand(prk, info, length)
 
+    def kdf_expand_blocks(self, prk: bytes, infos: tuple[bytes, ...]) -> list[bytes]:
+        """KDF.Expand(prk, info, Nh) for each info, keying the HMAC once; a shorter
+        output is a prefix (one-block HKDF-Expand is T(1) cut to length)."""
+        return self._kdf.expand_blocks(prk, infos)
+
     # --- AEAD ----------------------------------------------------------------------------
     def aead_seal(self, key: bytes, nonce: bytes, aad: bytes, plaintext: bytes) -> bytes:
         """AEAD.Seal: ciphertext || tag. CryptoError on a wrong key or nonce length."""
