@@ -42,8 +42,9 @@ RULES = (
 def without_signature(encoding: bytes, signature: bytes) -> bytes:
     """A signed struct's encoding without its last field, ``opaque signature<V>``: for
     LeafNode and KeyPackage, the fields their TBS structs start with (§7.2, §10)."""
-    cut = len(encoding) - len(signature) - len(tls.write_length(len(signature)))
-    if cut < 0 or encoding[cut:] != tls.write_length(len(signature)) + signature:
+    header = tls.write_length(len(signature))
+    cut = len(encoding) - len(signature) - len(header)
+    if cut < 0 or not encoding.endswith(signature) or not encoding.startswith(header, cut):
         raise AssertionError("the encoding does not end with this signature")
     return encoding[:cut]
 
