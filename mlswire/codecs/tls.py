@@ -133,9 +133,13 @@ def _memo_decoder(dec: Decoder, memo: dict[int, tuple[Any, bytes]], d: Type) -> 
             end = pos
             try:
                 for _ in range(fields):
-                    n, end = read_length(buf, end)
-                    end += n
-            except DecodeError:
+                    n = buf[end]
+                    if n < 0x40:  # one-byte header: most of them
+                        end += 1 + n
+                    else:
+                        n, end = read_length(buf, end)
+                        end += n
+            except (DecodeError, IndexError):
                 end = -1  # the decoder below reports it
             if 0 <= end <= len(buf):
                 key = (name, buf[pos:end])

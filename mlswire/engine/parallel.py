@@ -85,12 +85,22 @@ def verify_ahead(
 ) -> frozenset[tuple[bytes, bytes, bytes]]:
     """The checks that verify, as (key, SignContent, signature) triples, verified on
     ``parallelism.workers()`` threads (this one included); empty when below threshold."""
-    workers = min(parallelism.workers(), len(checks))
-    if workers < 2 or len(checks) < parallelism.threshold:
+    if min(parallelism.workers(), len(checks)) < 2 or len(checks) < parallelism.threshold:
         return frozenset()
-    triples = [
-        (key, labeled.sign_content(label, content), sig) for key, label, content, sig in checks
-    ]
+    return verify_signed_ahead(
+        cs,
+        [(key, labeled.sign_content(label, content), sig) for key, label, content, sig in checks],
+        parallelism,
+    )
+
+
+def verify_signed_ahead(
+    cs: CipherSuite, triples: Sequence[tuple[bytes, bytes, bytes]], parallelism: Parallelism
+) -> frozenset[tuple[bytes, bytes, bytes]]:
+    """:func:`verify_ahead` for (key, SignContent, signature) triples already made."""
+    workers = min(parallelism.workers(), len(triples))
+    if workers < 2 or len(triples) < parallelism.threshold:
+        return frozenset()
     # Small chunks taken in turn rather than one equal share per thread: on a shared
     # machine one thread may get less CPU than the other, and the one that is ahead then
     # takes more chunks instead of waiting for the late one at the end.
@@ -125,4 +135,4 @@ def prechecked(
         yield
 
 
-__all__ = ["SERIAL", "Check", "Parallelism", "prechecked", "verify_ahead"]
+__all__ = ["SERIAL", "Check", "Parallelism", "prechecked", "verify_ahead", "verify_signed_ahead"]

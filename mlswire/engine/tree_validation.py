@@ -15,7 +15,7 @@ from ..crypto.suites import CipherSuite
 from ..errors import CryptoError, ValidationError
 from ..schema import LeafNode, LeafNodeSource, ParentNode
 from . import tree_math as tm
-from .parallel import SERIAL, Parallelism, verify_ahead
+from .parallel import SERIAL, Parallelism, verify_signed_ahead
 from .ratchet_tree import RatchetTree, in_subtree
 
 PARENT_HASH = "RFC 9420 §7.9.2: every non-blank parent node is parent-hash valid"
@@ -91,27 +91,26 @@ def verify_leaf_signatures(
     """Every member's LeafNode signature; a failure names the leftmost bad leaf, with
     threads or without (engine/parallel.py)."""
     suite = tree.suite
-    checks = []
-    for i in tree.members():
-        leaf = tree.leaf(i)
-        assert leaf is not None
-        checks.append((i, leaf, leaf_node_tbs(leaf, group_id, i)))  # encoded once
-    good = verify_ahead(
-        suite,
-        [(leaf.signature_key, "LeafNodeTBS", tbs, leaf.signature) for _, leaf, tbs in checks],
-        parallelism,
-    )
-    for i, leaf, tbs in checks:
-        if (
-            good
-            and (leaf.signature_key, labeled.sign_content("LeafNodeTBS", tbs), leaf.signature)
-            in good
-        ):
+    nodes = tree.nodes()
+    # (leaf index, (key, SignContent, signature)): each signed content made once.
+    checks = [
+        (x >> 1, (leaf.signature_key, sign_content(leaf, group_id, x >> 1), leaf.signature))
+        for x in range(0, len(nodes), 2)
+        if isinstance(leaf := nodes[x], LeafNode)
+    ]
+    good = verify_signed_ahead(suite, [triple for _, triple in checks], parallelism)
+    for i, triple in checks:
+        if triple in good:
             continue
         try:
-            labeled.verify_with_label(suite, leaf.signature_key, "LeafNodeTBS", tbs, leaf.signature)
+            suite.verify(*triple)
         except CryptoError as e:
             raise ValidationError(LEAF_SIGNATURE, str(e), f"leaf {i}") from None
+
+
+def sign_content(leaf_node: LeafNode, group_id: bytes, leaf_index: int) -> bytes:
+    """The SignContent a LeafNode's signature covers (SignWithLabel "LeafNodeTBS")."""
+    return labeled.sign_content("LeafNodeTBS", leaf_node_tbs(leaf_node, group_id, leaf_index))
 
 
 def verify_unique_keys(tree: RatchetTree) -> None:
