@@ -9,6 +9,8 @@ acceptance) belong to the group layer.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ..codecs import tls
 from ..crypto import labeled
 from ..crypto.suites import CipherSuite
@@ -161,32 +163,61 @@ def _declared_parent_hash(value: LeafNode | ParentNode | None) -> bytes | None:
     return None
 
 
-def parent_hash_children(tree: RatchetTree, p: int) -> list[int]:
+def parent_hash_children(
+    tree: RatchetTree, p: int, resolution: Callable[[int], list[int]] | None = None
+) -> list[int]:
     """The nodes D below ``p`` whose parent hash is valid with respect to ``p`` (§7.9.2):
     D in the resolution of child C, D.parent_hash = ParentHash(p, sibling S), and p's
-    unmerged leaves under C are exactly resolution(C) without D."""
+    unmerged leaves under C are exactly resolution(C) without D. ``resolution``: where
+    to get resolutions from (default: ``tree.resolution``)."""
     value = tree.parent_node(p)
     assert value is not None
     n = tree.n_leaves
     found: list[int] = []
     left, right = tm.left(p), tm.right(p, n)
     for c, s in ((left, right), (right, left)):
-        resolution = tree.resolution(c)
+        res = tree.resolution(c) if resolution is None else resolution(c)
         unmerged_here = {2 * u for u in value.unmerged_leaves if in_subtree(2 * u, c)}
-        candidates = [d for d in resolution if set(resolution) - {d} == unmerged_here]
-        if not candidates:
+        # resolution(C) without D is the unmerged set exactly when the resolution is
+        # that set plus D (D not in it): one set difference, not one per D.
+        members = set(res)
+        extra = members - unmerged_here
+        if len(extra) != 1 or not unmerged_here <= members:
             continue
+        (d,) = extra
+        candidates = [x for x in res if x == d]
         expected = tree.parent_hash_of(p, s)
-        found.extend(d for d in candidates if _declared_parent_hash(tree.node(d)) == expected)
+        found.extend(x for x in candidates if _declared_parent_hash(tree.node(x)) == expected)
     return found
 
 
 def verify_parent_hashes(tree: RatchetTree) -> None:
     """Top down: each non-blank parent has exactly one descendant chaining to it."""
-    for x, value in enumerate(tree.nodes()):
+    nodes = tree.nodes()
+    # Resolutions made once each, from the children's (§4.1.1), as the parents ask
+    # for them: the same lists tree.resolution gives, without walking a blank subtree
+    # again for every non-blank parent above it.
+    known: dict[int, list[int]] = {}
+
+    def resolution(x: int) -> list[int]:
+        got = known.get(x)
+        if got is None:
+            value = nodes[x]
+            if isinstance(value, ParentNode):
+                got = [x, *(2 * u for u in value.unmerged_leaves)]
+            elif value is not None:
+                got = [x]
+            elif x % 2 == 0:
+                got = []
+            else:
+                got = resolution(tm.left(x)) + resolution(tm.right(x))
+            known[x] = got
+        return got
+
+    for x, value in enumerate(nodes):
         if not isinstance(value, ParentNode):
             continue
-        found = parent_hash_children(tree, x)
+        found = parent_hash_children(tree, x, resolution)
         if len(found) != 1:
             detail = (
                 "no descendant carries its parent hash"
