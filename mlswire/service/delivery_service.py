@@ -28,10 +28,11 @@ policy (revocation, expiry) on each request.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -279,6 +280,37 @@ class DeliveryService:
                 raise
             with contextlib.suppress(_StaleKey, Unauthorized):  # the refusal says more
                 self.store.atomic(lambda: self._spend(req))
+            raise
+
+    async def serve_async(
+        self,
+        req: Request,
+        operation: Callable[[], T],
+        offload: Callable[[Callable[[], T]], Awaitable[T]],
+    ) -> T:
+        """:meth:`serve` from an event loop: when the store has a writer thread
+        (SQLite) the transaction is handed to it and awaited, no thread blocks;
+        otherwise (and for the rare retry with a changed key) :meth:`serve` runs
+        through ``offload`` (a thread pool)."""
+
+        def tx() -> T:
+            self._spend(req)
+            return operation()
+
+        future = self.store.submit_atomic(tx)
+        if future is None:
+            return await offload(lambda: self.serve(req, operation))
+        try:
+            return await asyncio.wrap_future(future)
+        except _StaleKey:
+            return await offload(lambda: self.serve(req, operation))
+        except (DSError, ValidationError) as refused:
+            if isinstance(refused, Unauthorized):
+                raise
+            spent = self.store.submit_atomic(lambda: self._spend(req))
+            if spent is not None:
+                with contextlib.suppress(_StaleKey, Unauthorized):
+                    await asyncio.wrap_future(spent)
             raise
 
     def authenticate(self, method: str, target: str, body: bytes, header: str | None) -> Device:

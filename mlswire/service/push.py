@@ -247,7 +247,13 @@ class PushSession:
         up_to = frame["ack"]
         if isinstance(up_to, bool):  # JSON true is no seq (bool is an int in Python)
             raise BadRequest("ack: a non-negative integer (a seq from the queue)")
-        deleted = await run_in_threadpool(self.ds.ack, self.device, self.device.address, up_to)
+        ds, device = self.ds, self.device
+
+        def ack() -> int:
+            return ds.ack(device, device.address, up_to)
+
+        future = ds.store.submit_atomic(ack)  # the store's writer thread, if it has one
+        deleted = await (asyncio.wrap_future(future) if future else run_in_threadpool(ack))
         return {"acked": up_to, "deleted": deleted}
 
 

@@ -29,6 +29,7 @@ sharing one database:
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import hashlib
 import json
@@ -142,6 +143,9 @@ SENDER_NEW_MEMBER_COMMIT = 4
 class Store(Protocol):
     """What the Delivery Service stores. Every method is atomic."""
 
+    # True: writes run on a writer thread of the store (submit_atomic gives futures).
+    background_writer: bool
+
     def register_device(self, device: Device) -> None: ...
     def device(self, address: str) -> Device | None: ...
     def user_devices(self, user: str) -> list[str]: ...
@@ -150,6 +154,7 @@ class Store(Protocol):
         self, address: str, signature_key: bytes, nonce: str, now: float, horizon: float
     ) -> str | None: ...
     def atomic(self, fn: Callable[[], T]) -> T: ...
+    def submit_atomic(self, fn: Callable[[], T]) -> concurrent.futures.Future[T] | None: ...
 
     def publish_key_packages(
         self, address: str, key_packages: Sequence[bytes], last_resort: bytes | None
@@ -283,6 +288,7 @@ class SqlStore(ABC):
 
     placeholder = "?"
     lock_clause = ""  # " FOR UPDATE" on PostgreSQL
+    background_writer = False  # see submit_atomic
     blob_type = "BLOB"
     serial_pk = "INTEGER PRIMARY KEY AUTOINCREMENT"
     nonce_retention = 600.0  # seconds: longer than any accepted request timestamp skew
@@ -291,6 +297,9 @@ class SqlStore(ABC):
         self._pool: list[Any] = []
         self._pool_lock = threading.Lock()
         self._pool_size = pool_size
+        # At most pool_size connections in use: a thread beyond waits for one to come
+        # back rather than opening (and then closing) a connection per transaction.
+        self._pool_slots = threading.BoundedSemaphore(pool_size)
         self._last_prune = 0.0
         # The cursor of the transaction this thread has open (see atomic()): store
         # operations called inside it join it instead of opening their own.
@@ -325,29 +334,30 @@ class SqlStore(ABC):
 
     @contextmanager
     def _tx(self) -> Iterator[Any]:
-        with self._pool_lock:
-            conn = self._pool.pop() if self._pool else None
-        if conn is None:
-            conn = self._connect()
-        broken = False
-        try:
-            with self._transaction(conn) as cur:
-                yield cur
-        except DSError:
-            raise
-        except BaseException:
-            broken = True
-            raise
-        finally:
-            if broken:
+        with self._connection() as conn, self._transaction(conn) as cur:
+            yield cur
+
+    @contextmanager
+    def _connection(self) -> Iterator[Any]:
+        """A pooled connection (one of at most ``pool_size``); dropped if it broke."""
+        with self._pool_slots:
+            with self._pool_lock:
+                conn = self._pool.pop() if self._pool else None
+            if conn is None:
+                conn = self._connect()
+            try:
+                yield conn
+            except DSError:
+                self._give_back(conn)
+                raise
+            except BaseException:
                 self._discard(conn)
-            else:
-                with self._pool_lock:
-                    if len(self._pool) < self._pool_size:
-                        self._pool.append(conn)
-                        conn = None
-                if conn is not None:
-                    self._discard(conn)
+                raise
+            self._give_back(conn)
+
+    def _give_back(self, conn: Any) -> None:
+        with self._pool_lock:
+            self._pool.append(conn)
 
     def _discard(self, conn: Any) -> None:
         # A broken connection may fail to close; it is dropped either way.
@@ -391,6 +401,12 @@ class SqlStore(ABC):
 
     def _read_only(self, call: Callable[[Any], Any]) -> Any:
         return self._write(call)
+
+    def submit_atomic(self, fn: Callable[[], T]) -> concurrent.futures.Future[T] | None:
+        """:meth:`atomic` run by a writer thread of the store, its outcome a future
+        (so an event loop can await it without holding a thread); None when this
+        store has no writer thread (PostgreSQL: run :meth:`atomic` in a thread)."""
+        return None
 
     def atomic(self, fn: Callable[[], T]) -> T:
         """Run ``fn()`` in one transaction: every store operation it calls (in this
