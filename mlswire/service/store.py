@@ -689,10 +689,15 @@ class SqlStore(ABC):
 
         self._run(tx)
 
-    def _lock_group(self, cur: Any, group_id: bytes, who: str) -> tuple[int, bytes | None]:
-        """Lock the group's row: its epoch and public state (None: not followed)."""
+    def _lock_group(
+        self, cur: Any, group_id: bytes, who: str, with_state: bool = True
+    ) -> tuple[int, bytes | None]:
+        """Lock the group's row: its epoch and public state (None: not followed, or
+        not asked for: an application message needs neither the view nor its bytes,
+        tens of kilobytes for a big group)."""
+        column = "public_state" if with_state else "NULL"
         row = self._x(
-            cur, "SELECT epoch, public_state FROM ds_groups WHERE group_id = ?{lock}", (group_id,)
+            cur, f"SELECT epoch, {column} FROM ds_groups WHERE group_id = ?{{lock}}", (group_id,)
         ).fetchone()
         if row is None:
             raise not_member(who, group_id)
@@ -702,7 +707,8 @@ class SqlStore(ABC):
         digest = hashlib.sha256(sub.message).digest()
 
         def tx(cur: Any) -> SendResult:
-            current, state = self._lock_group(cur, sub.group_id, sub.sender)
+            handshake = sub.content_type in (CONTENT_COMMIT, CONTENT_PROPOSAL)
+            current, state = self._lock_group(cur, sub.group_id, sub.sender, handshake)
             # Checked under the group lock, so two concurrent retries of the same bytes
             # cannot both pass.
             seen = self._x(
