@@ -799,11 +799,7 @@ class SqlStore(ABC):
                 entries += [(a, "welcome", sub.welcome) for a in welcome_to]
             queued = self._fan_out(cur, sub, entries, now)
             if added:
-                self._many(
-                    cur,
-                    "INSERT INTO ds_members (group_id, address) VALUES (?, ?)",
-                    [(sub.group_id, a) for a in added],
-                )
+                self._insert(cur, "ds_members (group_id, address)", [(sub.group_id, a) for a in added])
             if external_join and sub.sender not in members and not followed:
                 self._x(
                     cur,
@@ -850,6 +846,15 @@ class SqlStore(ABC):
             f"commit for epoch {sub.epoch} of group {gid} rejected: the group is at epoch {current}"
         )
 
+    def _insert(self, cur: Any, into: str, rows: Sequence[Sequence[Any]]) -> None:
+        """``INSERT INTO {into} VALUES (...), (...), ...``: one statement per 100
+        rows (cheaper than executemany's per-row protocol for a fan-out's few rows)."""
+        for i in range(0, len(rows), 100):
+            chunk = rows[i : i + 100]
+            one = "(" + ", ".join("?" * len(chunk[0])) + ")"
+            params = [v for r in chunk for v in r]
+            self._x(cur, f"INSERT INTO {into} VALUES " + ", ".join([one] * len(chunk)), params)
+
     def _many(self, cur: Any, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         """One statement for many rows (psycopg pipelines it; SQLite loops in C)."""
         cur.executemany(self._sql(sql), [tuple(r) for r in rows])
@@ -895,10 +900,10 @@ class SqlStore(ABC):
             rows.append((a, seqs[a], kind, g, sender, epoch, ct, data, now))
             queued.append((a, QueuedMessage(seqs[a], kind, g, sender, epoch, ct, data, now)))
             seqs[a] += 1
-        self._many(
+        self._insert(
             cur,
-            "INSERT INTO ds_queue (address, seq, kind, group_id, sender, epoch, content_type,"
-            " data, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "ds_queue (address, seq, kind, group_id, sender, epoch, content_type, data,"
+            " received_at)",
             rows,
         )
         self._announce(cur, sorted(seqs))
