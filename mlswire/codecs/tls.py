@@ -82,14 +82,24 @@ MEMO_ENCODED = frozenset({"KeyPackage", "LeafNode", "Capabilities"})
 MEMO_SIZE = 1 << 16
 
 
-_MEMOS: set[Encoder] = set()  # the memo wrappers made (never wrapped twice)
+_MEMOS: set[Encoder | Decoder] = set()  # the memo wrappers made (never wrapped twice)
+# One memo per type, shared by the plain and the limited compiler: a value decoded by
+# either (see REMEMBER_KEY) is known to both encoders.
+_MEMO_TABLES: dict[str, dict[int, tuple[Any, bytes]]] = {}
+
+#: The ``env`` key (set by ``decode(..., remember=True)``, to a dict private to that
+#: call) under which the decoders of the MEMO_ENCODED types enter each decoded value in
+#: the memo with the exact bytes it was read from. TLS decoding is exact (a decoded value
+#: re-encodes to the bytes it was read from: length headers are minimal, presence bytes
+#: 0 or 1, no trailing bytes; the fuzz harness checks it on every accepted input), so
+#: those bytes are its encoding.
+REMEMBER_KEY = "!remember"
 
 
-def _memo_encoder(enc: Encoder) -> Encoder:
+def _memo_encoder(enc: Encoder, memo: dict[int, tuple[Any, bytes]]) -> Encoder:
     # Keyed by id(); the entry holds the value itself, so the id cannot be reused by
     # another object while the entry lives. Schema structs are frozen (their fields are
     # tuples, bytes, ints and frozen structs), so the same object has the same bytes.
-    memo: dict[int, tuple[Any, bytes]] = {}
 
     def encode_memo(value: Any, out: bytearray, env: dict[str, Any]) -> None:
         hit = memo.get(id(value))
@@ -103,6 +113,50 @@ def _memo_encoder(enc: Encoder) -> Encoder:
         memo[id(value)] = (value, bytes(out[start:]))
 
     return encode_memo
+
+
+def _memo_decoder(dec: Decoder, memo: dict[int, tuple[Any, bytes]], d: Type) -> Decoder:
+    # A struct made only of length-prefixed fields (Capabilities) is also shared within
+    # one remembering decode: its end is found from its length headers alone, and equal
+    # bytes give the one value already decoded (structs are frozen). A tree's members
+    # mostly run the same software, so N leaves carry a handful of distinct Capabilities.
+    shared = all(f.case is None and f.type.kind in ("opaque", "vector") for f in d.fields)
+    fields = len(d.fields) if shared else 0
+    name = d.name
+
+    def decode_memo(buf: bytes, pos: int, env: dict[str, Any]) -> tuple[Any, int]:
+        seen = env.get(REMEMBER_KEY)
+        if seen is None:
+            return dec(buf, pos, env)
+        key = None
+        if fields:
+            end = pos
+            try:
+                for _ in range(fields):
+                    n = buf[end]
+                    if n < 0x40:  # one-byte header: most of them
+                        end += 1 + n
+                    else:
+                        n, end = read_length(buf, end)
+                        end += n
+            except (DecodeError, IndexError):
+                end = -1  # the decoder below reports it
+            if 0 <= end <= len(buf):
+                key = (name, buf[pos:end])
+                hit = seen.get(key)
+                if hit is not None:
+                    memo[id(hit)] = (hit, key[1])
+                    return hit, end
+        value, end = dec(buf, pos, env)
+        if len(memo) >= MEMO_SIZE:
+            memo.clear()
+        data = buf[pos:end]
+        memo[id(value)] = (value, data)
+        if key is not None and key[1] == data:
+            seen[key] = value
+        return value, end
+
+    return decode_memo
 
 
 class _Compiler(StructCompiler):
@@ -397,17 +451,21 @@ class _Compiler(StructCompiler):
         if d.name not in MEMO_ENCODED:
             super().ensure(d)
             return
-        name = f"e_{d.name}"
         with COMPILE_LOCK:
-            before = self.ns.get(name)
+            memo = _MEMO_TABLES.setdefault(d.name, {})
+            names = (f"e_{d.name}", f"d_{d.name}")
+            before = {name: self.ns.get(name) for name in names}
             super().ensure(d)
-            enc = self.ns.get(name)
-            if enc is not None and enc is not before and enc not in _MEMOS:
-                # Freshly compiled: callers find e_<name> in the namespace at call
-                # time, so they all use the memo.
-                memo = _memo_encoder(enc)
-                _MEMOS.add(memo)
-                self.ns[name] = memo
+            for name in names:
+                fn = self.ns.get(name)
+                if fn is not None and fn is not before[name] and fn not in _MEMOS:
+                    # Freshly compiled: callers find e_<name> and d_<name> in the
+                    # namespace at call time, so they all use the memo.
+                    wrapped = (
+                        _memo_encoder(fn, memo) if name[0] == "e" else _memo_decoder(fn, memo, d)
+                    )
+                    _MEMOS.add(wrapped)
+                    self.ns[name] = wrapped
 
     def top(self, d: Type) -> tuple[Decoder, Encoder]:
         if d.kind == "struct":
@@ -459,13 +517,19 @@ def decode(
     context: Mapping[str, Any] | None = None,
     *,
     limits: Limits | None = None,
+    remember: bool = False,
 ) -> Any:
     """Decode exactly one value of schema type ``tp`` from ``data``; trailing bytes are an
     error. ``limits`` bounds the input size, every vector length header and every
-    vector's element count."""
+    vector's element count. ``remember``: the decoded KeyPackages, LeafNodes and
+    Capabilities keep the bytes they were read from as their encoding (``REMEMBER_KEY``),
+    so encoding them again (tree hash, signature inputs) costs nothing, and equal
+    Capabilities in the input are decoded once and shared."""
     dec, _, name = _top.get(tp) or _functions(tp)
     buf = data if data.__class__ is bytes else bytes(data)
     env = dict(context) if context else {}
+    if remember:
+        env[REMEMBER_KEY] = {}
     if limits is not None:
         limits.check_size(len(buf), name)
         if min(limits.max_vector_length, limits.max_vector_elements) < len(buf):
