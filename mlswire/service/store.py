@@ -29,19 +29,22 @@ sharing one database:
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import hashlib
 import json
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 # The refusals the DS turns into HTTP statuses are the wire contract's (re-exported).
 from .contract import BadRequest, Conflict, DSError, Forbidden, Gone, NotFound, Unauthorized
+
+T = TypeVar("T")
 
 
 def not_member(address: str, group_id: bytes) -> Forbidden:
@@ -103,8 +106,10 @@ class SendResult:
     epoch: int  # the group's epoch after this message
     recipients: int
     duplicate: bool = False
-    # Who got a copy (for waking their long-polls); not part of the stored result.
+    # Who got a copy (for waking their long-polls), and the entries queued for them
+    # (pushed from memory by this process); not part of the stored result.
     delivered_to: tuple[str, ...] = field(default=(), compare=False)
+    queued: tuple[tuple[str, QueuedMessage], ...] = field(default=(), compare=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         return {"epoch": self.epoch, "recipients": self.recipients, "duplicate": self.duplicate}
@@ -138,10 +143,18 @@ SENDER_NEW_MEMBER_COMMIT = 4
 class Store(Protocol):
     """What the Delivery Service stores. Every method is atomic."""
 
+    # True: writes run on a writer thread of the store (submit_atomic gives futures).
+    background_writer: bool
+
     def register_device(self, device: Device) -> None: ...
     def device(self, address: str) -> Device | None: ...
     def user_devices(self, user: str) -> list[str]: ...
     def use_nonce(self, address: str, nonce: str, now: float, horizon: float) -> bool: ...
+    def spend_nonce(
+        self, address: str, signature_key: bytes, nonce: str, now: float, horizon: float
+    ) -> str | None: ...
+    def atomic(self, fn: Callable[[], T]) -> T: ...
+    def submit_atomic(self, fn: Callable[[], T]) -> concurrent.futures.Future[T] | None: ...
 
     def publish_key_packages(
         self, address: str, key_packages: Sequence[bytes], last_resort: bytes | None
@@ -173,9 +186,15 @@ class Store(Protocol):
     def get_blob(self, group_id: bytes, reader: str, blob_id: str) -> bytes: ...
 
     def fetch(self, address: str, after: int, limit: int) -> list[QueuedMessage]: ...
+    def read_queue(
+        self, address: str, after: int, limit: int, expire_before: float | None = None
+    ) -> tuple[list[QueuedMessage], int]: ...
     def ack(self, address: str, up_to: int) -> int: ...
     def expire(self, before: float, address: str | None = None) -> int: ...
     def lost(self, address: str) -> int: ...
+    def listen(
+        self, callback: Callable[[Sequence[str] | None], None]
+    ) -> Callable[[], None] | None: ...
     def close(self) -> None: ...
 
 
@@ -269,6 +288,7 @@ class SqlStore(ABC):
 
     placeholder = "?"
     lock_clause = ""  # " FOR UPDATE" on PostgreSQL
+    background_writer = False  # see submit_atomic
     blob_type = "BLOB"
     serial_pk = "INTEGER PRIMARY KEY AUTOINCREMENT"
     nonce_retention = 600.0  # seconds: longer than any accepted request timestamp skew
@@ -277,7 +297,13 @@ class SqlStore(ABC):
         self._pool: list[Any] = []
         self._pool_lock = threading.Lock()
         self._pool_size = pool_size
+        # At most pool_size connections in use: a thread beyond waits for one to come
+        # back rather than opening (and then closing) a connection per transaction.
+        self._pool_slots = threading.BoundedSemaphore(pool_size)
         self._last_prune = 0.0
+        # The cursor of the transaction this thread has open (see atomic()): store
+        # operations called inside it join it instead of opening their own.
+        self._local = threading.local()
 
     # -- connections (a small pool: the HTTP layer calls in from worker threads) --
     @abstractmethod
@@ -291,31 +317,47 @@ class SqlStore(ABC):
     def _retryable(self, exc: BaseException) -> bool:
         return False
 
+    # -- notifications to other DS processes sharing the database --
+    def _announce(self, cur: Any, addresses: Sequence[str]) -> None:
+        """Tell the other DS processes, when this transaction commits, that these
+        devices have new entries (PostgreSQL: NOTIFY). Here: nothing; they re-read."""
+        return None
+
+    def listen(
+        self, callback: Callable[[Sequence[str] | None], None]
+    ) -> Callable[[], None] | None:
+        """Call ``callback(addresses)`` from a thread whenever another DS process
+        queued entries for those devices (``None``: maybe any device, after a lost
+        connection); the returned call stops it. None: this database cannot notify
+        (SQLite), so waiters re-read the store every poll interval."""
+        return None
+
     @contextmanager
     def _tx(self) -> Iterator[Any]:
-        with self._pool_lock:
-            conn = self._pool.pop() if self._pool else None
-        if conn is None:
-            conn = self._connect()
-        broken = False
-        try:
-            with self._transaction(conn) as cur:
-                yield cur
-        except DSError:
-            raise
-        except BaseException:
-            broken = True
-            raise
-        finally:
-            if broken:
+        with self._connection() as conn, self._transaction(conn) as cur:
+            yield cur
+
+    @contextmanager
+    def _connection(self) -> Iterator[Any]:
+        """A pooled connection (one of at most ``pool_size``); dropped if it broke."""
+        with self._pool_slots:
+            with self._pool_lock:
+                conn = self._pool.pop() if self._pool else None
+            if conn is None:
+                conn = self._connect()
+            try:
+                yield conn
+            except DSError:
+                self._give_back(conn)
+                raise
+            except BaseException:
                 self._discard(conn)
-            else:
-                with self._pool_lock:
-                    if len(self._pool) < self._pool_size:
-                        self._pool.append(conn)
-                        conn = None
-                if conn is not None:
-                    self._discard(conn)
+                raise
+            self._give_back(conn)
+
+    def _give_back(self, conn: Any) -> None:
+        with self._pool_lock:
+            self._pool.append(conn)
 
     def _discard(self, conn: Any) -> None:
         # A broken connection may fail to close; it is dropped either way.
@@ -323,18 +365,55 @@ class SqlStore(ABC):
             conn.close()
 
     def _run(self, fn: Any, *args: Any) -> Any:
-        """Run ``fn(cursor, *args)`` in a transaction, retrying deadlocks and
-        serialization failures (bounded)."""
+        """Run ``fn(cursor, *args)`` in a write transaction. Inside :meth:`atomic` it
+        joins the transaction already open."""
+        joined = getattr(self._local, "cur", None)
+        if joined is not None:
+            return fn(joined, *args)
+        return self._write(lambda cur: fn(cur, *args))
+
+    def _read(self, fn: Any, *args: Any) -> Any:
+        """Run ``fn(cursor, *args)``, which only reads: joined to an open
+        transaction, else in a read transaction (one that needs no write lock where
+        the database has such a lock: SQLite)."""
+        joined = getattr(self._local, "cur", None)
+        if joined is not None:
+            return fn(joined, *args)
+        return self._read_only(lambda cur: fn(cur, *args))
+
+    def _write(self, call: Callable[[Any], Any]) -> Any:
+        """``call(cursor)`` in a transaction of its own, retrying deadlocks and
+        serialization failures (bounded). SQLite overrides it (group commit)."""
         for attempt in range(5):
             try:
                 with self._tx() as cur:
-                    return fn(cur, *args)
+                    self._local.cur = cur
+                    try:
+                        return call(cur)
+                    finally:
+                        self._local.cur = None
             except Exception as e:
                 if attempt < 4 and self._retryable(e):
                     time.sleep(0.01 * (attempt + 1))
                     continue
                 raise
         raise AssertionError("unreachable")
+
+    def _read_only(self, call: Callable[[Any], Any]) -> Any:
+        return self._write(call)
+
+    def submit_atomic(self, fn: Callable[[], T]) -> concurrent.futures.Future[T] | None:
+        """:meth:`atomic` run by a writer thread of the store, its outcome a future
+        (so an event loop can await it without holding a thread); None when this
+        store has no writer thread (PostgreSQL: run :meth:`atomic` in a thread)."""
+        return None
+
+    def atomic(self, fn: Callable[[], T]) -> T:
+        """Run ``fn()`` in one transaction: every store operation it calls (in this
+        thread) is part of it, so they commit together or not at all. This is how
+        the DS makes a request one transaction (the nonce, then the operation)."""
+        result: T = self._run(lambda cur: fn())
+        return result
 
     def _sql(self, sql: str) -> str:
         sql = sql.replace("{lock}", self.lock_clause)
@@ -400,7 +479,7 @@ class SqlStore(ABC):
                 return None
             return Device(row[0], row[1], int(row[2]), bytes(row[3]), bytes(row[4]))
 
-        result: Device | None = self._run(tx)
+        result: Device | None = self._read(tx)
         return result
 
     def user_devices(self, user: str) -> list[str]:
@@ -410,18 +489,21 @@ class SqlStore(ABC):
             ).fetchall()
             return [r[0] for r in rows]
 
-        result: list[str] = self._run(tx)
+        result: list[str] = self._read(tx)
         return result
+
+    def _prune(self, cur: Any, now: float, horizon: float) -> None:
+        if now - self._last_prune > 60:
+            self._last_prune = now
+            self._x(cur, "DELETE FROM ds_nonces WHERE ts < ?", (now - horizon,))
+            # Retries are recognised for RETRY_WINDOW; older digests are dropped.
+            self._x(cur, "DELETE FROM ds_accepted WHERE accepted_at < ?", (now - RETRY_WINDOW,))
 
     def use_nonce(self, address: str, nonce: str, now: float, horizon: float) -> bool:
         """Record a request nonce; False if it was seen before (a replayed request)."""
 
         def tx(cur: Any) -> bool:
-            if now - self._last_prune > 60:
-                self._last_prune = now
-                self._x(cur, "DELETE FROM ds_nonces WHERE ts < ?", (now - horizon,))
-                # Retries are recognised for RETRY_WINDOW; older digests are dropped.
-                self._x(cur, "DELETE FROM ds_accepted WHERE accepted_at < ?", (now - RETRY_WINDOW,))
+            self._prune(cur, now, horizon)
             c = self._x(
                 cur,
                 "INSERT INTO ds_nonces (address, nonce, ts) VALUES (?, ?, ?)"
@@ -431,6 +513,33 @@ class SqlStore(ABC):
             return bool(c.rowcount == 1)
 
         result: bool = self._run(tx)
+        return result
+
+    def spend_nonce(
+        self, address: str, signature_key: bytes, nonce: str, now: float, horizon: float
+    ) -> str | None:
+        """Record a request nonce of the device registered with ``signature_key`` (the
+        key its signature was verified with, outside the transaction), in one
+        statement. None when done; else why not: ``"replay"`` (nonce already used),
+        ``"key"`` (the device re-registered with another key since: verify again)."""
+
+        def tx(cur: Any) -> str | None:
+            self._prune(cur, now, horizon)
+            c = self._x(
+                cur,
+                "INSERT INTO ds_nonces (address, nonce, ts) SELECT ?, ?, ? WHERE EXISTS"
+                " (SELECT 1 FROM ds_devices WHERE address = ? AND signature_key = ?)"
+                " ON CONFLICT DO NOTHING",
+                (address, nonce, now, address, signature_key),
+            )
+            if c.rowcount == 1:
+                return None
+            row = self._x(
+                cur, "SELECT signature_key FROM ds_devices WHERE address = ?", (address,)
+            ).fetchone()
+            return "key" if row is None or bytes(row[0]) != signature_key else "replay"
+
+        result: str | None = self._run(tx)
         return result
 
     # -- KeyPackages --
@@ -470,7 +579,7 @@ class SqlStore(ABC):
         return int(row[0])
 
     def key_package_count(self, address: str) -> int:
-        result: int = self._run(self._count, address)
+        result: int = self._read(self._count, address)
         return result
 
     def _claim_row(self, cur: Any, address: str) -> tuple[int, bytes] | None:
@@ -551,7 +660,7 @@ class SqlStore(ABC):
             info = None if row[1] is None else bytes(row[1])
             return GroupRecord(group_id, int(row[0]), tuple(self._members(cur, group_id)), info)
 
-        result: GroupRecord | None = self._run(tx)
+        result: GroupRecord | None = self._read(tx)
         return result
 
     def set_group_info(
@@ -580,10 +689,15 @@ class SqlStore(ABC):
 
         self._run(tx)
 
-    def _lock_group(self, cur: Any, group_id: bytes, who: str) -> tuple[int, bytes | None]:
-        """Lock the group's row: its epoch and public state (None: not followed)."""
+    def _lock_group(
+        self, cur: Any, group_id: bytes, who: str, with_state: bool = True
+    ) -> tuple[int, bytes | None]:
+        """Lock the group's row: its epoch and public state (None: not followed, or
+        not asked for: an application message needs neither the view nor its bytes,
+        tens of kilobytes for a big group)."""
+        column = "public_state" if with_state else "NULL"
         row = self._x(
-            cur, "SELECT epoch, public_state FROM ds_groups WHERE group_id = ?{lock}", (group_id,)
+            cur, f"SELECT epoch, {column} FROM ds_groups WHERE group_id = ?{{lock}}", (group_id,)
         ).fetchone()
         if row is None:
             raise not_member(who, group_id)
@@ -593,7 +707,8 @@ class SqlStore(ABC):
         digest = hashlib.sha256(sub.message).digest()
 
         def tx(cur: Any) -> SendResult:
-            current, state = self._lock_group(cur, sub.group_id, sub.sender)
+            handshake = sub.content_type in (CONTENT_COMMIT, CONTENT_PROPOSAL)
+            current, state = self._lock_group(cur, sub.group_id, sub.sender, handshake)
             # Checked under the group lock, so two concurrent retries of the same bytes
             # cannot both pass.
             seen = self._x(
@@ -665,11 +780,9 @@ class SqlStore(ABC):
                     f" at epoch {current}"
                 )
             added = [a for a in add if a not in members]
+            known = self._lock_devices(cur, sorted(added), lock=False)
             for a in added:
-                if (
-                    self._x(cur, "SELECT 1 FROM ds_devices WHERE address = ?", (a,)).fetchone()
-                    is None
-                ):
+                if a not in known:
                     raise BadRequest(f"add: unknown device {a}")
             for r in remove:
                 if r not in members:
@@ -680,37 +793,30 @@ class SqlStore(ABC):
             # member learns it was removed); the Welcome to the added devices only.
             message_to = [m for m in members if m != sub.sender]
             welcome_to = added if sub.welcome is not None else []
-            seqs = self._reserve(cur, sorted(set(message_to) | set(welcome_to)))
             now = time.time()
-            for addr in message_to:
-                self._enqueue(cur, addr, seqs[addr], "message", sub, sub.message, now)
-                seqs[addr] += 1
-            for addr in welcome_to:
-                assert sub.welcome is not None
-                self._enqueue(cur, addr, seqs[addr], "welcome", sub, sub.welcome, now)
-                seqs[addr] += 1
-            for a in added:
-                self._x(
-                    cur,
-                    "INSERT INTO ds_members (group_id, address) VALUES (?, ?)",
-                    (sub.group_id, a),
-                )
+            entries = [(a, "message", sub.message) for a in message_to]
+            if sub.welcome is not None:
+                entries += [(a, "welcome", sub.welcome) for a in welcome_to]
+            queued = self._fan_out(cur, sub, entries, now)
+            if added:
+                self._insert(cur, "ds_members (group_id, address)", [(sub.group_id, a) for a in added])
             if external_join and sub.sender not in members and not followed:
                 self._x(
                     cur,
                     "INSERT INTO ds_members (group_id, address) VALUES (?, ?)",
                     (sub.group_id, sub.sender),
                 )
-            for r in remove:
-                self._x(
+            if remove:
+                self._many(
                     cur,
                     "DELETE FROM ds_members WHERE group_id = ? AND address = ?",
-                    (sub.group_id, r),
+                    [(sub.group_id, r) for r in remove],
                 )
             result = SendResult(
                 new_epoch,
                 len(message_to) + len(welcome_to),
                 delivered_to=tuple(message_to) + tuple(welcome_to),
+                queued=queued,
             )
             self._x(
                 cur,
@@ -740,28 +846,84 @@ class SqlStore(ABC):
             f"commit for epoch {sub.epoch} of group {gid} rejected: the group is at epoch {current}"
         )
 
-    def _reserve(self, cur: Any, addresses: list[str]) -> dict[str, int]:
-        """Lock each device row (in sorted order) and return its next queue seq."""
+    def _insert(self, cur: Any, into: str, rows: Sequence[Sequence[Any]]) -> None:
+        """``INSERT INTO {into} VALUES (...), (...), ...``: one statement per 100
+        rows (cheaper than executemany's per-row protocol for a fan-out's few rows)."""
+        for i in range(0, len(rows), 100):
+            chunk = rows[i : i + 100]
+            one = "(" + ", ".join("?" * len(chunk[0])) + ")"
+            params = [v for r in chunk for v in r]
+            self._x(cur, f"INSERT INTO {into} VALUES " + ", ".join([one] * len(chunk)), params)
+
+    def _many(self, cur: Any, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """One statement for many rows (psycopg pipelines it; SQLite loops in C)."""
+        cur.executemany(self._sql(sql), [tuple(r) for r in rows])
+
+    def _in(self, n: int) -> str:
+        return "(" + ", ".join("?" * n) + ")"
+
+    def _lock_devices(
+        self, cur: Any, addresses: Iterable[str], lock: bool = True
+    ) -> dict[str, int]:
+        """The next queue seq of each of ``addresses`` that is a device here, in one
+        query; with ``lock``, their rows are locked in sorted order (PostgreSQL takes
+        FOR UPDATE locks in the ORDER BY order), so concurrent fan-outs never
+        deadlock. Chunked to stay under every driver's parameter limit."""
         out: dict[str, int] = {}
-        for addr in addresses:
-            row = self._x(
-                cur, "SELECT next_seq FROM ds_devices WHERE address = ?{lock}", (addr,)
-            ).fetchone()
-            if row is None:
-                raise BadRequest(f"unknown device {addr}")
-            out[addr] = int(row[0])
+        ordered = sorted(addresses)
+        for i in range(0, len(ordered), 900):
+            chunk = ordered[i : i + 900]
+            rows = self._x(
+                cur,
+                f"SELECT address, next_seq FROM ds_devices WHERE address IN {self._in(len(chunk))}"
+                " ORDER BY address" + ("{lock}" if lock else ""),
+                chunk,
+            ).fetchall()
+            out.update((r[0], int(r[1])) for r in rows)
         return out
 
-    def _enqueue(
-        self, cur: Any, addr: str, seq: int, kind: str, sub: Submission, data: bytes, now: float
-    ) -> None:
-        self._x(
+    def _fan_out(
+        self, cur: Any, sub: Submission, entries: Sequence[tuple[str, str, bytes]], now: float
+    ) -> tuple[tuple[str, QueuedMessage], ...]:
+        """Queue each ``(address, kind, data)`` (one entry per device) at the device's
+        next seq: a locking read, one batched insert and one update, whatever the
+        number of recipients. Returns the entries queued (for in-process push)."""
+        if not entries:
+            return ()
+        seqs = self._lock_devices(cur, {a for a, _, _ in entries})
+        rows: list[tuple[Any, ...]] = []
+        queued: list[tuple[str, QueuedMessage]] = []
+        g, sender, epoch, ct = sub.group_id, sub.sender, sub.epoch, sub.content_type
+        for a, kind, data in entries:
+            if a not in seqs:
+                raise BadRequest(f"unknown device {a}")
+            rows.append((a, seqs[a], kind, g, sender, epoch, ct, data, now))
+            queued.append((a, QueuedMessage(seqs[a], kind, g, sender, epoch, ct, data, now)))
+            seqs[a] += 1
+        self._insert(
             cur,
-            "INSERT INTO ds_queue (address, seq, kind, group_id, sender, epoch, content_type,"
-            " data, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (addr, seq, kind, sub.group_id, sub.sender, sub.epoch, sub.content_type, data, now),
+            "ds_queue (address, seq, kind, group_id, sender, epoch, content_type, data,"
+            " received_at)",
+            rows,
         )
-        self._x(cur, "UPDATE ds_devices SET next_seq = ? WHERE address = ?", (seq + 1, addr))
+        self._announce(cur, sorted(seqs))
+        if len(rows) == len(seqs):  # one entry per device (always, today): one statement
+            ordered = sorted(seqs)
+            for i in range(0, len(ordered), 900):
+                chunk = ordered[i : i + 900]
+                self._x(
+                    cur,
+                    "UPDATE ds_devices SET next_seq = next_seq + 1 WHERE address IN"
+                    + self._in(len(chunk)),
+                    chunk,
+                )
+        else:
+            self._many(
+                cur,
+                "UPDATE ds_devices SET next_seq = ? WHERE address = ?",
+                sorted((n, a) for a, n in seqs.items()),
+            )
+        return tuple(queued)
 
     # -- attachments --
     def put_blob(self, group_id: bytes, sender: str, data: bytes) -> str:
@@ -797,33 +959,42 @@ class SqlStore(ABC):
                 raise NotFound(f"no attachment {blob_id} in group {group_id.hex()}")
             return bytes(row[0])
 
-        result: bytes = self._run(tx)
+        result: bytes = self._read(tx)
         return result
 
     # -- queues --
-    def fetch(self, address: str, after: int, limit: int) -> list[QueuedMessage]:
-        def tx(cur: Any) -> list[QueuedMessage]:
-            rows = self._x(
-                cur,
-                "SELECT seq, kind, group_id, sender, epoch, content_type, data, received_at"
-                " FROM ds_queue WHERE address = ? AND seq > ? ORDER BY seq LIMIT ?",
-                (address, after, limit),
-            ).fetchall()
-            return [
-                QueuedMessage(
-                    int(r[0]),
-                    r[1],
-                    bytes(r[2]),
-                    r[3],
-                    int(r[4]),
-                    int(r[5]),
-                    bytes(r[6]),
-                    float(r[7]),
-                )
-                for r in rows
-            ]
+    def _fetch(self, cur: Any, address: str, after: int, limit: int) -> list[QueuedMessage]:
+        rows = self._x(
+            cur,
+            "SELECT seq, kind, group_id, sender, epoch, content_type, data, received_at"
+            " FROM ds_queue WHERE address = ? AND seq > ? ORDER BY seq LIMIT ?",
+            (address, after, limit),
+        ).fetchall()
+        return [
+            QueuedMessage(
+                int(r[0]), r[1], bytes(r[2]), r[3], int(r[4]), int(r[5]), bytes(r[6]), float(r[7])
+            )
+            for r in rows
+        ]
 
-        result: list[QueuedMessage] = self._run(tx)
+    def fetch(self, address: str, after: int, limit: int) -> list[QueuedMessage]:
+        result: list[QueuedMessage] = self._read(self._fetch, address, after, limit)
+        return result
+
+    def read_queue(
+        self, address: str, after: int, limit: int, expire_before: float | None = None
+    ) -> tuple[list[QueuedMessage], int]:
+        """One read of a device's queue (a long-poll round, a push): first expire what
+        is older than ``expire_before`` (if given), then the entries after ``after``
+        and the count of expired unread ones, in one transaction."""
+
+        def tx(cur: Any) -> tuple[list[QueuedMessage], int]:
+            if expire_before is not None:
+                self._expire(cur, expire_before, address)
+            return self._fetch(cur, address, after, limit), self._lost(cur, address)
+
+        run = self._read if expire_before is None else self._run
+        result: tuple[list[QueuedMessage], int] = run(tx)
         return result
 
     def ack(self, address: str, up_to: int) -> int:
@@ -842,41 +1013,34 @@ class SqlStore(ABC):
         result: int = self._run(tx)
         return result
 
+    def _expire(self, cur: Any, before: float, address: str | None) -> int:
+        where = "received_at < ?" + (" AND address = ?" if address is not None else "")
+        params: tuple[Any, ...] = (before,) if address is None else (before, address)
+        rows = self._x(
+            cur,
+            f"SELECT address, COUNT(*) FROM ds_queue WHERE {where} GROUP BY address",
+            params,
+        ).fetchall()
+        total = 0
+        for addr, n in sorted(rows):  # device rows in sorted order, as in submit
+            self._x(cur, "UPDATE ds_devices SET lost = lost + ? WHERE address = ?", (int(n), addr))
+            total += int(n)
+        if total:
+            self._x(cur, f"DELETE FROM ds_queue WHERE {where}", params)
+        return total
+
     def expire(self, before: float, address: str | None = None) -> int:
         """Drop queued messages received before ``before`` (queue retention), counting
         them per device in ``lost`` so the device is told it is behind."""
-
-        def tx(cur: Any) -> int:
-            where = "received_at < ?" + (" AND address = ?" if address is not None else "")
-            params: tuple[Any, ...] = (before,) if address is None else (before, address)
-            rows = self._x(
-                cur,
-                f"SELECT address, COUNT(*) FROM ds_queue WHERE {where} GROUP BY address",
-                params,
-            ).fetchall()
-            total = 0
-            for addr, n in sorted(rows):  # device rows in sorted order, as in submit
-                self._x(
-                    cur,
-                    "UPDATE ds_devices SET lost = lost + ? WHERE address = ?",
-                    (int(n), addr),
-                )
-                total += int(n)
-            if total:
-                self._x(cur, f"DELETE FROM ds_queue WHERE {where}", params)
-            return total
-
-        result: int = self._run(tx)
+        result: int = self._run(self._expire, before, address)
         return result
 
-    def lost(self, address: str) -> int:
-        def tx(cur: Any) -> int:
-            row = self._x(
-                cur, "SELECT lost FROM ds_devices WHERE address = ?", (address,)
-            ).fetchone()
-            return 0 if row is None else int(row[0])
+    def _lost(self, cur: Any, address: str) -> int:
+        row = self._x(cur, "SELECT lost FROM ds_devices WHERE address = ?", (address,)).fetchone()
+        return 0 if row is None else int(row[0])
 
-        result: int = self._run(tx)
+    def lost(self, address: str) -> int:
+        result: int = self._read(self._lost, address)
         return result
 
 

@@ -2,23 +2,31 @@
 
 WAL journal (readers do not block the writer), ``synchronous=FULL`` (a transaction the
 DS acknowledged survives a process kill and a power loss), and ``BEGIN IMMEDIATE`` for
-every transaction: it takes the database's write lock up front, which is what makes the
-group and device "row locks" of :class:`~.store.SqlStore` exact here, also between
-several processes opening the same file (they wait up to ``busy_timeout``).
+every write transaction: it takes the database's write lock up front, which is what
+makes the group and device "row locks" of :class:`~.store.SqlStore` exact here, also
+between several processes opening the same file (they wait up to ``busy_timeout``).
+In a process, one thread writes (:class:`_GroupCommit`: many requests per commit, each
+in its own savepoint); reads run beside it in deferred transactions (WAL readers).
 """
 
 from __future__ import annotations
 
+import concurrent.futures
+import queue
 import sqlite3
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .store import SqlStore
 
+T = TypeVar("T")
+
 
 class SqliteStore(SqlStore):
+    background_writer = True  # _GroupCommit
     placeholder = "?"
     lock_clause = ""
     blob_type = "BLOB"
@@ -26,6 +34,8 @@ class SqliteStore(SqlStore):
 
     def __init__(self, path: str | Path, *, synchronous: str = "FULL", pool_size: int = 8) -> None:
         super().__init__(pool_size)
+        self._committer: _GroupCommit | None = None
+        self._committer_lock = threading.Lock()
         self.path = str(path)
         if synchronous not in ("FULL", "NORMAL"):
             raise ValueError("synchronous is FULL or NORMAL")
@@ -54,9 +64,9 @@ class SqliteStore(SqlStore):
         return conn
 
     @contextmanager
-    def _transaction(self, conn: Any) -> Iterator[Any]:
+    def _transaction(self, conn: Any, begin: str = "BEGIN IMMEDIATE") -> Iterator[Any]:
         cur = conn.cursor()
-        cur.execute("BEGIN IMMEDIATE")
+        cur.execute(begin)
         try:
             yield cur
         except BaseException:
@@ -66,6 +76,149 @@ class SqliteStore(SqlStore):
             conn.commit()
         finally:
             cur.close()
+
+    def _read_only(self, call: Callable[[Any], Any]) -> Any:
+        # A deferred transaction: a WAL reader, beside the writer and other readers.
+        with self._connection() as conn, self._transaction(conn, "BEGIN") as cur:
+            return call(cur)
+
+    def _group_commit(self) -> _GroupCommit:
+        with self._committer_lock:
+            if self._committer is None:
+                self._committer = _GroupCommit(self)
+            return self._committer
+
+    def _write(self, call: Callable[[Any], Any]) -> Any:
+        return self._group_commit().run(call)
+
+    def submit_atomic(self, fn: Callable[[], T]) -> concurrent.futures.Future[T] | None:
+        """:meth:`atomic` without waiting: the writer thread runs it; the future is
+        resolved after its commit (an event loop awaits it, no thread blocks)."""
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        self._group_commit().submit(_Write(lambda cur: fn(), future))
+        return future
+
+    def close(self) -> None:
+        with self._committer_lock:
+            committer, self._committer = self._committer, None
+        if committer is not None:
+            committer.stop()
+        super().close()
+
+
+class _Write:
+    """One write waiting for the writer thread: its call, then its outcome."""
+
+    def __init__(
+        self, call: Callable[[Any], Any], future: concurrent.futures.Future[Any] | None = None
+    ) -> None:
+        self.call = call
+        self.future = future  # resolved when done; else ``done`` is set
+        self.done = threading.Event()
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+    def finish(self) -> None:
+        if self.future is None:
+            self.done.set()
+        elif self.error is not None:
+            self.future.set_exception(self.error)
+        else:
+            self.future.set_result(self.result)
+
+
+class _GroupCommit:
+    """The one thread that writes this process's transactions, several per SQLite
+    transaction (group commit).
+
+    SQLite has one writer at a time and a durable commit costs an fsync (some ms), so
+    one transaction per request would cap the DS at a few hundred requests a second,
+    and writer threads waiting on SQLite's lock poll it with sleeps. Here a request's
+    write runs inside a SAVEPOINT of the current batch: refused, it is rolled back
+    alone (a request is still all or nothing); accepted, it is answered only after
+    the batch's COMMIT, so what the DS acknowledges is durable as before. Requests
+    arriving while a batch commits form the next one."""
+
+    MAX_BATCH = 256
+
+    def __init__(self, store: SqliteStore) -> None:
+        self.store = store
+        self._queue: queue.SimpleQueue[_Write | None] = queue.SimpleQueue()
+        self._conn: sqlite3.Connection | None = None
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="sqlite-writer")
+        self._thread.start()
+
+    def submit(self, item: _Write) -> None:
+        self._queue.put(item)
+
+    def run(self, call: Callable[[Any], Any]) -> Any:
+        item = _Write(call)
+        self._queue.put(item)
+        item.done.wait()
+        if item.error is not None:
+            raise item.error
+        return item.result
+
+    def stop(self) -> None:
+        self._queue.put(None)
+        self._thread.join(30)
+
+    def _loop(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                break
+            batch = [first]
+            while len(batch) < self.MAX_BATCH:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    self._queue.put(None)  # stop after this batch
+                    break
+                batch.append(nxt)
+            self._commit(batch)
+        if self._conn is not None:
+            self.store._discard(self._conn)
+
+    def _commit(self, batch: list[_Write]) -> None:
+        try:
+            if self._conn is None:
+                self._conn = self.store._connect()
+            cur = self._conn.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+        except BaseException as e:
+            self._fail(batch, e)
+            return
+        local = self.store._local
+        try:
+            for item in batch:
+                cur.execute("SAVEPOINT request")
+                local.cur = cur
+                try:
+                    item.result = item.call(cur)
+                except BaseException as e:
+                    item.error = e
+                    cur.execute("ROLLBACK TO request")
+                finally:
+                    local.cur = None
+                cur.execute("RELEASE request")
+            cur.execute("COMMIT")
+        except BaseException as e:  # the database failed (I/O, disk full): none is done
+            self._fail(batch, e)
+            return
+        for item in batch:
+            item.finish()
+
+    def _fail(self, batch: list[_Write], error: BaseException) -> None:
+        if self._conn is not None:
+            self.store._discard(self._conn)  # rolls back whatever is open
+            self._conn = None
+        for item in batch:
+            if item.error is None:
+                item.error = error
+            item.finish()
 
 
 __all__ = ["SqliteStore"]
