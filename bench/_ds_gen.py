@@ -242,12 +242,21 @@ class _Prebuilt:
             async with freed:
                 while not self.idle and busy >= MAX_SEND_CONNECTIONS:
                     await freed.wait()
-                conn = self.idle.pop() if self.idle else Http(self.ip, self.port)
+                reused = bool(self.idle)
+                conn = self.idle.pop() if reused else Http(self.ip, self.port)
                 busy += 1
                 out.max_connections = max(out.max_connections, busy)
             start = time.time()
             try:
-                status, body = await conn.call(raw)
+                try:
+                    status, body = await conn.call(raw)
+                except (ConnectionError, asyncio.IncompleteReadError):
+                    if not reused:
+                        raise
+                    # The server closed an idle keep-alive connection: once more on a
+                    # new one (the DS answers a resent message as it did the first time).
+                    conn = Http(self.ip, self.port)
+                    status, body = await conn.call(raw)
             except (OSError, asyncio.IncompleteReadError, ValueError) as e:
                 out.errors[f"send: {type(e).__name__}"] += 1
                 conn.close()

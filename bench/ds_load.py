@@ -428,10 +428,19 @@ def run_config(
 
 
 def has_push(ds: DSProcess) -> bool:
+    """Whether the DS has the push route: a WebSocket upgrade without credentials is
+    refused for the credentials (401); without the route it is refused outright (403
+    from uvicorn, or 404)."""
     import httpx
 
-    doc = httpx.get(ds.url + "/openapi.json", timeout=10).json()
-    return any(p.endswith("/push") for p in doc.get("paths", {}))
+    headers = {
+        "upgrade": "websocket",
+        "connection": "Upgrade",
+        "sec-websocket-key": base64.b64encode(uuid.uuid4().bytes).decode(),
+        "sec-websocket-version": "13",
+    }
+    r = httpx.get(ds.url + "/v1/devices/probe/probe/push?after=0", headers=headers, timeout=10)
+    return r.status_code == 401
 
 
 def profile(
