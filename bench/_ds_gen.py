@@ -69,6 +69,7 @@ class Phase:
     sends: list[tuple[float, int, Any]]
     keys: dict[str, int]
     expected: int
+    seconds: float  # the sending part (closed-loop: sending stops then)
     end: float
     closed: int = 0
     t0: float = 0.0  # set by the "go" command: wall-clock time of offset 0
@@ -276,7 +277,7 @@ class _Prebuilt:
             queue = list(reversed(phase.sends))
 
             async def loop() -> None:
-                while queue and time.time() < phase.t0 + phase.end:
+                while queue and time.time() < phase.t0 + phase.seconds:
                     _, index, raw = queue.pop()
                     await one(index, raw)
 

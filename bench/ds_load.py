@@ -213,7 +213,7 @@ def build_phase(
     n = max(1, round(rate * seconds))
     devices = fleet.devices
     procs = len(gens.pipes)
-    phases = [Phase([], {}, 0, seconds + drain, closed) for _ in range(procs)]
+    phases = [Phase([], {}, 0, seconds, seconds + drain, closed) for _ in range(procs)]
     table = Timetable()
     for index in range(n):
         g, sender = devices[index % len(devices)]
@@ -306,7 +306,10 @@ def run_phase(
         lat = [t - start_of[i] for i, t in received if i in start_of]
     else:
         lat = [t - (t0 + table.offsets[i]) for i, t in received]
-    answers = [answer - (t0 + table.offsets[i]) for i, _, answer in sent]
+    if args.closed_loop:
+        answers = [answer - start for _, start, answer in sent]
+    else:
+        answers = [answer - (t0 + table.offsets[i]) for i, _, answer in sent]
     expected = sum(table.fanout[i] for i in start_of)
     delivered_of_accepted = sum(1 for i, _ in received if i in start_of)
     errors: dict[str, int] = {}
@@ -385,6 +388,7 @@ def run_config(
             "groups": args.groups,
             "group_size": args.group_size,
             "generator_processes": args.procs,
+            "closed_loop": args.closed_loop or None,
             "setup_s": fleet.setup_s,
             "rows": [],
         }
@@ -392,11 +396,16 @@ def run_config(
         if args.warmup > 0:  # connections, caches, the SQLite/PostgreSQL page cache
             run_phase(fleet, gens, ds, args, args.rates[0], seconds=args.warmup)
             time.sleep(args.pause)
-        for rate in args.rates:
+        # Closed-loop: one phase, with enough messages for the highest rate given.
+        rates = [max(args.rates)] if args.closed_loop else args.rates
+        for rate in rates:
             row = run_phase(fleet, gens, ds, args, rate)
             rows.append(row)
+            what = (
+                f"closed loop x{args.closed_loop}" if args.closed_loop else f"{rate:.0f}/s offered"
+            )
             print(
-                f"  {rate:.0f}/s offered: {row['accepted_per_s']:.0f} sent/s, "
+                f"  {what}: {row['accepted_per_s']:.0f} sent/s, "
                 f"{row['deliveries_per_s']:.0f} deliveries/s, p99 {row['p99_ms']:.1f} ms"
                 + ("" if row["sustained"] else " (not sustained)"),
                 file=sys.stderr,
@@ -405,7 +414,7 @@ def run_config(
             if not row["sustained"] and not args.closed_loop:
                 break
             time.sleep(args.pause)
-        ok = [r["offered_per_s"] for r in rows if r["sustained"]]
+        ok = [r["offered_per_s"] for r in rows if r["sustained"] and not args.closed_loop]
         config["saturation_sends_per_s"] = max(ok) if ok else None
         config["saturated"] = any(not r["sustained"] for r in rows)
         if args.profile:
@@ -518,7 +527,12 @@ def print_config_head(c: dict[str, Any]) -> None:
 
 def print_config_tail(c: dict[str, Any]) -> None:
     sat = c["saturation_sends_per_s"]
-    if sat is None:
+    if c["closed_loop"]:
+        print(
+            f"  closed loop, {c['closed_loop']} send loop(s) per generator process: "
+            "no offered rate, so no saturation point (see sent/s)"
+        )
+    elif sat is None:
         print("  saturation: below the lowest rate tried")
     else:
         more = "" if c["saturated"] else " (not reached: the highest rate tried was sustained)"
