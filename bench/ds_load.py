@@ -181,7 +181,7 @@ class Generators:
             with contextlib.suppress(OSError):
                 pipe.send(("stop", None))
         for p in self.procs:
-            p.join(10)
+            p.join(3)  # a worker in the middle of a phase reads "stop" only after it
             if p.is_alive():
                 p.terminate()
                 p.join(5)
@@ -721,4 +721,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # every process it started is stopped by then
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
