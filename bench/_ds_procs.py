@@ -34,11 +34,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def serve_supports(option: str) -> bool:
-    """Whether this checkout's ``mlswire serve`` has ``option`` (e.g. ``--workers``)."""
+def serve_supports(option: str, checkout: Path = ROOT) -> bool:
+    """Whether the checkout's ``mlswire serve`` has ``option`` (e.g. ``--workers``)."""
     out = subprocess.run(
         [sys.executable, "-m", "mlswire", "serve", "--help"],
-        cwd=ROOT,
+        cwd=checkout,
         capture_output=True,
         text=True,
         timeout=60,
@@ -54,7 +54,13 @@ class DSProcess:
     (several DS processes on one PostgreSQL) and optionally under cProfile."""
 
     def __init__(
-        self, db: str, workdir: Path, *, workers: int = 1, cprofile: Path | None = None
+        self,
+        db: str,
+        workdir: Path,
+        *,
+        workers: int = 1,
+        cprofile: Path | None = None,
+        checkout: Path = ROOT,
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -67,8 +73,9 @@ class DSProcess:
         if workers > 1:
             cmd += ["--workers", str(workers)]
         with self.log.open("wb") as log:
+            # From the checkout's folder, `python -m mlswire` imports that checkout's code.
             self.proc = subprocess.Popen(
-                cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                cmd, cwd=checkout, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
             )
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while time.monotonic() < deadline:

@@ -369,7 +369,7 @@ def run_config(
     cprofile = None
     if args.profile and not py_spy():
         cprofile = workdir / f"cprofile-{uuid.uuid4().hex[:6]}.out"
-    ds = DSProcess(db, workdir, workers=workers, cprofile=cprofile)
+    ds = DSProcess(db, workdir, workers=workers, cprofile=cprofile, checkout=args.ds_checkout)
     gens: Generators | None = None
     try:
         push = args.delivery == "push" or (args.delivery == "auto" and has_push(ds))
@@ -448,7 +448,11 @@ def has_push(ds: DSProcess) -> bool:
         "sec-websocket-key": base64.b64encode(uuid.uuid4().bytes).decode(),
         "sec-websocket-version": "13",
     }
-    r = httpx.get(ds.url + "/v1/devices/probe/probe/push?after=0", headers=headers, timeout=10)
+    try:
+        r = httpx.get(ds.url + "/v1/devices/probe/probe/push?after=0", headers=headers, timeout=10)
+    except httpx.HTTPError as e:
+        print(f"push probe failed ({e}): long-poll", file=sys.stderr)
+        return False
     return r.status_code == 401
 
 
@@ -638,6 +642,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument(
         "--profile", action="store_true", help="sample the DS at the first saturated rate"
     )
+    ap.add_argument(
+        "--ds-checkout",
+        type=Path,
+        default=Path(__file__).resolve().parents[1],
+        help="the checkout whose `mlswire serve` is measured (default this one; e.g. to"
+        " compare two versions of the DS with one generator)",
+    )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     if args.quick:
@@ -668,6 +679,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     report: dict[str, Any] = {
         "machine": machine_description(),
+        "ds_checkout": str(args.ds_checkout),
         "load_average_at_start": load_average(),
         "configs": [],
         "skipped": [],
@@ -684,7 +696,7 @@ def main(argv: list[str] | None = None) -> int:
                 if pg.error:
                     report["skipped"].append(f"postgres: {pg.error}")
                 else:
-                    multi = serve_supports("--workers")
+                    multi = serve_supports("--workers", args.ds_checkout)
                     for n in args.pg_processes:
                         if n > 1 and not multi:
                             report["skipped"].append(
