@@ -220,7 +220,7 @@ class Sampler:
         assert exe is not None
         self.out = out
         cmd = [exe, "record", "--pid", str(pid), "--duration", str(max(1, round(seconds)))]
-        cmd += ["--rate", "200", "--format", "raw", "--output", str(out), "--nonblocking"]
+        cmd += ["--rate", "200", "--format", "raw", "--output", str(out)]
         if subprocesses:
             cmd.append("--subprocesses")
         self.proc = subprocess.Popen(
@@ -245,18 +245,22 @@ class Sampler:
 
 
 # What an operator asks of a profile: which part of the request is the floor. A sample
-# counts for each area whose marker is on its stack (so the shares may overlap).
-AREAS = {
-    "HTTP (uvicorn, h11, starlette)": ("uvicorn/", "h11/", "starlette/"),
-    "request signature verification": ("verify_with_label",),
-    "MLS message parsing (header)": ("read_header", "decode_message"),
-    "database (store, sqlite3/psycopg)": ("service/store", "sqlite3", "psycopg/"),
-    "JSON and base64": ("json/", "orjson", "base64.py"),
-    "thread hand-off (anyio to_thread)": (
-        "anyio/to_thread",
-        "run_in_threadpool",
-        "anyio/_backends",
+# counts for each area with a marker on its stack (so the shares may overlap), or for
+# the areas marked "top", only when the marker is the function running.
+AREAS: dict[str, tuple[tuple[str, ...], bool]] = {
+    "HTTP and WebSocket (uvicorn, h11, websockets, starlette)": (
+        ("uvicorn/", "h11/", "starlette/", "websockets/"),
+        False,
     ),
+    "request signature verification": (("verify_with_label",), False),
+    "MLS message parsing (headers)": (("read_header", "decode_message"), False),
+    "handshake verification (PublicGroup)": (("group_view", "PublicGroup"), False),
+    "database, all of it (store, sqlite3, psycopg)": (("service/store", "psycopg/"), False),
+    "database: waiting in BEGIN/COMMIT (SQLite's write lock, fsync)": (
+        ("SqliteStore._transaction",),
+        True,
+    ),
+    "JSON and base64": (("json/", "orjson", "base64"), False),
 }
 
 
@@ -278,8 +282,9 @@ def collapsed_top(raw: str, n: int = 25) -> dict[str, object]:
             cumulative[name] += count
         if names:
             own[names[-1]] += count
-        for area, markers in AREAS.items():
-            if any(m in f for f in frames for m in markers):
+        for area, (markers, top_only) in AREAS.items():
+            where = frames[-1:] if top_only else frames
+            if any(m in f for f in where for m in markers):
                 areas[area] += count
     return _shares(cumulative, own, areas, total, n)
 
