@@ -264,8 +264,14 @@ AREAS: dict[str, tuple[tuple[str, ...], bool]] = {
 }
 
 
+# Functions in which a thread waits for work (the thread pool's queue, the event loop's
+# selector): samples ending there are idle threads, left out.
+IDLE = ("Condition.wait ", "Queue.get ", "EpollSelector.select ", "Event.wait ", "select.epoll")
+
+
 def collapsed_top(raw: str, n: int = 25) -> dict[str, object]:
-    """Aggregate py-spy's collapsed stacks (``frame;frame;... count`` per line)."""
+    """Aggregate py-spy's collapsed stacks (``frame;frame;... count`` per line), idle
+    threads left out."""
     cumulative: Counter[str] = Counter()
     own: Counter[str] = Counter()
     areas: Counter[str] = Counter()
@@ -275,8 +281,10 @@ def collapsed_top(raw: str, n: int = 25) -> dict[str, object]:
         if not stack or not count_text.isdigit():
             continue
         count = int(count_text)
-        total += count
         frames = [f for f in stack.split(";") if f and not f.startswith("process ")]
+        if not frames or frames[-1].startswith(IDLE):
+            continue
+        total += count
         names = [_frame_name(f) for f in frames]
         for name in set(names):
             cumulative[name] += count
