@@ -34,6 +34,7 @@ import base64
 import contextlib
 import json
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,7 +45,12 @@ import httpx
 from ..crypto import cipher_suite, labeled
 from .contract import REGISTER_LABEL, b64, error_message, registration_content
 from .files import private_dir, write_private
+from .push_client import Delivered, PushBroken, PushChannel, PushRefused
 from .signing import sign_request
+
+# After the DS refused a push upgrade (an older DS, a proxy without WebSockets), the
+# SDK long-polls for this many seconds before trying push again.
+PUSH_RETRY = 60.0
 
 
 class ServiceError(Exception):
@@ -101,19 +107,6 @@ def _unb64(value: str) -> bytes:
     return base64.b64decode(value)
 
 
-@dataclass(frozen=True)
-class Delivered:
-    """One message from the device's queue."""
-
-    seq: int
-    kind: str  # "message" or "welcome"
-    group_id: bytes
-    sender: str
-    epoch: int
-    content_type: int
-    data: bytes
-
-
 class ServiceClient:
     """A device's connection to the AS (``as_url``) and the DS (``ds_url``)."""
 
@@ -124,6 +117,7 @@ class ServiceClient:
         as_url: str | None = None,
         *,
         timeout: float = 30.0,
+        push: bool = True,
     ) -> None:
         self.keys = keys
         self.ds_url = ds_url.rstrip("/")
@@ -131,8 +125,14 @@ class ServiceClient:
         self._http = httpx.Client(timeout=timeout)
         self.lost = 0
         self.lost_warning = ""
+        # Push delivery (next_batch): the open channel, and until when to long-poll
+        # instead after the DS refused the upgrade. False: always long-poll.
+        self.push = push
+        self._push: PushChannel | None = None
+        self._push_retry_at = 0.0
 
     def close(self) -> None:
+        self.drop_push()
         self._http.close()
 
     def __enter__(self) -> ServiceClient:
@@ -322,20 +322,75 @@ class ServiceClient:
         # behind in some groups and must rejoin them.
         self.lost = int(body.get("lost", 0))
         self.lost_warning = str(body.get("warning", ""))
-        return [
-            Delivered(
-                m["seq"],
-                m["kind"],
-                _unb64(m["group_id"]),
-                m["sender"],
-                m["epoch"],
-                m["content_type"],
-                _unb64(m["data"]),
-            )
-            for m in body["messages"]
-        ]
+        return [Delivered.from_json(m) for m in body["messages"]]
+
+    def push_url(self, after: int = 0) -> tuple[str, str]:
+        """The ws(s):// URL of this device's push connection and its signed
+        ``Authorization`` header (the GET of ``.../push?after=N``, as for the queue)."""
+        target = self._dev() + f"/push?after={after}"
+        k = self.keys
+        auth = sign_request(k.suite, k.signature_private_key, k.address, "GET", target, b"")
+        scheme, rest = self.ds_url.split("://", 1)
+        return ("wss" if scheme == "https" else "ws") + "://" + rest + target, auth
+
+    def _channel(self) -> PushChannel | None:
+        """The open push channel, opened if need be; None: long-poll (push is off, the
+        DS refused the upgrade lately, or it cannot be reached: then the long-poll
+        says so as an HTTP error)."""
+        if self._push is None and self.push and time.monotonic() >= self._push_retry_at:
+            try:
+                self._push = PushChannel(*self.push_url())
+            except PushRefused as e:
+                if e.status in (401, 403):
+                    raise ServiceError(e.status, e.message) from None
+                self._push_retry_at = time.monotonic() + PUSH_RETRY
+            except PushBroken:
+                pass
+        return self._push
+
+    def drop_push(self) -> None:
+        """Close the push channel. The next :meth:`next_batch` opens a new one, which
+        sends every unacknowledged entry again (also those this one handed out)."""
+        if self._push is not None:
+            with contextlib.suppress(Exception):
+                self._push.close()
+            self._push = None
+
+    def next_batch(self, *, limit: int = 100, wait: int = 0) -> list[Delivered]:
+        """The next entries of this device's queue, in order: pushed over a WebSocket
+        when the DS offers it, else long-polled (:meth:`fetch`). Waits up to ``wait``
+        seconds for the first. Entries are deleted only by :meth:`ack`.
+
+        ``wait=0`` means "what is queued now": a push may still be in flight, so what
+        has been pushed is completed by one read of the queue over HTTP."""
+        channel = self._channel()
+        if channel is not None:
+            try:
+                got = channel.take(limit, wait)
+                self.lost, self.lost_warning = channel.lost, channel.lost_warning
+                if wait > 0 or len(got) == limit:
+                    return got
+                # Everything pushed so far is handed out (got is short): read the rest.
+                more = self.fetch(after=channel.through, limit=limit - len(got))
+                if more:
+                    channel.skip_through(more[-1].seq)  # not again by push
+                return got + more
+            except PushBroken:
+                self.drop_push()
+        return self.fetch(limit=limit, wait=wait)
 
     def ack(self, up_to: int) -> int:
+        """Delete every entry of this device's queue up to ``up_to`` (over the push
+        connection when one is open)."""
+        if self._push is not None:
+            try:
+                deleted = self._push.ack(up_to)
+                self.lost, self.lost_warning = 0, ""
+                return deleted
+            except PushRefused as e:
+                raise ServiceError(e.status, e.message) from None
+            except PushBroken:
+                self.drop_push()
         n: int = self.request("POST", self._dev() + "/queue/ack", {"up_to": up_to}).json()[
             "deleted"
         ]
@@ -884,6 +939,9 @@ class MLSClient:
     # -- receiving --
     def receive(self, *, wait: int = 0, limit: int = 100) -> list[Event]:
         """Process this device's queue in order and return what happened, oldest first.
+        The queue is pushed over the device's WebSocket (long-polled when the DS does
+        not offer push; ``ServiceClient(push=False)`` always long-polls); ``wait``
+        waits up to that many seconds for the first entry, ``limit`` caps a batch.
 
         At least once to the application, exactly once in effect: a processed batch's
         events go to a durable inbox in the same atomic save as the group states they
@@ -903,12 +961,21 @@ class MLSClient:
         try:
             for group_id in [g for g, group in self.groups.items() if group.pending_commit]:
                 self._settle(group_id)  # our commit first: the queue may hold its epoch
-            batch = self.service.fetch(limit=limit, wait=wait)
+            batch = self.service.next_batch(limit=limit, wait=wait)
         except (ServiceError, httpx.HTTPError) as e:
             unreachable = isinstance(e, httpx.HTTPError) or e.status >= 500
             if unreachable and self._inbox:
                 return self._hand_over()
             raise
+        try:
+            return self._take(batch)
+        except BaseException:
+            # Not saved, so not acknowledged: a push channel must send it all again.
+            self.service.drop_push()
+            raise
+
+    def _take(self, batch: list[Delivered]) -> list[Event]:
+        """Process, save, then acknowledge one batch (see :meth:`receive`)."""
         fresh = [m for m in batch if m.seq > self._through]
         events: list[Event] = []
         # The DS repeats its count of lost messages until an ack: told once per count.

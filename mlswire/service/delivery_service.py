@@ -28,10 +28,12 @@ policy (revocation, expiry) on each request.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from cryptography import x509
 
@@ -47,10 +49,22 @@ from ..schema import (
     WireFormat,
 )
 from .auth_service import CertifiedIdentity, CredentialPolicy, mls_public_key, split_address
-from .contract import BadRequest, Conflict, Forbidden, Gone, NotFound, Unauthorized, b64, unb64
+from .contract import (
+    BadRequest,
+    Conflict,
+    DSError,
+    Forbidden,
+    Gone,
+    NotFound,
+    Unauthorized,
+    b64,
+    unb64,
+)
 from .group_view import HandshakeCheck, check_group_info, follow, roster
 from .signing import MAX_SKEW, AuthHeader
 from .store import Device, QueuedMessage, SendResult, Store, Submission, not_member
+
+T = TypeVar("T")
 
 MAX_KEY_PACKAGES_PER_REQUEST = 100
 MAX_FETCH = 500
@@ -70,6 +84,22 @@ class MessageHeader:
     content_type: int
     sender_type: int  # 0 for PrivateMessage: the sender is encrypted
     leaf_signature_key: bytes | None = None  # a PublicMessage commit's path leaf key
+
+
+@dataclass(frozen=True)
+class Request:
+    """A request whose signature and credential verified (:meth:`DeliveryService.
+    verify`), its nonce not yet spent (:meth:`DeliveryService.serve` does)."""
+
+    device: Device
+    nonce: str
+    now: float
+    signed: tuple[str, str, bytes, str | None] = field(repr=False)  # to verify again
+    fresh: bool = False  # the device was read from the store, not the cache
+
+
+class _StaleKey(Exception):
+    """The device's registered key is not the one the request was verified with."""
 
 
 def decode_message(data: bytes, what: str) -> MLSMessage:
@@ -152,6 +182,7 @@ class DeliveryService:
         # Credential checks are cached per credential (a signature verification each);
         # revocation and expiry are still checked on every request.
         self._verified: dict[bytes, CertifiedIdentity] = {}
+        self._devices: dict[str, Device] = {}  # registered devices (see _device)
         self._lock = threading.Lock()
 
     # -- authentication --
@@ -173,18 +204,89 @@ class DeliveryService:
             raise Unauthorized(f"credential of {ident.address} has expired")
         return ident
 
-    def authenticate(self, method: str, target: str, body: bytes, header: str | None) -> Device:
-        """The registered device that signed this request, or Unauthorized saying why."""
+    def _device(self, address: str, fresh: bool = False) -> Device | None:
+        """The registered device, from this process's cache unless ``fresh``. The
+        cache only saves a read: the transaction that spends a request's nonce
+        checks the key is still the registered one (:meth:`.store.SqlStore.spend_nonce`)."""
+        if not fresh:
+            with self._lock:
+                cached = self._devices.get(address)
+            if cached is not None:
+                return cached
+        device = self.store.device(address)
+        with self._lock:
+            if device is None:
+                self._devices.pop(address, None)
+            else:
+                if len(self._devices) > 100_000:
+                    self._devices.clear()
+                self._devices[address] = device
+        return device
+
+    def verify(
+        self, method: str, target: str, body: bytes, header: str | None, fresh: bool = False
+    ) -> Request:
+        """The request's signer, its signature and credential checked; nothing is
+        written: :meth:`serve` spends the nonce in the operation's transaction."""
         try:
             auth = AuthHeader.parse(header)
         except ValueError as e:
             raise Unauthorized(str(e)) from None
-        device = self.store.device(auth.device)
+        device = self._device(auth.device, fresh)
         if device is None:
             raise Unauthorized(f"device {auth.device!r} is not registered with this DS")
-        self._check_signature(auth, device.suite, device.signature_key, method, target, body)
+        now = self.clock()
+        try:
+            auth.verify(
+                device.suite, device.signature_key, method, target, body,
+                now=now, max_skew=self.max_skew,
+            )
+        except ValueError as e:
+            if not fresh:  # the device may have re-registered with a new key
+                return self.verify(method, target, body, header, fresh=True)
+            raise Unauthorized(str(e)) from None
         self._identity(device.credential, device.signature_key)
-        return device
+        return Request(device, auth.nonce, now, (method, target, body, header), fresh)
+
+    def _spend(self, req: Request) -> None:
+        why = self.store.spend_nonce(
+            req.device.address, req.device.signature_key, req.nonce, req.now, 2 * self.max_skew + 60
+        )
+        if why == "replay":
+            raise Unauthorized("request nonce already used (replayed request)")
+        if why == "key":
+            raise _StaleKey
+
+    def serve(self, req: Request, operation: Callable[[], T]) -> T:
+        """Run ``operation`` (store calls) and spend the request's nonce in one
+        transaction. A refused operation changes nothing but still spends the nonce
+        (in a transaction of its own), so a refused request cannot be replayed."""
+
+        def tx() -> T:
+            self._spend(req)
+            return operation()
+
+        try:
+            return self.store.atomic(tx)
+        except _StaleKey:
+            if req.fresh:
+                raise Unauthorized("the device's key changed during the request") from None
+            # Re-registered through another process: verify against the new key.
+            return self.serve(self.verify(*req.signed, fresh=True), operation)
+        except (DSError, ValidationError) as refused:
+            if isinstance(refused, Unauthorized):
+                raise
+            with contextlib.suppress(_StaleKey, Unauthorized):  # the refusal says more
+                self.store.atomic(lambda: self._spend(req))
+            raise
+
+    def authenticate(self, method: str, target: str, body: bytes, header: str | None) -> Device:
+        """The registered device that signed this request, its nonce spent (a
+        transaction of its own: for requests with no store operation, e.g. a push
+        upgrade), or Unauthorized saying why."""
+        req = self.verify(method, target, body, header)
+        self.serve(req, lambda: None)
+        return req.device
 
     def _check_signature(
         self, auth: AuthHeader, suite: int, key: bytes, method: str, target: str, body: bytes
@@ -235,6 +337,8 @@ class DeliveryService:
             raise Forbidden(f"the credential certifies {ident.address}, not {address}")
         device = Device(address, user, suite, key, credential)
         self.store.register_device(device)
+        with self._lock:
+            self._devices[address] = device
         return device
 
     # -- KeyPackages --
@@ -303,6 +407,11 @@ class DeliveryService:
 
     # -- groups and messages --
     def create_group(self, device: Device, body: dict[str, Any]) -> bytes:
+        return self.prepare_group(device, body)()
+
+    def prepare_group(self, device: Device, body: dict[str, Any]) -> Callable[[], bytes]:
+        """Check a new group (its GroupInfo and tree: the costly part, done before any
+        transaction); the returned call stores it."""
         group_id = unb64(body.get("group_id"), "group_id")
         if not 1 <= len(group_id) <= 255:
             raise BadRequest("group_id: 1 to 255 bytes")
@@ -316,8 +425,12 @@ class DeliveryService:
                     "group_info: required (the group's signed GroupInfo with its ratchet"
                     " tree): this DS verifies every group's handshakes against it"
                 )
-            self.store.create_group(group_id, device.address, epoch, None)
-            return group_id
+
+            def header_only() -> bytes:
+                self.store.create_group(group_id, device.address, epoch, None)
+                return group_id
+
+            return header_only
         info = self._group_info(unb64(body["group_info"], "group_info"), group_id, epoch)
         tree = None
         if body.get("ratchet_tree") is not None:
@@ -328,8 +441,13 @@ class DeliveryService:
             raise BadRequest(f"group_info: its tree has no leaf of the creator {device.address}")
         for m in view.members.values():
             self._certify(m)
-        self.store.create_group(group_id, device.address, epoch, info, view.to_bytes(), devices)
-        return group_id
+        state = view.to_bytes()
+
+        def store() -> bytes:
+            self.store.create_group(group_id, device.address, epoch, info, state, devices)
+            return group_id
+
+        return store
 
     def _certify(self, m: Member) -> str:
         """The device a leaf the DS is to let in names, if the AS certified it (current
@@ -389,6 +507,13 @@ class DeliveryService:
         self.store.set_group_info(group_id, device.address, ctx.epoch, data, check)
 
     def send(self, device: Device, body: dict[str, Any]) -> tuple[SendResult, Submission]:
+        sub = self.submission(device, body)
+        return self.store.submit(sub), sub
+
+    def submission(self, device: Device, body: dict[str, Any]) -> Submission:
+        """A send's body decoded and checked (before any transaction); the store's
+        ``submit`` sequences and fans it out (a handshake verified under the group's
+        lock, in that transaction)."""
         message = unb64(body.get("message"), "message")
         header = read_header(message)
         is_commit = header.content_type == ContentType.commit
@@ -429,7 +554,7 @@ class DeliveryService:
                 device.address, message, group_info, self._certify, self.policy.engine_policy()
             ),
         )
-        return self.store.submit(sub), sub
+        return sub
 
     @staticmethod
     def _addresses(value: Any, what: str) -> tuple[str, ...]:
@@ -450,6 +575,17 @@ class DeliveryService:
         if self.queue_retention is not None:
             self.store.expire(self.clock() - self.queue_retention, address)
         return self.store.fetch(address, after, max(1, min(limit, MAX_FETCH)))
+
+    def fetch_with_lost(
+        self, device: Device, address: str, after: int, limit: int
+    ) -> tuple[list[QueuedMessage], int]:
+        """:meth:`fetch` and :meth:`lost` in one store transaction (a long-poll round,
+        a push)."""
+        self.require_own(device, address, "read the queue")
+        before = None
+        if self.queue_retention is not None:
+            before = self.clock() - self.queue_retention
+        return self.store.read_queue(address, after, max(1, min(limit, MAX_FETCH)), before)
 
     def lost(self, device: Device) -> int:
         """How many of the device's messages expired unread since its last ack."""

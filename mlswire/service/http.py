@@ -10,9 +10,13 @@ the model. In short:
   further devices of the user need a request signed by one of the user's current
   devices, or the admin token;
 * a device reads and acknowledges only its own queue (403 otherwise);
-* push: ``GET .../queue?wait=N`` long-polls up to N seconds (at most 30), returning as
-  soon as a message arrives; in-process sends wake the poller at once, sends through
-  another DS process sharing the database are seen within ``poll_interval``;
+* push: ``GET .../push?after=N`` upgraded to a WebSocket (authenticated like ``GET
+  .../queue``) carries ``{"messages": [...]}`` frames as entries arrive, and takes
+  ``{"ack": up_to}`` frames (answered ``{"acked": up_to, "deleted": n}``); the
+  fallback, ``GET .../queue?wait=N``, long-polls up to N seconds (at most 30). Both
+  are woken at once by sends in this process, and by sends through another DS
+  process sharing the database within ``poll_interval`` (at once on PostgreSQL,
+  which notifies: :meth:`~.store.SqlStore.listen`);
 * limits: bodies over ``max_body`` bytes get 413 before anything is parsed; malformed
   JSON, base64 or MLS bytes get 400 naming the field (and for MLS the field path and
   byte offset); every refusal happens before any state change.
@@ -25,13 +29,14 @@ import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.websockets import WebSocket
 
 from ..errors import ValidationError
 from .auth_service import CertificateAuthority, Enrollment, check_name
@@ -46,6 +51,8 @@ from .contract import (  # REGISTER_LABEL, registration_content: re-exported, we
     unb64,
 )
 from .delivery_service import DeliveryService, queued_json
+from .push import Notifier, PushSession, lost_fields
+from .store import Device, SendResult
 
 DEFAULT_MAX_BODY = 1 << 20  # 1 MiB: a Welcome for a few thousand members fits
 DEFAULT_MAX_BLOB = 16 << 20  # attachments (already encrypted by the client)
@@ -56,7 +63,7 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse(error_body(status, message), status_code=status)
 
 
-def _target(request: Request) -> str:
+def _target(request: HTTPConnection) -> str:
     """The request target exactly as the client sent (and signed) it."""
     path = request.scope.get("raw_path") or request.url.path.encode()
     qs = request.scope.get("query_string", b"")
@@ -92,7 +99,7 @@ def _json(body: bytes) -> dict[str, Any]:
     return value
 
 
-def _int_param(request: Request, name: str, default: int) -> int:
+def _int_param(request: HTTPConnection, name: str, default: int) -> int:
     raw = request.query_params.get(name)
     if raw is None:
         return default
@@ -102,6 +109,16 @@ def _int_param(request: Request, name: str, default: int) -> int:
         raise BadRequest(f"query parameter {name} must be an integer") from None
 
 
+async def _deny(ws: WebSocket, status: int, message: str) -> None:
+    """Refuse a WebSocket upgrade with the HTTP status and error body of a refusal
+    (uvicorn's denial-response extension); a server without it closes instead."""
+    try:
+        await ws.send_denial_response(_error(status, message))
+    except RuntimeError:
+        await ws.close(code=1008, reason=message[:120])
+
+
+T = TypeVar("T")
 Handler = Callable[[Request], Awaitable[Response]]
 
 
@@ -121,31 +138,6 @@ def _guard(fn: Handler) -> Handler:
     return wrapped
 
 
-class _Notifier:
-    """Wakes long-polls of a device when this process queued something for it."""
-
-    def __init__(self) -> None:
-        self._waiters: dict[str, set[asyncio.Event]] = {}
-
-    def notify(self, addresses: tuple[str, ...]) -> None:
-        for a in addresses:
-            for ev in self._waiters.get(a, ()):
-                ev.set()
-
-    @contextlib.contextmanager
-    def waiter(self, address: str) -> Any:
-        ev = asyncio.Event()
-        self._waiters.setdefault(address, set()).add(ev)
-        try:
-            yield ev
-        finally:
-            waiters = self._waiters.get(address)
-            if waiters is not None:
-                waiters.discard(ev)
-                if not waiters:
-                    del self._waiters[address]
-
-
 def create_app(
     ds: DeliveryService | None = None,
     ca: CertificateAuthority | None = None,
@@ -159,8 +151,8 @@ def create_app(
     """The ASGI app serving the DS API (``/v1``) and/or the AS API (``/as``)."""
     if ds is None and ca is None:
         raise ValueError("serve at least one of the DS and the AS")
-    notifier = _Notifier()
-    routes: list[Route] = []
+    notifier = Notifier()
+    routes: list[BaseRoute] = []
 
     async def openapi(request: Request) -> Response:
         return JSONResponse(openapi_document(ds is not None, ca is not None))
@@ -173,18 +165,31 @@ def create_app(
     if ds is not None:
         d = ds
 
-        async def authed(request: Request, limit: int = max_body) -> tuple[Any, bytes]:
+        async def call(
+            request: Request,
+            prepare: Callable[[Device, bytes], Callable[[], T]],
+            limit: int = max_body,
+        ) -> T:
+            """Serve one signed request in one store transaction: the signature is
+            verified and ``prepare(device, body)`` decodes and checks the body before
+            it, then the operation it returns runs in the transaction that spends the
+            request's nonce (:meth:`DeliveryService.serve`)."""
             body = await _body(request, limit)
-            device = await run_in_threadpool(
-                d.authenticate,
-                request.method,
-                _target(request),
-                body,
-                request.headers.get("authorization"),
-            )
-            return device, body
+            method, target = request.method, _target(request)
+            header = request.headers.get("authorization")
 
-        def address(request: Request) -> str:
+            def work() -> T:
+                req = d.verify(method, target, body, header)
+                try:
+                    operation = prepare(req.device, body)
+                except (DSError, ValidationError):
+                    d.serve(req, lambda: None)  # refused, but the nonce is spent
+                    raise
+                return d.serve(req, operation)
+
+            return await run_in_threadpool(work)
+
+        def address(request: HTTPConnection) -> str:
             return f"{request.path_params['user']}/{request.path_params['device']}"
 
         def group_id(request: Request) -> bytes:
@@ -210,118 +215,151 @@ def create_app(
 
         @_guard
         async def user_devices(request: Request) -> Response:
-            await authed(request)
             user = request.path_params["user"]
-            return JSONResponse({"devices": await run_in_threadpool(d.user_devices, user)})
+            devs = await call(request, lambda dev, body: lambda: d.user_devices(user))
+            return JSONResponse({"devices": devs})
 
         @_guard
         async def publish(request: Request) -> Response:
-            device, body = await authed(request)
-            n = await run_in_threadpool(
-                d.publish_key_packages, device, address(request), _json(body)
+            a = address(request)
+            n = await call(
+                request, lambda dev, body: lambda: d.publish_key_packages(dev, a, _json(body))
             )
             return JSONResponse({"available": n})
 
         @_guard
         async def count(request: Request) -> Response:
-            device, _ = await authed(request)
             a = address(request)
-            d.require_own(device, a, "count the KeyPackages")
-            return JSONResponse(
-                {"available": await run_in_threadpool(d.store.key_package_count, a)}
-            )
+
+            def prepare(dev: Device, body: bytes) -> Callable[[], int]:
+                d.require_own(dev, a, "count the KeyPackages")
+                return lambda: d.store.key_package_count(a)
+
+            return JSONResponse({"available": await call(request, prepare)})
 
         @_guard
         async def claim(request: Request) -> Response:
-            device, _ = await authed(request)
-            data, last = await run_in_threadpool(d.claim_key_package, device, address(request))
+            a = address(request)
+            data, last = await call(request, lambda dev, body: lambda: d.claim_key_package(dev, a))
             return JSONResponse({"key_package": b64(data), "last_resort": last})
 
         @_guard
         async def create_group(request: Request) -> Response:
-            device, body = await authed(request)
-            gid = await run_in_threadpool(d.create_group, device, _json(body))
+            gid = await call(request, lambda dev, body: d.prepare_group(dev, _json(body)))
             return JSONResponse(
                 {"group_id": b64(gid), "path": f"/v1/groups/{gid.hex()}"}, status_code=201
             )
 
         @_guard
         async def get_group(request: Request) -> Response:
-            device, _ = await authed(request)
-            return JSONResponse(await run_in_threadpool(d.group, device, group_id(request)))
+            gid = group_id(request)
+            return JSONResponse(await call(request, lambda dev, body: lambda: d.group(dev, gid)))
 
         @_guard
         async def get_group_info(request: Request) -> Response:
-            device, _ = await authed(request)
-            data = await run_in_threadpool(d.group_info, device, group_id(request))
+            gid = group_id(request)
+            data = await call(request, lambda dev, body: lambda: d.group_info(dev, gid))
             return JSONResponse({"group_info": b64(data)})
 
         @_guard
         async def put_group_info(request: Request) -> Response:
-            device, body = await authed(request)
-            data = unb64(_json(body).get("group_info"), "group_info")
-            await run_in_threadpool(d.put_group_info, device, group_id(request), data)
+            gid = group_id(request)
+
+            def prepare(dev: Device, body: bytes) -> Callable[[], None]:
+                data = unb64(_json(body).get("group_info"), "group_info")
+                return lambda: d.put_group_info(dev, gid, data)
+
+            await call(request, prepare)
             return JSONResponse({"ok": True})
 
         @_guard
         async def put_blob(request: Request) -> Response:
-            device, body = await authed(request, max_blob)
-            if not body:
-                raise BadRequest("empty attachment")
-            blob_id = await run_in_threadpool(
-                d.store.put_blob, group_id(request), device.address, body
-            )
+            gid = group_id(request)
+
+            def prepare(dev: Device, body: bytes) -> Callable[[], str]:
+                if not body:
+                    raise BadRequest("empty attachment")
+                return lambda: d.store.put_blob(gid, dev.address, body)
+
+            blob_id = await call(request, prepare, max_blob)
             return JSONResponse({"id": blob_id}, status_code=201)
 
         @_guard
         async def get_blob(request: Request) -> Response:
-            device, _ = await authed(request)
-            data = await run_in_threadpool(
-                d.store.get_blob, group_id(request), device.address, request.path_params["blob_id"]
+            gid, blob = group_id(request), request.path_params["blob_id"]
+            data = await call(
+                request, lambda dev, body: lambda: d.store.get_blob(gid, dev.address, blob)
             )
             return Response(data, media_type="application/octet-stream")
 
         @_guard
         async def send(request: Request) -> Response:
-            device, body = await authed(request)
-            result, _ = await run_in_threadpool(d.send, device, _json(body))
+            def prepare(dev: Device, body: bytes) -> Callable[[], SendResult]:
+                sub = d.submission(dev, _json(body))
+                return lambda: d.store.submit(sub)
+
+            result = await call(request, prepare)
             notifier.notify(result.delivered_to)
             return JSONResponse(result.to_json())
 
         @_guard
         async def queue(request: Request) -> Response:
-            device, _ = await authed(request)
             a = address(request)
             after = _int_param(request, "after", 0)
             limit = _int_param(request, "limit", 100)
             wait = min(max(float(_int_param(request, "wait", 0)), 0.0), MAX_WAIT)
             deadline = time.monotonic() + wait
+            device: Device | None = None
+
+            def read(dev: Device, body: bytes) -> Callable[[], Any]:
+                nonlocal device
+                device = dev
+                return lambda: d.fetch_with_lost(dev, a, after, limit)
+
             with notifier.waiter(a) as ev:
-                while True:
-                    ev.clear()
-                    msgs = await run_in_threadpool(d.fetch, device, a, after, limit)
-                    remaining = deadline - time.monotonic()
-                    if msgs or remaining <= 0:
-                        break
-                    # Woken at once by a send in this process; otherwise re-read the
-                    # store every poll_interval (another DS process may have queued).
+                # The first read is in the request's transaction (with its nonce).
+                msgs, lost = await call(request, read)
+                assert device is not None
+                while not msgs and (remaining := deadline - time.monotonic()) > 0:
+                    # Woken at once by a send in this process or a notification of the
+                    # store; otherwise the store is read again every poll_interval. (A
+                    # wake-up during a read leaves ev set: the next wait returns at once.)
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(ev.wait(), min(remaining, poll_interval))
+                    ev.clear()
+                    msgs, lost = await run_in_threadpool(
+                        d.fetch_with_lost, device, a, after, limit
+                    )
             out: dict[str, Any] = {"messages": [queued_json(m) for m in msgs]}
-            lost = await run_in_threadpool(d.lost, device)
-            if lost:
-                out["lost"] = lost
-                out["warning"] = (
-                    f"{lost} queued message(s) expired before this device fetched them: it is"
-                    " behind in its groups; rejoin them by external commit (GET"
-                    " /v1/groups/{id}/group-info)"
-                )
+            out.update(lost_fields(lost))
             return JSONResponse(out)
+
+        async def push(ws: WebSocket) -> None:
+            """The queue pushed over a WebSocket (:mod:`.push`). The upgrade request
+            is authenticated like ``GET .../queue``; a refusal is the same HTTP
+            answer, before the connection is accepted."""
+            a = address(ws)
+            try:
+                after = _int_param(ws, "after", 0)
+                device = await run_in_threadpool(
+                    d.authenticate, "GET", _target(ws), b"", ws.headers.get("authorization")
+                )
+                d.require_own(device, a, "read the queue")
+            except DSError as e:
+                await _deny(ws, e.status, e.message)
+                return
+            except ValidationError as e:
+                await _deny(ws, 400, str(e))
+                return
+            await ws.accept()
+            await PushSession(ws, d, device, after, notifier, poll_interval).run()
 
         @_guard
         async def ack(request: Request) -> Response:
-            device, body = await authed(request)
-            n = await run_in_threadpool(d.ack, device, address(request), _json(body).get("up_to"))
+            a = address(request)
+            n = await call(
+                request, lambda dev, body: lambda: d.ack(dev, a, _json(body).get("up_to"))
+            )
             return JSONResponse({"deleted": n})
 
         dev = "/v1/devices/{user}/{device}"
@@ -340,6 +378,7 @@ def create_app(
             Route("/v1/groups/{group_id}/blobs/{blob_id}", get_blob, methods=["GET"]),
             Route(dev + "/queue", queue, methods=["GET"]),
             Route(dev + "/queue/ack", ack, methods=["POST"]),
+            WebSocketRoute(dev + "/push", push),
         ]
 
     if ca is not None:

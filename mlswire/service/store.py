@@ -35,13 +35,15 @@ import json
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 # The refusals the DS turns into HTTP statuses are the wire contract's (re-exported).
 from .contract import BadRequest, Conflict, DSError, Forbidden, Gone, NotFound, Unauthorized
+
+T = TypeVar("T")
 
 
 def not_member(address: str, group_id: bytes) -> Forbidden:
@@ -142,6 +144,10 @@ class Store(Protocol):
     def device(self, address: str) -> Device | None: ...
     def user_devices(self, user: str) -> list[str]: ...
     def use_nonce(self, address: str, nonce: str, now: float, horizon: float) -> bool: ...
+    def spend_nonce(
+        self, address: str, signature_key: bytes, nonce: str, now: float, horizon: float
+    ) -> str | None: ...
+    def atomic(self, fn: Callable[[], T]) -> T: ...
 
     def publish_key_packages(
         self, address: str, key_packages: Sequence[bytes], last_resort: bytes | None
@@ -173,6 +179,9 @@ class Store(Protocol):
     def get_blob(self, group_id: bytes, reader: str, blob_id: str) -> bytes: ...
 
     def fetch(self, address: str, after: int, limit: int) -> list[QueuedMessage]: ...
+    def read_queue(
+        self, address: str, after: int, limit: int, expire_before: float | None = None
+    ) -> tuple[list[QueuedMessage], int]: ...
     def ack(self, address: str, up_to: int) -> int: ...
     def expire(self, before: float, address: str | None = None) -> int: ...
     def lost(self, address: str) -> int: ...
@@ -278,6 +287,9 @@ class SqlStore(ABC):
         self._pool_lock = threading.Lock()
         self._pool_size = pool_size
         self._last_prune = 0.0
+        # The cursor of the transaction this thread has open (see atomic()): store
+        # operations called inside it join it instead of opening their own.
+        self._local = threading.local()
 
     # -- connections (a small pool: the HTTP layer calls in from worker threads) --
     @abstractmethod
@@ -324,17 +336,32 @@ class SqlStore(ABC):
 
     def _run(self, fn: Any, *args: Any) -> Any:
         """Run ``fn(cursor, *args)`` in a transaction, retrying deadlocks and
-        serialization failures (bounded)."""
+        serialization failures (bounded). Inside :meth:`atomic` it joins the
+        transaction already open (which retries as a whole)."""
+        joined = getattr(self._local, "cur", None)
+        if joined is not None:
+            return fn(joined, *args)
         for attempt in range(5):
             try:
                 with self._tx() as cur:
-                    return fn(cur, *args)
+                    self._local.cur = cur
+                    try:
+                        return fn(cur, *args)
+                    finally:
+                        self._local.cur = None
             except Exception as e:
                 if attempt < 4 and self._retryable(e):
                     time.sleep(0.01 * (attempt + 1))
                     continue
                 raise
         raise AssertionError("unreachable")
+
+    def atomic(self, fn: Callable[[], T]) -> T:
+        """Run ``fn()`` in one transaction: every store operation it calls (in this
+        thread) is part of it, so they commit together or not at all. This is how
+        the DS makes a request one transaction (the nonce, then the operation)."""
+        result: T = self._run(lambda cur: fn())
+        return result
 
     def _sql(self, sql: str) -> str:
         sql = sql.replace("{lock}", self.lock_clause)
@@ -413,15 +440,18 @@ class SqlStore(ABC):
         result: list[str] = self._run(tx)
         return result
 
+    def _prune(self, cur: Any, now: float, horizon: float) -> None:
+        if now - self._last_prune > 60:
+            self._last_prune = now
+            self._x(cur, "DELETE FROM ds_nonces WHERE ts < ?", (now - horizon,))
+            # Retries are recognised for RETRY_WINDOW; older digests are dropped.
+            self._x(cur, "DELETE FROM ds_accepted WHERE accepted_at < ?", (now - RETRY_WINDOW,))
+
     def use_nonce(self, address: str, nonce: str, now: float, horizon: float) -> bool:
         """Record a request nonce; False if it was seen before (a replayed request)."""
 
         def tx(cur: Any) -> bool:
-            if now - self._last_prune > 60:
-                self._last_prune = now
-                self._x(cur, "DELETE FROM ds_nonces WHERE ts < ?", (now - horizon,))
-                # Retries are recognised for RETRY_WINDOW; older digests are dropped.
-                self._x(cur, "DELETE FROM ds_accepted WHERE accepted_at < ?", (now - RETRY_WINDOW,))
+            self._prune(cur, now, horizon)
             c = self._x(
                 cur,
                 "INSERT INTO ds_nonces (address, nonce, ts) VALUES (?, ?, ?)"
@@ -431,6 +461,33 @@ class SqlStore(ABC):
             return bool(c.rowcount == 1)
 
         result: bool = self._run(tx)
+        return result
+
+    def spend_nonce(
+        self, address: str, signature_key: bytes, nonce: str, now: float, horizon: float
+    ) -> str | None:
+        """Record a request nonce of the device registered with ``signature_key`` (the
+        key its signature was verified with, outside the transaction), in one
+        statement. None when done; else why not: ``"replay"`` (nonce already used),
+        ``"key"`` (the device re-registered with another key since: verify again)."""
+
+        def tx(cur: Any) -> str | None:
+            self._prune(cur, now, horizon)
+            c = self._x(
+                cur,
+                "INSERT INTO ds_nonces (address, nonce, ts) SELECT ?, ?, ? WHERE EXISTS"
+                " (SELECT 1 FROM ds_devices WHERE address = ? AND signature_key = ?)"
+                " ON CONFLICT DO NOTHING",
+                (address, nonce, now, address, signature_key),
+            )
+            if c.rowcount == 1:
+                return None
+            row = self._x(
+                cur, "SELECT signature_key FROM ds_devices WHERE address = ?", (address,)
+            ).fetchone()
+            return "key" if row is None or bytes(row[0]) != signature_key else "replay"
+
+        result: str | None = self._run(tx)
         return result
 
     # -- KeyPackages --
@@ -665,11 +722,9 @@ class SqlStore(ABC):
                     f" at epoch {current}"
                 )
             added = [a for a in add if a not in members]
+            known = self._lock_devices(cur, sorted(added), lock=False)
             for a in added:
-                if (
-                    self._x(cur, "SELECT 1 FROM ds_devices WHERE address = ?", (a,)).fetchone()
-                    is None
-                ):
+                if a not in known:
                     raise BadRequest(f"add: unknown device {a}")
             for r in remove:
                 if r not in members:
@@ -680,20 +735,16 @@ class SqlStore(ABC):
             # member learns it was removed); the Welcome to the added devices only.
             message_to = [m for m in members if m != sub.sender]
             welcome_to = added if sub.welcome is not None else []
-            seqs = self._reserve(cur, sorted(set(message_to) | set(welcome_to)))
             now = time.time()
-            for addr in message_to:
-                self._enqueue(cur, addr, seqs[addr], "message", sub, sub.message, now)
-                seqs[addr] += 1
-            for addr in welcome_to:
-                assert sub.welcome is not None
-                self._enqueue(cur, addr, seqs[addr], "welcome", sub, sub.welcome, now)
-                seqs[addr] += 1
-            for a in added:
-                self._x(
+            entries = [(a, "message", sub.message) for a in message_to]
+            if sub.welcome is not None:
+                entries += [(a, "welcome", sub.welcome) for a in welcome_to]
+            self._fan_out(cur, sub, entries, now)
+            if added:
+                self._many(
                     cur,
                     "INSERT INTO ds_members (group_id, address) VALUES (?, ?)",
-                    (sub.group_id, a),
+                    [(sub.group_id, a) for a in added],
                 )
             if external_join and sub.sender not in members and not followed:
                 self._x(
@@ -701,11 +752,11 @@ class SqlStore(ABC):
                     "INSERT INTO ds_members (group_id, address) VALUES (?, ?)",
                     (sub.group_id, sub.sender),
                 )
-            for r in remove:
-                self._x(
+            if remove:
+                self._many(
                     cur,
                     "DELETE FROM ds_members WHERE group_id = ? AND address = ?",
-                    (sub.group_id, r),
+                    [(sub.group_id, r) for r in remove],
                 )
             result = SendResult(
                 new_epoch,
@@ -740,28 +791,71 @@ class SqlStore(ABC):
             f"commit for epoch {sub.epoch} of group {gid} rejected: the group is at epoch {current}"
         )
 
-    def _reserve(self, cur: Any, addresses: list[str]) -> dict[str, int]:
-        """Lock each device row (in sorted order) and return its next queue seq."""
+    def _many(self, cur: Any, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """One statement for many rows (psycopg pipelines it; SQLite loops in C)."""
+        cur.executemany(self._sql(sql), [tuple(r) for r in rows])
+
+    def _in(self, n: int) -> str:
+        return "(" + ", ".join("?" * n) + ")"
+
+    def _lock_devices(
+        self, cur: Any, addresses: Iterable[str], lock: bool = True
+    ) -> dict[str, int]:
+        """The next queue seq of each of ``addresses`` that is a device here, in one
+        query; with ``lock``, their rows are locked in sorted order (PostgreSQL takes
+        FOR UPDATE locks in the ORDER BY order), so concurrent fan-outs never
+        deadlock. Chunked to stay under every driver's parameter limit."""
         out: dict[str, int] = {}
-        for addr in addresses:
-            row = self._x(
-                cur, "SELECT next_seq FROM ds_devices WHERE address = ?{lock}", (addr,)
-            ).fetchone()
-            if row is None:
-                raise BadRequest(f"unknown device {addr}")
-            out[addr] = int(row[0])
+        ordered = sorted(addresses)
+        for i in range(0, len(ordered), 900):
+            chunk = ordered[i : i + 900]
+            rows = self._x(
+                cur,
+                f"SELECT address, next_seq FROM ds_devices WHERE address IN {self._in(len(chunk))}"
+                " ORDER BY address" + ("{lock}" if lock else ""),
+                chunk,
+            ).fetchall()
+            out.update((r[0], int(r[1])) for r in rows)
         return out
 
-    def _enqueue(
-        self, cur: Any, addr: str, seq: int, kind: str, sub: Submission, data: bytes, now: float
+    def _fan_out(
+        self, cur: Any, sub: Submission, entries: Sequence[tuple[str, str, bytes]], now: float
     ) -> None:
-        self._x(
+        """Queue each ``(address, kind, data)`` (one entry per device) at the device's
+        next seq: a locking read, one batched insert and one update, whatever the
+        number of recipients."""
+        if not entries:
+            return
+        seqs = self._lock_devices(cur, {a for a, _, _ in entries})
+        rows: list[tuple[Any, ...]] = []
+        g, sender, epoch, ct = sub.group_id, sub.sender, sub.epoch, sub.content_type
+        for a, kind, data in entries:
+            if a not in seqs:
+                raise BadRequest(f"unknown device {a}")
+            rows.append((a, seqs[a], kind, g, sender, epoch, ct, data, now))
+            seqs[a] += 1
+        self._many(
             cur,
             "INSERT INTO ds_queue (address, seq, kind, group_id, sender, epoch, content_type,"
             " data, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (addr, seq, kind, sub.group_id, sub.sender, sub.epoch, sub.content_type, data, now),
+            rows,
         )
-        self._x(cur, "UPDATE ds_devices SET next_seq = ? WHERE address = ?", (seq + 1, addr))
+        if len(rows) == len(seqs):  # one entry per device (always, today): one statement
+            ordered = sorted(seqs)
+            for i in range(0, len(ordered), 900):
+                chunk = ordered[i : i + 900]
+                self._x(
+                    cur,
+                    "UPDATE ds_devices SET next_seq = next_seq + 1 WHERE address IN"
+                    + self._in(len(chunk)),
+                    chunk,
+                )
+        else:
+            self._many(
+                cur,
+                "UPDATE ds_devices SET next_seq = ? WHERE address = ?",
+                sorted((n, a) for a, n in seqs.items()),
+            )
 
     # -- attachments --
     def put_blob(self, group_id: bytes, sender: str, data: bytes) -> str:
@@ -801,29 +895,37 @@ class SqlStore(ABC):
         return result
 
     # -- queues --
-    def fetch(self, address: str, after: int, limit: int) -> list[QueuedMessage]:
-        def tx(cur: Any) -> list[QueuedMessage]:
-            rows = self._x(
-                cur,
-                "SELECT seq, kind, group_id, sender, epoch, content_type, data, received_at"
-                " FROM ds_queue WHERE address = ? AND seq > ? ORDER BY seq LIMIT ?",
-                (address, after, limit),
-            ).fetchall()
-            return [
-                QueuedMessage(
-                    int(r[0]),
-                    r[1],
-                    bytes(r[2]),
-                    r[3],
-                    int(r[4]),
-                    int(r[5]),
-                    bytes(r[6]),
-                    float(r[7]),
-                )
-                for r in rows
-            ]
+    def _fetch(self, cur: Any, address: str, after: int, limit: int) -> list[QueuedMessage]:
+        rows = self._x(
+            cur,
+            "SELECT seq, kind, group_id, sender, epoch, content_type, data, received_at"
+            " FROM ds_queue WHERE address = ? AND seq > ? ORDER BY seq LIMIT ?",
+            (address, after, limit),
+        ).fetchall()
+        return [
+            QueuedMessage(
+                int(r[0]), r[1], bytes(r[2]), r[3], int(r[4]), int(r[5]), bytes(r[6]), float(r[7])
+            )
+            for r in rows
+        ]
 
-        result: list[QueuedMessage] = self._run(tx)
+    def fetch(self, address: str, after: int, limit: int) -> list[QueuedMessage]:
+        result: list[QueuedMessage] = self._run(self._fetch, address, after, limit)
+        return result
+
+    def read_queue(
+        self, address: str, after: int, limit: int, expire_before: float | None = None
+    ) -> tuple[list[QueuedMessage], int]:
+        """One read of a device's queue (a long-poll round, a push): first expire what
+        is older than ``expire_before`` (if given), then the entries after ``after``
+        and the count of expired unread ones, in one transaction."""
+
+        def tx(cur: Any) -> tuple[list[QueuedMessage], int]:
+            if expire_before is not None:
+                self._expire(cur, expire_before, address)
+            return self._fetch(cur, address, after, limit), self._lost(cur, address)
+
+        result: tuple[list[QueuedMessage], int] = self._run(tx)
         return result
 
     def ack(self, address: str, up_to: int) -> int:
@@ -842,41 +944,34 @@ class SqlStore(ABC):
         result: int = self._run(tx)
         return result
 
+    def _expire(self, cur: Any, before: float, address: str | None) -> int:
+        where = "received_at < ?" + (" AND address = ?" if address is not None else "")
+        params: tuple[Any, ...] = (before,) if address is None else (before, address)
+        rows = self._x(
+            cur,
+            f"SELECT address, COUNT(*) FROM ds_queue WHERE {where} GROUP BY address",
+            params,
+        ).fetchall()
+        total = 0
+        for addr, n in sorted(rows):  # device rows in sorted order, as in submit
+            self._x(cur, "UPDATE ds_devices SET lost = lost + ? WHERE address = ?", (int(n), addr))
+            total += int(n)
+        if total:
+            self._x(cur, f"DELETE FROM ds_queue WHERE {where}", params)
+        return total
+
     def expire(self, before: float, address: str | None = None) -> int:
         """Drop queued messages received before ``before`` (queue retention), counting
         them per device in ``lost`` so the device is told it is behind."""
-
-        def tx(cur: Any) -> int:
-            where = "received_at < ?" + (" AND address = ?" if address is not None else "")
-            params: tuple[Any, ...] = (before,) if address is None else (before, address)
-            rows = self._x(
-                cur,
-                f"SELECT address, COUNT(*) FROM ds_queue WHERE {where} GROUP BY address",
-                params,
-            ).fetchall()
-            total = 0
-            for addr, n in sorted(rows):  # device rows in sorted order, as in submit
-                self._x(
-                    cur,
-                    "UPDATE ds_devices SET lost = lost + ? WHERE address = ?",
-                    (int(n), addr),
-                )
-                total += int(n)
-            if total:
-                self._x(cur, f"DELETE FROM ds_queue WHERE {where}", params)
-            return total
-
-        result: int = self._run(tx)
+        result: int = self._run(self._expire, before, address)
         return result
 
-    def lost(self, address: str) -> int:
-        def tx(cur: Any) -> int:
-            row = self._x(
-                cur, "SELECT lost FROM ds_devices WHERE address = ?", (address,)
-            ).fetchone()
-            return 0 if row is None else int(row[0])
+    def _lost(self, cur: Any, address: str) -> int:
+        row = self._x(cur, "SELECT lost FROM ds_devices WHERE address = ?", (address,)).fetchone()
+        return 0 if row is None else int(row[0])
 
-        result: int = self._run(tx)
+    def lost(self, address: str) -> int:
+        result: int = self._run(self._lost, address)
         return result
 
 

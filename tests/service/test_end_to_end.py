@@ -379,6 +379,7 @@ def test_device_too_far_behind_is_told_so_and_rejoins(backend: Backend, tmp_path
         gid = alice.create_group()
         alice.invite(gid, n.user("bob"))
         bob.receive()
+        bob.service.drop_push()  # bob goes offline: no push connection
         alice.update(gid)  # bob misses these two epochs...
         alice.update(gid)
         time.sleep(1.5)  # ...because his queue expires while he is offline

@@ -1,0 +1,201 @@
+"""Push delivery: a device's queue over one WebSocket, and the wake-ups behind it.
+
+``GET /v1/devices/{user}/{device}/push?after=N``, upgraded to a WebSocket once the
+request is authenticated exactly like ``GET .../queue`` (:mod:`.http` refuses with the
+queue's 401/403 before accepting). Then, as text frames of JSON:
+
+* server -> client: ``{"messages": [...]}``, the queue's entries (``queued_json``) in
+  seq order, each seq sent once per connection, starting after N, sent as soon as they
+  are committed; with ``"lost"`` and ``"warning"`` when messages expired unread (as in
+  the queue's answer), in the first frame after the count changes;
+* client -> server: ``{"ack": up_to}``, answered ``{"acked": up_to, "deleted": n}``;
+  a bad frame is answered with the HTTP error body (``{"error": "...", "status":
+  400}``) and changes nothing.
+
+Nothing is deleted until acknowledged, so a dropped connection loses nothing: the
+client reconnects (``after=0``) and gets every unacknowledged entry again.
+
+Wake-ups: a send in this process wakes the device's connections (and long-polls) at
+once (:class:`Notifier`); a send through another DS process reaches them through the
+store's notifications (PostgreSQL LISTEN/NOTIFY, :meth:`.store.SqlStore.listen`), and
+in any case within ``poll_interval``, when the queue is read again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from ..errors import ValidationError
+from .contract import BadRequest, DSError, error_body
+from .delivery_service import MAX_FETCH, DeliveryService, queued_json
+from .store import Device
+
+
+def lost_fields(lost: int) -> dict[str, Any]:
+    """``lost``/``warning`` of a queue answer or push frame (nothing when 0)."""
+    if not lost:
+        return {}
+    return {
+        "lost": lost,
+        "warning": (
+            f"{lost} queued message(s) expired before this device fetched them: it is"
+            " behind in its groups; rejoin them by external commit (GET"
+            " /v1/groups/{id}/group-info)"
+        ),
+    }
+
+
+class Notifier:
+    """Wakes the long-polls and push connections of devices that have new entries.
+
+    Called from the event loop (sends in this process) or, through
+    :meth:`notify_threadsafe`, from the store's listener thread (sends through
+    other processes)."""
+
+    def __init__(self) -> None:
+        self._waiters: dict[str, set[asyncio.Event]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def notify(self, addresses: Iterable[str]) -> None:
+        for a in addresses:
+            for ev in self._waiters.get(a, ()):
+                ev.set()
+
+    def notify_threadsafe(self, addresses: Iterable[str]) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop is shutting down
+                loop.call_soon_threadsafe(self.notify, tuple(addresses))
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+
+    @contextlib.contextmanager
+    def waiter(self, address: str) -> Iterator[asyncio.Event]:
+        ev = asyncio.Event()
+        self._waiters.setdefault(address, set()).add(ev)
+        try:
+            yield ev
+        finally:
+            waiters = self._waiters.get(address)
+            if waiters is not None:
+                waiters.discard(ev)
+                if not waiters:
+                    del self._waiters[address]
+
+
+def _dumps(value: dict[str, Any]) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+class PushSession:
+    """One accepted push connection of ``device`` (reading its own queue)."""
+
+    def __init__(
+        self,
+        ws: WebSocket,
+        ds: DeliveryService,
+        device: Device,
+        after: int,
+        notifier: Notifier,
+        poll_interval: float,
+    ) -> None:
+        self.ws = ws
+        self.ds = ds
+        self.device = device
+        self.cursor = after
+        self.notifier = notifier
+        self.poll_interval = poll_interval
+        self._send_lock = asyncio.Lock()
+
+    async def _send(self, frame: dict[str, Any]) -> None:
+        # The pusher and the ack reader both send: one frame at a time.
+        async with self._send_lock:
+            await self.ws.send_text(_dumps(frame))
+
+    async def run(self) -> None:
+        tasks = [
+            asyncio.create_task(self._push(), name="push"),
+            asyncio.create_task(self._read(), name="push-acks"),
+        ]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for t in tasks:
+                t.cancel()
+            for t in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await t
+        for t in done:
+            exc = t.exception()
+            if exc is not None and not isinstance(exc, WebSocketDisconnect | OSError):
+                # The store failed (e.g. the database went away): the client reconnects.
+                with contextlib.suppress(Exception):
+                    await self.ws.close(code=1011, reason="delivery service error")
+                return
+
+    async def _push(self) -> None:
+        address = self.device.address
+        told_lost = 0
+        with self.notifier.waiter(address) as ev:
+            while True:
+                ev.clear()  # before the read: a wake-up during it is not lost
+                msgs, lost = await run_in_threadpool(
+                    self.ds.fetch_with_lost, self.device, address, self.cursor, MAX_FETCH
+                )
+                frame: dict[str, Any] = {}
+                if msgs:
+                    frame["messages"] = [queued_json(m) for m in msgs]
+                    self.cursor = msgs[-1].seq
+                if lost != told_lost:
+                    told_lost = lost
+                    if lost:
+                        frame.setdefault("messages", [])
+                        frame.update(lost_fields(lost))
+                if frame:
+                    await self._send(frame)
+                if len(msgs) == MAX_FETCH:
+                    continue  # more are waiting: no need to be woken
+                # Woken at once by a send in this process or a notification of the
+                # store; otherwise the queue is read again every poll_interval.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(ev.wait(), self.poll_interval)
+
+    async def _read(self) -> None:
+        while True:
+            message = await self.ws.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            text = message.get("text")
+            try:
+                if text is None:
+                    raise BadRequest("push: frames are JSON text, not binary")
+                reply = await self._ack(text)
+            except DSError as e:
+                reply = error_body(e.status, e.message)
+            except ValidationError as e:
+                reply = error_body(400, str(e))
+            await self._send(reply)
+
+    async def _ack(self, text: str) -> dict[str, Any]:
+        try:
+            frame = json.loads(text)
+        except ValueError as e:
+            raise BadRequest(f"push: frame is not JSON: {e}") from None
+        if not isinstance(frame, dict) or set(frame) != {"ack"}:
+            raise BadRequest('push: a client frame is {"ack": up_to}')
+        up_to = frame["ack"]
+        if isinstance(up_to, bool):  # JSON true is no seq (bool is an int in Python)
+            raise BadRequest("ack: a non-negative integer (a seq from the queue)")
+        deleted = await run_in_threadpool(self.ds.ack, self.device, self.device.address, up_to)
+        return {"acked": up_to, "deleted": deleted}
+
+
+__all__ = ["Notifier", "PushSession", "lost_fields"]
