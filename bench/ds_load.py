@@ -510,20 +510,24 @@ COLUMNS = (
 
 
 def print_row(row: dict[str, Any], first: bool) -> None:
+    """One markdown table row (the header first)."""
     if first:
-        print("  " + " ".join(f"{h:>9}" for h, _, _ in COLUMNS))
+        print("| " + " | ".join(h for h, _, _ in COLUMNS) + " | sustained |")
+        print("|" + " ---: |" * len(COLUMNS) + " --- |")
     cells = []
     for _, key, fmt in COLUMNS:
         value = row[key]
         if fmt is None:
-            text = str(sum(value.values()))
+            cells.append(str(sum(value.values())))
         else:
-            text = "-" if value is None or value != value else fmt.format(value)
-        cells.append(f"{text:>9}")
-    mark = "" if row["sustained"] else "  <- not sustained"
-    print("  " + " ".join(cells) + mark, flush=True)
-    for what, n in row["errors"].items():
-        print(f"      {n} x {what}")
+            cells.append("-" if value is None or value != value else fmt.format(value))
+    print("| " + " | ".join(cells) + " | " + ("yes" if row["sustained"] else "**no**") + " |")
+
+
+def print_errors(rows: list[dict[str, Any]]) -> None:
+    for row in rows:
+        for what, n in row["errors"].items():
+            print(f"  at {row['offered_per_s']:.0f}/s: {n} x {what}")
 
 
 def print_config_head(c: dict[str, Any]) -> None:
@@ -719,8 +723,11 @@ def main(argv: list[str] | None = None) -> int:
                 report["configs"].append(config)
                 if not args.json:
                     print_config_head(config)
+                    print()
                     for i, row in enumerate(config["rows"]):
                         print_row(row, first=i == 0)
+                    print()
+                    print_errors(config["rows"])
                     print_config_tail(config)
         finally:
             if pg is not None:
