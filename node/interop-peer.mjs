@@ -27,6 +27,7 @@ import {
   branchGroup,
   createApplicationMessage,
   createCommit,
+  createGroupInfoWithExternalPubAndRatchetTree,
   createProposal,
   createGroup,
   decodeMlsMessage,
@@ -37,6 +38,7 @@ import {
   generateKeyPackageWithKey,
   getCiphersuiteImpl,
   joinGroup,
+  joinGroupExternal,
   joinGroupFromBranch,
   joinGroupFromReinit,
   mlsExporter,
@@ -46,7 +48,10 @@ import {
   zeroOutUint8Array,
 } from "ts-mls";
 // Not re-exported by the package root; reachable through the "./*.js" subpath export.
-import { getCiphersuiteFromId } from "ts-mls/crypto/ciphersuite.js";
+import { getCiphersuiteFromId, getCiphersuiteNameFromId } from "ts-mls/crypto/ciphersuite.js";
+import { encode } from "ts-mls/codec/tlsEncoder.js";
+import { varLenDataEncoder } from "ts-mls/codec/variableLength.js";
+import { createGroupInfo } from "ts-mls/createCommit.js";
 import { makeKeyPackageRef } from "ts-mls/keyPackage.js";
 import { decodeRatchetTree, encodeRatchetTree } from "ts-mls/ratchetTree.js";
 
@@ -422,22 +427,31 @@ const OPS = {
     );
   },
 
-  // Commit a ReInit (RFC 9420 §11.2) of the group into group_id, same version and suite.
+  // Commit a ReInit (RFC 9420 §11.2) of the group into group_id, same version, and the
+  // same suite unless `cipher_suite` (an id) names another.
   async reinit(req) {
     const group = getGroup(req.group);
     const ctx = group.state.groupContext;
-    const result = await reinitGroup(group.state, fromHex(req.group_id, "group_id"), ctx.version, ctx.cipherSuite, [], group.client.cs);
+    let suite = ctx.cipherSuite;
+    if (req.cipher_suite !== undefined && req.cipher_suite !== null) {
+      await suiteImpl(req.cipher_suite); // offered?
+      suite = getCiphersuiteNameFromId(req.cipher_suite);
+    }
+    const result = await reinitGroup(group.state, fromHex(req.group_id, "group_id"), ctx.version, suite, [], group.client.cs);
     return commitResult(group, result);
   },
 
   // After a ReInit was committed: the new group it asks for, with the owners of
   // key_packages (the other members' new KeyPackages), tied to the old group by a
   // resumption PSK with usage reinit.
+  // `client`: the member's client in the new suite when the ReInit changes it (its own
+  // leaf comes from a KeyPackage of that client).
   async reinit_successor(req) {
     const group = getGroup(req.group);
     const reinit = group.state.groupActiveState.reinit;
     if (reinit === undefined) throw new DriverError("no ReInit was committed in this group");
-    return successor(group, reinit.groupId, (kp) =>
+    const owner = req.client === undefined || req.client === null ? group : { ...group, client: getClient(req.client) };
+    return successor(owner, reinit.groupId, (kp) =>
       reinitCreateNewGroup(
         group.state, kp.publicPackage, kp.privatePackage, keyPackagesOf(req), reinit.groupId, reinit.cipherSuite, reinit.extensions,
       ),
@@ -456,6 +470,63 @@ const OPS = {
     return joinSuccessor(req, (old, welcome, kp, tree, client) =>
       joinGroupFromBranch(old.state, welcome, kp.publicPackage, kp.privatePackage, tree, client.cs),
     );
+  },
+
+  // A signed GroupInfo MLSMessage of the current epoch with external_pub and the
+  // ratchet_tree extension, for an external joiner (RFC 9420 §12.4.3.2).
+  //
+  // RFC 9420 §12.4.3.2: the extension holds `struct { HPKEPublicKey external_pub; }`,
+  // a length-prefixed key (HPKEPublicKey is opaque<V>). ts-mls 1.6.4 writes the bare
+  // key (createGroupInfoWithExternalPub) and reads it bare (joinGroupExternal), so no
+  // conforming peer can join its groups externally (docs/INTEROP.md). By default the
+  // driver has ts-mls sign a GroupInfo whose external_pub is RFC-encoded: the same
+  // key, derived by ts-mls from the epoch's external_secret, and ts-mls's own
+  // signature; `rfc_external_pub: false` gives ts-mls's own encoding (the tripwire in
+  // tests/interop/test_pq_interop.py).
+  async external_group_info(req) {
+    const group = getGroup(req.group);
+    const { state } = group;
+    const cs = group.client.cs;
+    let groupInfo;
+    if (req.rfc_external_pub === false) {
+      groupInfo = await createGroupInfoWithExternalPubAndRatchetTree(state, [], cs);
+    } else {
+      const keyPair = await cs.hpke.deriveKeyPair(state.keySchedule.externalSecret);
+      const externalPub = await cs.hpke.exportPublicKey(keyPair.publicKey);
+      groupInfo = await createGroupInfo(state.groupContext, state.confirmationTag, state, [
+        { extensionType: "external_pub", extensionData: encode(varLenDataEncoder)(externalPub) },
+        { extensionType: "ratchet_tree", extensionData: encodeRatchetTree(state.ratchetTree) },
+      ], cs);
+    }
+    return { group_info: toHex(encodeMlsMessage({ version: "mls10", wireformat: "mls_group_info", groupInfo })) };
+  },
+
+  // Join by an external Commit (§12.4.3.2) from a GroupInfo MLSMessage (the tree from
+  // its extension, or ratchet_tree out of band), with a leaf of a KeyPackage made for
+  // the purpose; the Commit (a PublicMessage, as the RFC requires) goes to the members.
+  // ts-mls reads external_pub as the bare key (see external_group_info): from an
+  // RFC-encoded GroupInfo it fails, and the driver does not change that.
+  async external_join(req) {
+    const client = getClient(req.client);
+    const message = decodeWhole(fromHex(req.group_info, "group_info"), "group_info");
+    if (message.wireformat !== "mls_group_info") throw new DriverError(`expected a GroupInfo, got ${message.wireformat}`);
+    let tree;
+    if (req.ratchet_tree) {
+      const bytes = fromHex(req.ratchet_tree, "ratchet_tree");
+      const decoded = decodeRatchetTree(bytes, 0);
+      if (decoded === undefined || decoded[1] !== bytes.length) throw new Rejected("DecodeError", "ratchet_tree does not decode");
+      tree = decoded[0];
+    }
+    const kp = await ownKeyPackage(client);
+    const result = await joinGroupExternal(message.groupInfo, kp.publicPackage, kp.privatePackage, false, client.cs, tree);
+    const handle = addGroup(client, result.newState);
+    const commit = { version: "mls10", wireformat: "mls_public_message", publicMessage: result.publicMessage };
+    return {
+      group: handle,
+      group_id: toHex(result.newState.groupContext.groupId),
+      commit: toHex(encodeMlsMessage(commit)),
+      ...summary(result.newState),
+    };
   },
 
   async encrypt(req) {

@@ -21,10 +21,16 @@ from pathlib import Path
 from typing import NoReturn
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from mlswire.vectors import default_vectors_dir
 
 from . import _provision
+
+# Property tests assert behaviour, never timings: no per-example deadline and no
+# too-slow health check, which only fired on loaded machines (performance lives in bench/).
+settings.register_profile("mlswire", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("mlswire")
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("MLSWIRE_SHARED", ROOT.parent / "shared"))

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mlswire import DecodeError
@@ -47,7 +47,7 @@ def decodes_or_rejects(type_name: str, data: bytes) -> None:
     assert tls.encode(value, type_name) == data
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300)
 @given(type_name=st.sampled_from(TYPE_NAMES), data=st.binary(max_size=300))
 def test_random_bytes(type_name: str, data: bytes) -> None:
     decodes_or_rejects(type_name, data)
@@ -70,7 +70,7 @@ def mutated(draw: st.DrawFn) -> tuple[str, bytes]:
 
 
 @pytest.mark.skipif(not SAMPLES, reason="official messages.json vectors not found")
-@settings(max_examples=1500, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=1500)
 @given(case=mutated())
 def test_mutated_vector_values(case: tuple[str, bytes]) -> None:
     decodes_or_rejects(*case)

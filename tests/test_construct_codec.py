@@ -24,7 +24,7 @@ from typing import Any
 
 import msgspec
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import mlswire
@@ -359,7 +359,7 @@ def mutated(draw: st.DrawFn) -> tuple[str, bytes, dict[str, Any]]:
     return name, data, ctx
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300)
 @given(case=encoded())
 def test_random_values_encode_alike(
     other: codecs.Codec, case: tuple[str, bytes, dict[str, Any]]
@@ -369,7 +369,7 @@ def test_random_values_encode_alike(
         same_value_same_bytes(other, name, data, ctx)
 
 
-@settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=800)
 @given(case=mutated())
 def test_mutated_bytes_get_the_same_verdict(
     other: codecs.Codec, case: tuple[str, bytes, dict[str, Any]]
@@ -441,7 +441,7 @@ def encoded_by(codec: Any, value: Any, tp: str, ctx: dict[str, Any]) -> bytes | 
         return None
 
 
-@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=500)
 @given(case=miswritten())
 def test_miswritten_values_get_the_same_verdict(
     other: codecs.Codec, case: tuple[str, Any, dict[str, Any]]

@@ -13,7 +13,7 @@ import cbor2
 import jsonschema
 import pycddl
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mlswire.codecs import cbor, tls
@@ -121,7 +121,7 @@ def test_validators_accept_the_mapping_and_reject_what_breaks_it() -> None:
         cddl_for("Certificate").validate_cbor(cbor2.dumps({"cert_data": "abcd"}))
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300)
 @given(data=st.data(), name=st.sampled_from(struct_names()))
 def test_random_schema_values_validate_against_both_schemas(data: st.DataObject, name: str) -> None:
     """Not only the vectors' values: anything the schema can hold, unnamed registry

@@ -11,7 +11,7 @@ from typing import Any
 import cbor2
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mlswire import DecodeError
@@ -93,13 +93,13 @@ TREES = st.recursive(
 )
 
 
-@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400)
 @given(type_name=st.sampled_from(TYPE_NAMES), tree=TREES)
 def test_random_cbor_documents(type_name: str, tree: Any) -> None:
     cbor_round(type_name, cbor2.dumps(tree))
 
 
-@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400)
 @given(type_name=st.sampled_from(TYPE_NAMES), tree=TREES)
 def test_random_json_documents(type_name: str, tree: Any) -> None:
     try:
@@ -109,7 +109,7 @@ def test_random_json_documents(type_name: str, tree: Any) -> None:
     json_round(type_name, doc)
 
 
-@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300)
 @given(type_name=st.sampled_from(TYPE_NAMES), data=st.binary(max_size=200))
 def test_random_bytes(type_name: str, data: bytes) -> None:
     cbor_round(type_name, data)
@@ -138,14 +138,14 @@ def mutated_bytes(draw: st.DrawFn, enc: str) -> tuple[str, bytes]:
 
 
 @needs_samples
-@settings(max_examples=1000, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=1000)
 @given(case=mutated_bytes("cbor"))
 def test_mutated_cbor_bytes(case: tuple[str, bytes]) -> None:
     cbor_round(*case)
 
 
 @needs_samples
-@settings(max_examples=1000, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=1000)
 @given(case=mutated_bytes("json"))
 def test_mutated_json_bytes(case: tuple[str, bytes]) -> None:
     json_round(*case)
@@ -211,7 +211,7 @@ def mutated_tree(draw: st.DrawFn, enc: str) -> tuple[str, Any]:
 
 
 @needs_samples
-@settings(max_examples=800, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=800)
 @given(case=mutated_tree("json"))
 def test_mutated_json_documents(case: tuple[str, Any]) -> None:
     type_name, tree = case
@@ -223,7 +223,7 @@ def test_mutated_json_documents(case: tuple[str, Any]) -> None:
 
 
 @needs_samples
-@settings(max_examples=800, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=800)
 @given(case=mutated_tree("cbor"))
 def test_mutated_cbor_documents(case: tuple[str, Any]) -> None:
     type_name, tree = case

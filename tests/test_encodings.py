@@ -10,7 +10,7 @@ from typing import Any
 import cbor2
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import mlswire
@@ -68,7 +68,7 @@ def test_every_messages_value_survives_tls_cbor_json_tls() -> None:
 NOT_ALONE = {"FramedContentAuthData", "PrivateMessageContent"}  # need context in TLS
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400)
 @given(data=st.data(), name=st.sampled_from(struct_names()))
 def test_every_schema_value_round_trips_in_every_encoding(data: st.DataObject, name: str) -> None:
     value = data.draw(schema_values(name))
@@ -341,16 +341,28 @@ def test_cbor_codec_agrees_with_cbor2() -> None:
         # member without leaf_index
         ("a16b73656e6465725f74797065666d656d626572", "Sender.leaf_index: required key is missing"),
         # external with leaf_index
-        ("a26a6c6561665f696e646578076b73656e6465725f747970656865787465726e616c", "unexpected key 'leaf_index'"),
+        (
+            "a26a6c6561665f696e646578076b73656e6465725f747970656865787465726e616c",
+            "unexpected key 'leaf_index'",
+        ),
         # the input ends in the middle of a key
         ("a26a6c6561665f696e646578076b73656e646572", "input ends early"),
         # leaf_index true, undefined, -1, 2^32
         ("a26a6c6561665f696e646578f56b73656e6465725f74797065666d656d626572", "not a boolean"),
         ("a26a6c6561665f696e646578f76b73656e6465725f74797065666d656d626572", "not undefined"),
-        ("a26a6c6561665f696e646578206b73656e6465725f74797065666d656d626572", "not a negative integer"),
-        ("a26a6c6561665f696e6465781b00000001000000006b73656e6465725f74797065666d656d626572", "0..4294967295"),
+        (
+            "a26a6c6561665f696e646578206b73656e6465725f74797065666d656d626572",
+            "not a negative integer",
+        ),
+        (
+            "a26a6c6561665f696e6465781b00000001000000006b73656e6465725f74797065666d656d626572",
+            "0..4294967295",
+        ),
         # sender_type as a number (a closed enum: names only)
-        ("a26a6c6561665f696e646578076b73656e6465725f7479706501", "expected a SenderType name, not an integer"),
+        (
+            "a26a6c6561665f696e646578076b73656e6465725f7479706501",
+            "expected a SenderType name, not an integer",
+        ),
         # a reserved head byte
         ("a26a6c6561665f696e6465781c6b73656e6465725f74797065666d656d626572", "not CBOR"),
     ],

@@ -4,7 +4,7 @@ on the same epoch, epoch authenticator, tree hash and exporter secret."""
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mlswire.engine.group import (
@@ -41,7 +41,7 @@ def _check_sync(members: dict[int, Group]) -> None:
         assert sorted(g.members) == sorted(members)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60)
 @given(
     ops=st.lists(st.tuples(st.sampled_from(OPS), st.integers(0, 10**6)), min_size=1, max_size=20),
     public=st.booleans(),
@@ -127,7 +127,7 @@ def _fuzz_target(wire: str) -> tuple[Group, list[bytes]]:
     return _FUZZ[wire]
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150)
 @given(
     wire=st.sampled_from(["public", "private"]),
     which=st.integers(0, 2),

@@ -4,17 +4,50 @@ DeriveKeyPair rules, and registering one so a group runs in it."""
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 
 import pytest
 
 from mlswire.crypto import dialects
-from mlswire.crypto.suites import PQ_SUITE_BASE, cipher_suite, parse_suite
+from mlswire.crypto.primitives import KDFS
+from mlswire.crypto.suites import (
+    PQ_SUITE_BASE,
+    PQ_SUITE_TABLE,
+    SUITE_TABLE,
+    CipherSuite,
+    SuiteSpec,
+    cipher_suite,
+    parse_suite,
+)
 from mlswire.engine.group import ApplicationMessage
 from mlswire.errors import CryptoError
 
 from ._forge import make_group
 from .test_group import assert_in_sync, deliver
+
+
+def test_mls_hash_can_differ_from_the_kdf_hash() -> None:
+    """RFC 9420 §5.1 lists the suite's hash and its HPKE KDF separately: Hash and MAC
+    (HMAC) use the hash, Extract/Expand and every KDF.Nh-long secret the KDF. A suite of
+    HKDF-SHA512 with SHA-256 (ts-mls 77's pairing) keeps them apart."""
+    mixed = CipherSuite(SuiteSpec(0xFFF0, "mixed", 0x0020, 3, 2, 0x0807, hash_id=1))
+    key, data = os.urandom(64), b"abc"
+    assert mixed.hash(data) == hashlib.sha256(data).digest()
+    assert mixed.mac(key, data) == hmac.new(key, data, "sha256").digest()
+    mixed.mac_verify(key, data, hmac.new(key, data, "sha256").digest())
+    with pytest.raises(CryptoError):
+        mixed.mac_verify(key, data, hmac.new(key, data, "sha512").digest()[:32])
+    assert mixed.kdf_extract(key, data) == hmac.new(key, data, "sha512").digest()
+    assert mixed.kdf_expand(key, b"i", 64) == KDFS[3].expand(key, b"i", 64)
+    assert (mixed.hash_len, mixed.digest_len, mixed.hash_name) == (64, 32, "sha256")
+
+
+@pytest.mark.parametrize("spec", SUITE_TABLE + PQ_SUITE_TABLE, ids=lambda s: f"{s.suite_id:#06x}")
+def test_standard_suites_hash_with_their_kdf(spec: SuiteSpec) -> None:
+    cs = cipher_suite(spec.suite_id)
+    assert spec.hash_id == 0 and cs.digest_len == cs.hash_len
+    assert cs.hash(b"x") == hashlib.new(KDFS[spec.kdf_id].hash_name, b"x").digest()
 
 
 def test_rules_differ_and_are_what_they_say() -> None:
@@ -58,9 +91,27 @@ def test_a_group_runs_in_a_dialect() -> None:
     assert isinstance(got, ApplicationMessage) and got.data == b"dialect"
 
 
+@pytest.mark.parametrize(("code", "hash_name"), [(77, "sha256"), (80, "sha384")])
+def test_a_group_runs_in_a_mixed_hash_dialect(code: int, hash_name: str) -> None:
+    """ts-mls 77 (ML-KEM-512, pure-Python FIPS 203) and 80 (ML-KEM-768, ChaCha20): HKDF-
+    SHA512 for secrets, SHA-256/384 for the MLS hash; interop-tested in
+    tests/interop/test_pq_interop.py."""
+    suite = parse_suite(f"ts-mls:{code}")
+    cs = cipher_suite(suite)
+    assert (cs.hash_name, cs.kdf_id, cs.hash_len) == (hash_name, 3, 64)
+    _clients, (a, b, c) = make_group(3, suite=suite)
+    out = b.update()
+    deliver(out.commit, b, [a, c])
+    assert_in_sync([a, b, c])
+    got = a.process(c.encrypt(b"mixed hash"))
+    assert isinstance(got, ApplicationMessage) and got.data == b"mixed hash"
+
+
 def test_refusals() -> None:
     with pytest.raises(CryptoError, match="mls-rs"):
         dialects.use("mls-rs:65100")  # its own hybrid: known incompatible
+    with pytest.raises(CryptoError, match="KEM 15"):
+        dialects.use("mls-rs:65002")  # HPKE suite_id names KEM 15, not 0x0041
     with pytest.raises(CryptoError, match="no suite"):
         dialects.use("ts-mls:1")
     with pytest.raises(CryptoError, match="dialect"):
@@ -72,6 +123,16 @@ def test_refusals() -> None:
     with pytest.raises(CryptoError, match="already"):
         dialects.use("ts-mls2:0xF00B")
     assert dialects.use("wire:0xF00B") == 0xF00B  # again: a no-op
+
+
+def test_mls_rs_parameters_are_recorded() -> None:
+    """mls-rs's PQ suites ride on a classical suite (mls-rs-crypto-awslc lib.rs):
+    65001/65002 on suite 1, 65003 on suite 7, 65100 on suite 1."""
+    for code, base in ((65001, 1), (65002, 1), (65003, 7), (65100, 1)):
+        entry, classical = dialects.find(f"mls-rs:{code}"), cipher_suite(base)
+        rest = (entry.kdf_id, entry.aead_id, entry.signature_scheme_id)
+        assert rest == (classical.kdf_id, classical.aead_id, classical.signature_scheme_id)
+        assert entry.unsupported.startswith("known incompatible")
 
 
 def test_every_entry_is_listed_with_a_rule_or_a_reason() -> None:
@@ -103,6 +164,8 @@ def test_suites_command_lists_suites_and_dialects() -> None:
     assert by_key["ts-mls:83"]["checked_by_interop"] is True
     assert by_key["mls-rs:65100"]["runs"] is False
     assert by_key["mlspp:0x0008"]["same_as"] == "TBD2"
+    assert (by_key["ts-mls:79"]["kdf"], by_key["ts-mls:79"]["hash"]) == (3, 2)
+    assert by_key["ts-mls:79"]["runs"] is True
     text = subprocess.run(
         [sys.executable, "-m", "mlswire", "suites"], capture_output=True, text=True, check=True
     ).stdout

@@ -125,7 +125,7 @@ def test_one_change_rehashes_only_its_path() -> None:
     assert cached == fresh
 
 
-@settings(deadline=None, max_examples=40)
+@settings(max_examples=40)
 @given(
     st.lists(
         st.tuples(

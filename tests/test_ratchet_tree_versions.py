@@ -4,7 +4,7 @@ read, changed, copied and dropped in."""
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mlswire.crypto.suites import cipher_suite
@@ -42,7 +42,7 @@ def _apply(tree: RatchetTree, op: str, a: int, b: int) -> None:
         tree.tree_hash()
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200)
 @given(st.lists(OPS, min_size=1, max_size=40))
 def test_versions_behave_like_independent_copies(ops: list[tuple[str, int, int]]) -> None:
     first = RatchetTree.with_first_leaf(SUITE, _LEAVES[0])
@@ -68,7 +68,7 @@ def test_versions_behave_like_independent_copies(ops: list[tuple[str, int, int]]
         assert tree.tree_hashes() == RatchetTree(SUITE, list(model)).tree_hashes()
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200)
 @given(
     st.lists(
         st.tuples(

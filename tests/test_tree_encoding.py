@@ -28,7 +28,7 @@ OPS = st.lists(
 )
 
 
-@settings(deadline=None, max_examples=60)
+@settings(max_examples=60)
 @given(OPS)
 def test_encode_is_the_codecs_encoding_for_every_version(ops: list[tuple[str, int]]) -> None:
     tree = RatchetTree.with_first_leaf(SUITE, LEAVES[0])

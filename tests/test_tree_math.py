@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from mlswire.engine import tree_math as tm
 
 
-@settings(deadline=None, max_examples=60)
+@settings(max_examples=60)
 @given(st.integers(1, 1100))
 def test_structure_is_consistent(n: int) -> None:
     w = tm.node_width(n)

@@ -82,14 +82,23 @@ MEMO_ENCODED = frozenset({"KeyPackage", "LeafNode", "Capabilities"})
 MEMO_SIZE = 1 << 16
 
 
-_MEMOS: set[Encoder] = set()  # the memo wrappers made (never wrapped twice)
+_MEMOS: set[Encoder | Decoder] = set()  # the memo wrappers made (never wrapped twice)
+# One memo per type, shared by the plain and the limited compiler: a value decoded by
+# either (see REMEMBER_KEY) is known to both encoders.
+_MEMO_TABLES: dict[str, dict[int, tuple[Any, bytes]]] = {}
+
+#: The ``env`` key (set by ``decode(..., remember=True)``) under which the decoders of
+#: the MEMO_ENCODED types enter each decoded value in the memo with the exact bytes it
+#: was read from. TLS decoding is exact (a decoded value re-encodes to the bytes it was
+#: read from: length headers are minimal, presence bytes 0 or 1, no trailing bytes; the
+#: fuzz harness checks it on every accepted input), so those bytes are its encoding.
+REMEMBER_KEY = "!remember"
 
 
-def _memo_encoder(enc: Encoder) -> Encoder:
+def _memo_encoder(enc: Encoder, memo: dict[int, tuple[Any, bytes]]) -> Encoder:
     # Keyed by id(); the entry holds the value itself, so the id cannot be reused by
     # another object while the entry lives. Schema structs are frozen (their fields are
     # tuples, bytes, ints and frozen structs), so the same object has the same bytes.
-    memo: dict[int, tuple[Any, bytes]] = {}
 
     def encode_memo(value: Any, out: bytearray, env: dict[str, Any]) -> None:
         hit = memo.get(id(value))
@@ -103,6 +112,18 @@ def _memo_encoder(enc: Encoder) -> Encoder:
         memo[id(value)] = (value, bytes(out[start:]))
 
     return encode_memo
+
+
+def _memo_decoder(dec: Decoder, memo: dict[int, tuple[Any, bytes]]) -> Decoder:
+    def decode_memo(buf: bytes, pos: int, env: dict[str, Any]) -> tuple[Any, int]:
+        value, end = dec(buf, pos, env)
+        if REMEMBER_KEY in env:
+            if len(memo) >= MEMO_SIZE:
+                memo.clear()
+            memo[id(value)] = (value, buf[pos:end])
+        return value, end
+
+    return decode_memo
 
 
 class _Compiler(StructCompiler):
@@ -397,17 +418,19 @@ class _Compiler(StructCompiler):
         if d.name not in MEMO_ENCODED:
             super().ensure(d)
             return
-        name = f"e_{d.name}"
         with COMPILE_LOCK:
-            before = self.ns.get(name)
+            memo = _MEMO_TABLES.setdefault(d.name, {})
+            wraps = ((f"e_{d.name}", _memo_encoder), (f"d_{d.name}", _memo_decoder))
+            before = {name: self.ns.get(name) for name, _ in wraps}
             super().ensure(d)
-            enc = self.ns.get(name)
-            if enc is not None and enc is not before and enc not in _MEMOS:
-                # Freshly compiled: callers find e_<name> in the namespace at call
-                # time, so they all use the memo.
-                memo = _memo_encoder(enc)
-                _MEMOS.add(memo)
-                self.ns[name] = memo
+            for name, wrap in wraps:
+                fn = self.ns.get(name)
+                if fn is not None and fn is not before[name] and fn not in _MEMOS:
+                    # Freshly compiled: callers find e_<name> and d_<name> in the
+                    # namespace at call time, so they all use the memo.
+                    wrapped = wrap(fn, memo)
+                    _MEMOS.add(wrapped)
+                    self.ns[name] = wrapped
 
     def top(self, d: Type) -> tuple[Decoder, Encoder]:
         if d.kind == "struct":
@@ -459,13 +482,18 @@ def decode(
     context: Mapping[str, Any] | None = None,
     *,
     limits: Limits | None = None,
+    remember: bool = False,
 ) -> Any:
     """Decode exactly one value of schema type ``tp`` from ``data``; trailing bytes are an
     error. ``limits`` bounds the input size, every vector length header and every
-    vector's element count."""
+    vector's element count. ``remember``: the decoded KeyPackages, LeafNodes and
+    Capabilities keep the bytes they were read from as their encoding (``REMEMBER_KEY``),
+    so encoding them again (tree hash, signature inputs) costs nothing."""
     dec, _, name = _top.get(tp) or _functions(tp)
     buf = data if data.__class__ is bytes else bytes(data)
     env = dict(context) if context else {}
+    if remember:
+        env[REMEMBER_KEY] = True
     if limits is not None:
         limits.check_size(len(buf), name)
         if min(limits.max_vector_length, limits.max_vector_elements) < len(buf):

@@ -15,6 +15,7 @@ def _suite_row(cs: Any, tag: str) -> dict[str, Any]:
         "tag": tag,
         "kem": f"0x{cs.kem_id:04x} {cs.kem_name}",
         "kdf": cs._kdf.name,
+        "hash": cs.hash_name.upper(),
         "aead": cs.aead_name,
         "signature": cs.signature_scheme,
         "sizes": {
@@ -44,6 +45,9 @@ def rows() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
                 "same_as": e.same_as,
                 "kem": f"0x{e.kem_id:04x}",
                 "kdf": e.kdf_id,
+                # the MLS hash as the KDF id whose hash it is (RFC 9180 ids: 1 SHA-256,
+                # 2 SHA-384, 3 SHA-512); the KDF's own unless the stack pairs them otherwise
+                "hash": e.hash_id or e.kdf_id,
                 "aead": e.aead_id,
                 "signature": f"0x{e.signature_scheme_id:04x}",
                 "derive_key_pair": e.rule,
@@ -57,6 +61,8 @@ def rows() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..crypto.primitives import KDFS
+
     suites, dialect_rows = rows()
     if args.json:
         json.dump({"suites": suites, "dialects": dialect_rows}, sys.stdout, indent=1)
@@ -72,6 +78,9 @@ def run(args: argparse.Namespace) -> int:
     for d in dialect_rows:
         state = "runs" if d["runs"] else f"does not run: {d['why_not']}"
         like = f" = {d['same_as']}" if d["same_as"] else ""
+        if d["hash"] != d["kdf"]:
+            kdf, digest = KDFS[d["kdf"]], KDFS[d["hash"]]
+            like += f" ({kdf.name} with {digest.hash_name.upper()} as the MLS hash)"
         print(f"  {d['suite']:<16} {d['name']}{like}")
         print(f"          rule {d['derive_key_pair']}, keys {d['private_key']}; {state}")
     return 0

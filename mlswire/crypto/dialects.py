@@ -92,6 +92,7 @@ class DialectSuite:
     same_as: str = ""  # the draft suite with these parameters (TBDn), if any
     unsupported: str = ""  # why mlswire cannot run it ("" when it can)
     verified: bool = False  # rule checked against the stack by mlswire's interop tests
+    hash_id: int = 0  # the MLS Hash when it is not the KDF's (SuiteSpec.hash_id)
 
     @property
     def key(self) -> str:
@@ -126,34 +127,44 @@ def _like(
 
 
 _SEEDS = "seeds (as mlswire)"
+_MLS_RS_UNREACHABLE = (
+    "Not reachable for a test here: the PyPI bindings (agentvault-mls-rs-uniffi "
+    "0.1.1) offer suite 1 only."
+)
+_MLS_RS_WHY = (
+    "known incompatible: its HPKE names the KEM 15 (0x000F, 'not set by any RFC') in "
+    "the HPKE suite_id for all three ML-KEM sizes, where draft-ietf-hpke-pq has "
+    "0x0040-0x0042, so every HPKE seal, open and export differs; and the same code "
+    "point meant Kyber round 3 (aws-lc Kyber*_R3), not ML-KEM, in earlier mls-rs "
+    "sources. " + _MLS_RS_UNREACHABLE
+)
 _TS = "ML-KEM/X-Wing seeds; ML-DSA expanded (noble secretKey)"
 _TS_UNVERIFIED_2X = "ts-mls 2.0 rc renumbering of the 1.x suite; rules assumed unchanged"
-_MIXED_HASH = (
-    "MLS hash differs from the KDF's hash (ts-mls uses HKDF-SHA512 with {h}); mlswire "
-    "suites take the hash from the KDF"
-)
 
 
 def _ts_mls(dialect: str, base: int, verified: bool) -> list[DialectSuite]:
-    # ts-mls 1.6.4 crypto/ciphersuite.js: every PQ suite has HKDF-SHA512 (KDF 3)
-    rows: list[tuple[str, int, int, int, str]] = [
-        ("MLS_128_MLKEM512_AES128GCM_SHA256_Ed25519", 0x0040, 2, 0x0807, "SHA-256"),
-        ("MLS_128_MLKEM512_CHACHA20POLY1305_SHA256_Ed25519", 0x0040, 3, 0x0807, "SHA-256"),
-        ("MLS_256_MLKEM768_AES256GCM_SHA384_Ed25519", 0x0041, 2, 0x0807, "SHA-384"),
-        ("MLS_256_MLKEM768_CHACHA20POLY1305_SHA384_Ed25519", 0x0041, 3, 0x0807, "SHA-384"),
-        ("MLS_256_MLKEM1024_AES256GCM_SHA512_Ed25519", 0x0042, 2, 0x0807, ""),
-        ("MLS_256_MLKEM1024_CHACHA20POLY1305_SHA512_Ed25519", 0x0042, 3, 0x0807, ""),
-        ("MLS_256_XWING_AES256GCM_SHA512_Ed25519", 0x647A, 2, 0x0807, ""),
-        ("MLS_256_XWING_CHACHA20POLY1305_SHA512_Ed25519", 0x647A, 3, 0x0807, ""),
-        ("MLS_256_MLKEM1024_AES256GCM_SHA512_MLDSA87", 0x0042, 2, 0x0906, ""),
-        ("MLS_256_MLKEM1024_CHACHA20POLY1305_SHA512_MLDSA87", 0x0042, 3, 0x0906, ""),
-        ("MLS_256_XWING_AES256GCM_SHA512_MLDSA87", 0x647A, 2, 0x0906, ""),
-        ("MLS_256_XWING_CHACHA20POLY1305_SHA512_MLDSA87", 0x647A, 3, 0x0906, ""),
+    # ts-mls 1.6.4 crypto/ciphersuite.js: every PQ suite has HKDF-SHA512 (KDF 3) for
+    # HPKE and MLS secrets; 77-80 give the MLS Hash (digests, HMAC) separately, SHA-256
+    # or SHA-384 (KDF ids 1/2 name them); its provider (implementation/default) makes
+    # `kdf` from hpke.kdf and `hash` from cs.hash. 77's name says AES128GCM but its
+    # hpke.aead is AES256GCM, which is what ts-mls runs and what is listed here.
+    rows: list[tuple[str, int, int, int, int]] = [
+        ("MLS_128_MLKEM512_AES128GCM_SHA256_Ed25519", 0x0040, 2, 0x0807, 1),
+        ("MLS_128_MLKEM512_CHACHA20POLY1305_SHA256_Ed25519", 0x0040, 3, 0x0807, 1),
+        ("MLS_256_MLKEM768_AES256GCM_SHA384_Ed25519", 0x0041, 2, 0x0807, 2),
+        ("MLS_256_MLKEM768_CHACHA20POLY1305_SHA384_Ed25519", 0x0041, 3, 0x0807, 2),
+        ("MLS_256_MLKEM1024_AES256GCM_SHA512_Ed25519", 0x0042, 2, 0x0807, 0),
+        ("MLS_256_MLKEM1024_CHACHA20POLY1305_SHA512_Ed25519", 0x0042, 3, 0x0807, 0),
+        ("MLS_256_XWING_AES256GCM_SHA512_Ed25519", 0x647A, 2, 0x0807, 0),
+        ("MLS_256_XWING_CHACHA20POLY1305_SHA512_Ed25519", 0x647A, 3, 0x0807, 0),
+        ("MLS_256_MLKEM1024_AES256GCM_SHA512_MLDSA87", 0x0042, 2, 0x0906, 0),
+        ("MLS_256_MLKEM1024_CHACHA20POLY1305_SHA512_MLDSA87", 0x0042, 3, 0x0906, 0),
+        ("MLS_256_XWING_AES256GCM_SHA512_MLDSA87", 0x647A, 2, 0x0906, 0),
+        ("MLS_256_XWING_CHACHA20POLY1305_SHA512_MLDSA87", 0x647A, 3, 0x0906, 0),
     ]
     out = []
-    for i, (name, kem, aead, sig, mixed) in enumerate(rows):
+    for i, (name, kem, aead, sig, hash_id) in enumerate(rows):
         rule = "xwing-draft" if kem == 0x647A else "raw-seed"
-        why = _MIXED_HASH.format(h=mixed) if mixed else ""
         out.append(
             DialectSuite(
                 dialect,
@@ -165,8 +176,8 @@ def _ts_mls(dialect: str, base: int, verified: bool) -> list[DialectSuite]:
                 sig,
                 rule,
                 _TS,
-                unsupported=why,
-                verified=verified and not why,
+                verified=verified,
+                hash_id=hash_id,
             )
         )
     return out
@@ -218,36 +229,46 @@ DIALECT_SUITES: tuple[DialectSuite, ...] = (
     ),
     *_ts_mls("ts-mls", 77, verified=True),  # tests/interop/test_pq_interop.py
     *_ts_mls("ts-mls2", 0xF007, verified=False),
-    # mls-rs: ML-KEM-512/768/1024 with classical rest and its own X25519 hybrid
+    # mls-rs (awslabs/mls-rs, read with the search tools): mls-rs-core
+    # crypto/cipher_suite.rs numbers them 65001-65003 and 65100 (KYBER512/768/1024,
+    # KYBER768_X25519; later ML_KEM_512/768/1024, ML_KEM_768_X25519).
+    # mls-rs-crypto-awslc lib.rs builds each on a classical suite: 65001/65002 on suite 1
+    # (HKDF-SHA256, AES-128-GCM, SHA-256, Ed25519), 65003 on suite 7 (HKDF-SHA384,
+    # AES-256-GCM, SHA-384, ECDSA P-384), 65100 on suite 1. kem/ml_kem.rs: DeriveKeyPair
+    # takes a 64-byte ikm as the seed d || z, any other as HKDF-Expand(ikm, "", 64) with
+    # the suite's HKDF (MLS node secrets are 32/48 bytes: always the Expand); expanded
+    # private keys; and `kem_id()` 15 ("TODO not set by any RFC"), which is what its
+    # HPKE (mls-rs-crypto-hpke hpke.rs) puts in the HPKE suite_id.
     *(
         DialectSuite(
             "mls-rs",
             code,
             name,
             kem,
-            0,
-            0,
-            0,
+            kdf,
+            aead,
+            sig,
             "mls-rs",
-            "expanded ML-KEM keys (2400 bytes for ML-KEM-768)",
+            "expanded (FIPS 203 dk: 1632 / 2400 / 3168 bytes)",
             unsupported=why,
         )
-        for code, name, kem, why in (
-            (
-                65001,
-                "ML-KEM-512 suite",
-                0x0040,
-                "its KDF/AEAD/signature are not recorded in PEERS.md; "
-                "DeriveKeyPair: 64-byte ikm as the seed, else HKDF-Expand(ikm, '', 64)",
-            ),
-            (65002, "ML-KEM-768 suite", 0x0041, "as 65001"),
-            (65003, "ML-KEM-1024 suite", 0x0042, "as 65001"),
+        for code, name, kem, kdf, aead, sig, why in (
+            (65001, "ML_KEM_512 (KYBER512)", 0x0040, 1, 1, 0x0807, _MLS_RS_WHY),
+            (65002, "ML_KEM_768 (KYBER768)", 0x0041, 1, 1, 0x0807, _MLS_RS_WHY),
+            (65003, "ML_KEM_1024 (KYBER1024)", 0x0042, 2, 2, 0x0503, _MLS_RS_WHY),
             (
                 65100,
-                "ML_KEM_768_X25519",
+                "ML_KEM_768_X25519 (KYBER768_X25519)",
                 0x647A,
-                "its own combiner with a full DHKEM(X25519), "
-                "not X-Wing, and not specified outside its source: known incompatible",
+                1,
+                1,
+                0x0807,
+                "known incompatible: its own combiner (mls-rs-crypto-hpke kem_combiner.rs), "
+                "not X-Wing: the X25519 half is a full DHKEM(X25519) whose "
+                "ExtractAndExpand output and enc enter X-Wing-01's SHA3-256 input; key "
+                "pairs come from SHAKE128(ikm) split into the ML-KEM seed (64 bytes) and "
+                "the input of DHKEM's own (labeled) DeriveKeyPair; HPKE KEM id 15; "
+                "specified only by its source. " + _MLS_RS_UNREACHABLE,
             ),
         )
     ),
@@ -283,6 +304,7 @@ def suite_for(entry: DialectSuite) -> CipherSuite:
         entry.kdf_id,
         entry.aead_id,
         entry.signature_scheme_id,
+        entry.hash_id,
     )
     return CipherSuite(spec, _kem_with_rule(entry.kem_id, entry.rule))
 

@@ -13,6 +13,10 @@ Backends (all OpenSSL underneath):
   T(1) = HMAC(prk, info || 0x01) cut to length (RFC 5869 §2.3), through the same
   one-shot call (1.5 µs against 2.1 µs for building an ``HKDFExpand``); longer
   outputs use ``cryptography``'s ``HKDFExpand``;
+* several one-block expansions of one secret (a ratchet step's key, nonce and next
+  secret; a message's sender-data key and nonce) key one HMAC once and copy it per
+  output: :meth:`Kdf.expand_blocks` (CPython's OpenSSL HMAC object, whose ``copy`` is
+  one C call: 2.4 µs for three outputs against 3.6 µs for three one-shot calls);
 * AEADs use ``cryptography``'s ``AESGCM`` and ``ChaCha20Poly1305``.
 """
 
@@ -31,6 +35,11 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF, HKDFExpand
 from mlswire.errors import CryptoError
 
 from .turboshake import turboshake128, turboshake256
+
+try:  # CPython's OpenSSL HMAC, without the pure-Python wrapper of hmac.HMAC around it
+    from _hashlib import hmac_new as _hmac_new
+except ImportError:  # pragma: no cover - a Python built without OpenSSL's hashlib
+    from hmac import new as _hmac_new  # type: ignore[assignment]
 
 Rng = Callable[[int], bytes]
 """A randomness source: ``rng(n)`` returns ``n`` random bytes (default :func:`os.urandom`)."""
@@ -105,6 +114,18 @@ class Kdf:
         if length <= self.nh:
             return HKDF.extract(self._alg, prk, info + b"\x01")[:length]
         return HKDFExpand(self._alg, length, info).derive(prk)
+
+    def expand_blocks(self, prk: bytes, infos: tuple[bytes, ...]) -> list[bytes]:
+        """T(1) = HMAC(prk, info || 0x01) for each ``info``: HKDF-Expand(prk, info, L) is
+        its first L bytes for every L <= Nh (RFC 5869 §2.3). The HMAC is keyed once."""
+        keyed = _hmac_new(prk, digestmod=self.hash_name)
+        out = []
+        for info in infos:
+            h = keyed.copy()
+            h.update(info)
+            h.update(b"\x01")
+            out.append(h.digest())
+        return out
 
 
 class Aead:

@@ -42,10 +42,16 @@ class SuiteSpec:
     kdf_id: int
     aead_id: int
     signature_scheme_id: int
+    # The suite's own hash ("Hash" of RFC 9420 §5.1: RefHash, tree, parent and transcript
+    # hashes, the exporter's Hash(context), and HMAC for MAC), named by the KDF id whose
+    # hash it is; 0: the KDF's hash, as in every RFC 9420 and draft-06 suite. Secrets
+    # (Extract, Expand, DeriveSecret, KDF.Nh) always follow the KDF. ts-mls 1.x suites
+    # 77-80 pair HKDF-SHA512 with SHA-256 / SHA-384 here.
+    hash_id: int = 0
 
 
-# RFC 9420 §17.1: Value | KEM | KDF | AEAD | Hash | Signature. The hash of the suite is
-# always the hash of its KDF.
+# RFC 9420 §17.1: Value | KEM | KDF | AEAD | Hash | Signature. In every suite of the RFC
+# (and of the PQ draft) the Hash is the KDF's hash, so hash_id is left at 0.
 SUITE_TABLE: tuple[SuiteSpec, ...] = (
     SuiteSpec(0x0001, "MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519", 0x0020, 1, 1, 0x0807),
     SuiteSpec(0x0002, "MLS_128_DHKEMP256_AES128GCM_SHA256_P256", 0x0010, 1, 1, 0x0403),
@@ -68,6 +74,8 @@ class CipherSuite:
         self.suite_id = spec.suite_id
         self.name = spec.name
         kdf = self._kdf = KDFS[spec.kdf_id]
+        # Hash and MAC: the KDF's hash unless the suite names another (SuiteSpec.hash_id)
+        digest = self._digest = KDFS[spec.hash_id or spec.kdf_id]
         aead = self._aead = AEADS[spec.aead_id]
         kem = kem if kem is not None else KEMS[spec.kem_id]
         if kem.kem_id != spec.kem_id:
@@ -76,12 +84,13 @@ class CipherSuite:
         self._sig: SignatureScheme[Any, Any] = SIGNATURE_SCHEMES[spec.signature_scheme_id]
 
         self.kem_id, self.kdf_id, self.aead_id = spec.kem_id, spec.kdf_id, spec.aead_id
-        self.hash_name: str = kdf.hash_name  # "sha256" / "sha384" / "sha512"
+        self.hash_name: str = digest.hash_name  # the MLS Hash: "sha256" / "sha384" / "sha512"
         self.kem_name: str = kem.name
         self.aead_name: str = aead.name
         self.signature_scheme: str = self._sig.name  # TLS 1.3 SignatureScheme name
         self.signature_scheme_id: int = spec.signature_scheme_id
-        self.hash_len: int = kdf.nh  # Nh
+        self.hash_len: int = kdf.nh  # KDF.Nh: the length of every secret, nonce and sample
+        self.digest_len: int = digest.nh  # output of Hash and MAC (= hash_len unless hash_id)
         self.aead_key_len: int = aead.nk  # Nk
         self.aead_nonce_len: int = aead.nn  # Nn
         self.aead_tag_len: int = aead.nt
@@ -97,25 +106,30 @@ class CipherSuite:
 
     # --- hash, MAC, KDF -----------------------------------------------------------------
     def hash(self, data: bytes) -> bytes:
-        """Hash(data) with the suite's hash (Nh bytes)."""
-        return self._kdf.hash(data)
+        """Hash(data) with the suite's hash (digest_len bytes)."""
+        return self._digest.hash(data)
 
     def mac(self, key: bytes, data: bytes) -> bytes:
         """MAC(key, data): HMAC with the suite's hash (RFC 9420 §5.1)."""
-        return self._kdf.mac(key, data)
+        return self._digest.mac(key, data)
 
     def mac_verify(self, key: bytes, data: bytes, tag: bytes) -> None:
         """Check ``tag == MAC(key, data)`` in constant time; CryptoError if not."""
-        if not hmac.compare_digest(self._kdf.mac(key, data), tag):
+        if not hmac.compare_digest(self._digest.mac(key, data), tag):
             raise CryptoError("MAC does not verify")
 
     def kdf_extract(self, salt: bytes, ikm: bytes) -> bytes:
-        """KDF.Extract(salt, ikm): HKDF-Extract (Nh bytes)."""
+        """KDF.Extract(salt, ikm): HKDF-Extract (KDF.Nh bytes)."""
         return self._kdf.extract(salt, ikm)
 
     def kdf_expand(self, prk: bytes, info: bytes, length: int) -> bytes:
         """KDF.Expand(prk, info, length): HKDF-Expand; CryptoError unless 0 < length <= 255*Nh."""
         return self._kdf.expand(prk, info, length)
+
+    def kdf_expand_blocks(self, prk: bytes, infos: tuple[bytes, ...]) -> list[bytes]:
+        """KDF.Expand(prk, info, Nh) for each info, keying the HMAC once; a shorter
+        output is a prefix (one-block HKDF-Expand is T(1) cut to length)."""
+        return self._kdf.expand_blocks(prk, infos)
 
     # --- AEAD ----------------------------------------------------------------------------
     def aead_seal(self, key: bytes, nonce: bytes, aad: bytes, plaintext: bytes) -> bytes:

@@ -25,12 +25,14 @@ from __future__ import annotations
 
 import hmac
 import os
+import struct
 from collections.abc import Callable
 
 from ..codecs import tls
 from ..crypto.labeled import Rng, sign_with_label, verify_with_label
 from ..crypto.suites import CipherSuite
-from ..errors import CryptoError, EncodeError, StaleMessageError, ValidationError
+from ..errors import CryptoError, DecodeError, EncodeError, StaleMessageError, ValidationError
+from ..limits import Limits
 from ..schema import (
     AuthenticatedContent,
     Commit,
@@ -218,13 +220,187 @@ def content_tbs(
         if group_context is None:
             _tbs(content, wire_format, group_context)  # raises: the context is missing
         assert group_context is not None
-        data = (
-            head + _encode(content, FramedContent, "FramedContent") + _context_bytes(group_context)
-        )
+        data = head + _framed_content_bytes(content) + _context_bytes(group_context)
     else:
         data = head + _encode(content, FramedContent, "FramedContent")
     _last_tbs = (content, wire_format, group_context, data)
     return data
+
+
+# --- the application-message fast paths (issue 20) ----------------------------------------
+# An application message's structs are flat: a few opaque<V>, fixed-size integers and
+# the member's leaf index. For them, the encodings below are written directly and the
+# decodings read directly; anything else (another content type or sender, a value the
+# codec would refuse or that needs its limits, input it would reject) goes to the codec,
+# so the bytes, values and errors are the codec's (tests/test_app_fast_paths.py
+# compares them on random and mutated values).
+
+_U32 = 1 << 32
+_U64 = 1 << 64
+_MAX_OPAQUE = 1 << 30
+_u32_pair = struct.Struct(">II")
+_u64 = struct.Struct(">Q")
+_wl = tls.write_length
+_read_length = tls.read_length
+_APPLICATION = ContentType.application
+_MEMBER = SenderType.member
+_PRIVATE_HEAD = b"\x00\x01\x00\x02"  # MLSMessage: version mls10, wire format 2
+_CONTENT_TYPES = {int(ct): ct for ct in ContentType}
+
+
+def _opaques(*values: object) -> bool:
+    """Whether every value is ``bytes`` short enough for an opaque<V>."""
+    for v in values:  # noqa: SIM110 - a loop: all() over a generator costs twice as much
+        if v.__class__ is not bytes or len(v) >= _MAX_OPAQUE:
+            return False
+    return True
+
+
+def _framed_content_bytes(fc: FramedContent) -> bytes:
+    """The TLS encoding of a FramedContent."""
+    sender, gid, aad, data = fc.sender, fc.group_id, fc.authenticated_data, fc.application_data
+    if (
+        fc.content_type == _APPLICATION
+        and sender.sender_type == _MEMBER
+        and sender.leaf_index.__class__ is int
+        and 0 <= sender.leaf_index < _U32
+        and fc.epoch.__class__ is int
+        and 0 <= fc.epoch < _U64
+        and _opaques(gid, aad, data)
+    ):
+        assert data is not None and sender.leaf_index is not None
+        return b"".join(
+            (
+                _wl(len(gid)),
+                gid,
+                _u64.pack(fc.epoch),
+                b"\x01",  # Sender: member
+                sender.leaf_index.to_bytes(4, "big"),
+                _wl(len(aad)),
+                aad,
+                b"\x01",  # content_type: application
+                _wl(len(data)),
+                data,
+            )
+        )
+    return _encode(fc, FramedContent, "FramedContent")
+
+
+def _private_content_bytes(body: PrivateMessageContent, ct: ContentType) -> bytes:
+    """The TLS encoding of a PrivateMessageContent of content type ``ct``."""
+    data, auth = body.application_data, body.auth
+    if (
+        ct == _APPLICATION
+        and auth.confirmation_tag is None
+        and body.padding == b""
+        and _opaques(data, auth.signature)
+    ):
+        assert data is not None
+        sig = auth.signature
+        return b"".join((_wl(len(data)), data, _wl(len(sig)), sig))
+    return _encode(body, PrivateMessageContent, "PrivateMessageContent", _ct_context(ct))
+
+
+def _application_body(plaintext: bytes) -> tuple[bytes, bytes] | None:
+    """``(application_data, signature)`` of an application PrivateMessageContent, or
+    None where the codec must decide (including every input it rejects)."""
+    try:
+        n, pos = _read_length(plaintext, 0)
+        end = pos + n
+        m, pos2 = _read_length(plaintext, end)
+    except (DecodeError, IndexError):
+        return None
+    end2 = pos2 + m
+    if end2 > len(plaintext) or plaintext[end2:].strip(b"\x00"):
+        return None
+    return plaintext[pos:end], plaintext[pos2:end2]
+
+
+def _sender_data_bytes(leaf: int, generation: int, reuse_guard: bytes) -> bytes:
+    if 0 <= leaf < _U32 and 0 <= generation < _U32 and len(reuse_guard) == 4:
+        return _u32_pair.pack(leaf, generation) + reuse_guard
+    return _encode(
+        SenderData(leaf_index=leaf, generation=generation, reuse_guard=reuse_guard),
+        SenderData,
+        "SenderData",
+    )
+
+
+def _decode_sender_data(raw: bytes) -> tuple[int, int, bytes]:
+    if len(raw) == 12:
+        leaf, generation = _u32_pair.unpack_from(raw)
+        return leaf, generation, raw[8:]
+    sd: SenderData = tls.decode(raw, SenderData)  # raises the codec's error
+    return sd.leaf_index, sd.generation, sd.reuse_guard
+
+
+def private_message_bytes(message: PrivateMessage) -> bytes:
+    """The TLS encoding of the MLSMessage that carries ``message``."""
+    m = message
+    gid, aad, esd, ct = m.group_id, m.authenticated_data, m.encrypted_sender_data, m.ciphertext
+    if (
+        m.content_type in _CONTENT_TYPES
+        and m.epoch.__class__ is int
+        and 0 <= m.epoch < _U64
+        and _opaques(gid, aad, esd, ct)
+    ):
+        return b"".join(
+            (
+                _PRIVATE_HEAD,
+                _wl(len(gid)),
+                gid,
+                _u64.pack(m.epoch),
+                bytes((m.content_type,)),
+                _wl(len(aad)),
+                aad,
+                _wl(len(esd)),
+                esd,
+                _wl(len(ct)),
+                ct,
+            )
+        )
+    return _encode(to_mls_message(m), MLSMessage, "MLSMessage")
+
+
+def decode_private_message(data: bytes, limits: Limits | None = None) -> MLSMessage | None:
+    """The MLSMessage of ``data`` when it is a well-formed PrivateMessage within
+    ``limits``, as the codec decodes it; None for anything else (the codec decides)."""
+    if data[:4] != _PRIVATE_HEAD or data.__class__ is not bytes:
+        return None
+    if limits is not None and min(limits.max_vector_length, limits.max_vector_elements) < len(data):
+        return None  # the codec checks every vector against the limits
+    try:
+        n, pos = _read_length(data, 4)
+        end = pos + n
+        gid = data[pos:end]
+        (epoch,) = _u64.unpack_from(data, end)  # struct.error when gid ran past the end
+        ct = _CONTENT_TYPES[data[end + 8]]
+        pos = end + 9
+        fields = []
+        for _ in range(3):
+            n, pos = _read_length(data, pos)
+            end = pos + n
+            if end > len(data):
+                return None
+            fields.append(data[pos:end])
+            pos = end
+    except (DecodeError, IndexError, KeyError, struct.error):
+        return None
+    if pos != len(data):
+        return None
+    message = PrivateMessage(
+        group_id=gid,
+        epoch=epoch,
+        content_type=ct,
+        authenticated_data=fields[0],
+        encrypted_sender_data=fields[1],
+        ciphertext=fields[2],
+    )
+    return MLSMessage(
+        version=ProtocolVersion.mls10,
+        wire_format=WireFormat.mls_private_message,
+        private_message=message,
+    )
 
 
 # The senders whose FramedContentTBS covers the GroupContext (§6.1).
@@ -463,14 +639,13 @@ def protect_private(
             detail=f"sender is {_describe(fc.sender)}",
         )
     ct = fc.content_type
-    ctx = _ct_context(ct)
     body = PrivateMessageContent(
         application_data=fc.application_data,
         proposal=fc.proposal,
         commit=fc.commit,
         auth=content.auth,
     )
-    plaintext = _encode(body, PrivateMessageContent, "PrivateMessageContent", ctx)
+    plaintext = _private_content_bytes(body, ct)
     pad = padding(len(plaintext))
     if not isinstance(pad, int) or pad < 0:
         raise ValidationError("padding policy must return a non-negative int", detail=repr(pad))
@@ -483,11 +658,7 @@ def protect_private(
     reuse_guard = (rng or os.urandom)(4)
     ciphertext = cs.aead_seal(key_nonce.key, key_nonce.guarded_nonce(reuse_guard), aad, plaintext)
 
-    sender_data = _encode(
-        SenderData(leaf_index=leaf, generation=key_nonce.generation, reuse_guard=reuse_guard),
-        SenderData,
-        "SenderData",
-    )
+    sender_data = _sender_data_bytes(leaf, key_nonce.generation, reuse_guard)
     sd_key, sd_nonce = sender_data_key_nonce(cs, sender_data_secret, ciphertext)
     encrypted_sender_data = cs.aead_seal(sd_key, sd_nonce, sender_data_aad, sender_data)
     return PrivateMessage(
@@ -526,15 +697,14 @@ def unprotect_private(
         raise CryptoError(
             f"RFC 9420 §6.3.2: PrivateMessage sender data does not decrypt ({e})"
         ) from e
-    sender_data: SenderData = tls.decode(raw_sender_data, SenderData)
-    leaf, generation = sender_data.leaf_index, sender_data.generation
+    leaf, generation, reuse_guard = _decode_sender_data(raw_sender_data)
     sender = member_sender(leaf)
 
     # Nothing is deleted until the content decrypted and verified; then ``consume``
     # deletes the key without deriving it again.
     key_nonce, consume = secret_tree.prepare_receive(leaf, kind, generation)
     aad = _content_aad(message, ct, sender_data_aad)
-    nonce = key_nonce.guarded_nonce(sender_data.reuse_guard)
+    nonce = key_nonce.guarded_nonce(reuse_guard)
     try:
         plaintext = cs.aead_open(key_nonce.key, nonce, aad, message.ciphertext)
     except CryptoError as e:
@@ -542,22 +712,34 @@ def unprotect_private(
             f"RFC 9420 §6.3.1: PrivateMessage content from leaf {leaf} generation {generation} "
             f"does not decrypt ({e})"
         ) from e
-    body: PrivateMessageContent = tls.decode(
-        plaintext, PrivateMessageContent, context=_ct_context(ct)
-    )
-
-    fc = FramedContent(
-        group_id=message.group_id,
-        epoch=message.epoch,
-        sender=sender,
-        authenticated_data=message.authenticated_data,
-        content_type=ct,
-        application_data=body.application_data,
-        proposal=body.proposal,
-        commit=body.commit,
-    )
+    fast = _application_body(plaintext) if ct == _APPLICATION else None
+    if fast is not None:
+        fc = FramedContent(
+            group_id=message.group_id,
+            epoch=message.epoch,
+            sender=sender,
+            authenticated_data=message.authenticated_data,
+            content_type=ct,
+            application_data=fast[0],
+        )
+        auth = FramedContentAuthData(signature=fast[1])
+    else:
+        body: PrivateMessageContent = tls.decode(
+            plaintext, PrivateMessageContent, context=_ct_context(ct)
+        )
+        fc = FramedContent(
+            group_id=message.group_id,
+            epoch=message.epoch,
+            sender=sender,
+            authenticated_data=message.authenticated_data,
+            content_type=ct,
+            application_data=body.application_data,
+            proposal=body.proposal,
+            commit=body.commit,
+        )
+        auth = body.auth
     content = AuthenticatedContent(
-        wire_format=WireFormat.mls_private_message, content=fc, auth=body.auth
+        wire_format=WireFormat.mls_private_message, content=fc, auth=auth
     )
     verify_signature(cs, _lookup_key(signature_key, sender), content, group_context)
     consume()
@@ -594,12 +776,14 @@ __all__ = [
     "authenticate",
     "authenticated_content",
     "content_tbs",
+    "decode_private_message",
     "framed_content",
     "framed_message",
     "member_sender",
     "membership_tag",
     "no_padding",
     "pad_to_multiple",
+    "private_message_bytes",
     "protect_private",
     "protect_public",
     "sign_framed_content",

@@ -31,13 +31,10 @@ from ..errors import DecodeError, ValidationError
 from ..limits import Limits
 from ..schema import (
     LeafNode,
-    LeafNodeHashInput,
     Node,
     NodeType,
     ParentHashInput,
     ParentNode,
-    ParentNodeHashInput,
-    TreeHashInput,
 )
 from . import tree_math as tm
 
@@ -64,6 +61,25 @@ def in_subtree(node: int, x: int) -> bool:
     """Whether ``node`` is ``x`` or one of its descendants."""
     lo, hi = _subtree_span(x)
     return lo <= node <= hi
+
+
+def leaf_hash_input(leaf_index: int, value: LeafNode | None) -> bytes:
+    """``tls.encode(TreeHashInput(node_type=leaf, leaf_node=LeafNodeHashInput(leaf_index,
+    value)), TreeHashInput)``, byte for byte (§7.8), written directly around the
+    LeafNode's (memoized) encoding (tests/test_encode_once.py compares the two)."""
+    head = b"\x01" + leaf_index.to_bytes(4, "big")
+    if value is None:
+        return head + b"\x00"
+    return head + b"\x01" + tls.encode(value, LeafNode)
+
+
+def parent_hash_input(value: ParentNode | None, left: bytes, right: bytes) -> bytes:
+    """``tls.encode(TreeHashInput(node_type=parent, parent_node=ParentNodeHashInput(value,
+    left, right)), TreeHashInput)``, byte for byte (§7.8), written directly."""
+    node = b"\x00" if value is None else b"\x01" + tls.encode(value, ParentNode)
+    return b"".join(
+        (b"\x02", node, tls.write_length(len(left)), left, tls.write_length(len(right)), right)
+    )
 
 
 class RatchetTree:
@@ -218,8 +234,10 @@ class RatchetTree:
         """Decode the TLS-encoded ``ratchet_tree`` extension data. ``max_leaves`` refuses
         a tree of more leaves before it is padded to full width, hashed or validated
         (blank nodes cost one byte each, so a small input can declare a wide tree)."""
+        # remember: each LeafNode keeps the bytes it came in as its encoding, which the
+        # tree hash and the leaf signature checks need next (tls.REMEMBER_KEY).
         if max_leaves is None:
-            nodes = tls.decode(data, "RatchetTree")
+            nodes = tls.decode(data, "RatchetTree", remember=True)
         else:
             # Decoding stops at the first node past the limit, so the work done is
             # bounded by the limit, not by how many nodes the input declares. Every
@@ -230,6 +248,7 @@ class RatchetTree:
                     data,
                     "RatchetTree",
                     limits=Limits(max_message_size=len(data), max_vector_elements=most),
+                    remember=True,
                 )
             except DecodeError as e:
                 if "max_vector_elements" not in e.reason:
@@ -550,26 +569,10 @@ class RatchetTree:
 
     # --- tree hashes (§7.8) ----------------------------------------------------------------
     def _hash_leaf(self, x: int, value: LeafNode | None) -> bytes:
-        data = tls.encode(
-            TreeHashInput(
-                node_type=NodeType.leaf,
-                leaf_node=LeafNodeHashInput(leaf_index=x // 2, leaf_node=value),
-            ),
-            TreeHashInput,
-        )
-        return self.suite.hash(data)
+        return self.suite.hash(leaf_hash_input(x // 2, value))
 
     def _hash_parent(self, value: ParentNode | None, left: bytes, right: bytes) -> bytes:
-        data = tls.encode(
-            TreeHashInput(
-                node_type=NodeType.parent,
-                parent_node=ParentNodeHashInput(
-                    parent_node=value, left_hash=left, right_hash=right
-                ),
-            ),
-            TreeHashInput,
-        )
-        return self.suite.hash(data)
+        return self.suite.hash(parent_hash_input(value, left, right))
 
     def tree_hash(self, x: int | None = None) -> bytes:
         """The tree hash of node ``x`` (default: the root), from the cache where valid."""
@@ -580,21 +583,35 @@ class RatchetTree:
         return self._tree_hash(x)
 
     def _tree_hash(self, x: int) -> bytes:
-        cached = self._hashes[x]
+        hashes = self._hashes  # reroots
+        cached = hashes[x]
         if cached is not None:
             return cached
-        value = self._nodes[x]
-        if x % 2 == 0:
-            assert value is None or isinstance(value, LeafNode)
-            h = self._hash_leaf(x, value)
-        else:
-            assert value is None or isinstance(value, ParentNode)
-            h = self._hash_parent(value, self._tree_hash(tm.left(x)), self._tree_hash(tm.right(x)))
-        hashes = self._hashes  # reroots (the recursion may have rerooted nothing else)
-        if self._views:
-            self._record(x)
-        hashes[x] = h
-        return h
+        # Every uncached node below x, children first: one recursion over plain lists
+        # (a joined tree has none cached: this is N leaf and N-1 parent hashes).
+        nodes = self._n
+        digest = self.suite.hash
+        record = self._record if self._views else None
+
+        def walk(x: int, k: int) -> bytes:
+            h = hashes[x]
+            if h is not None:
+                return h
+            value = nodes[x]
+            if k == 0:
+                assert value is None or isinstance(value, LeafNode)
+                h = digest(leaf_hash_input(x >> 1, value))
+            else:
+                assert value is None or isinstance(value, ParentNode)
+                half = 1 << (k - 1)
+                left = walk(x - half, k - 1)
+                h = digest(parent_hash_input(value, left, walk(x + half, k - 1)))
+            if record is not None:
+                record(x)
+            hashes[x] = h
+            return h
+
+        return walk(x, tm.level(x))
 
     def tree_hashes(self) -> list[bytes]:
         """The tree hash of every node, by node index."""
@@ -681,4 +698,4 @@ class RatchetTree:
         return above
 
 
-__all__ = ["NodeValue", "RatchetTree", "in_subtree"]
+__all__ = ["NodeValue", "RatchetTree", "in_subtree", "leaf_hash_input", "parent_hash_input"]

@@ -24,11 +24,12 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 import msgspec
 
-from ..crypto.labeled import derive_tree_secret, expand_with_label
+from ..codecs.tls import write_length
+from ..crypto.labeled import expand_with_label, kdf_label
 from ..crypto.suites import CipherSuite, cipher_suite
 from ..errors import DecodeError, StaleMessageError, StateError, ValidationError
 from ..schema import ContentType
@@ -72,19 +73,25 @@ class RatchetType(enum.Enum):
 def ratchet_type(content_type: ContentType) -> RatchetType:
     """The ratchet that protects a content type: application data uses the application
     ratchet, proposals and commits the handshake ratchet (§6.3.1)."""
-    if content_type == ContentType.application:
-        return RatchetType.APPLICATION
-    if content_type in (ContentType.proposal, ContentType.commit):
-        return RatchetType.HANDSHAKE
-    raise ValidationError(
-        "RFC 9420 §6: content type must be application, proposal or commit",
-        detail=f"got {content_type!r}",
-    )
+    kind = _RATCHET_OF.get(content_type)
+    if kind is None:
+        raise ValidationError(
+            "RFC 9420 §6: content type must be application, proposal or commit",
+            detail=f"got {content_type!r}",
+        )
+    return kind
 
 
-@dataclass(frozen=True)
-class KeyNonce:
-    """One generation's AEAD key and nonce from a leaf's ratchet."""
+_RATCHET_OF = {
+    ContentType.application: RatchetType.APPLICATION,
+    ContentType.proposal: RatchetType.HANDSHAKE,
+    ContentType.commit: RatchetType.HANDSHAKE,
+}
+
+
+class KeyNonce(NamedTuple):
+    """One generation's AEAD key and nonce from a leaf's ratchet (a tuple: one is made
+    per message, and a tuple is the cheapest immutable value to make)."""
 
     leaf: int
     ratchet: RatchetType
@@ -103,10 +110,36 @@ def apply_reuse_guard(nonce: bytes, reuse_guard: bytes) -> bytes:
         raise ValidationError(
             "RFC 9420 §6.3.2: reuse_guard is 4 bytes", detail=f"got {len(reuse_guard)}"
         )
-    if len(nonce) < 4:
+    n = len(nonce)
+    if n < 4:
         raise ValidationError("RFC 9420 §6.3.1: nonce shorter than the reuse guard")
-    head = int.from_bytes(nonce[:4], "big") ^ int.from_bytes(reuse_guard, "big")
-    return head.to_bytes(4, "big") + nonce[4:]
+    guard = int.from_bytes(reuse_guard, "big") << (8 * (n - 4))
+    return (int.from_bytes(nonce, "big") ^ guard).to_bytes(n, "big")
+
+
+# The KDFLabel heads of §9.1 and §6.3.2 per (Nk, Nn, Nh): everything of ExpandWithLabel's
+# ``info`` before the context's bytes. Made once, so a message's five derivations are
+# each a concatenation and an HMAC (the bytes are kdf_label's; tests compare).
+_heads: dict[tuple[int, int, int], tuple[bytes, bytes, bytes, bytes, bytes]] = {}
+
+
+def _label_heads(cs: CipherSuite) -> tuple[bytes, bytes, bytes, bytes, bytes]:
+    """(ratchet key, ratchet nonce, ratchet secret) heads including the 4-byte
+    generation's length byte, then the (sender-data key, nonce) heads."""
+    shape = (cs.aead_key_len, cs.aead_nonce_len, cs.hash_len)
+    heads = _heads.get(shape)
+    if heads is None:
+        nk, nn, nh = shape
+        gen = bytes(4)
+        heads = (
+            kdf_label("key", gen, nk)[:-4],
+            kdf_label("nonce", gen, nn)[:-4],
+            kdf_label("secret", gen, nh)[:-4],
+            kdf_label("key", b"", nk)[:-1],
+            kdf_label("nonce", b"", nn)[:-1],
+        )
+        _heads[shape] = heads
+    return heads
 
 
 def sender_data_key_nonce(
@@ -114,11 +147,13 @@ def sender_data_key_nonce(
 ) -> tuple[bytes, bytes]:
     """``(sender_data_key, sender_data_nonce)`` for a PrivateMessage whose content
     ciphertext is ``ciphertext`` (§6.3.2): the sample is its first KDF.Nh bytes, or all
-    of it when it is shorter."""
+    of it when it is shorter. ExpandWithLabel(sender_data_secret, "key"/"nonce",
+    sample, Nk/Nn), with one HMAC key set-up for both."""
     sample = ciphertext[: cs.hash_len]
-    key = expand_with_label(cs, sender_data_secret, "key", sample, cs.aead_key_len)
-    nonce = expand_with_label(cs, sender_data_secret, "nonce", sample, cs.aead_nonce_len)
-    return key, nonce
+    heads = _label_heads(cs)
+    context = write_length(len(sample)) + sample
+    key, nonce = cs.kdf_expand_blocks(sender_data_secret, (heads[3] + context, heads[4] + context))
+    return key[: cs.aead_key_len], nonce[: cs.aead_nonce_len]
 
 
 @dataclass
@@ -132,8 +167,7 @@ class Ratchet:
     skipped: dict[int, tuple[bytes, bytes]] = field(default_factory=dict)
 
 
-@dataclass
-class _Advance:
+class _Advance(NamedTuple):
     """What moving a ratchet forward to serve one generation produces (not yet applied)."""
 
     key_nonce: KeyNonce
@@ -313,8 +347,8 @@ class SecretTree:
     ) -> tuple[KeyNonce, _Advance | None]:
         """The key of ``generation`` and how to advance the ratchet past it (None: it is
         a kept key of a skipped generation); changes nothing."""
-        where = f"{kind.value} ratchet of leaf {leaf}"
         if not 0 <= generation <= _MAX_GENERATION:
+            where = f"{kind.value} ratchet of leaf {leaf}"
             raise ValidationError(
                 "RFC 9420 §6.3.2: generation is a uint32", detail=str(generation), where=where
             )
@@ -324,6 +358,7 @@ class SecretTree:
             if kept is not None:
                 return KeyNonce(leaf, kind, generation, kept[0], kept[1]), None
             # The newest generation served is current - 1; the window counts below it.
+            where = f"{kind.value} ratchet of leaf {leaf}"
             if generation < current - 1 - self.out_of_order_window:
                 raise StaleMessageError(
                     f"{where}: generation {generation} is too old: keys are kept only for "
@@ -334,8 +369,9 @@ class SecretTree:
             )
         if generation - current > self.max_forward_distance:
             raise StaleMessageError(
-                f"{where}: generation {generation} is too far ahead of the current "
-                f"generation {current} (at most {self.max_forward_distance} ahead)"
+                f"{kind.value} ratchet of leaf {leaf}: generation {generation} is too far "
+                f"ahead of the current generation {current} (at most "
+                f"{self.max_forward_distance} ahead)"
             )
         advance = self._advance(ratchet, leaf, kind, generation, keep=True)
         return advance.key_nonce, advance
@@ -344,18 +380,28 @@ class SecretTree:
         self, ratchet: Ratchet, leaf: int, kind: RatchetType, generation: int, *, keep: bool
     ) -> _Advance:
         """Ratchet from ``ratchet.generation`` to ``generation`` without changing it;
-        with ``keep``, the keys of generations passed over inside the window are kept."""
+        with ``keep``, the keys of generations passed over inside the window are kept.
+
+        Each step j is §9.1's DeriveTreeSecret(secret, "key"/"nonce"/"secret", j, .):
+        ExpandWithLabel with the 4-byte generation as context, all three from one secret,
+        so :meth:`CipherSuite.kdf_expand_blocks` keys their HMAC once."""
         cs = self.cs
+        key_head, nonce_head, secret_head = _label_heads(cs)[:3]
+        nk, nn = cs.aead_key_len, cs.aead_nonce_len
+        expand = cs.kdf_expand_blocks
         secret = ratchet.secret
         lowest_kept = generation - self.out_of_order_window
         kept: dict[int, tuple[bytes, bytes]] = {}
         for j in range(ratchet.generation, generation):
+            g = j.to_bytes(4, "big")
             if keep and j >= lowest_kept:
-                kept[j] = self._key_nonce(secret, j)
-            secret = derive_tree_secret(cs, secret, "secret", j, cs.hash_len)
-        key, nonce = self._key_nonce(secret, generation)
-        next_secret = derive_tree_secret(cs, secret, "secret", generation, cs.hash_len)
-        return _Advance(KeyNonce(leaf, kind, generation, key, nonce), kept, next_secret)
+                key, nonce, secret = expand(secret, (key_head + g, nonce_head + g, secret_head + g))
+                kept[j] = (key[:nk], nonce[:nn])
+            else:
+                (secret,) = expand(secret, (secret_head + g,))
+        g = generation.to_bytes(4, "big")
+        key, nonce, next_secret = expand(secret, (key_head + g, nonce_head + g, secret_head + g))
+        return _Advance(KeyNonce(leaf, kind, generation, key[:nk], nonce[:nn]), kept, next_secret)
 
     def _apply(self, ratchet: Ratchet, advance: _Advance) -> None:
         ratchet.generation = advance.key_nonce.generation + 1
@@ -368,12 +414,6 @@ class SecretTree:
             floor = ratchet.generation - 1 - self.out_of_order_window
             for g in [g for g in skipped if g < floor]:
                 del skipped[g]
-
-    def _key_nonce(self, secret: bytes, generation: int) -> tuple[bytes, bytes]:
-        cs = self.cs
-        key = derive_tree_secret(cs, secret, "key", generation, cs.aead_key_len)
-        nonce = derive_tree_secret(cs, secret, "nonce", generation, cs.aead_nonce_len)
-        return key, nonce
 
     def _ratchet_for_update(self, leaf: int, kind: RatchetType) -> Ratchet:
         """The leaf's ratchet, deriving (and storing) its path from the tree if needed."""

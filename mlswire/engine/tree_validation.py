@@ -13,7 +13,7 @@ from ..codecs import tls
 from ..crypto import labeled
 from ..crypto.suites import CipherSuite
 from ..errors import CryptoError, ValidationError
-from ..schema import LeafNode, LeafNodeSource, LeafNodeTBS, ParentNode
+from ..schema import LeafNode, LeafNodeSource, ParentNode
 from . import tree_math as tm
 from .parallel import SERIAL, Parallelism, verify_ahead
 from .ratchet_tree import RatchetTree, in_subtree
@@ -39,23 +39,30 @@ RULES = (
 )
 
 
+def without_signature(encoding: bytes, signature: bytes) -> bytes:
+    """A signed struct's encoding without its last field, ``opaque signature<V>``: for
+    LeafNode and KeyPackage, the fields their TBS structs start with (§7.2, §10)."""
+    cut = len(encoding) - len(signature) - len(tls.write_length(len(signature)))
+    if cut < 0 or encoding[cut:] != tls.write_length(len(signature)) + signature:
+        raise AssertionError("the encoding does not end with this signature")
+    return encoding[:cut]
+
+
 def leaf_node_tbs(leaf_node: LeafNode, group_id: bytes, leaf_index: int) -> bytes:
     """The TLS-encoded LeafNodeTBS: group_id and leaf_index are part of it only for
-    leaves created by an Update or a Commit (§7.2)."""
-    in_group = leaf_node.leaf_node_source in (LeafNodeSource.update, LeafNodeSource.commit)
-    tbs = LeafNodeTBS(
-        encryption_key=leaf_node.encryption_key,
-        signature_key=leaf_node.signature_key,
-        credential=leaf_node.credential,
-        capabilities=leaf_node.capabilities,
-        leaf_node_source=leaf_node.leaf_node_source,
-        lifetime=leaf_node.lifetime,
-        parent_hash=leaf_node.parent_hash,
-        extensions=leaf_node.extensions,
-        group_id=group_id if in_group else None,
-        leaf_index=leaf_index if in_group else None,
+    leaves created by an Update or a Commit (§7.2).
+
+    LeafNodeTBS is LeafNode's fields up to its signature, then (update, commit) the
+    group id and leaf index, so it is written from the LeafNode's encoding, which the
+    codec remembers per value (tls.MEMO_ENCODED) and a decoded tree already has: the
+    signature checks of a joined tree encode nothing (tests/test_encode_once.py
+    compares this with the codec's LeafNodeTBS)."""
+    head = without_signature(tls.encode(leaf_node, LeafNode), leaf_node.signature)
+    if leaf_node.leaf_node_source not in (LeafNodeSource.update, LeafNodeSource.commit):
+        return head
+    return b"".join(
+        (head, tls.write_length(len(group_id)), group_id, leaf_index.to_bytes(4, "big"))
     )
-    return tls.encode(tbs, LeafNodeTBS)
 
 
 def verify_leaf_signature(
@@ -232,4 +239,5 @@ __all__ = [
     "verify_tree_hash",
     "verify_unique_keys",
     "verify_unmerged_leaves",
+    "without_signature",
 ]

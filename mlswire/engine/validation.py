@@ -23,7 +23,6 @@ from ..schema import (
     ExtensionType,
     ExternalSender,
     KeyPackage,
-    KeyPackageTBS,
     LeafNode,
     LeafNodeSource,
     Proposal,
@@ -33,7 +32,7 @@ from ..schema import (
 )
 from .parallel import Check, Parallelism
 from .ratchet_tree import RatchetTree
-from .tree_validation import leaf_node_tbs, verify_leaf_signature
+from .tree_validation import leaf_node_tbs, verify_leaf_signature, without_signature
 from .versioned import VersionedDict
 
 DEFAULT_PROPOSAL_TYPES = frozenset(int(p) for p in range(1, 8))
@@ -440,17 +439,10 @@ def check_resync_leaf(
 
 
 def key_package_tbs(kp: KeyPackage) -> bytes:
-    """The encoded KeyPackageTBS its signature covers (§10)."""
-    return tls.encode(
-        KeyPackageTBS(
-            version=kp.version,
-            cipher_suite=kp.cipher_suite,
-            init_key=kp.init_key,
-            leaf_node=kp.leaf_node,
-            extensions=kp.extensions,
-        ),
-        KeyPackageTBS,
-    )
+    """The encoded KeyPackageTBS its signature covers (§10): the KeyPackage's encoding
+    (remembered per value by the codec, and needed anyway for its reference and the
+    Commit) without its signature field."""
+    return without_signature(tls.encode(kp, KeyPackage), kp.signature)
 
 
 def key_package_checks(kps: Iterable[KeyPackage]) -> list[Check]:

@@ -356,11 +356,16 @@ class TsMlsPeer:
     def branch(self, group: PeerGroup, key_packages: list[bytes]) -> Branched:
         return self._successor("branch", group, key_packages)
 
-    def reinit(self, group: PeerGroup, group_id: bytes) -> CommitResult:
-        return self._commit(self._call("reinit", group=group.handle, group_id=group_id.hex()))
+    def reinit(self, group: PeerGroup, group_id: bytes, suite: int | None = None) -> CommitResult:
+        """Commit a ReInit into ``group_id`` (and ``suite``, default the group's)."""
+        r = self._call("reinit", group=group.handle, group_id=group_id.hex(), cipher_suite=suite)
+        return self._commit(r)
 
-    def reinit_successor(self, group: PeerGroup, key_packages: list[bytes]) -> Branched:
-        return self._successor("reinit_successor", group, key_packages)
+    def reinit_successor(
+        self, group: PeerGroup, key_packages: list[bytes], client: PeerClient | None = None
+    ) -> Branched:
+        """``client``: this member's client in the new suite, if the ReInit changes it."""
+        return self._successor("reinit_successor", group, key_packages, client)
 
     def join_reinit(
         self, client: PeerClient, old: PeerGroup, welcome: bytes, ratchet_tree: bytes
@@ -372,11 +377,35 @@ class TsMlsPeer:
     ) -> PeerGroup:
         return self._join_successor("join_branch", client, old, welcome, ratchet_tree)
 
-    def _successor(self, op: str, group: PeerGroup, key_packages: list[bytes]) -> Branched:
+    def external_group_info(self, group: PeerGroup, *, rfc_external_pub: bool = True) -> bytes:
+        """A GroupInfo MLSMessage with external_pub and the ratchet tree (§12.4.3.2),
+        signed by ts-mls; ``rfc_external_pub=False``: ts-mls's own bare-key encoding
+        of external_pub instead of the RFC's (the driver's external_group_info)."""
+        r = self._call("external_group_info", group=group.handle, rfc_external_pub=rfc_external_pub)
+        return bytes.fromhex(r["group_info"])
+
+    def external_join(self, client: PeerClient, group_info: bytes) -> tuple[PeerGroup, bytes]:
+        """Join by an external Commit: the new group and the Commit for the members."""
+        r = self._call("external_join", client=client.handle, group_info=group_info.hex())
+        return self._group(client, r), bytes.fromhex(r["commit"])
+
+    def _successor(
+        self,
+        op: str,
+        group: PeerGroup,
+        key_packages: list[bytes],
+        client: PeerClient | None = None,
+    ) -> Branched:
         """A new group tied to ``group`` by a resumption PSK (§11.2 reinit, §11.3 branch)."""
-        r = self._call(op, group=group.handle, key_packages=[kp.hex() for kp in key_packages])
+        owner = client or group.client
+        r = self._call(
+            op,
+            group=group.handle,
+            key_packages=[kp.hex() for kp in key_packages],
+            client=None if client is None else client.handle,
+        )
         return Branched(
-            self._group(group.client, r),
+            self._group(owner, r),
             bytes.fromhex(r["welcome"]),
             bytes.fromhex(r["ratchet_tree"]),
         )
@@ -830,19 +859,27 @@ class MlswirePeer:
         g = self._groups[group.handle]
         return self._successor(group, lambda: g.branch(key_packages, config=self._config()))
 
-    def reinit(self, group: PeerGroup, group_id: bytes) -> CommitResult:
-        return self._committed(group, lambda g: g.reinit(group_id))
+    def reinit(self, group: PeerGroup, group_id: bytes, suite: int | None = None) -> CommitResult:
+        """Commit a ReInit into ``group_id`` (and ``suite``, default the group's)."""
+        return self._committed(group, lambda g: g.reinit(group_id, suite=suite))
 
-    def reinit_successor(self, group: PeerGroup, key_packages: list[bytes]) -> Branched:
+    def reinit_successor(
+        self, group: PeerGroup, key_packages: list[bytes], client: PeerClient | None = None
+    ) -> Branched:
+        """``client``: this member's client in the new suite, if the ReInit changes it."""
         g = self._groups[group.handle]
+        new_client = None if client is None else self._clients[client.handle]
         return self._successor(
-            group, lambda: g.reinit_successor(key_packages, config=self._config())
+            group,
+            lambda: g.reinit_successor(key_packages, client=new_client, config=self._config()),
+            client,
         )
 
     def _successor(
         self,
         group: PeerGroup,
         make: Callable[[], tuple[mlswire_group.Group, mlswire_group.CommitOutput]],
+        client: PeerClient | None = None,
     ) -> Branched:
         try:
             new, output = make()
@@ -851,7 +888,55 @@ class MlswirePeer:
         assert output.welcome is not None
         handle = self._handle()
         self._groups[handle] = new
-        return Branched(PeerGroup(self.name, handle, group.client), output.welcome, new.ratchet_tree())
+        owner = client or group.client
+        return Branched(PeerGroup(self.name, handle, owner), output.welcome, new.ratchet_tree())
+
+    def external_group_info(self, group: PeerGroup, *, ts_mls_external_pub: bool = False) -> bytes:
+        """A GroupInfo MLSMessage with external_pub and the ratchet tree (§12.4.3.2).
+
+        ``ts_mls_external_pub``: external_pub as ts-mls 1.6.4 reads it, the bare key
+        without RFC 9420's opaque<V> length (docs/INTEROP.md), in a GroupInfo signed by
+        this member as mlswire signs any; the only form ts-mls can join from."""
+        g = self._groups[group.handle]
+        if not ts_mls_external_pub:
+            info: bytes = g.group_info(ratchet_tree=True)
+            return info
+        from mlswire.engine.group._wire import extension
+        from mlswire.engine.group.group_info import group_info_message
+        from mlswire.engine.transcript import confirmation_tag
+        from mlswire.engine.welcome import sign_group_info
+        from mlswire.schema import ExtensionType
+
+        st = g._state
+        _, external_pub = st.secrets.external_key_pair()
+        return group_info_message(
+            sign_group_info(
+                st.suite,
+                g.client.signature_private_key,
+                group_context=st.context,
+                confirmation_tag=confirmation_tag(
+                    st.suite, st.secrets.confirmation_key, st.context.confirmed_transcript_hash
+                ),
+                signer=g.own_leaf_index,
+                extensions=[
+                    extension(ExtensionType.ratchet_tree, st.tree.encode()),
+                    extension(ExtensionType.external_pub, external_pub),
+                ],
+                rng=None,
+            )
+        )
+
+    def external_join(self, client: PeerClient, group_info: bytes) -> tuple[PeerGroup, bytes]:
+        """Join by an external Commit: the new group and the Commit for the members."""
+        try:
+            group, commit = self._clients[client.handle].join_by_external_commit(
+                group_info, config=self._config()
+            )
+        except self._error as exc:
+            raise self._rejected(exc) from exc
+        handle = self._handle()
+        self._groups[handle] = group
+        return PeerGroup(self.name, handle, client), commit
 
     def join_reinit(
         self, client: PeerClient, old: PeerGroup, welcome: bytes, ratchet_tree: bytes

@@ -46,7 +46,10 @@ def canonical(data: bytes, encoding: str, limits: Limits) -> bytes:
 
 
 def decode_message(data: bytes, limits: Limits | None = None) -> MLSMessage:
-    msg: MLSMessage = tls.decode(data, MLSMessage, limits=limits)
+    # A PrivateMessage (every application message) is read directly when it can be.
+    msg = framing.decode_private_message(data, limits) or tls.decode(
+        data, MLSMessage, limits=limits
+    )
     if msg.version != ProtocolVersion.mls10:
         raise ValidationError("RFC 9420 §6: MLSMessage.version is mls10", f"{msg.version!r}")
     return msg

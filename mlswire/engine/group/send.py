@@ -12,10 +12,8 @@ from ...schema import (
     FramedContent,
     LeafNodeSource,
     MLSMessage,
-    PrivateMessage,
     Proposal,
     ProposalType,
-    PublicMessage,
     Update,
     WireFormat,
 )
@@ -45,22 +43,21 @@ def protect(group: Group, ac: AuthenticatedContent) -> bytes:
     """The MLSMessage bytes of signed content, in the wire format it was signed for."""
     st = group._state
     cs = st.suite
-    message: PublicMessage | PrivateMessage
     if ac.wire_format == WireFormat.mls_public_message:
         message = framing.protect_public(
             cs, ac, group_context=st.context, membership_key=st.secrets.membership_key
         )
-    else:
-        block = group.config.padding_block
-        message = framing.protect_private(
-            cs,
-            ac,
-            secret_tree=st.secret_tree,
-            sender_data_secret=st.secrets.sender_data_secret,
-            padding=framing.pad_to_multiple(block) if block > 0 else framing.no_padding,
-            rng=group._rng,
-        )
-    return tls.encode(framing.to_mls_message(message), MLSMessage)
+        return tls.encode(framing.to_mls_message(message), MLSMessage)
+    block = group.config.padding_block
+    private = framing.protect_private(
+        cs,
+        ac,
+        secret_tree=st.secret_tree,
+        sender_data_secret=st.secrets.sender_data_secret,
+        padding=framing.pad_to_multiple(block) if block > 0 else framing.no_padding,
+        rng=group._rng,
+    )
+    return framing.private_message_bytes(private)
 
 
 def propose(group: Group, proposal: Proposal, update_key: bytes | None) -> bytes:

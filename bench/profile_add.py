@@ -1,0 +1,111 @@
+"""Where the add scenario's CPU time goes: one commit adding N-1 members, one joiner.
+
+Times (``time.process_time``, all threads of this process) one add-commit and one join
+from its Welcome, like ``bench/group.py --scenario add`` (suite 1, PublicMessage
+handshake, the joiner at leaf N/2), best of ``--repeat``, with signature checks on one
+thread (``--threads 1``, the default here, so the work that is not signatures shows)
+or more. ``--profile`` runs each operation once more under cProfile and prints the top
+functions by internal time and by cumulative time.
+
+    python bench/profile_add.py [--n 1024 4096] [--repeat 3] [--threads 1] [--profile]
+        [--top 25] [--skip-commit]
+
+This script never asserts anything about timings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import pstats
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from _peers import use_project_mlswire
+
+
+def _stats(profile: cProfile.Profile, top: int) -> str:
+    out = io.StringIO()
+    stats = pstats.Stats(profile, stream=out)
+    stats.sort_stats("tottime").print_stats(top)
+    stats.sort_stats("cumulative").print_stats(top)
+    return out.getvalue()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, nargs="+", default=[1024, 4096])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--skip-commit", action="store_true", help="profile the join only")
+    args = parser.parse_args(argv)
+
+    use_project_mlswire()
+    from mlswire.engine import ValidationPolicy
+    from mlswire.engine import group as engine
+    from mlswire.engine.parallel import Parallelism
+
+    config = engine.GroupConfig(handshake_wire_format="public")
+    policy = ValidationPolicy(parallelism=Parallelism(threads=args.threads))
+
+    def clients(count: int, tag: str) -> list[Any]:
+        made = [engine.Client.generate(b"%s %d" % (tag.encode(), i)) for i in range(count)]
+        for c in made:
+            c.policy = policy
+        return made
+
+    for n in args.n:
+        creator, *others = clients(n - 1, "member")
+        kps = [c.key_package() for c in others]
+        best = {"commit": float("inf"), "join": float("inf")}
+        for r in range(args.repeat + (1 if args.profile else 0)):
+            (joiner,) = clients(1, f"joiner {r}")
+            adds = [*kps[: n // 2 - 1], joiner.key_package(), *kps[n // 2 - 1 :]]
+            group = creator.create_group(config=config)
+
+            def commit(group: Any = group, adds: list[Any] = adds) -> Any:
+                out = group.add_members(adds)
+                group.merge_pending_commit()
+                return out
+
+            profiling = args.profile and r == args.repeat
+            prof = cProfile.Profile() if profiling else None
+            if prof is not None and not args.skip_commit:
+                prof.enable()
+            c = time.process_time()
+            out = commit()
+            spent = time.process_time() - c
+            if prof is not None and not args.skip_commit:
+                prof.disable()
+                print(f"=== add-commit N={n} (cProfile, {args.threads} thread(s)) ===")
+                print(_stats(prof, args.top))
+                prof = cProfile.Profile()
+            if not profiling:
+                best["commit"] = min(best["commit"], spent)
+            if prof is not None:
+                prof.enable()
+            c = time.process_time()
+            joined = joiner.join_group(out.welcome, config=config)
+            spent = time.process_time() - c
+            if prof is not None:
+                prof.disable()
+                print(f"=== join N={n} (cProfile, {args.threads} thread(s)) ===")
+                print(_stats(prof, args.top))
+            if not profiling:
+                best["join"] = min(best["join"], spent)
+            assert joined.own_leaf_index == n // 2
+        print(
+            f"N={n} threads={args.threads}: add-commit CPU {best['commit'] * 1e3:.1f} ms, "
+            f"join CPU {best['join'] * 1e3:.1f} ms (best of {args.repeat})",
+            flush=True,
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
