@@ -32,6 +32,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -110,10 +111,16 @@ def worker_main(
             if cmd == "stop":
                 break
             phase: Phase = arg
-            _, t0 = conn.recv()  # ("go", t0): every worker starts on one timetable
-            phase.t0 = t0
+
+            def start() -> float:
+                """Say this worker's receivers are connected; wait for ("go", t0): every
+                worker starts on one timetable."""
+                conn.send(("armed", None))
+                _, t0 = conn.recv()
+                return float(t0)
+
             cpu = time.process_time()
-            outcome = gen.run(phase)
+            outcome = gen.run(phase, start)
             outcome.cpu_s = time.process_time() - cpu
             conn.send(("done", outcome.to_json()))
     except (EOFError, KeyboardInterrupt):
@@ -190,10 +197,10 @@ class _Prebuilt:
             c.close()
         self.loop.close()
 
-    def run(self, phase: Phase) -> Outcome:
-        return self.loop.run_until_complete(self._run(phase))
+    def run(self, phase: Phase, start: Callable[[], float]) -> Outcome:
+        return self.loop.run_until_complete(self._run(phase, start))
 
-    async def _run(self, phase: Phase) -> Outcome:
+    async def _run(self, phase: Phase, start: Callable[[], float]) -> Outcome:
         out = Outcome()
         seen: set[tuple[int, int]] = set()  # (device, message index)
         enough = asyncio.Event()
@@ -212,10 +219,19 @@ class _Prebuilt:
                 if len(out.received) >= phase.expected:
                     enough.set()
 
+        connected = [asyncio.Event() for _ in self.devices]
         receivers = [
-            asyncio.create_task(self._push(i, d, got) if self.push else self._poll(i, d, got))
+            asyncio.create_task(
+                self._push(i, d, got, connected[i])
+                if self.push
+                else self._poll(i, d, got, connected[i])
+            )
             for i, d in enumerate(self.devices)
         ]
+        # Every receiver connected (or given up on) before the timetable starts.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.gather(*(c.wait() for c in connected)), 30)
+        phase.t0 = await self.loop.run_in_executor(None, start)
         deadline = phase.t0 + phase.end
         try:
             await asyncio.wait_for(self._send_all(phase, out), max(0.1, deadline - time.time()))
@@ -294,8 +310,9 @@ class _Prebuilt:
     def _auth(self, d: DeviceSpec, method: str, target: str, body: bytes = b"") -> str:
         return sign_request(d.suite, d.signature_private_key, d.address, method, target, body)
 
-    async def _poll(self, i: int, d: DeviceSpec, got: Any) -> None:
+    async def _poll(self, i: int, d: DeviceSpec, got: Any, connected: asyncio.Event) -> None:
         """Long-poll the queue, acknowledge each batch (as the SDK's fallback does)."""
+        connected.set()
         conn = Http(self.ip, self.port)
         base = f"/v1/devices/{d.address}/queue"
         after = 0
@@ -320,15 +337,22 @@ class _Prebuilt:
         finally:
             conn.close()
 
-    async def _push(self, i: int, d: DeviceSpec, got: Any) -> None:
+    async def _push(self, i: int, d: DeviceSpec, got: Any, connected: asyncio.Event) -> None:
         """A WebSocket push connection; each frame of messages acknowledged on it."""
         from websockets.asyncio.client import connect
 
         target = f"/v1/devices/{d.address}/push?after=0"
         headers = {"authorization": self._auth(d, "GET", target)}
-        async with connect(
-            f"ws://{self.host}{target}", additional_headers=headers, max_size=None, compression=None
-        ) as ws:
+        try:
+            ws = await connect(
+                f"ws://{self.host}{target}",
+                additional_headers=headers,
+                max_size=None,
+                compression=None,
+            )
+        finally:
+            connected.set()
+        async with ws:
             async for frame in ws:
                 now = time.time()
                 msg = orjson.loads(frame)
@@ -386,7 +410,8 @@ class _Real:
         for w in self.watchers:
             w.close()
 
-    def run(self, phase: Phase) -> Outcome:
+    def run(self, phase: Phase, start: Callable[[], float]) -> Outcome:
+        phase.t0 = start()
         out = Outcome()
         lock = threading.Lock()
         seen: set[tuple[int, int]] = set()

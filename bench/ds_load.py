@@ -172,9 +172,11 @@ class Generators:
             raise RuntimeError(f"a generator process said {tag}, not {what}")
         return value
 
-    def run(self, phases: list[Phase], lead: float = 1.0) -> tuple[float, list[dict[str, Any]]]:
+    def run(self, phases: list[Phase], lead: float = 0.3) -> tuple[float, list[dict[str, Any]]]:
         for pipe, phase in zip(self.pipes, phases, strict=True):
             pipe.send(("phase", phase))
+        for pipe in self.pipes:  # receivers connected
+            self._expect(pipe, "armed", 120)
         t0 = time.time() + lead
         for pipe in self.pipes:
             pipe.send(("go", t0))
@@ -242,8 +244,8 @@ def build_phase(
         # Signed now, sent within seconds: well inside the DS's 300 s timestamp window.
         auth = sign_request(k.suite, k.signature_private_key, k.address, "POST", target, body)
         phase.sends.append((offset, index, http_request(host, "POST", target, body, auth)))
-        for m in {gens.owner[m.address] for m in others}:
-            phases[m].keys[key] = index
+        for worker in {gens.owner[m.address] for m in others}:
+            phases[worker].keys[key] = index
     return table, phases
 
 
