@@ -260,6 +260,11 @@ AREAS: dict[str, tuple[tuple[str, ...], bool]] = {
         ("SqliteStore._transaction",),
         True,
     ),
+    "database: waiting for PostgreSQL (round trips, row locks)": (
+        ("psycopg/connection.py", "psycopg/waiting.py"),
+        True,
+    ),
+    "database: opening connections": (("_connect_gen", "SqliteStore._connect"), False),
     "JSON and base64": (("json/", "orjson", "base64"), False),
 }
 
