@@ -211,11 +211,11 @@ def py_spy() -> str | None:
 
 
 class Sampler:
-    """py-spy sampling the DS's processes (every thread, idle ones left out) while the
-    load runs; ``top()`` then gives the functions by the share of samples they are on
-    the stack of (cumulative) and at the top of (self)."""
+    """py-spy sampling the DS's processes while the load runs: with ``gil`` only the
+    thread holding the GIL (where the CPU goes), else every thread that is not idle
+    (where requests wait, e.g. for a database lock). :func:`collapsed_top` reads it."""
 
-    def __init__(self, pid: int, out: Path, seconds: float, subprocesses: bool) -> None:
+    def __init__(self, pid: int, out: Path, seconds: float, subprocesses: bool, gil: bool) -> None:
         exe = py_spy()
         assert exe is not None
         self.out = out
@@ -223,6 +223,8 @@ class Sampler:
         cmd += ["--rate", "200", "--format", "raw", "--output", str(out)]
         if subprocesses:
             cmd.append("--subprocesses")
+        if gil:
+            cmd.append("--gil")
         self.proc = subprocess.Popen(
             cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
         )
@@ -248,9 +250,15 @@ class Sampler:
 # counts for each area with a marker on its stack (so the shares may overlap), or for
 # the areas marked "top", only when the marker is the function running.
 AREAS: dict[str, tuple[tuple[str, ...], bool]] = {
-    "HTTP and WebSocket (uvicorn, h11, websockets, starlette)": (
-        ("uvicorn/", "h11/", "starlette/", "websockets/"),
-        False,
+    # The application runs inside uvicorn's frames, so the server's own work is the
+    # time spent *in* its functions, not under them.
+    "HTTP and WebSocket code itself (uvicorn, h11/httptools, starlette, websockets)": (
+        ("uvicorn/", "h11/", "httptools", "starlette/", "websockets/"),
+        True,
+    ),
+    "event loop and thread hand-off (asyncio, anyio, threading)": (
+        ("asyncio/", "anyio/", "threading.py", "sniffio/", "concurrent/futures"),
+        True,
     ),
     "request signature verification": (("verify_with_label",), False),
     "MLS message parsing (headers)": (("read_header", "decode_message"), False),

@@ -279,7 +279,8 @@ class Watch:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-        self.cpu_pct = 100 * (cpu_seconds(self.ds.pids()) - self.cpu0) / (time.time() - self.wall0)
+        self.cpu_s = cpu_seconds(self.ds.pids()) - self.cpu0
+        self.cpu_pct = 100 * self.cpu_s / (time.time() - self.wall0)
 
 
 def run_phase(
@@ -346,6 +347,9 @@ def run_phase(
         "answer_p99_ms": 1000 * percentile(answers, 99),
         "errors": errors,
         "ds_cpu_pct": watch.cpu_pct,
+        # The DS's CPU per accepted send (its fan-out, pushes and acks included): the
+        # floor a CPU-bound DS would reach is 1000 / this many sends/s per core.
+        "ds_cpu_ms_per_send": 1000 * watch.cpu_s / len(sent) if sent else math.nan,
         "ds_rss_mb": watch.peak / 2**20,
         "generator_cpu_pct": 100 * gen_cpu / max(window, last_delivery - t0, 1e-9),
         "send_connections": max(r["max_connections"] for r in results),
@@ -472,24 +476,31 @@ def profile(
     workers: int,
     workdir: Path,
 ) -> dict[str, Any]:
-    """One more phase at ``rate`` with py-spy sampling the DS process(es)."""
+    """Two more phases at ``rate`` with py-spy sampling the DS process(es): where the
+    CPU goes (the GIL holder), and where busy threads are (waits included)."""
     if not py_spy():
         return {}  # the cProfile of the whole run is read when the DS stops
-    out = workdir / f"pyspy-{uuid.uuid4().hex[:6]}.txt"
-    holder: list[Sampler] = []
+    result: dict[str, Any] = {"tool": "py-spy", "rate": rate}
+    for view, gil in (("cpu", True), ("wall", False)):
+        out = workdir / f"pyspy-{view}-{uuid.uuid4().hex[:6]}.txt"
+        holder: list[Sampler] = []
 
-    def start() -> None:
-        holder.append(Sampler(ds.proc.pid, out, args.seconds, subprocesses=workers > 1))
+        def start(out: Path = out, gil: bool = gil, holder: list[Sampler] = holder) -> None:
+            # Sampling from before the receivers connect to the end of the timetable.
+            seconds = args.seconds + 2
+            holder.append(Sampler(ds.proc.pid, out, seconds, workers > 1, gil))
 
-    try:
-        row = run_phase(fleet, gens, ds, args, rate, sampler=start)
-        problem = holder[0].wait() if holder else "py-spy did not start"
-    finally:
-        for s in holder:
-            s.stop()
-    if problem:
-        return {"tool": "py-spy", "error": problem}
-    return {"tool": "py-spy", "rate": rate, "row": row, **collapsed_top(out.read_text())}
+        try:
+            row = run_phase(fleet, gens, ds, args, rate, sampler=start)
+            problem = holder[0].wait() if holder else "py-spy did not start"
+        finally:
+            for s in holder:
+                s.stop()
+        if problem:
+            return {"tool": "py-spy", "error": problem}
+        result[view] = {"row": row, **collapsed_top(out.read_text())}
+        time.sleep(args.pause)
+    return result
 
 
 # --- output ---------------------------------------------------------------------------------------
@@ -505,6 +516,7 @@ COLUMNS = (
     ("errors", "errors", None),
     ("missing", "missing", "{}"),
     ("DS CPU%", "ds_cpu_pct", "{:.0f}"),
+    ("CPU ms/send", "ds_cpu_ms_per_send", "{:.1f}"),
     ("DS MB", "ds_rss_mb", "{:.0f}"),
     ("gen CPU%", "generator_cpu_pct", "{:.0f}"),
     ("load", "load_average", "{:.1f}"),
@@ -581,21 +593,35 @@ def print_profile(prof: dict[str, Any]) -> None:
     if "error" in prof:
         print(f"  profile: {prof['tool']} failed: {prof['error']}")
         return
-    rate = f" at {prof['rate']:.0f} sends/s" if "rate" in prof else ""
-    print(f"  profile of the DS{rate} ({prof['tool']}, {prof['samples']} samples of busy threads):")
-    for area, pct in sorted(prof.get("areas", {}).items(), key=lambda kv: -kv[1]):
-        print(f"    {pct:5.1f} %  {area}")
-    if "row" in prof:
-        r = prof["row"]
+    if "cpu" not in prof:  # cProfile
+        print_view(f"profile of the DS ({prof['tool']})", prof)
+        return
+    what = {
+        "cpu": "where the DS's CPU goes (py-spy --gil: the thread holding the GIL)",
+        "wall": "where the DS's busy threads are (py-spy, idle threads left out; waits included)",
+    }
+    for view in ("cpu", "wall"):
+        p = prof[view]
+        r = p["row"]
         print(
-            f"    (the profiled phase: {r['accepted_per_s']:.0f} sent/s, p99 {r['p99_ms']:.0f} ms,"
-            f" DS CPU {r['ds_cpu_pct']:.0f} %)"
+            f"\n  {what[view]}, at {prof['rate']:.0f} sends/s offered"
+            f" (that phase: {r['accepted_per_s']:.0f} sent/s, p99 {r['p99_ms']:.0f} ms,"
+            f" DS CPU {r['ds_cpu_pct']:.0f} %):"
         )
+        print_view("", p)
+
+
+def print_view(title: str, p: dict[str, Any]) -> None:
+    if title:
+        print(f"  {title}:")
+    print(f"    {p['samples']} samples")
+    for area, pct in sorted(p.get("areas", {}).items(), key=lambda kv: -kv[1]):
+        print(f"    {pct:5.1f} %  {area}")
     print("    top functions by own time (self %):")
-    for t in prof.get("self_top", [])[:12]:
+    for t in p.get("self_top", [])[:12]:
         print(f"    {t['self_pct']:5.1f} %  {t['function']}")
     print("    top functions by cumulative time (cumulative %, plumbing left out):")
-    shown = [t for t in prof["top"] if not any(p in t["function"] for p in PLUMBING)]
+    shown = [t for t in p["top"] if not any(x in t["function"] for x in PLUMBING)]
     for t in shown[:15]:
         print(f"    {t['cumulative_pct']:5.1f} %  {t['function']}")
 

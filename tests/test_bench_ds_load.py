@@ -23,6 +23,7 @@ ROW_NUMBERS = (
     "max_ms",
     "answer_p99_ms",
     "ds_cpu_pct",
+    "ds_cpu_ms_per_send",
     "ds_rss_mb",
     "generator_cpu_pct",
 )
