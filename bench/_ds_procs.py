@@ -49,18 +49,12 @@ def serve_supports(option: str, checkout: Path = ROOT) -> bool:
 # --- the DS under test ------------------------------------------------------------------------
 
 
-class DSProcess:
-    """``mlswire serve`` (AS + DS) on a free loopback port, optionally with ``--workers N``
-    (several DS processes on one PostgreSQL) and optionally under cProfile."""
+class Serve:
+    """One ``mlswire serve`` process of ``checkout`` on a free loopback port (its own
+    session), ready once ``/healthz`` answers."""
 
     def __init__(
-        self,
-        db: str,
-        workdir: Path,
-        *,
-        workers: int = 1,
-        cprofile: Path | None = None,
-        checkout: Path = ROOT,
+        self, args: list[str], workdir: Path, checkout: Path, cprofile: Path | None = None
     ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -68,10 +62,7 @@ class DSProcess:
         cmd = [sys.executable]
         if cprofile is not None:
             cmd += ["-m", "cProfile", "-o", str(cprofile)]
-        cmd += ["-m", "mlswire", "serve", "--host", "127.0.0.1", "--port", str(self.port)]
-        cmd += ["--db", db, "--as-dir", str(workdir / f"as-{self.port}")]
-        if workers > 1:
-            cmd += ["--workers", str(workers)]
+        cmd += ["-m", "mlswire", "serve", "--host", "127.0.0.1", "--port", str(self.port), *args]
         with self.log.open("wb") as log:
             # From the checkout's folder, `python -m mlswire` imports that checkout's code.
             self.proc = subprocess.Popen(
@@ -105,6 +96,45 @@ class DSProcess:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
+
+
+class DSProcess:
+    """The system under test: an AS process (``mlswire serve --as``) and the DS
+    (``mlswire serve --ds --as-url ...``), with ``--workers N`` for N DS processes on
+    one PostgreSQL. The AS is off the measured path (the DS fetches its CRL every 30 s);
+    CPU, memory and profiles are the DS's. The same layout for every store keeps the
+    configurations comparable."""
+
+    def __init__(
+        self,
+        db: str,
+        workdir: Path,
+        *,
+        workers: int = 1,
+        cprofile: Path | None = None,
+        checkout: Path = ROOT,
+    ) -> None:
+        self.auth = Serve(
+            ["--as", "--as-dir", str(workdir / f"as-{uuid.uuid4().hex[:6]}")], workdir, checkout
+        )
+        try:
+            args = ["--ds", "--as-url", self.auth.url, "--db", db]
+            if workers > 1:
+                args += ["--workers", str(workers)]
+            self.ds = Serve(args, workdir, checkout, cprofile)
+        except BaseException:
+            self.auth.stop()
+            raise
+        self.url, self.as_url, self.proc = self.ds.url, self.auth.url, self.ds.proc
+
+    def pids(self) -> list[int]:
+        return self.ds.pids()
+
+    def stop(self) -> None:
+        try:
+            self.ds.stop()
+        finally:
+            self.auth.stop()
 
 
 # --- CPU and memory of a process tree -----------------------------------------------------------

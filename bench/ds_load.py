@@ -98,13 +98,13 @@ class Fleet:
         return [(g, c) for g, members in enumerate(self.groups) for c in members]
 
 
-def set_up(url: str, workdir: Path, groups: int, size: int) -> Fleet:
+def set_up(url: str, as_url: str, workdir: Path, groups: int, size: int) -> Fleet:
     start = time.perf_counter()
     tag = uuid.uuid4().hex[:6]
 
     def register(g: int, i: int) -> MLSClient:
         return MLSClient.register(
-            workdir / f"dev-{tag}-{g}-{i}", f"b{tag}g{g}m{i}", "d", url, key_packages=1
+            workdir / f"dev-{tag}-{g}-{i}", f"b{tag}g{g}m{i}", "d", url, as_url, key_packages=1
         )
 
     with ThreadPoolExecutor(4) as pool:
@@ -386,7 +386,7 @@ def run_config(
         push = args.delivery == "push" or (args.delivery == "auto" and has_push(ds))
         if args.delivery == "push" and not has_push(ds):
             raise SystemExit("--delivery push: this DS has no push route")
-        fleet = set_up(ds.url, workdir, args.groups, args.group_size)
+        fleet = set_up(ds.url, ds.as_url, workdir, args.groups, args.group_size)
         if args.real_clients:
             for _, c in fleet.devices:  # the workers load them from their folders
                 c.close()
