@@ -13,17 +13,20 @@ the AS root certificate and CRL from ``--as-url`` (the CRL again every
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import socket
 import sys
 import threading
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from . import OK, Unavailable, UsageError
+from . import FAILED, OK, Unavailable, UsageError
 
 DEFAULT_PORT = 8480
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
@@ -95,6 +98,13 @@ def add_parser(sub: Any) -> None:
         action="store_true",
         help="also take groups created without a GroupInfo, whose handshakes the DS cannot"
         " verify (for tests and benchmarks with synthetic messages; never in production)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="DS processes sharing the port (default 1); more than one needs --ds with"
+        " --as-url and a PostgreSQL --db",
     )
     p.add_argument(
         "--log-level",
@@ -187,19 +197,160 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def run(args: argparse.Namespace) -> int:
-    import uvicorn
+def _check_workers(args: argparse.Namespace, run_as: bool, db: str) -> None:
+    if args.workers < 1:
+        raise UsageError("--workers: at least 1")
+    if args.workers == 1:
+        return
+    if run_as:
+        raise UsageError(
+            "--workers N starts N Delivery Service processes; the Authentication Service"
+            " keeps its registry in one process: run it on its own (mlswire serve --as)"
+            " and the DS with --ds --as-url URL --workers N"
+        )
+    if not _is_postgres(db):
+        raise UsageError(
+            "--workers N needs PostgreSQL (--db postgresql://...): SQLite serialises every"
+            " write in its one file, so more processes would only wait on its lock, and it"
+            " cannot notify other processes; SQLite is the one-process default"
+        )
 
+
+def _build_app(args: argparse.Namespace, run_as: bool, run_ds: bool, data_dir: Path, db: str) -> Any:
+    """The ASGI app of one server process (its store, its AS keys or AS policy)."""
     from ..service.auth_service import CredentialPolicy
     from ..service.delivery_service import DeliveryService
     from ..service.http import DEFAULT_MAX_BLOB, DEFAULT_MAX_BODY, create_app
 
+    ca = _open_ca(Path(args.as_dir) if args.as_dir else data_dir / "as") if run_as else None
+    ds = None
+    if run_ds:
+        if ca is not None:
+            policy = ca.policy()
+        else:
+            base = args.as_url.rstrip("/")
+            policy = CredentialPolicy.from_published(
+                _fetch(base + "/as/root"), _fetch(base + "/as/crl")
+            )
+
+            def refresh() -> None:
+                while not stop.wait(args.crl_refresh):
+                    try:
+                        policy.update_crl(_fetch(base + "/as/crl"))
+                    except Exception as e:  # keep the last good CRL; say why on stderr
+                        print(f"mlswire serve: CRL refresh failed: {e}", file=sys.stderr)
+
+            stop = threading.Event()
+            threading.Thread(target=refresh, daemon=True, name="crl-refresh").start()
+        ds = DeliveryService(
+            _open_store(db),
+            policy,
+            queue_retention=args.queue_retention,
+            follow_groups=not args.unverified_groups,
+        )
+    return create_app(
+        ds,
+        ca,
+        max_body=args.max_body or DEFAULT_MAX_BODY,
+        max_blob=args.max_blob or DEFAULT_MAX_BLOB,
+        admin_token=args.admin_token,
+        open_enrollment=not args.closed_enrollment,
+    )
+
+
+def _serve(args: argparse.Namespace, app: Any, sock: socket.socket) -> None:
+    import uvicorn
+
+    config = uvicorn.Config(
+        app,
+        host=args.host,
+        port=sock.getsockname()[1],
+        log_level=args.log_level,
+        timeout_graceful_shutdown=5,
+    )
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def _die_with_parent() -> None:
+    """Linux: this (forked) worker gets SIGKILL when the supervising process dies, so a
+    killed ``mlswire serve --workers N`` leaves no worker holding the port."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+
+def _run_workers(
+    args: argparse.Namespace, sock: socket.socket, build: Callable[[], Any]
+) -> int:
+    """N worker processes accepting from the one listening socket (forked after it is
+    bound, before any database connection or thread exists). One shared accept queue
+    rather than SO_REUSEPORT: an idle worker takes the next connection, where
+    SO_REUSEPORT's hashing would pin long-lived push connections to a busy one, and a
+    socket bound but not accepting (the supervisor's) would strand the connections
+    hashed to it. The supervisor forwards SIGTERM/SIGINT and stops every worker when
+    one dies."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    children: list[int] = []
+    for _ in range(args.workers):
+        pid = os.fork()
+        if pid == 0:  # a worker
+            code = 1
+            try:
+                _die_with_parent()
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                _serve(args, build(), sock)
+                code = 0
+            except BaseException as e:  # a worker must never return into the supervisor
+                print(f"mlswire serve: worker failed: {type(e).__name__}: {e}", file=sys.stderr)
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        children.append(pid)
+    sock.close()
+
+    stopping = False
+
+    def forward(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    status = OK
+    alive = set(children)
+    while alive:
+        try:
+            pid, code = os.wait()
+        except ChildProcessError:
+            break
+        alive.discard(pid)
+        code = os.waitstatus_to_exitcode(code)
+        # uvicorn re-raises the stop signal once it has shut down: a worker ending by
+        # the SIGTERM it was sent ended as asked.
+        if code != 0 and not (stopping and code in (-signal.SIGTERM, -signal.SIGINT)):
+            status = FAILED
+        if not stopping:
+            forward(signal.SIGTERM, None)  # one worker gone: stop them all
+    return status
+
+
+def run(args: argparse.Namespace) -> int:
     run_as, run_ds = args.run_as, args.run_ds
     if not run_as and not run_ds:
         run_as = run_ds = True
     if run_ds and not run_as and not args.as_url:
         raise UsageError("--ds without --as needs --as-url")
     data_dir: Path = args.data_dir or default_data_dir()
+    db = args.db or str(data_dir / "ds.sqlite3")
+    _check_workers(args, run_as, db)
     uses_data_dir = (run_as and args.as_dir is None) or (run_ds and args.db is None)
     if uses_data_dir:
         try:
@@ -207,53 +358,22 @@ def run(args: argparse.Namespace) -> int:
         except OSError as e:
             raise UsageError(f"data folder {data_dir}: {e.strerror or e}") from None
         print(f"mlswire serve: data in {data_dir}", flush=True)
-    db = args.db or str(data_dir / "ds.sqlite3")
     if run_ds and not _is_postgres(db):
         _check_sqlite_folder(db)  # before the AS folder is created: nothing half-made
     sock = _listen(args.host, args.port)
-    try:
-        ca = _open_ca(Path(args.as_dir) if args.as_dir else data_dir / "as") if run_as else None
-        ds = None
-        if run_ds:
-            if ca is not None:
-                policy = ca.policy()
-            else:
-                base = args.as_url.rstrip("/")
-                policy = CredentialPolicy.from_published(
-                    _fetch(base + "/as/root"), _fetch(base + "/as/crl")
-                )
-
-                def refresh() -> None:
-                    while not stop.wait(args.crl_refresh):
-                        try:
-                            policy.update_crl(_fetch(base + "/as/crl"))
-                        except Exception as e:  # keep the last good CRL; say why on stderr
-                            print(f"mlswire serve: CRL refresh failed: {e}", file=sys.stderr)
-
-                stop = threading.Event()
-                threading.Thread(target=refresh, daemon=True, name="crl-refresh").start()
-            ds = DeliveryService(
-                _open_store(db),
-                policy,
-                queue_retention=args.queue_retention,
-                follow_groups=not args.unverified_groups,
-            )
-        app = create_app(
-            ds,
-            ca,
-            max_body=args.max_body or DEFAULT_MAX_BODY,
-            max_blob=args.max_blob or DEFAULT_MAX_BLOB,
-            admin_token=args.admin_token,
-            open_enrollment=not args.closed_enrollment,
+    roles = "+".join(r for r, on in (("AS", run_as), ("DS", run_ds)) if on)
+    port = sock.getsockname()[1]  # the one chosen when --port 0
+    if args.workers > 1:
+        print(
+            f"mlswire serve: {roles} on http://{args.host}:{port} ({args.workers} processes)",
+            flush=True,
         )
+        return _run_workers(args, sock, lambda: _build_app(args, run_as, run_ds, data_dir, db))
+    try:
+        app = _build_app(args, run_as, run_ds, data_dir, db)
     except BaseException:
         sock.close()
         raise
-    roles = "+".join(r for r, on in (("AS", run_as), ("DS", run_ds)) if on)
-    port = sock.getsockname()[1]  # the one chosen when --port 0
     print(f"mlswire serve: {roles} on http://{args.host}:{port}", flush=True)
-    config = uvicorn.Config(
-        app, host=args.host, port=port, log_level=args.log_level, timeout_graceful_shutdown=5
-    )
-    uvicorn.Server(config).run(sockets=[sock])
+    _serve(args, app, sock)
     return OK

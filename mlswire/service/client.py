@@ -130,6 +130,7 @@ class ServiceClient:
         self.push = push
         self._push: PushChannel | None = None
         self._push_retry_at = 0.0
+        self.pushed = 0  # entries next_batch handed out from the push channel
 
     def close(self) -> None:
         self.drop_push()
@@ -367,11 +368,17 @@ class ServiceClient:
         if channel is not None:
             try:
                 got = channel.take(limit, wait)
+                self.pushed += len(got)
                 self.lost, self.lost_warning = channel.lost, channel.lost_warning
                 if wait > 0 or len(got) == limit:
                     return got
                 # Everything pushed so far is handed out (got is short): read the rest.
-                more = self.fetch(after=channel.through, limit=limit - len(got))
+                try:
+                    more = self.fetch(after=channel.through, limit=limit - len(got))
+                except (ServiceError, httpx.HTTPError):
+                    if got:
+                        return got  # handed out: never dropped on the floor
+                    raise
                 if more:
                     channel.skip_through(more[-1].seq)  # not again by push
                 return got + more

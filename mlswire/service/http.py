@@ -57,6 +57,9 @@ from .store import Device, SendResult
 DEFAULT_MAX_BODY = 1 << 20  # 1 MiB: a Welcome for a few thousand members fits
 DEFAULT_MAX_BLOB = 16 << 20  # attachments (already encrypted by the client)
 MAX_WAIT = 30.0
+# With store notifications (PostgreSQL LISTEN/NOTIFY) the periodic re-read of a waiting
+# queue is only a safety net: this often.
+NOTIFIED_POLL_INTERVAL = 5.0
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -151,7 +154,7 @@ def create_app(
     """The ASGI app serving the DS API (``/v1``) and/or the AS API (``/as``)."""
     if ds is None and ca is None:
         raise ValueError("serve at least one of the DS and the AS")
-    notifier = Notifier()
+    notifier = Notifier(poll_interval)
     routes: list[BaseRoute] = []
 
     async def openapi(request: Request) -> Response:
@@ -325,7 +328,9 @@ def create_app(
                     # store; otherwise the store is read again every poll_interval. (A
                     # wake-up during a read leaves ev set: the next wait returns at once.)
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(ev.wait(), min(remaining, poll_interval))
+                        await asyncio.wait_for(
+                            ev.wait(), min(remaining, notifier.poll_interval)
+                        )
                     ev.clear()
                     msgs, lost = await run_in_threadpool(
                         d.fetch_with_lost, device, a, after, limit
@@ -352,7 +357,7 @@ def create_app(
                 await _deny(ws, 400, str(e))
                 return
             await ws.accept()
-            await PushSession(ws, d, device, after, notifier, poll_interval).run()
+            await PushSession(ws, d, device, after, notifier).run()
 
         @_guard
         async def ack(request: Request) -> Response:
@@ -425,7 +430,16 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        notifier.bind(asyncio.get_running_loop())
+        stop_listening = None
+        if ds is not None:
+            # Sends through other DS processes sharing the database (PostgreSQL).
+            stop_listening = ds.store.listen(notifier.notify_threadsafe)
+            if stop_listening is not None:
+                notifier.poll_interval = max(poll_interval, NOTIFIED_POLL_INTERVAL)
         yield
+        if stop_listening is not None:
+            await run_in_threadpool(stop_listening)
         if ds is not None:
             await run_in_threadpool(ds.store.close)
 

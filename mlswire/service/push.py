@@ -59,20 +59,31 @@ class Notifier:
     :meth:`notify_threadsafe`, from the store's listener thread (sends through
     other processes)."""
 
-    def __init__(self) -> None:
+    def __init__(self, poll_interval: float) -> None:
         self._waiters: dict[str, set[asyncio.Event]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Seconds between re-reads of the store by a waiter that was not woken:
+        # sends through other processes are seen within this (or at once when the
+        # store notifies, which makes the re-read a mere safety net).
+        self.poll_interval = poll_interval
 
-    def notify(self, addresses: Iterable[str]) -> None:
+    def notify(self, addresses: Iterable[str] | None) -> None:
+        """Wake the waiters of ``addresses`` (None: every waiter)."""
+        if addresses is None:
+            for waiters in self._waiters.values():
+                for ev in waiters:
+                    ev.set()
+            return
         for a in addresses:
             for ev in self._waiters.get(a, ()):
                 ev.set()
 
-    def notify_threadsafe(self, addresses: Iterable[str]) -> None:
+    def notify_threadsafe(self, addresses: Iterable[str] | None) -> None:
         loop = self._loop
         if loop is not None and not loop.is_closed():
+            wake = None if addresses is None else tuple(addresses)
             with contextlib.suppress(RuntimeError):  # the loop is shutting down
-                loop.call_soon_threadsafe(self.notify, tuple(addresses))
+                loop.call_soon_threadsafe(self.notify, wake)
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -105,14 +116,12 @@ class PushSession:
         device: Device,
         after: int,
         notifier: Notifier,
-        poll_interval: float,
     ) -> None:
         self.ws = ws
         self.ds = ds
         self.device = device
         self.cursor = after
         self.notifier = notifier
-        self.poll_interval = poll_interval
         self._send_lock = asyncio.Lock()
 
     async def _send(self, frame: dict[str, Any]) -> None:
@@ -166,7 +175,7 @@ class PushSession:
                 # Woken at once by a send in this process or a notification of the
                 # store; otherwise the queue is read again every poll_interval.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(ev.wait(), self.poll_interval)
+                    await asyncio.wait_for(ev.wait(), self.notifier.poll_interval)
 
     async def _read(self) -> None:
         while True:

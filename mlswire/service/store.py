@@ -185,6 +185,9 @@ class Store(Protocol):
     def ack(self, address: str, up_to: int) -> int: ...
     def expire(self, before: float, address: str | None = None) -> int: ...
     def lost(self, address: str) -> int: ...
+    def listen(
+        self, callback: Callable[[Sequence[str] | None], None]
+    ) -> Callable[[], None] | None: ...
     def close(self) -> None: ...
 
 
@@ -303,6 +306,21 @@ class SqlStore(ABC):
     def _retryable(self, exc: BaseException) -> bool:
         return False
 
+    # -- notifications to other DS processes sharing the database --
+    def _announce(self, cur: Any, addresses: Sequence[str]) -> None:
+        """Tell the other DS processes, when this transaction commits, that these
+        devices have new entries (PostgreSQL: NOTIFY). Here: nothing; they re-read."""
+        return None
+
+    def listen(
+        self, callback: Callable[[Sequence[str] | None], None]
+    ) -> Callable[[], None] | None:
+        """Call ``callback(addresses)`` from a thread whenever another DS process
+        queued entries for those devices (``None``: maybe any device, after a lost
+        connection); the returned call stops it. None: this database cannot notify
+        (SQLite), so waiters re-read the store every poll interval."""
+        return None
+
     @contextmanager
     def _tx(self) -> Iterator[Any]:
         with self._pool_lock:
@@ -335,18 +353,31 @@ class SqlStore(ABC):
             conn.close()
 
     def _run(self, fn: Any, *args: Any) -> Any:
-        """Run ``fn(cursor, *args)`` in a transaction, retrying deadlocks and
-        serialization failures (bounded). Inside :meth:`atomic` it joins the
-        transaction already open (which retries as a whole)."""
+        """Run ``fn(cursor, *args)`` in a write transaction. Inside :meth:`atomic` it
+        joins the transaction already open."""
         joined = getattr(self._local, "cur", None)
         if joined is not None:
             return fn(joined, *args)
+        return self._write(lambda cur: fn(cur, *args))
+
+    def _read(self, fn: Any, *args: Any) -> Any:
+        """Run ``fn(cursor, *args)``, which only reads: joined to an open
+        transaction, else in a read transaction (one that needs no write lock where
+        the database has such a lock: SQLite)."""
+        joined = getattr(self._local, "cur", None)
+        if joined is not None:
+            return fn(joined, *args)
+        return self._read_only(lambda cur: fn(cur, *args))
+
+    def _write(self, call: Callable[[Any], Any]) -> Any:
+        """``call(cursor)`` in a transaction of its own, retrying deadlocks and
+        serialization failures (bounded). SQLite overrides it (group commit)."""
         for attempt in range(5):
             try:
                 with self._tx() as cur:
                     self._local.cur = cur
                     try:
-                        return fn(cur, *args)
+                        return call(cur)
                     finally:
                         self._local.cur = None
             except Exception as e:
@@ -355,6 +386,9 @@ class SqlStore(ABC):
                     continue
                 raise
         raise AssertionError("unreachable")
+
+    def _read_only(self, call: Callable[[Any], Any]) -> Any:
+        return self._write(call)
 
     def atomic(self, fn: Callable[[], T]) -> T:
         """Run ``fn()`` in one transaction: every store operation it calls (in this
@@ -427,7 +461,7 @@ class SqlStore(ABC):
                 return None
             return Device(row[0], row[1], int(row[2]), bytes(row[3]), bytes(row[4]))
 
-        result: Device | None = self._run(tx)
+        result: Device | None = self._read(tx)
         return result
 
     def user_devices(self, user: str) -> list[str]:
@@ -437,7 +471,7 @@ class SqlStore(ABC):
             ).fetchall()
             return [r[0] for r in rows]
 
-        result: list[str] = self._run(tx)
+        result: list[str] = self._read(tx)
         return result
 
     def _prune(self, cur: Any, now: float, horizon: float) -> None:
@@ -527,7 +561,7 @@ class SqlStore(ABC):
         return int(row[0])
 
     def key_package_count(self, address: str) -> int:
-        result: int = self._run(self._count, address)
+        result: int = self._read(self._count, address)
         return result
 
     def _claim_row(self, cur: Any, address: str) -> tuple[int, bytes] | None:
@@ -608,7 +642,7 @@ class SqlStore(ABC):
             info = None if row[1] is None else bytes(row[1])
             return GroupRecord(group_id, int(row[0]), tuple(self._members(cur, group_id)), info)
 
-        result: GroupRecord | None = self._run(tx)
+        result: GroupRecord | None = self._read(tx)
         return result
 
     def set_group_info(
@@ -840,6 +874,7 @@ class SqlStore(ABC):
             " data, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
+        self._announce(cur, sorted(seqs))
         if len(rows) == len(seqs):  # one entry per device (always, today): one statement
             ordered = sorted(seqs)
             for i in range(0, len(ordered), 900):
@@ -891,7 +926,7 @@ class SqlStore(ABC):
                 raise NotFound(f"no attachment {blob_id} in group {group_id.hex()}")
             return bytes(row[0])
 
-        result: bytes = self._run(tx)
+        result: bytes = self._read(tx)
         return result
 
     # -- queues --
@@ -910,7 +945,7 @@ class SqlStore(ABC):
         ]
 
     def fetch(self, address: str, after: int, limit: int) -> list[QueuedMessage]:
-        result: list[QueuedMessage] = self._run(self._fetch, address, after, limit)
+        result: list[QueuedMessage] = self._read(self._fetch, address, after, limit)
         return result
 
     def read_queue(
@@ -925,7 +960,8 @@ class SqlStore(ABC):
                 self._expire(cur, expire_before, address)
             return self._fetch(cur, address, after, limit), self._lost(cur, address)
 
-        result: tuple[list[QueuedMessage], int] = self._run(tx)
+        run = self._read if expire_before is None else self._run
+        result: tuple[list[QueuedMessage], int] = run(tx)
         return result
 
     def ack(self, address: str, up_to: int) -> int:
@@ -971,7 +1007,7 @@ class SqlStore(ABC):
         return 0 if row is None else int(row[0])
 
     def lost(self, address: str) -> int:
-        result: int = self._run(self._lost, address)
+        result: int = self._read(self._lost, address)
         return result
 
 

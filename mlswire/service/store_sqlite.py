@@ -2,15 +2,19 @@
 
 WAL journal (readers do not block the writer), ``synchronous=FULL`` (a transaction the
 DS acknowledged survives a process kill and a power loss), and ``BEGIN IMMEDIATE`` for
-every transaction: it takes the database's write lock up front, which is what makes the
-group and device "row locks" of :class:`~.store.SqlStore` exact here, also between
-several processes opening the same file (they wait up to ``busy_timeout``).
+every write transaction: it takes the database's write lock up front, which is what
+makes the group and device "row locks" of :class:`~.store.SqlStore` exact here, also
+between several processes opening the same file (they wait up to ``busy_timeout``).
+In a process, one thread writes (:class:`_GroupCommit`: many requests per commit, each
+in its own savepoint); reads run beside it in deferred transactions (WAL readers).
 """
 
 from __future__ import annotations
 
+import queue
 import sqlite3
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -26,6 +30,8 @@ class SqliteStore(SqlStore):
 
     def __init__(self, path: str | Path, *, synchronous: str = "FULL", pool_size: int = 8) -> None:
         super().__init__(pool_size)
+        self._committer: _GroupCommit | None = None
+        self._committer_lock = threading.Lock()
         self.path = str(path)
         if synchronous not in ("FULL", "NORMAL"):
             raise ValueError("synchronous is FULL or NORMAL")
@@ -54,9 +60,9 @@ class SqliteStore(SqlStore):
         return conn
 
     @contextmanager
-    def _transaction(self, conn: Any) -> Iterator[Any]:
+    def _transaction(self, conn: Any, begin: str = "BEGIN IMMEDIATE") -> Iterator[Any]:
         cur = conn.cursor()
-        cur.execute("BEGIN IMMEDIATE")
+        cur.execute(begin)
         try:
             yield cur
         except BaseException:
@@ -66,6 +72,140 @@ class SqliteStore(SqlStore):
             conn.commit()
         finally:
             cur.close()
+
+    def _read_only(self, call: Callable[[Any], Any]) -> Any:
+        # A deferred transaction: a WAL reader, beside the writer and other readers.
+        with self._pool_lock:
+            conn = self._pool.pop() if self._pool else None
+        if conn is None:
+            conn = self._connect()
+        try:
+            with self._transaction(conn, "BEGIN") as cur:
+                result = call(cur)
+        except BaseException:
+            self._discard(conn)
+            raise
+        with self._pool_lock:
+            if len(self._pool) < self._pool_size:
+                self._pool.append(conn)
+                conn = None
+        if conn is not None:
+            self._discard(conn)
+        return result
+
+    def _write(self, call: Callable[[Any], Any]) -> Any:
+        with self._committer_lock:
+            if self._committer is None:
+                self._committer = _GroupCommit(self)
+        return self._committer.run(call)
+
+    def close(self) -> None:
+        with self._committer_lock:
+            committer, self._committer = self._committer, None
+        if committer is not None:
+            committer.stop()
+        super().close()
+
+
+class _Write:
+    """One write waiting for the writer thread: its call, then its outcome."""
+
+    def __init__(self, call: Callable[[Any], Any]) -> None:
+        self.call = call
+        self.done = threading.Event()
+        self.result: Any = None
+        self.error: BaseException | None = None
+
+
+class _GroupCommit:
+    """The one thread that writes this process's transactions, several per SQLite
+    transaction (group commit).
+
+    SQLite has one writer at a time and a durable commit costs an fsync (some ms), so
+    one transaction per request would cap the DS at a few hundred requests a second,
+    and writer threads waiting on SQLite's lock poll it with sleeps. Here a request's
+    write runs inside a SAVEPOINT of the current batch: refused, it is rolled back
+    alone (a request is still all or nothing); accepted, it is answered only after
+    the batch's COMMIT, so what the DS acknowledges is durable as before. Requests
+    arriving while a batch commits form the next one."""
+
+    MAX_BATCH = 256
+
+    def __init__(self, store: SqliteStore) -> None:
+        self.store = store
+        self._queue: queue.SimpleQueue[_Write | None] = queue.SimpleQueue()
+        self._conn: sqlite3.Connection | None = None
+        self._thread = threading.Thread(target=self._loop, daemon=True, name="sqlite-writer")
+        self._thread.start()
+
+    def run(self, call: Callable[[Any], Any]) -> Any:
+        item = _Write(call)
+        self._queue.put(item)
+        item.done.wait()
+        if item.error is not None:
+            raise item.error
+        return item.result
+
+    def stop(self) -> None:
+        self._queue.put(None)
+        self._thread.join(30)
+
+    def _loop(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                break
+            batch = [first]
+            while len(batch) < self.MAX_BATCH:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    self._queue.put(None)  # stop after this batch
+                    break
+                batch.append(nxt)
+            self._commit(batch)
+        if self._conn is not None:
+            self.store._discard(self._conn)
+
+    def _commit(self, batch: list[_Write]) -> None:
+        try:
+            if self._conn is None:
+                self._conn = self.store._connect()
+            cur = self._conn.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+        except BaseException as e:
+            self._fail(batch, e)
+            return
+        local = self.store._local
+        try:
+            for item in batch:
+                cur.execute("SAVEPOINT request")
+                local.cur = cur
+                try:
+                    item.result = item.call(cur)
+                except BaseException as e:
+                    item.error = e
+                    cur.execute("ROLLBACK TO request")
+                finally:
+                    local.cur = None
+                cur.execute("RELEASE request")
+            cur.execute("COMMIT")
+        except BaseException as e:  # the database failed (I/O, disk full): none is done
+            self._fail(batch, e)
+            return
+        for item in batch:
+            item.done.set()
+
+    def _fail(self, batch: list[_Write], error: BaseException) -> None:
+        if self._conn is not None:
+            self.store._discard(self._conn)  # rolls back whatever is open
+            self._conn = None
+        for item in batch:
+            if item.error is None:
+                item.error = error
+            item.done.set()
 
 
 __all__ = ["SqliteStore"]
