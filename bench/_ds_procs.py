@@ -216,6 +216,22 @@ class Postgres:
             except _provision.Unavailable as e:
                 self.error = str(e)
 
+    def pids(self) -> list[int]:
+        """The throwaway server's processes (postmaster and backends), to measure its
+        CPU; none for a server of MLSWIRE_PG_URL (it may be anywhere)."""
+        if not self._owned:
+            return []
+        from tests import _provision
+
+        server = _provision._server
+        if server is None:
+            return []
+        try:
+            pid = int((server.dir / "data" / "postmaster.pid").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return []
+        return [pid, *descendants(pid)]
+
     def new_db(self) -> str:
         import psycopg
 

@@ -51,6 +51,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -257,10 +258,12 @@ def percentile(values: list[float], p: float) -> float:
 
 
 class Watch:
-    """The DS processes' CPU seconds over a phase and their peak memory."""
+    """The DS processes' CPU seconds over a phase and their peak memory, and the CPU
+    of the database server when it is this run's (PostgreSQL: other processes)."""
 
-    def __init__(self, ds: DSProcess) -> None:
+    def __init__(self, ds: DSProcess, db_pids: Callable[[], list[int]]) -> None:
         self.ds = ds
+        self.db_pids = db_pids
         self.peak = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
@@ -271,6 +274,7 @@ class Watch:
 
     def __enter__(self) -> Watch:
         self.cpu0 = cpu_seconds(self.ds.pids())
+        self.db0 = cpu_seconds(self.db_pids())
         self.wall0 = time.time()
         self.peak = rss_bytes(self.ds.pids())
         self._thread.start()
@@ -280,7 +284,10 @@ class Watch:
         self._stop.set()
         self._thread.join()
         self.cpu_s = cpu_seconds(self.ds.pids()) - self.cpu0
-        self.cpu_pct = 100 * self.cpu_s / (time.time() - self.wall0)
+        wall = time.time() - self.wall0
+        self.cpu_pct = 100 * self.cpu_s / wall
+        pids = self.db_pids()
+        self.db_cpu_pct = 100 * (cpu_seconds(pids) - self.db0) / wall if pids else math.nan
 
 
 def run_phase(
@@ -303,7 +310,7 @@ def run_phase(
         args.real_clients,
         args.closed_loop,
     )
-    with Watch(ds) as watch:
+    with Watch(ds, args.db_pids) as watch:
         if sampler is not None:
             sampler()
         t0, results = gens.run(phases)
@@ -351,6 +358,7 @@ def run_phase(
         # floor a CPU-bound DS would reach is 1000 / this many sends/s per core.
         "ds_cpu_ms_per_send": 1000 * watch.cpu_s / len(sent) if sent else math.nan,
         "ds_rss_mb": watch.peak / 2**20,
+        "db_cpu_pct": watch.db_cpu_pct,
         "generator_cpu_pct": 100 * gen_cpu / max(window, last_delivery - t0, 1e-9),
         "send_connections": max(r["max_connections"] for r in results),
         "load_average": load_average()[0],
@@ -518,6 +526,7 @@ COLUMNS = (
     ("DS CPU%", "ds_cpu_pct", "{:.0f}"),
     ("CPU ms/send", "ds_cpu_ms_per_send", "{:.1f}"),
     ("DS MB", "ds_rss_mb", "{:.0f}"),
+    ("PG CPU%", "db_cpu_pct", "{:.0f}"),
     ("gen CPU%", "generator_cpu_pct", "{:.0f}"),
     ("load", "load_average", "{:.1f}"),
 )
@@ -743,9 +752,11 @@ def main(argv: list[str] | None = None) -> int:
                         plan.append(("postgres", n))
             for store, workers in plan:
                 db = str(work / f"ds-{uuid.uuid4().hex[:6]}.sqlite3")
+                args.db_pids = list  # SQLite: in the DS process
                 if store == "postgres":
                     assert pg is not None
                     db = pg.new_db()
+                    args.db_pids = pg.pids
                 print(f"== {store}, {workers} DS process(es) ...", file=sys.stderr, flush=True)
                 config = run_config(store, db, workers, args, work)
                 report["configs"].append(config)
