@@ -103,7 +103,7 @@ def worker_main(
 ) -> None:
     """Entry point of a worker process: phases come on ``conn`` until "stop"."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
-    gen: _Prebuilt | _Real = _Real(url, devices) if real else _Prebuilt(url, devices, push)
+    gen: _Prebuilt | _Real = _Real(url, devices, push) if real else _Prebuilt(url, devices, push)
     try:
         conn.send(("ready", None))
         while True:
@@ -389,26 +389,24 @@ PLAINTEXT_SIZE = 64
 
 
 class _Real:
-    """One ``MLSClient`` per device. Per device a sender thread (``MLSClient.send``: it
-    encrypts and saves the group state) and a receiver thread that waits on the DS for
-    something to arrive (a long-poll that changes nothing) and then runs
-    ``MLSClient.receive`` (fetch, decrypt, save, acknowledge); a per-device lock keeps
-    the two from touching the group state at once."""
+    """One ``MLSClient`` per device, each driven by one thread the way a simple
+    application drives the SDK: send what is due (``MLSClient.send`` encrypts and saves
+    the group state), otherwise ``MLSClient.receive(wait=1)``, which returns as soon as
+    something arrives (pushed, or long-polled with ``--delivery poll``) and decrypts,
+    saves and acknowledges it. A send falls due while the thread waits in ``receive``
+    is made when it returns: its latency counts from its scheduled time regardless."""
 
-    def __init__(self, url: str, devices: list[DeviceSpec]) -> None:
-        from mlswire.client import MLSClient, ServiceClient
+    def __init__(self, url: str, devices: list[DeviceSpec], push: bool) -> None:
+        from mlswire.client import MLSClient
 
         self.clients = [MLSClient.load(d.state_dir) for d in devices]
-        # The waiting long-poll runs on a second connection of the same device.
-        self.watchers = [ServiceClient(c.service.keys, url) for c in self.clients]
-        self.locks = [threading.Lock() for _ in devices]
+        for c in self.clients:
+            c.service.push = push
         self.index = {c.address: i for i, c in enumerate(self.clients)}
 
     def close(self) -> None:
         for c in self.clients:
             c.close()
-        for w in self.watchers:
-            w.close()
 
     def run(self, phase: Phase, start: Callable[[], float]) -> Outcome:
         phase.t0 = start()
@@ -417,39 +415,32 @@ class _Real:
         seen: set[tuple[int, int]] = set()
         done = threading.Event()
         deadline = phase.t0 + phase.end
-        mine: dict[int, list[tuple[float, int, bytes]]] = {}
+        mine: dict[int, list[tuple[float, int, bytes]]] = {i: [] for i in range(len(self.clients))}
         for offset, index, (address, group_id) in phase.sends:
-            mine.setdefault(self.index[address], []).append((offset, index, group_id))
+            mine[self.index[address]].append((offset, index, group_id))
 
-        def send(i: int) -> None:
+        def device(i: int) -> None:
             client = self.clients[i]
-            for offset, index, group_id in mine.get(i, []):
-                delay = phase.t0 + offset - time.time()
-                if delay > 0:
-                    time.sleep(delay)
-                if time.time() > deadline:
-                    return
-                data = PLAINTEXT.pack(index).ljust(PLAINTEXT_SIZE, b".")
-                start = time.time()
-                try:
-                    with self.locks[i]:
-                        client.send(group_id, data)
-                except Exception as e:  # a refusal or a broken connection: counted
-                    with lock:
-                        out.errors[f"send: {type(e).__name__} {str(e)[:60]}"] += 1
-                    continue
-                with lock:
-                    out.sent.append((index, start, time.time()))
-
-        def receive(i: int) -> None:
-            client, watcher = self.clients[i], self.watchers[i]
+            sends = mine[i]
+            k = 0
             while not done.is_set() and time.time() < deadline:
-                try:
-                    if not watcher.fetch(limit=1, wait=1):
+                if k < len(sends) and phase.t0 + sends[k][0] <= time.time():
+                    _, index, group_id = sends[k]
+                    k += 1
+                    data = PLAINTEXT.pack(index).ljust(PLAINTEXT_SIZE, b".")
+                    begun = time.time()
+                    try:
+                        client.send(group_id, data)
+                    except Exception as e:  # a refusal or a broken connection: counted
+                        with lock:
+                            out.errors[f"send: {type(e).__name__} {str(e)[:60]}"] += 1
                         continue
-                    with self.locks[i]:
-                        events = client.receive(limit=FETCH_LIMIT)
-                        client.events_taken()
+                    with lock:
+                        out.sent.append((index, begun, time.time()))
+                    continue
+                try:
+                    events = client.receive(wait=1, limit=FETCH_LIMIT)
+                    client.events_taken()
                 except Exception as e:
                     with lock:
                         out.errors[f"receive: {type(e).__name__} {str(e)[:60]}"] += 1
@@ -458,7 +449,7 @@ class _Real:
                 now = time.time()
                 with lock:
                     for ev in events:
-                        if ev.kind != "message" or ev.data is None:
+                        if ev.kind != "message" or len(ev.data) < PLAINTEXT.size:
                             continue
                         (index,) = PLAINTEXT.unpack_from(ev.data)
                         if (i, index) in seen:
@@ -466,18 +457,19 @@ class _Real:
                         else:
                             seen.add((i, index))
                             out.received.append((index, now))
-                    if len(out.received) >= phase.expected:
+                    if len(out.received) >= phase.expected and len(out.sent) + sum(
+                        n for what, n in out.errors.items() if what.startswith("send:")
+                    ) >= len(phase.sends):
                         done.set()
 
-        threads = [threading.Thread(target=send, args=(i,), daemon=True) for i in mine]
-        threads += [
-            threading.Thread(target=receive, args=(i,), daemon=True)
+        threads = [
+            threading.Thread(target=device, args=(i,), daemon=True)
             for i in range(len(self.clients))
         ]
         for t in threads:
             t.start()
         for t in threads:
-            t.join(max(0.1, deadline - time.time() + POLL_WAIT + 5))
+            t.join(max(0.1, deadline - time.time() + 5))
         done.set()
         count_unanswered(phase, out)
         return out
