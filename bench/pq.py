@@ -33,6 +33,9 @@ from typing import Any
 
 from _peers import PeerUnavailable, machine_description, run_node_script, use_project_mlswire
 
+# ts-mls 1.x's post-quantum suites, all of which mlswire runs in the ts-mls dialect
+TS_MLS_PQ = range(77, 89)
+
 
 def copath_leaves(n: int) -> list[int]:
     leaves = []
@@ -148,8 +151,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--sizes", type=int, nargs="+", default=[16, 256, 1024])
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--suites", nargs="+", help="suites (ids, names, TBDn, dialect:code)")
-    p.add_argument("--dialects", action="store_true", help="add ts-mls:81..88 run by mlswire")
+    p.add_argument("--dialects", action="store_true", help="add ts-mls:77..88 run by mlswire")
     p.add_argument("--ts-mls", action="store_true", help="time ts-mls on its PQ suites too")
+    p.add_argument(
+        "--ts-mls-suites",
+        type=int,
+        nargs="+",
+        default=[1, *TS_MLS_PQ],
+        help="the ts-mls suites --dialects and --ts-mls run (default 1 and 77..88)",
+    )
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     use_project_mlswire()
@@ -157,7 +167,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     suites = [parse_suite(s) for s in args.suites] if args.suites else [1, *PQ_CIPHER_SUITES]
     if args.dialects:
-        suites += [parse_suite(f"ts-mls:{c}") for c in range(81, 89)]
+        suites += [parse_suite(f"ts-mls:{c}") for c in args.ts_mls_suites if c in TS_MLS_PQ]
     rows = []
     for n in args.sizes:
         for suite in suites:
@@ -165,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"suite 0x{suite:04x} N={n} done", file=sys.stderr)
     ts: dict[int, dict[int, dict[str, float]]] = {}
     if args.ts_mls:
-        for suite in (1, *range(81, 89)):
+        for suite in args.ts_mls_suites:
             try:
                 ts[suite] = ts_mls_path(suite, args.sizes, args.repeat)
             except PeerUnavailable as e:

@@ -245,14 +245,10 @@ def _build_world() -> _World:
         welcome_msg: MLSMessage = tls.decode(add.welcome, MLSMessage)
         assert welcome_msg.welcome is not None
         suite = group._state.suite
-        entry = find_group_secrets(
-            welcome_msg.welcome, key_package_ref(suite, kp_msg.key_package)
-        )
+        entry = find_group_secrets(welcome_msg.welcome, key_package_ref(suite, kp_msg.key_package))
         init_priv, _ = dave.key_package_private_keys(dave_kp)
         values["GroupSecrets"].append(
-            decrypt_group_secrets(
-                suite, init_priv, entry, welcome_msg.welcome.encrypted_group_info
-            )
+            decrypt_group_secrets(suite, init_priv, entry, welcome_msg.welcome.encrypted_group_info)
         )
     for value in values["PublicMessage"]:
         if value.content.commit is not None:
@@ -548,7 +544,9 @@ def mutate_tree(rng: random.Random, tree: Any, tagged: bool = False) -> Any:
     if op == 6 and tagged:
         # CBOR only: tags (bignums, shared and string references) are not deterministic
         # input, and references must not let a small input expand while parsing.
-        container[key] = cbor2.CBORTag(rng.choice((2, 25, 28, 29, 256, 55799, 4000)), container[key])
+        container[key] = cbor2.CBORTag(
+            rng.choice((2, 25, 28, 29, 256, 55799, 4000)), container[key]
+        )
         return tree
     if op == 0 and isinstance(container, dict):
         del container[key]
@@ -797,7 +795,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         table = harnesses()
         bad = 0
         for path in args.replay:
-            name = next((n for n in sorted(table, key=len, reverse=True) if path.name.startswith(n + "-")), None)
+            name = next(
+                (n for n in sorted(table, key=len, reverse=True) if path.name.startswith(n + "-")),
+                None,
+            )
             if args.harness and len(names) == 1:
                 name = names[0]
             if name is None:

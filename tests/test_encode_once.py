@@ -233,6 +233,9 @@ def test_decode_remember_keeps_the_bytes_the_codec_would_write() -> None:
         plain = tls.decode(data, "RatchetTree")
         nodes = tls.decode(data, "RatchetTree", remember=True)
         assert nodes == plain
+        # Equal Capabilities within one remembering decode are one object.
+        caps = [n.leaf_node.capabilities for n in nodes if n is not None and n.leaf_node]
+        assert len({id(c) for c in caps}) == len({tls.encode(c, "Capabilities") for c in caps})
         for node in nodes:
             if node is not None and node.leaf_node is not None:
                 leaf = node.leaf_node

@@ -87,11 +87,12 @@ _MEMOS: set[Encoder | Decoder] = set()  # the memo wrappers made (never wrapped 
 # either (see REMEMBER_KEY) is known to both encoders.
 _MEMO_TABLES: dict[str, dict[int, tuple[Any, bytes]]] = {}
 
-#: The ``env`` key (set by ``decode(..., remember=True)``) under which the decoders of
-#: the MEMO_ENCODED types enter each decoded value in the memo with the exact bytes it
-#: was read from. TLS decoding is exact (a decoded value re-encodes to the bytes it was
-#: read from: length headers are minimal, presence bytes 0 or 1, no trailing bytes; the
-#: fuzz harness checks it on every accepted input), so those bytes are its encoding.
+#: The ``env`` key (set by ``decode(..., remember=True)``, to a dict private to that
+#: call) under which the decoders of the MEMO_ENCODED types enter each decoded value in
+#: the memo with the exact bytes it was read from. TLS decoding is exact (a decoded value
+#: re-encodes to the bytes it was read from: length headers are minimal, presence bytes
+#: 0 or 1, no trailing bytes; the fuzz harness checks it on every accepted input), so
+#: those bytes are its encoding.
 REMEMBER_KEY = "!remember"
 
 
@@ -114,13 +115,45 @@ def _memo_encoder(enc: Encoder, memo: dict[int, tuple[Any, bytes]]) -> Encoder:
     return encode_memo
 
 
-def _memo_decoder(dec: Decoder, memo: dict[int, tuple[Any, bytes]]) -> Decoder:
+def _memo_decoder(dec: Decoder, memo: dict[int, tuple[Any, bytes]], d: Type) -> Decoder:
+    # A struct made only of length-prefixed fields (Capabilities) is also shared within
+    # one remembering decode: its end is found from its length headers alone, and equal
+    # bytes give the one value already decoded (structs are frozen). A tree's members
+    # mostly run the same software, so N leaves carry a handful of distinct Capabilities.
+    shared = all(f.case is None and f.type.kind in ("opaque", "vector") for f in d.fields)
+    fields = len(d.fields) if shared else 0
+    name = d.name
+
     def decode_memo(buf: bytes, pos: int, env: dict[str, Any]) -> tuple[Any, int]:
+        seen = env.get(REMEMBER_KEY)
+        if seen is None:
+            return dec(buf, pos, env)
+        key = None
+        if fields:
+            end = pos
+            try:
+                for _ in range(fields):
+                    n = buf[end]
+                    if n < 0x40:  # one-byte header: most of them
+                        end += 1 + n
+                    else:
+                        n, end = read_length(buf, end)
+                        end += n
+            except (DecodeError, IndexError):
+                end = -1  # the decoder below reports it
+            if 0 <= end <= len(buf):
+                key = (name, buf[pos:end])
+                hit = seen.get(key)
+                if hit is not None:
+                    memo[id(hit)] = (hit, key[1])
+                    return hit, end
         value, end = dec(buf, pos, env)
-        if REMEMBER_KEY in env:
-            if len(memo) >= MEMO_SIZE:
-                memo.clear()
-            memo[id(value)] = (value, buf[pos:end])
+        if len(memo) >= MEMO_SIZE:
+            memo.clear()
+        data = buf[pos:end]
+        memo[id(value)] = (value, data)
+        if key is not None and key[1] == data:
+            seen[key] = value
         return value, end
 
     return decode_memo
@@ -420,15 +453,17 @@ class _Compiler(StructCompiler):
             return
         with COMPILE_LOCK:
             memo = _MEMO_TABLES.setdefault(d.name, {})
-            wraps = ((f"e_{d.name}", _memo_encoder), (f"d_{d.name}", _memo_decoder))
-            before = {name: self.ns.get(name) for name, _ in wraps}
+            names = (f"e_{d.name}", f"d_{d.name}")
+            before = {name: self.ns.get(name) for name in names}
             super().ensure(d)
-            for name, wrap in wraps:
+            for name in names:
                 fn = self.ns.get(name)
                 if fn is not None and fn is not before[name] and fn not in _MEMOS:
                     # Freshly compiled: callers find e_<name> and d_<name> in the
                     # namespace at call time, so they all use the memo.
-                    wrapped = wrap(fn, memo)
+                    wrapped = (
+                        _memo_encoder(fn, memo) if name[0] == "e" else _memo_decoder(fn, memo, d)
+                    )
                     _MEMOS.add(wrapped)
                     self.ns[name] = wrapped
 
@@ -488,12 +523,13 @@ def decode(
     error. ``limits`` bounds the input size, every vector length header and every
     vector's element count. ``remember``: the decoded KeyPackages, LeafNodes and
     Capabilities keep the bytes they were read from as their encoding (``REMEMBER_KEY``),
-    so encoding them again (tree hash, signature inputs) costs nothing."""
+    so encoding them again (tree hash, signature inputs) costs nothing, and equal
+    Capabilities in the input are decoded once and shared."""
     dec, _, name = _top.get(tp) or _functions(tp)
     buf = data if data.__class__ is bytes else bytes(data)
     env = dict(context) if context else {}
     if remember:
-        env[REMEMBER_KEY] = True
+        env[REMEMBER_KEY] = {}
     if limits is not None:
         limits.check_size(len(buf), name)
         if min(limits.max_vector_length, limits.max_vector_elements) < len(buf):

@@ -78,9 +78,15 @@ def sibling(x: int, n_leaves: int) -> int:
 def direct_path(x: int, n_leaves: int) -> list[int]:
     """Parents of ``x`` up to and including the root (empty for the root)."""
     r = root(n_leaves)
+    w = node_width(n_leaves)
     path: list[int] = []
+    # parent() step by step, inlined: a commit adding k members walks k direct paths.
     while x != r:
-        x = parent(x, n_leaves)
+        k = (x ^ (x + 1)).bit_length() - 1
+        x = (x | (1 << k)) ^ (((x >> (k + 1)) & 1) << (k + 1))
+        while x >= w:
+            k += 1
+            x = (x | (1 << k)) ^ (((x >> (k + 1)) & 1) << (k + 1))
         path.append(x)
     return path
 

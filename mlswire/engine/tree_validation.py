@@ -9,13 +9,15 @@ acceptance) belong to the group layer.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ..codecs import tls
 from ..crypto import labeled
 from ..crypto.suites import CipherSuite
 from ..errors import CryptoError, ValidationError
 from ..schema import LeafNode, LeafNodeSource, ParentNode
 from . import tree_math as tm
-from .parallel import SERIAL, Parallelism, verify_ahead
+from .parallel import SERIAL, Parallelism, verify_signed_ahead
 from .ratchet_tree import RatchetTree, in_subtree
 
 PARENT_HASH = "RFC 9420 §7.9.2: every non-blank parent node is parent-hash valid"
@@ -42,8 +44,9 @@ RULES = (
 def without_signature(encoding: bytes, signature: bytes) -> bytes:
     """A signed struct's encoding without its last field, ``opaque signature<V>``: for
     LeafNode and KeyPackage, the fields their TBS structs start with (§7.2, §10)."""
-    cut = len(encoding) - len(signature) - len(tls.write_length(len(signature)))
-    if cut < 0 or encoding[cut:] != tls.write_length(len(signature)) + signature:
+    header = tls.write_length(len(signature))
+    cut = len(encoding) - len(signature) - len(header)
+    if cut < 0 or not encoding.endswith(signature) or not encoding.startswith(header, cut):
         raise AssertionError("the encoding does not end with this signature")
     return encoding[:cut]
 
@@ -90,27 +93,26 @@ def verify_leaf_signatures(
     """Every member's LeafNode signature; a failure names the leftmost bad leaf, with
     threads or without (engine/parallel.py)."""
     suite = tree.suite
-    checks = []
-    for i in tree.members():
-        leaf = tree.leaf(i)
-        assert leaf is not None
-        checks.append((i, leaf, leaf_node_tbs(leaf, group_id, i)))  # encoded once
-    good = verify_ahead(
-        suite,
-        [(leaf.signature_key, "LeafNodeTBS", tbs, leaf.signature) for _, leaf, tbs in checks],
-        parallelism,
-    )
-    for i, leaf, tbs in checks:
-        if (
-            good
-            and (leaf.signature_key, labeled.sign_content("LeafNodeTBS", tbs), leaf.signature)
-            in good
-        ):
+    nodes = tree.nodes()
+    # (leaf index, (key, SignContent, signature)): each signed content made once.
+    checks = [
+        (x >> 1, (leaf.signature_key, sign_content(leaf, group_id, x >> 1), leaf.signature))
+        for x in range(0, len(nodes), 2)
+        if isinstance(leaf := nodes[x], LeafNode)
+    ]
+    good = verify_signed_ahead(suite, [triple for _, triple in checks], parallelism)
+    for i, triple in checks:
+        if triple in good:
             continue
         try:
-            labeled.verify_with_label(suite, leaf.signature_key, "LeafNodeTBS", tbs, leaf.signature)
+            suite.verify(*triple)
         except CryptoError as e:
             raise ValidationError(LEAF_SIGNATURE, str(e), f"leaf {i}") from None
+
+
+def sign_content(leaf_node: LeafNode, group_id: bytes, leaf_index: int) -> bytes:
+    """The SignContent a LeafNode's signature covers (SignWithLabel "LeafNodeTBS")."""
+    return labeled.sign_content("LeafNodeTBS", leaf_node_tbs(leaf_node, group_id, leaf_index))
 
 
 def verify_unique_keys(tree: RatchetTree) -> None:
@@ -161,32 +163,61 @@ def _declared_parent_hash(value: LeafNode | ParentNode | None) -> bytes | None:
     return None
 
 
-def parent_hash_children(tree: RatchetTree, p: int) -> list[int]:
+def parent_hash_children(
+    tree: RatchetTree, p: int, resolution: Callable[[int], list[int]] | None = None
+) -> list[int]:
     """The nodes D below ``p`` whose parent hash is valid with respect to ``p`` (§7.9.2):
     D in the resolution of child C, D.parent_hash = ParentHash(p, sibling S), and p's
-    unmerged leaves under C are exactly resolution(C) without D."""
+    unmerged leaves under C are exactly resolution(C) without D. ``resolution``: where
+    to get resolutions from (default: ``tree.resolution``)."""
     value = tree.parent_node(p)
     assert value is not None
     n = tree.n_leaves
     found: list[int] = []
     left, right = tm.left(p), tm.right(p, n)
     for c, s in ((left, right), (right, left)):
-        resolution = tree.resolution(c)
+        res = tree.resolution(c) if resolution is None else resolution(c)
         unmerged_here = {2 * u for u in value.unmerged_leaves if in_subtree(2 * u, c)}
-        candidates = [d for d in resolution if set(resolution) - {d} == unmerged_here]
-        if not candidates:
+        # resolution(C) without D is the unmerged set exactly when the resolution is
+        # that set plus D (D not in it): one set difference, not one per D.
+        members = set(res)
+        extra = members - unmerged_here
+        if len(extra) != 1 or not unmerged_here <= members:
             continue
+        (d,) = extra
+        candidates = [x for x in res if x == d]
         expected = tree.parent_hash_of(p, s)
-        found.extend(d for d in candidates if _declared_parent_hash(tree.node(d)) == expected)
+        found.extend(x for x in candidates if _declared_parent_hash(tree.node(x)) == expected)
     return found
 
 
 def verify_parent_hashes(tree: RatchetTree) -> None:
     """Top down: each non-blank parent has exactly one descendant chaining to it."""
-    for x, value in enumerate(tree.nodes()):
+    nodes = tree.nodes()
+    # Resolutions made once each, from the children's (§4.1.1), as the parents ask
+    # for them: the same lists tree.resolution gives, without walking a blank subtree
+    # again for every non-blank parent above it.
+    known: dict[int, list[int]] = {}
+
+    def resolution(x: int) -> list[int]:
+        got = known.get(x)
+        if got is None:
+            value = nodes[x]
+            if isinstance(value, ParentNode):
+                got = [x, *(2 * u for u in value.unmerged_leaves)]
+            elif value is not None:
+                got = [x]
+            elif x % 2 == 0:
+                got = []
+            else:
+                got = resolution(tm.left(x)) + resolution(tm.right(x))
+            known[x] = got
+        return got
+
+    for x, value in enumerate(nodes):
         if not isinstance(value, ParentNode):
             continue
-        found = parent_hash_children(tree, x)
+        found = parent_hash_children(tree, x, resolution)
         if len(found) != 1:
             detail = (
                 "no descendant carries its parent hash"

@@ -122,6 +122,18 @@ def check_required_capabilities(
 # --- what the group knows about its members, kept incrementally ---------------------------
 
 
+# The credential, extension and proposal types a Capabilities lists, each type once.
+_TypeSets = tuple[frozenset[int], frozenset[int], frozenset[int]]
+
+
+def _type_sets(caps: Capabilities) -> _TypeSets:
+    return (
+        frozenset(int(c) for c in caps.credentials),
+        frozenset(int(e) for e in caps.extensions),
+        frozenset(int(p) for p in caps.proposals),
+    )
+
+
 @dataclass
 class MemberSummary:
     """Counts over the current members' leaves, updated per changed leaf (O(1) each)
@@ -145,8 +157,18 @@ class MemberSummary:
     @classmethod
     def of_tree(cls, tree: RatchetTree) -> MemberSummary:
         summary = cls()
+        # The members of a tree mostly share one Capabilities value (a decoded tree
+        # shares equal ones, codecs/tls.py): its type sets are made once per value.
+        sets: dict[int, tuple[Capabilities, _TypeSets]] = {}
         for x, value in enumerate(tree.nodes()):
-            summary.add_node(x, value)
+            if isinstance(value, LeafNode):
+                caps = value.capabilities
+                entry = sets.get(id(caps))
+                if entry is None or entry[0] is not caps:
+                    entry = sets[id(caps)] = (caps, _type_sets(caps))
+                summary._add_leaf(x, value, entry[1])
+            elif value is not None:
+                summary.encryption_keys[value.encryption_key] = x
         return summary
 
     def copy(self) -> MemberSummary:
@@ -164,17 +186,22 @@ class MemberSummary:
         if value is None:
             return
         if isinstance(value, LeafNode):
-            self.members += 1
-            self.credentials_in_use[int(value.credential.credential_type)] += 1
-            caps = value.capabilities
-            for c in set(int(c) for c in caps.credentials):
-                self.credential_support[c] += 1
-            for e in set(int(e) for e in caps.extensions):
-                self.extension_support[e] += 1
-            for p in set(int(p) for p in caps.proposals):
-                self.proposal_support[p] += 1
-            self.signature_keys[value.signature_key] = x // 2
+            self._add_leaf(x, value, _type_sets(value.capabilities))
+            return
         self.encryption_keys[value.encryption_key] = x  # type: ignore[attr-defined]
+
+    def _add_leaf(self, x: int, value: LeafNode, sets: _TypeSets) -> None:
+        self.members += 1
+        self.credentials_in_use[int(value.credential.credential_type)] += 1
+        credentials, extensions, proposals = sets
+        for c in credentials:
+            self.credential_support[c] += 1
+        for e in extensions:
+            self.extension_support[e] += 1
+        for p in proposals:
+            self.proposal_support[p] += 1
+        self.signature_keys[value.signature_key] = x // 2
+        self.encryption_keys[value.encryption_key] = x
 
     def remove_node(self, x: int, value: object) -> None:
         if value is None:

@@ -351,7 +351,6 @@ def lookup(name_or_type: Any) -> Any:
     return name_or_type
 
 
-
 def registered() -> dict[str, Any]:
     """Every registered type, by RFC name."""
     return dict(_registry)

@@ -28,10 +28,11 @@ policy (revocation, expiry) on each request.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -60,7 +61,7 @@ from .contract import (
     b64,
     unb64,
 )
-from .group_view import HandshakeCheck, check_group_info, follow, roster
+from .group_view import HandshakeCheck, ViewCache, check_group_info, follow, roster
 from .signing import MAX_SKEW, AuthHeader
 from .store import Device, QueuedMessage, SendResult, Store, Submission, not_member
 
@@ -183,6 +184,7 @@ class DeliveryService:
         # revocation and expiry are still checked on every request.
         self._verified: dict[bytes, CertifiedIdentity] = {}
         self._devices: dict[str, Device] = {}  # registered devices (see _device)
+        self.views = ViewCache()  # verified group views by stored state (group_view)
         self._lock = threading.Lock()
 
     # -- authentication --
@@ -278,6 +280,37 @@ class DeliveryService:
                 raise
             with contextlib.suppress(_StaleKey, Unauthorized):  # the refusal says more
                 self.store.atomic(lambda: self._spend(req))
+            raise
+
+    async def serve_async(
+        self,
+        req: Request,
+        operation: Callable[[], T],
+        offload: Callable[[Callable[[], T]], Awaitable[T]],
+    ) -> T:
+        """:meth:`serve` from an event loop: when the store has a writer thread
+        (SQLite) the transaction is handed to it and awaited, no thread blocks;
+        otherwise (and for the rare retry with a changed key) :meth:`serve` runs
+        through ``offload`` (a thread pool)."""
+
+        def tx() -> T:
+            self._spend(req)
+            return operation()
+
+        future = self.store.submit_atomic(tx)
+        if future is None:
+            return await offload(lambda: self.serve(req, operation))
+        try:
+            return await asyncio.wrap_future(future)
+        except _StaleKey:
+            return await offload(lambda: self.serve(req, operation))
+        except (DSError, ValidationError) as refused:
+            if isinstance(refused, Unauthorized):
+                raise
+            spent = self.store.submit_atomic(lambda: self._spend(req))
+            if spent is not None:
+                with contextlib.suppress(_StaleKey, Unauthorized):
+                    await asyncio.wrap_future(spent)
             raise
 
     def authenticate(self, method: str, target: str, body: bytes, header: str | None) -> Device:
@@ -442,6 +475,7 @@ class DeliveryService:
         for m in view.members.values():
             self._certify(m)
         state = view.to_bytes()
+        self.views.put(group_id, state, view)  # used only if these bytes get stored
 
         def store() -> bytes:
             self.store.create_group(group_id, device.address, epoch, info, state, devices)
@@ -551,7 +585,13 @@ class DeliveryService:
             add=add,
             remove=remove,
             verify=HandshakeCheck(
-                device.address, message, group_info, self._certify, self.policy.engine_policy()
+                device.address,
+                message,
+                group_info,
+                self._certify,
+                self.policy.engine_policy(),
+                header.group_id,
+                self.views,
             ),
         )
         return sub

@@ -15,6 +15,9 @@ verification and the sequencing are one transaction.
 
 from __future__ import annotations
 
+import collections
+import hashlib
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -76,6 +79,46 @@ def check_group_info(view: PublicGroup, data: bytes, what: str) -> None:
         )
 
 
+class ViewCache:
+    """The DS's verified view of each group this process handled last, so that a
+    handshake does not decode the whole public state again (a few ms for a group of
+    a hundred members, as much as verifying the commit).
+
+    Keyed by the SHA-256 of the state the database holds: a view is used only for
+    exactly those bytes (so a commit or proposal through another DS process, or a
+    transaction that rolled back, simply misses), and it is taken out while in use
+    (the group's row lock serialises its handshakes anyway)."""
+
+    def __init__(self, max_groups: int = 1024) -> None:
+        self._views: collections.OrderedDict[bytes, tuple[bytes, PublicGroup]] = (
+            collections.OrderedDict()
+        )
+        self._lock = threading.Lock()
+        self.max_groups = max_groups
+        self.hits = self.misses = 0
+
+    def take(self, group_id: bytes, state: bytes, policy: Any) -> PublicGroup:
+        """The view of ``state``: the cached one (removed from the cache), else
+        decoded from the bytes."""
+        digest = hashlib.sha256(state).digest()
+        with self._lock:
+            entry = self._views.pop(group_id, None)
+        if entry is not None and entry[0] == digest:
+            self.hits += 1
+            return entry[1]
+        self.misses += 1
+        return PublicGroup.from_bytes(state, policy=policy)
+
+    def put(self, group_id: bytes, state: bytes, view: PublicGroup) -> None:
+        """``view`` is the view of ``state`` (the bytes about to be stored)."""
+        digest = hashlib.sha256(state).digest()
+        with self._lock:
+            self._views[group_id] = (digest, view)
+            self._views.move_to_end(group_id)
+            while len(self._views) > self.max_groups:
+                self._views.popitem(last=False)
+
+
 @dataclass(frozen=True)
 class HandshakeCheck:
     """Verify one PublicMessage proposal or commit of ``sender`` against the view."""
@@ -85,9 +128,20 @@ class HandshakeCheck:
     group_info: bytes | None
     certify: Certify
     policy: Any  # the members' engine ValidationPolicy (CredentialPolicy.engine_policy())
+    group_id: bytes = b""
+    cache: ViewCache | None = None
 
     def __call__(self, state: bytes, roster_before: tuple[str, ...]) -> Verdict:
-        view = PublicGroup.from_bytes(state, policy=self.policy)
+        if self.cache is not None:
+            view = self.cache.take(self.group_id, state, self.policy)
+        else:
+            view = PublicGroup.from_bytes(state, policy=self.policy)
+        verdict = self._check(view)
+        if self.cache is not None:
+            self.cache.put(self.group_id, verdict.public_state, view)
+        return verdict
+
+    def _check(self, view: PublicGroup) -> Verdict:
         before = view.members
         try:
             result = view.process(self.message)
@@ -121,4 +175,4 @@ class HandshakeCheck:
         return Verdict(view.to_bytes(), roster(view), self.group_info)
 
 
-__all__ = ["HandshakeCheck", "check_group_info", "follow", "roster"]
+__all__ = ["HandshakeCheck", "ViewCache", "check_group_info", "follow", "roster"]

@@ -60,6 +60,10 @@ MAX_WAIT = 30.0
 # With store notifications (PostgreSQL LISTEN/NOTIFY) the periodic re-read of a waiting
 # queue is only a safety net: this often.
 NOTIFIED_POLL_INTERVAL = 5.0
+# Request bodies up to this size are verified and decoded on the event loop (a send
+# of an application message: well under a millisecond); larger ones (a commit with a
+# Welcome for a big group) in a thread.
+INLINE_BODY = 64 << 10
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -155,6 +159,10 @@ def create_app(
     if ds is None and ca is None:
         raise ValueError("serve at least one of the DS and the AS")
     notifier = Notifier(poll_interval)
+    # Sends and acks are checked on the event loop when the store has a writer thread
+    # to hand the transaction to (SQLite); with PostgreSQL they block on row locks, so
+    # a thread runs them (DeliveryService.serve_async).
+    inline_sends = ds is not None and ds.store.background_writer
     routes: list[BaseRoute] = []
 
     async def openapi(request: Request) -> Response:
@@ -172,6 +180,7 @@ def create_app(
             request: Request,
             prepare: Callable[[Device, bytes], Callable[[], T]],
             limit: int = max_body,
+            inline: bool = False,
         ) -> T:
             """Serve one signed request in one store transaction: the signature is
             verified and ``prepare(device, body)`` decodes and checks the body before
@@ -180,6 +189,16 @@ def create_app(
             body = await _body(request, limit)
             method, target = request.method, _target(request)
             header = request.headers.get("authorization")
+            if len(body) <= INLINE_BODY and inline:
+                # Small and cheap to check: on the event loop, the transaction handed
+                # to the store's writer (no thread hop) where it has one.
+                req = d.verify(method, target, body, header)
+                try:
+                    operation = prepare(req.device, body)
+                except (DSError, ValidationError):
+                    await d.serve_async(req, lambda: None, run_in_threadpool)
+                    raise
+                return await d.serve_async(req, operation, run_in_threadpool)
 
             def work() -> T:
                 req = d.verify(method, target, body, header)
@@ -301,8 +320,8 @@ def create_app(
                 sub = d.submission(dev, _json(body))
                 return lambda: d.store.submit(sub)
 
-            result = await call(request, prepare)
-            notifier.notify(result.delivered_to)
+            result = await call(request, prepare, inline=inline_sends)
+            notifier.deliver(result.queued)
             return JSONResponse(result.to_json())
 
         @_guard
@@ -319,7 +338,8 @@ def create_app(
                 device = dev
                 return lambda: d.fetch_with_lost(dev, a, after, limit)
 
-            with notifier.waiter(a) as ev:
+            with notifier.waiter(a) as waiter:
+                ev = waiter.event
                 # The first read is in the request's transaction (with its nonce).
                 msgs, lost = await call(request, read)
                 assert device is not None
@@ -363,7 +383,9 @@ def create_app(
         async def ack(request: Request) -> Response:
             a = address(request)
             n = await call(
-                request, lambda dev, body: lambda: d.ack(dev, a, _json(body).get("up_to"))
+                request,
+                lambda dev, body: lambda: d.ack(dev, a, _json(body).get("up_to")),
+                inline=inline_sends,
             )
             return JSONResponse({"deleted": n})
 
@@ -668,6 +690,20 @@ def openapi_document(with_ds: bool = True, with_as: bool = True) -> dict[str, An
                 + [
                     {"name": n, "in": "query", "required": False, "schema": {"type": "integer"}}
                     for n in ("after", "limit", "wait")
+                ],
+            )
+        }
+        paths["/v1/devices/{user}/{device}/push"] = {
+            "get": _op(
+                "Upgrade to a WebSocket pushing this device's queue (signed like GET"
+                " .../queue): {\"messages\": [...]} frames with the entries after"
+                " `after` as they are committed; {\"ack\": up_to} frames are answered"
+                " {\"acked\": up_to, \"deleted\": n}",
+                ok={},
+                errors=(400, 401, 403),
+                params=[
+                    *dev,
+                    {"name": "after", "in": "query", "required": False, "schema": {"type": "integer"}},
                 ],
             )
         }

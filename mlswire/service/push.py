@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -35,7 +36,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from ..errors import ValidationError
 from .contract import BadRequest, DSError, error_body
 from .delivery_service import MAX_FETCH, DeliveryService, queued_json
-from .store import Device
+from .store import Device, QueuedMessage
 
 
 def lost_fields(lost: int) -> dict[str, Any]:
@@ -52,15 +53,25 @@ def lost_fields(lost: int) -> dict[str, Any]:
     }
 
 
+class Waiter:
+    """One long-poll or push connection waiting on a device's queue: ``event`` is
+    set when something may have arrived; a push connection (``wants_entries``) also
+    gets the entries this process queued, so it can push them without a read."""
+
+    def __init__(self, wants_entries: bool) -> None:
+        self.event = asyncio.Event()
+        self.entries: list[QueuedMessage] | None = [] if wants_entries else None
+
+
 class Notifier:
     """Wakes the long-polls and push connections of devices that have new entries.
 
-    Called from the event loop (sends in this process) or, through
-    :meth:`notify_threadsafe`, from the store's listener thread (sends through
-    other processes)."""
+    Called from the event loop (sends in this process, with the entries they
+    queued) or, through :meth:`notify_threadsafe`, from the store's listener thread
+    (sends through other processes: addresses only, the entries are read)."""
 
     def __init__(self, poll_interval: float) -> None:
-        self._waiters: dict[str, set[asyncio.Event]] = {}
+        self._waiters: dict[str, set[Waiter]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         # Seconds between re-reads of the store by a waiter that was not woken:
         # sends through other processes are seen within this (or at once when the
@@ -71,12 +82,20 @@ class Notifier:
         """Wake the waiters of ``addresses`` (None: every waiter)."""
         if addresses is None:
             for waiters in self._waiters.values():
-                for ev in waiters:
-                    ev.set()
+                for w in waiters:
+                    w.event.set()
             return
         for a in addresses:
-            for ev in self._waiters.get(a, ()):
-                ev.set()
+            for w in self._waiters.get(a, ()):
+                w.event.set()
+
+    def deliver(self, queued: Iterable[tuple[str, QueuedMessage]]) -> None:
+        """Wake the waiters of each entry's device, handing it to push connections."""
+        for a, entry in queued:
+            for w in self._waiters.get(a, ()):
+                if w.entries is not None:
+                    w.entries.append(entry)
+                w.event.set()
 
     def notify_threadsafe(self, addresses: Iterable[str] | None) -> None:
         loop = self._loop
@@ -89,15 +108,15 @@ class Notifier:
         self._loop = loop
 
     @contextlib.contextmanager
-    def waiter(self, address: str) -> Iterator[asyncio.Event]:
-        ev = asyncio.Event()
-        self._waiters.setdefault(address, set()).add(ev)
+    def waiter(self, address: str, wants_entries: bool = False) -> Iterator[Waiter]:
+        w = Waiter(wants_entries)
+        self._waiters.setdefault(address, set()).add(w)
         try:
-            yield ev
+            yield w
         finally:
             waiters = self._waiters.get(address)
             if waiters is not None:
-                waiters.discard(ev)
+                waiters.discard(w)
                 if not waiters:
                     del self._waiters[address]
 
@@ -150,15 +169,36 @@ class PushSession:
                     await self.ws.close(code=1011, reason="delivery service error")
                 return
 
+    def _from_memory(self, w: Waiter) -> list[QueuedMessage] | None:
+        """The entries handed over by sends in this process, if they continue the
+        stream exactly (seq cursor+1, +2, ...); None: read the store instead (a gap:
+        a send through another process, or wake-ups out of commit order)."""
+        assert w.entries is not None
+        got = sorted((e for e in w.entries if e.seq > self.cursor), key=lambda e: e.seq)
+        w.entries.clear()
+        if not got or got[0].seq != self.cursor + 1:
+            return None
+        for prev, nxt in itertools.pairwise(got):
+            if nxt.seq != prev.seq + 1:
+                return None
+        return got
+
     async def _push(self) -> None:
         address = self.device.address
         told_lost = 0
-        with self.notifier.waiter(address) as ev:
+        with self.notifier.waiter(address, wants_entries=True) as w:
+            read = True  # the store first: what was queued before the connection
             while True:
-                ev.clear()  # before the read: a wake-up during it is not lost
-                msgs, lost = await run_in_threadpool(
-                    self.ds.fetch_with_lost, self.device, address, self.cursor, MAX_FETCH
-                )
+                w.event.clear()  # before the read: a wake-up during it is not lost
+                remembered = None if read else self._from_memory(w)
+                if remembered is None:
+                    msgs, lost = await run_in_threadpool(
+                        self.ds.fetch_with_lost, self.device, address, self.cursor, MAX_FETCH
+                    )
+                    if w.entries:
+                        w.entries.clear()  # the read saw them (or later reads will)
+                else:
+                    msgs, lost = remembered, told_lost
                 frame: dict[str, Any] = {}
                 if msgs:
                     frame["messages"] = [queued_json(m) for m in msgs]
@@ -171,11 +211,15 @@ class PushSession:
                 if frame:
                     await self._send(frame)
                 if len(msgs) == MAX_FETCH:
-                    continue  # more are waiting: no need to be woken
+                    read = True  # more are waiting: no need to be woken
+                    continue
                 # Woken at once by a send in this process or a notification of the
                 # store; otherwise the queue is read again every poll_interval.
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(ev.wait(), self.notifier.poll_interval)
+                try:
+                    await asyncio.wait_for(w.event.wait(), self.notifier.poll_interval)
+                    read = False
+                except TimeoutError:
+                    read = True
 
     async def _read(self) -> None:
         while True:
@@ -203,8 +247,14 @@ class PushSession:
         up_to = frame["ack"]
         if isinstance(up_to, bool):  # JSON true is no seq (bool is an int in Python)
             raise BadRequest("ack: a non-negative integer (a seq from the queue)")
-        deleted = await run_in_threadpool(self.ds.ack, self.device, self.device.address, up_to)
+        ds, device = self.ds, self.device
+
+        def ack() -> int:
+            return ds.ack(device, device.address, up_to)
+
+        future = ds.store.submit_atomic(ack)  # the store's writer thread, if it has one
+        deleted = await (asyncio.wrap_future(future) if future else run_in_threadpool(ack))
         return {"acked": up_to, "deleted": deleted}
 
 
-__all__ = ["Notifier", "PushSession", "lost_fields"]
+__all__ = ["Notifier", "PushSession", "Waiter", "lost_fields"]

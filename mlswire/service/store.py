@@ -29,6 +29,7 @@ sharing one database:
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import hashlib
 import json
@@ -105,8 +106,10 @@ class SendResult:
     epoch: int  # the group's epoch after this message
     recipients: int
     duplicate: bool = False
-    # Who got a copy (for waking their long-polls); not part of the stored result.
+    # Who got a copy (for waking their long-polls), and the entries queued for them
+    # (pushed from memory by this process); not part of the stored result.
     delivered_to: tuple[str, ...] = field(default=(), compare=False)
+    queued: tuple[tuple[str, QueuedMessage], ...] = field(default=(), compare=False, repr=False)
 
     def to_json(self) -> dict[str, Any]:
         return {"epoch": self.epoch, "recipients": self.recipients, "duplicate": self.duplicate}
@@ -140,6 +143,9 @@ SENDER_NEW_MEMBER_COMMIT = 4
 class Store(Protocol):
     """What the Delivery Service stores. Every method is atomic."""
 
+    # True: writes run on a writer thread of the store (submit_atomic gives futures).
+    background_writer: bool
+
     def register_device(self, device: Device) -> None: ...
     def device(self, address: str) -> Device | None: ...
     def user_devices(self, user: str) -> list[str]: ...
@@ -148,6 +154,7 @@ class Store(Protocol):
         self, address: str, signature_key: bytes, nonce: str, now: float, horizon: float
     ) -> str | None: ...
     def atomic(self, fn: Callable[[], T]) -> T: ...
+    def submit_atomic(self, fn: Callable[[], T]) -> concurrent.futures.Future[T] | None: ...
 
     def publish_key_packages(
         self, address: str, key_packages: Sequence[bytes], last_resort: bytes | None
@@ -281,6 +288,7 @@ class SqlStore(ABC):
 
     placeholder = "?"
     lock_clause = ""  # " FOR UPDATE" on PostgreSQL
+    background_writer = False  # see submit_atomic
     blob_type = "BLOB"
     serial_pk = "INTEGER PRIMARY KEY AUTOINCREMENT"
     nonce_retention = 600.0  # seconds: longer than any accepted request timestamp skew
@@ -289,6 +297,9 @@ class SqlStore(ABC):
         self._pool: list[Any] = []
         self._pool_lock = threading.Lock()
         self._pool_size = pool_size
+        # At most pool_size connections in use: a thread beyond waits for one to come
+        # back rather than opening (and then closing) a connection per transaction.
+        self._pool_slots = threading.BoundedSemaphore(pool_size)
         self._last_prune = 0.0
         # The cursor of the transaction this thread has open (see atomic()): store
         # operations called inside it join it instead of opening their own.
@@ -323,29 +334,30 @@ class SqlStore(ABC):
 
     @contextmanager
     def _tx(self) -> Iterator[Any]:
-        with self._pool_lock:
-            conn = self._pool.pop() if self._pool else None
-        if conn is None:
-            conn = self._connect()
-        broken = False
-        try:
-            with self._transaction(conn) as cur:
-                yield cur
-        except DSError:
-            raise
-        except BaseException:
-            broken = True
-            raise
-        finally:
-            if broken:
+        with self._connection() as conn, self._transaction(conn) as cur:
+            yield cur
+
+    @contextmanager
+    def _connection(self) -> Iterator[Any]:
+        """A pooled connection (one of at most ``pool_size``); dropped if it broke."""
+        with self._pool_slots:
+            with self._pool_lock:
+                conn = self._pool.pop() if self._pool else None
+            if conn is None:
+                conn = self._connect()
+            try:
+                yield conn
+            except DSError:
+                self._give_back(conn)
+                raise
+            except BaseException:
                 self._discard(conn)
-            else:
-                with self._pool_lock:
-                    if len(self._pool) < self._pool_size:
-                        self._pool.append(conn)
-                        conn = None
-                if conn is not None:
-                    self._discard(conn)
+                raise
+            self._give_back(conn)
+
+    def _give_back(self, conn: Any) -> None:
+        with self._pool_lock:
+            self._pool.append(conn)
 
     def _discard(self, conn: Any) -> None:
         # A broken connection may fail to close; it is dropped either way.
@@ -389,6 +401,12 @@ class SqlStore(ABC):
 
     def _read_only(self, call: Callable[[Any], Any]) -> Any:
         return self._write(call)
+
+    def submit_atomic(self, fn: Callable[[], T]) -> concurrent.futures.Future[T] | None:
+        """:meth:`atomic` run by a writer thread of the store, its outcome a future
+        (so an event loop can await it without holding a thread); None when this
+        store has no writer thread (PostgreSQL: run :meth:`atomic` in a thread)."""
+        return None
 
     def atomic(self, fn: Callable[[], T]) -> T:
         """Run ``fn()`` in one transaction: every store operation it calls (in this
@@ -773,7 +791,7 @@ class SqlStore(ABC):
             entries = [(a, "message", sub.message) for a in message_to]
             if sub.welcome is not None:
                 entries += [(a, "welcome", sub.welcome) for a in welcome_to]
-            self._fan_out(cur, sub, entries, now)
+            queued = self._fan_out(cur, sub, entries, now)
             if added:
                 self._many(
                     cur,
@@ -796,6 +814,7 @@ class SqlStore(ABC):
                 new_epoch,
                 len(message_to) + len(welcome_to),
                 delivered_to=tuple(message_to) + tuple(welcome_to),
+                queued=queued,
             )
             self._x(
                 cur,
@@ -854,19 +873,21 @@ class SqlStore(ABC):
 
     def _fan_out(
         self, cur: Any, sub: Submission, entries: Sequence[tuple[str, str, bytes]], now: float
-    ) -> None:
+    ) -> tuple[tuple[str, QueuedMessage], ...]:
         """Queue each ``(address, kind, data)`` (one entry per device) at the device's
         next seq: a locking read, one batched insert and one update, whatever the
-        number of recipients."""
+        number of recipients. Returns the entries queued (for in-process push)."""
         if not entries:
-            return
+            return ()
         seqs = self._lock_devices(cur, {a for a, _, _ in entries})
         rows: list[tuple[Any, ...]] = []
+        queued: list[tuple[str, QueuedMessage]] = []
         g, sender, epoch, ct = sub.group_id, sub.sender, sub.epoch, sub.content_type
         for a, kind, data in entries:
             if a not in seqs:
                 raise BadRequest(f"unknown device {a}")
             rows.append((a, seqs[a], kind, g, sender, epoch, ct, data, now))
+            queued.append((a, QueuedMessage(seqs[a], kind, g, sender, epoch, ct, data, now)))
             seqs[a] += 1
         self._many(
             cur,
@@ -891,6 +912,7 @@ class SqlStore(ABC):
                 "UPDATE ds_devices SET next_seq = ? WHERE address = ?",
                 sorted((n, a) for a, n in seqs.items()),
             )
+        return tuple(queued)
 
     # -- attachments --
     def put_blob(self, group_id: bytes, sender: str, data: bytes) -> str:

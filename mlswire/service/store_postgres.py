@@ -42,7 +42,7 @@ class PostgresStore(SqlStore):
     blob_type = "BYTEA"
     serial_pk = "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"
 
-    def __init__(self, url: str, *, pool_size: int = 8) -> None:
+    def __init__(self, url: str, *, pool_size: int = 32) -> None:
         super().__init__(pool_size)
         self.url = url
         conn = self._connect()

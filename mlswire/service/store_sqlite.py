@@ -11,18 +11,22 @@ in its own savepoint); reads run beside it in deferred transactions (WAL readers
 
 from __future__ import annotations
 
+import concurrent.futures
 import queue
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .store import SqlStore
 
+T = TypeVar("T")
+
 
 class SqliteStore(SqlStore):
+    background_writer = True  # _GroupCommit
     placeholder = "?"
     lock_clause = ""
     blob_type = "BLOB"
@@ -75,29 +79,24 @@ class SqliteStore(SqlStore):
 
     def _read_only(self, call: Callable[[Any], Any]) -> Any:
         # A deferred transaction: a WAL reader, beside the writer and other readers.
-        with self._pool_lock:
-            conn = self._pool.pop() if self._pool else None
-        if conn is None:
-            conn = self._connect()
-        try:
-            with self._transaction(conn, "BEGIN") as cur:
-                result = call(cur)
-        except BaseException:
-            self._discard(conn)
-            raise
-        with self._pool_lock:
-            if len(self._pool) < self._pool_size:
-                self._pool.append(conn)
-                conn = None
-        if conn is not None:
-            self._discard(conn)
-        return result
+        with self._connection() as conn, self._transaction(conn, "BEGIN") as cur:
+            return call(cur)
 
-    def _write(self, call: Callable[[Any], Any]) -> Any:
+    def _group_commit(self) -> _GroupCommit:
         with self._committer_lock:
             if self._committer is None:
                 self._committer = _GroupCommit(self)
-        return self._committer.run(call)
+            return self._committer
+
+    def _write(self, call: Callable[[Any], Any]) -> Any:
+        return self._group_commit().run(call)
+
+    def submit_atomic(self, fn: Callable[[], T]) -> concurrent.futures.Future[T] | None:
+        """:meth:`atomic` without waiting: the writer thread runs it; the future is
+        resolved after its commit (an event loop awaits it, no thread blocks)."""
+        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+        self._group_commit().submit(_Write(lambda cur: fn(), future))
+        return future
 
     def close(self) -> None:
         with self._committer_lock:
@@ -110,11 +109,22 @@ class SqliteStore(SqlStore):
 class _Write:
     """One write waiting for the writer thread: its call, then its outcome."""
 
-    def __init__(self, call: Callable[[Any], Any]) -> None:
+    def __init__(
+        self, call: Callable[[Any], Any], future: concurrent.futures.Future[Any] | None = None
+    ) -> None:
         self.call = call
+        self.future = future  # resolved when done; else ``done`` is set
         self.done = threading.Event()
         self.result: Any = None
         self.error: BaseException | None = None
+
+    def finish(self) -> None:
+        if self.future is None:
+            self.done.set()
+        elif self.error is not None:
+            self.future.set_exception(self.error)
+        else:
+            self.future.set_result(self.result)
 
 
 class _GroupCommit:
@@ -137,6 +147,9 @@ class _GroupCommit:
         self._conn: sqlite3.Connection | None = None
         self._thread = threading.Thread(target=self._loop, daemon=True, name="sqlite-writer")
         self._thread.start()
+
+    def submit(self, item: _Write) -> None:
+        self._queue.put(item)
 
     def run(self, call: Callable[[Any], Any]) -> Any:
         item = _Write(call)
@@ -196,7 +209,7 @@ class _GroupCommit:
             self._fail(batch, e)
             return
         for item in batch:
-            item.done.set()
+            item.finish()
 
     def _fail(self, batch: list[_Write], error: BaseException) -> None:
         if self._conn is not None:
@@ -205,7 +218,7 @@ class _GroupCommit:
         for item in batch:
             if item.error is None:
                 item.error = error
-            item.done.set()
+            item.finish()
 
 
 __all__ = ["SqliteStore"]

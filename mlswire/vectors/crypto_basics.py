@@ -22,14 +22,20 @@ def check(case: dict[str, Any]) -> None:
     expect("ref_hash", labeled.ref_hash(cs, v["label"], unhex(v["value"])), unhex(v["out"]))
 
     v = case["expand_with_label"]
-    out = labeled.expand_with_label(cs, unhex(v["secret"]), v["label"], unhex(v["context"]), v["length"])
+    out = labeled.expand_with_label(
+        cs, unhex(v["secret"]), v["label"], unhex(v["context"]), v["length"]
+    )
     expect("expand_with_label", out, unhex(v["out"]))
 
     v = case["derive_secret"]
-    expect("derive_secret", labeled.derive_secret(cs, unhex(v["secret"]), v["label"]), unhex(v["out"]))
+    expect(
+        "derive_secret", labeled.derive_secret(cs, unhex(v["secret"]), v["label"]), unhex(v["out"])
+    )
 
     v = case["derive_tree_secret"]
-    out = labeled.derive_tree_secret(cs, unhex(v["secret"]), v["label"], v["generation"], v["length"])
+    out = labeled.derive_tree_secret(
+        cs, unhex(v["secret"]), v["label"], v["generation"], v["length"]
+    )
     expect("derive_tree_secret", out, unhex(v["out"]))
 
     # Signatures may be randomized (ECDSA): verify the vector's, then our own.

@@ -5,9 +5,12 @@ ts-mls 1.6.4 numbers its PQ suites 77-88 and derives node key pairs its own way 
 runs a group in that dialect once ``dialects.use("ts-mls:<code>")`` registers the code
 point (see mlswire/crypto/dialects.py). For every ts-mls 1.x PQ suite (77-88:
 ML-KEM-512/768/1024 and X-Wing, Ed25519 and ML-DSA-87, AES-256-GCM and ChaCha20; 77-80
-with SHA-256/384 as the MLS hash beside HKDF-SHA512), in both directions, the scenario of test_interop.test_pair: Welcome, messages both ways,
-commits with an UpdatePath both ways, a third member added across implementations,
-a removal. A tripwire shows that the DeriveKeyPair rule is what makes it work.
+with SHA-256/384 as the MLS hash beside HKDF-SHA512), in both directions: the scenario
+of test_interop.test_pair (Welcome, messages both ways, commits with an UpdatePath both
+ways, a third member added across implementations, a removal), an external join, and a
+reinitialization; then reinitializations that change the suite. Tripwires show that the
+DeriveKeyPair rule and the hash/KDF split are what make it work, and that the two
+special cases (ts-mls's bare external_pub, mls-rs's bindings without PQ suites) remain.
 """
 
 from __future__ import annotations

@@ -47,8 +47,10 @@ def canonical(data: bytes, encoding: str, limits: Limits) -> bytes:
 
 def decode_message(data: bytes, limits: Limits | None = None) -> MLSMessage:
     # A PrivateMessage (every application message) is read directly when it can be.
+    # remember: KeyPackages and LeafNodes keep the bytes they came in as their encoding
+    # (their signatures, references and the tree hash need it next; tls.REMEMBER_KEY).
     msg = framing.decode_private_message(data, limits) or tls.decode(
-        data, MLSMessage, limits=limits
+        data, MLSMessage, limits=limits, remember=True
     )
     if msg.version != ProtocolVersion.mls10:
         raise ValidationError("RFC 9420 §6: MLSMessage.version is mls10", f"{msg.version!r}")
