@@ -19,6 +19,7 @@ import sys
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
 
@@ -168,14 +169,36 @@ def descendants(pid: int) -> list[int]:
     return out
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU seconds used so far by these processes (live ones)."""
-    total = 0.0
+def cpu_by_pid(pids: list[int]) -> dict[int, float]:
+    """User + system CPU seconds used so far by each of these processes (live ones)."""
+    out: dict[int, float] = {}
     for pid in pids:
         with contextlib.suppress(OSError, IndexError, ValueError):
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / _TICK  # utime, stime
-    return total
+            out[pid] = (int(fields[11]) + int(fields[12])) / _TICK  # utime, stime
+    return out
+
+
+class CpuMeter:
+    """CPU seconds a changing set of processes (a server's workers, PostgreSQL's
+    backends) used between ``start()`` and the last ``sample()``: each process counts
+    from its first reading (0 for one born meanwhile) to its last, so one that exits
+    keeps what it used up to the last sample before."""
+
+    def __init__(self, pids: Callable[[], list[int]]) -> None:
+        self.pids = pids
+        self.first: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+
+    def start(self) -> None:
+        self.first = cpu_by_pid(self.pids())
+        self.last = dict(self.first)
+
+    def sample(self) -> None:
+        self.last.update(cpu_by_pid(self.pids()))
+
+    def seconds(self) -> float:
+        return sum(v - self.first.get(pid, 0.0) for pid, v in self.last.items())
 
 
 def rss_bytes(pids: list[int]) -> int:

@@ -61,12 +61,12 @@ from typing import Any
 import orjson
 from _ds_gen import PLAINTEXT, PLAINTEXT_SIZE, DeviceSpec, Phase, http_request, worker_main
 from _ds_procs import (
+    CpuMeter,
     DSProcess,
     Postgres,
     Sampler,
     collapsed_top,
     cprofile_top,
-    cpu_seconds,
     load_average,
     py_spy,
     rss_bytes,
@@ -263,7 +263,8 @@ class Watch:
 
     def __init__(self, ds: DSProcess, db_pids: Callable[[], list[int]]) -> None:
         self.ds = ds
-        self.db_pids = db_pids
+        self.ds_cpu = CpuMeter(ds.pids)
+        self.db_cpu = CpuMeter(db_pids)
         self.peak = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
@@ -271,10 +272,12 @@ class Watch:
     def _sample(self) -> None:
         while not self._stop.wait(0.25):
             self.peak = max(self.peak, rss_bytes(self.ds.pids()))
+            self.ds_cpu.sample()
+            self.db_cpu.sample()
 
     def __enter__(self) -> Watch:
-        self.cpu0 = cpu_seconds(self.ds.pids())
-        self.db0 = cpu_seconds(self.db_pids())
+        self.ds_cpu.start()
+        self.db_cpu.start()
         self.wall0 = time.time()
         self.peak = rss_bytes(self.ds.pids())
         self._thread.start()
@@ -283,11 +286,12 @@ class Watch:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-        self.cpu_s = cpu_seconds(self.ds.pids()) - self.cpu0
+        self.ds_cpu.sample()
+        self.db_cpu.sample()
         wall = time.time() - self.wall0
+        self.cpu_s = self.ds_cpu.seconds()
         self.cpu_pct = 100 * self.cpu_s / wall
-        pids = self.db_pids()
-        self.db_cpu_pct = 100 * (cpu_seconds(pids) - self.db0) / wall if pids else math.nan
+        self.db_cpu_pct = 100 * self.db_cpu.seconds() / wall if self.db_cpu.last else math.nan
 
 
 def run_phase(
