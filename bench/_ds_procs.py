@@ -349,6 +349,7 @@ AREAS: dict[str, tuple[tuple[str, ...], bool]] = {
 # Functions in which a thread waits for work (the thread pool's queue, the event loop's
 # selector): samples ending there are idle threads, left out.
 IDLE = ("Condition.wait ", "Queue.get ", "EpollSelector.select ", "Event.wait ", "select.epoll")
+LISTEN = "Connection.notifies "  # psycopg waiting for PostgreSQL notifications (LISTEN)
 
 
 def collapsed_top(raw: str, n: int = 25) -> dict[str, object]:
@@ -364,7 +365,7 @@ def collapsed_top(raw: str, n: int = 25) -> dict[str, object]:
             continue
         count = int(count_text)
         frames = [f for f in stack.split(";") if f and not f.startswith("process ")]
-        if not frames or frames[-1].startswith(IDLE):
+        if not frames or frames[-1].startswith(IDLE) or any(LISTEN in f for f in frames):
             continue
         total += count
         names = [_frame_name(f) for f in frames]
