@@ -159,7 +159,7 @@ class Generators:
                 self.pipes.append(parent)
                 self.procs.append(p)
             for pipe in self.pipes:
-                self._expect(pipe, "ready", 120)
+                self._expect(pipe, "ready", 300)
         except BaseException:
             self.stop()
             raise
