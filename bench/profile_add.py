@@ -9,6 +9,11 @@ functions by internal time and by cumulative time.
 
     python bench/profile_add.py [--n 1024 4096] [--repeat 3] [--threads 1] [--profile]
         [--top 25] [--skip-commit]
+    python bench/profile_add.py --steps [--n 1024 4096] [--repeat 3]
+
+``--steps`` instead times the serial (non-signature) steps of a join one by one on the
+ratchet tree of an N-member group: decode, tree hash, every LeafNodeTBS, the member
+summary, and the key, unmerged-leaf and parent-hash checks.
 
 This script never asserts anything about timings.
 """
@@ -21,7 +26,7 @@ import io
 import pstats
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from _peers import use_project_mlswire
@@ -35,6 +40,48 @@ def _stats(profile: cProfile.Profile, top: int) -> str:
     return out.getvalue()
 
 
+def join_steps(n: int, repeat: int) -> dict[str, float]:
+    """CPU seconds (best of ``repeat``) of the serial steps of a join, each timed alone on
+    the ratchet tree of an N-member group made by one add-commit."""
+    from mlswire.engine import group as engine
+    from mlswire.engine import tree_validation as tv
+    from mlswire.engine.ratchet_tree import RatchetTree
+    from mlswire.engine.validation import MemberSummary
+
+    config = engine.GroupConfig(handshake_wire_format="public")
+    made = [engine.Client.generate(b"member %d" % i) for i in range(n)]
+    group = made[0].create_group(config=config)
+    group.add_members([c.key_package() for c in made[1:]])
+    group.merge_pending_commit()
+    data = group.ratchet_tree()
+    group_id = group.group_id
+    best: dict[str, float] = {}
+
+    def timed(name: str, step: Callable[[], Any]) -> Any:
+        c = time.process_time()
+        out = step()
+        best[name] = min(best.get(name, float("inf")), time.process_time() - c)
+        return out
+
+    for _ in range(repeat):
+        tree = timed("ratchet tree decode", lambda: RatchetTree.decode(1, data, max_leaves=n))
+        timed("tree hash", tree.tree_hash)
+        timed(
+            "LeafNodeTBS of every leaf",
+            lambda t=tree: [tv.leaf_node_tbs(t.leaf(i), group_id, i) for i in t.members()],
+        )
+        timed("member summary", lambda t=tree: MemberSummary.of_tree(t))
+        timed(
+            "unique keys, unmerged leaves, parent hashes",
+            lambda t=tree: (
+                tv.verify_unique_keys(t),
+                tv.verify_unmerged_leaves(t),
+                tv.verify_parent_hashes(t),
+            ),
+        )
+    return best
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, nargs="+", default=[1024, 4096])
@@ -43,9 +90,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--skip-commit", action="store_true", help="profile the join only")
+    parser.add_argument(
+        "--steps", action="store_true", help="time the serial steps of a join one by one"
+    )
     args = parser.parse_args(argv)
 
     use_project_mlswire()
+    if args.steps:
+        for n in args.n:
+            steps = join_steps(n, args.repeat)
+            cells = ", ".join(f"{k} {v * 1e3:.2f}" for k, v in steps.items())
+            print(f"N={n} join steps, ms CPU (best of {args.repeat}): {cells}", flush=True)
+        return 0
     from mlswire.engine import ValidationPolicy
     from mlswire.engine import group as engine
     from mlswire.engine.parallel import Parallelism

@@ -322,3 +322,23 @@ def test_tree_hash_inputs_and_tbs_are_the_codecs() -> None:
             **{f: getattr(kp, f) for f in KeyPackage.__struct_fields__ if f != "signature"}
         )
         assert key_package_tbs(kp) == _fresh(tbs, KeyPackageTBS)
+
+
+def test_shared_capabilities_across_decodes_only_without_limits() -> None:
+    from mlswire.limits import Limits
+    from mlswire.schema import Capabilities, KeyPackage
+
+    case = _official("messages.json")[0]
+    data = bytes.fromhex(case["mls_key_package"])
+    one = tls.decode(data, "MLSMessage", remember=True).key_package.leaf_node.capabilities
+    two = tls.decode(data, "MLSMessage", remember=True).key_package.leaf_node.capabilities
+    assert one is two  # no limits: shared across calls
+    assert tls.decode(data, "MLSMessage").key_package.leaf_node.capabilities is not one
+    # A limit below the input's size takes the limited decoder: sharing within the call
+    # only, so each value was checked against the limits of the call that made it.
+    tight = Limits(max_message_size=len(data), max_vector_elements=len(data) - 1)
+    three = tls.decode(data, "MLSMessage", limits=tight, remember=True)
+    caps = three.key_package.leaf_node.capabilities
+    assert caps is not one and caps == one
+    assert tls.encode(caps, Capabilities) == _fresh(caps, Capabilities)
+    assert tls.encode(three.key_package, KeyPackage) == data[4:]

@@ -115,19 +115,33 @@ def _memo_encoder(enc: Encoder, memo: dict[int, tuple[Any, bytes]]) -> Encoder:
     return encode_memo
 
 
-def _memo_decoder(dec: Decoder, memo: dict[int, tuple[Any, bytes]], d: Type) -> Decoder:
-    # A struct made only of length-prefixed fields (Capabilities) is also shared within
-    # one remembering decode: its end is found from its length headers alone, and equal
-    # bytes give the one value already decoded (structs are frozen). A tree's members
-    # mostly run the same software, so N leaves carry a handful of distinct Capabilities.
+#: How many distinct values of a shared struct (Capabilities) remembering decodes
+#: without limits keep across calls; then they start over.
+SHARED_SIZE = 1 << 10
+
+
+def _memo_decoder(
+    dec: Decoder, memo: dict[int, tuple[Any, bytes]], d: Type, limited: bool
+) -> Decoder:
+    # A struct made only of length-prefixed fields (Capabilities) is also shared by
+    # remembering decodes: its end is found from its length headers alone, and equal
+    # bytes give the one value already decoded (structs are frozen). A group's members
+    # mostly run the same software, so N leaves or KeyPackages carry a handful of
+    # distinct Capabilities. Decodes without limits share them across calls; a limited
+    # decode only within the call (its limits are those the value was checked against).
     shared = all(f.case is None and f.type.kind in ("opaque", "vector") for f in d.fields)
     fields = len(d.fields) if shared else 0
     name = d.name
+    across: dict[Any, Any] | None = None if limited else {}
 
     def decode_memo(buf: bytes, pos: int, env: dict[str, Any]) -> tuple[Any, int]:
         seen = env.get(REMEMBER_KEY)
         if seen is None:
             return dec(buf, pos, env)
+        if across is not None:
+            if len(across) >= SHARED_SIZE:
+                across.clear()
+            seen = across
         key = None
         if fields:
             end = pos
@@ -462,7 +476,9 @@ class _Compiler(StructCompiler):
                     # Freshly compiled: callers find e_<name> and d_<name> in the
                     # namespace at call time, so they all use the memo.
                     wrapped = (
-                        _memo_encoder(fn, memo) if name[0] == "e" else _memo_decoder(fn, memo, d)
+                        _memo_encoder(fn, memo)
+                        if name[0] == "e"
+                        else _memo_decoder(fn, memo, d, self.limited)
                     )
                     _MEMOS.add(wrapped)
                     self.ns[name] = wrapped

@@ -99,6 +99,16 @@ def framed_content(
 ) -> FramedContent:
     """A FramedContent carrying exactly one of application data, a proposal or a commit;
     the content type follows from which one is given."""
+    if application_data is not None and proposal is None and commit is None:
+        # Every application message comes here: no list to build.
+        return FramedContent(
+            group_id=group_id,
+            epoch=epoch,
+            sender=sender,
+            authenticated_data=authenticated_data,
+            content_type=_APPLICATION,
+            application_data=application_data,
+        )
     given = [
         (ct, v)
         for ct, v in (

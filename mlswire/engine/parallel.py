@@ -46,6 +46,11 @@ class Parallelism:
     def workers(self) -> int:
         return max(1, self.threads if self.threads is not None else (os.cpu_count() or 1))
 
+    def worth(self, checks: int) -> bool:
+        """Whether ``checks`` signatures are verified ahead on threads (else: serially,
+        and there is no point preparing them for the pool)."""
+        return min(self.workers(), checks) >= 2 and checks >= self.threshold
+
 
 SERIAL = Parallelism(threads=1)
 
@@ -85,7 +90,7 @@ def verify_ahead(
 ) -> frozenset[tuple[bytes, bytes, bytes]]:
     """The checks that verify, as (key, SignContent, signature) triples, verified on
     ``parallelism.workers()`` threads (this one included); empty when below threshold."""
-    if min(parallelism.workers(), len(checks)) < 2 or len(checks) < parallelism.threshold:
+    if not parallelism.worth(len(checks)):
         return frozenset()
     return verify_signed_ahead(
         cs,
@@ -98,9 +103,9 @@ def verify_signed_ahead(
     cs: CipherSuite, triples: Sequence[tuple[bytes, bytes, bytes]], parallelism: Parallelism
 ) -> frozenset[tuple[bytes, bytes, bytes]]:
     """:func:`verify_ahead` for (key, SignContent, signature) triples already made."""
-    workers = min(parallelism.workers(), len(triples))
-    if workers < 2 or len(triples) < parallelism.threshold:
+    if not parallelism.worth(len(triples)):
         return frozenset()
+    workers = min(parallelism.workers(), len(triples))
     # Small chunks taken in turn rather than one equal share per thread: on a shared
     # machine one thread may get less CPU than the other, and the one that is ahead then
     # takes more chunks instead of waiting for the late one at the end.

@@ -324,7 +324,8 @@ def apply_proposals(
     # The KeyPackage and leaf signatures of many Adds are checked ahead on threads;
     # the loop below still decides every error, in order (engine/parallel.py).
     kps = [item.proposal.add.key_package for _, item in adds if item.proposal.add is not None]
-    with prechecked(suite, key_package_checks(kps), policy.parallelism):
+    ahead = key_package_checks(kps) if policy.parallelism.worth(2 * len(kps)) else []
+    with prechecked(suite, ahead, policy.parallelism):
         for i, item in by_type.get(ProposalType.add, []):
             assert item.proposal.add is not None
             kp = item.proposal.add.key_package

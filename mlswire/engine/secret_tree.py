@@ -284,7 +284,7 @@ class SecretTree:
     def next_send_key(self, leaf: int, kind: RatchetType) -> KeyNonce:
         """The key and nonce of the next unused generation of ``leaf``'s ratchet, for
         encrypting; consumed (deleted) at once so it can never be handed out twice."""
-        ratchet = self._ratchet_for_update(leaf, kind)
+        ratchet = self.ratchets[kind].get(leaf) or self._ratchet_for_update(leaf, kind)
         if ratchet.generation > _MAX_GENERATION:
             raise StateError(
                 f"{kind.value} ratchet of leaf {leaf} is exhausted (generation past 2^32-1)"

@@ -64,6 +64,21 @@ class PostgresStore(SqlStore):
         with conn.transaction(), conn.cursor() as cur:
             yield cur
 
+    def ack(self, address: str, up_to: int) -> int:
+        """As :meth:`SqlStore.ack`; outside a request's transaction (a push
+        connection's ack) one statement in autocommit, which is its own transaction:
+        one round trip instead of four (BEGIN, DELETE, UPDATE, COMMIT)."""
+        if getattr(self._local, "cur", None) is not None:
+            return super().ack(address, up_to)
+        with self._connection() as conn:
+            row = conn.execute(
+                "WITH gone AS (DELETE FROM ds_queue WHERE address = %s AND seq <= %s"
+                " RETURNING 1), reset AS (UPDATE ds_devices SET lost = 0 WHERE address = %s"
+                " AND lost <> 0) SELECT count(*) FROM gone",
+                (address, up_to, address),
+            ).fetchone()
+        return 0 if row is None else int(row[0])
+
     def _retryable(self, exc: BaseException) -> bool:
         return isinstance(exc, pg_errors.DeadlockDetected | pg_errors.SerializationFailure)
 

@@ -146,8 +146,9 @@ def test_the_sdk_receives_over_push_and_falls_back_to_long_poll(
     assert bob.service._push is not None  # the SDK holds a push connection
     alice.send(gid, b"one")
     assert [(e.kind, e.data) for e in bob.receive(wait=5)] == [("message", b"one")]
-    # The DS refuses the upgrade (here: a path it does not serve, 403 as a non-owner
-    # would get is not retried; 404 is): the SDK long-polls instead.
+    # The DS refuses the upgrade with a status other than 401/403 (here 400: the URL's
+    # query is spoiled), as a DS without push or a proxy without WebSockets would:
+    # the SDK long-polls instead (401/403 are raised, as for the queue).
     carol = net.new("carol")
     real = carol.service.push_url
     monkeypatch.setattr(
