@@ -3,7 +3,9 @@ the SQLite store and (with MLSWIRE_PG_URL) the PostgreSQL store."""
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import os
 import signal
 import socket
 import subprocess
@@ -21,6 +23,7 @@ import pytest
 from mlswire.client import DeviceKeys, MLSClient, ServiceClient, ServiceError
 
 from ..conftest import postgres_url
+from . import _mls
 
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT = 30.0
@@ -271,3 +274,65 @@ def dump_store(db: str) -> bytes:
                 for v in row:
                     out += v if isinstance(v, bytes) else str(v).encode()
     return bytes(out)
+
+
+def workdir(backend: Backend) -> Path:
+    """A fresh folder for one test's server processes."""
+    d = backend.tmp / uuid.uuid4().hex[:8]
+    d.mkdir()
+    return d
+
+
+def make_group(owner: ServiceClient, members: list[ServiceClient]) -> bytes:
+    gid = b"g-" + uuid.uuid4().hex[:8].encode()
+    owner.create_group(gid)
+    owner.send(_mls.commit(gid, 0), welcome=_mls.welcome(), add=[m.keys.address for m in members])
+    return gid
+
+
+class SendLoad:
+    """Senders sending numbered application messages to one group, each from its own
+    thread, until ``stop()``; a send cut off by a dying DS ends its sender's thread and
+    is kept as unknown (the test retries it after the restart)."""
+
+    def __init__(self, gid: bytes, senders: list[ServiceClient]) -> None:
+        self.acked: list[bytes] = []
+        self.unknown: list[tuple[ServiceClient, bytes]] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._load, args=(gid, c)) for c in senders]
+        for t in self._threads:
+            t.start()
+
+    def _load(self, gid: bytes, c: ServiceClient) -> None:
+        for i in range(2000):  # bounded in count, and by stop() in time
+            if self._stop.is_set():
+                return
+            tag = f"{c.keys.address}#{i}#".encode() + os.urandom(16)
+            msg = _mls.private_message(gid, 1, ciphertext=tag)
+            try:
+                c.send(msg)
+            except (ServiceError, httpx.HTTPError):
+                with self._lock:
+                    self.unknown.append((c, msg))
+                return
+            with self._lock:
+                self.acked.append(msg)
+
+    def stop(self) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(30)
+        assert len(self.acked) >= 20, "the load did not get going before the kill"
+
+    def retry_unknown(self) -> None:
+        # The DS recognises bytes it already accepted, so a retry never duplicates.
+        for c, msg in self.unknown:
+            c.send(msg)
+
+    def check_delivered(self, got: list[bytes]) -> None:
+        """Every acknowledged send exactly once, and nothing that was never sent."""
+        counts = collections.Counter(got)
+        assert [m for m, n in counts.items() if n > 1] == [], "a message was delivered twice"
+        assert set(self.acked) <= set(counts), "an acknowledged message was lost"
+        assert set(counts) == set(self.acked) | {m for _, m in self.unknown}

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import collections
-import os
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,22 +16,9 @@ from mlswire.codecs import tls
 from mlswire.schema import MLSMessage
 
 from . import _mls
-from .conftest import Backend, Devices, Net, Server, race_sends
+from .conftest import Backend, Devices, Net, SendLoad, Server, make_group, race_sends, workdir
 
 LOAD_SECONDS = 10.0  # upper bound on the load phase
-
-
-def workdir(backend: Backend) -> Path:
-    d = backend.tmp / uuid.uuid4().hex[:8]
-    d.mkdir()
-    return d
-
-
-def make_group(owner: ServiceClient, members: list[ServiceClient]) -> bytes:
-    gid = b"g-" + uuid.uuid4().hex[:8].encode()
-    owner.create_group(gid)
-    owner.send(_mls.commit(gid, 0), welcome=_mls.welcome(), add=[m.keys.address for m in members])
-    return gid
 
 
 def drain_all(c: ServiceClient) -> list[bytes]:
@@ -55,53 +40,20 @@ def test_sigkill_under_load_keeps_every_acknowledged_message(backend: Backend) -
         senders = [devices.new(f"s{i}") for i in range(4)]
         rx = devices.new("rx")
         gid = make_group(senders[0], [*senders[1:], rx])
-        acked: list[bytes] = []
-        unknown: list[tuple[ServiceClient, bytes]] = []
-        lock = threading.Lock()
-        stop = threading.Event()
-
-        def load(c: ServiceClient) -> None:
-            for i in range(2000):  # bounded in count, and by `stop` in time
-                if stop.is_set():
-                    return
-                msg = _mls.private_message(
-                    gid, 1, ciphertext=f"{c.keys.address}#{i}#".encode() + os.urandom(16)
-                )
-                try:
-                    c.send(msg)
-                except (ServiceError, httpx.HTTPError):
-                    # The outcome is unknown (killed mid-request): retried after restart.
-                    with lock:
-                        unknown.append((c, msg))
-                    return
-                with lock:
-                    acked.append(msg)
-
-        threads = [threading.Thread(target=load, args=(c,)) for c in senders]
-        for t in threads:
-            t.start()
+        load = SendLoad(gid, senders)
         deadline = time.monotonic() + LOAD_SECONDS
-        while len(acked) < 60 and time.monotonic() < deadline:
+        while len(load.acked) < 60 and time.monotonic() < deadline:
             time.sleep(0.02)
         server.kill()  # SIGKILL while the senders are sending
-        stop.set()
-        for t in threads:
-            t.join(30)
-        assert len(acked) >= 20, "the load did not get going before the kill"
+        load.stop()
 
         restarted = Server(server.db, work, port=server.port).start()
         try:
-            # Senders retry what they could not confirm; the DS recognises bytes it
-            # already accepted, so a retry never duplicates.
-            for c, msg in unknown:
-                c.send(msg)
+            load.retry_unknown()
             got = drain_all(rx)
         finally:
             restarted.stop()
-        counts = collections.Counter(got)
-        assert all(n == 1 for n in counts.values()), "a message was delivered twice"
-        assert set(acked) <= set(counts), "an acknowledged message was lost"
-        assert set(counts) == set(acked) | {m for _, m in unknown}
+        load.check_delivered(got)
         # Per sender, the order of acknowledged sends is the delivery order.
         for c in senders:
             tags = [tls.decode(m, MLSMessage).private_message.ciphertext for m in got]

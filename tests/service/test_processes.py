@@ -4,42 +4,37 @@ through a SIGKILLed DS on both stores."""
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import json
 import os
 import subprocess
 import sys
-import threading
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from mlswire.client import Delivered, ServiceClient, ServiceError
+from mlswire.client import Delivered, ServiceError
 from mlswire.service.http import NOTIFIED_POLL_INTERVAL
 
 from . import _mls
-from .conftest import ROOT, Backend, Devices, Server, fresh_pg_schema, pg_url_or_skip, race_sends
+from .conftest import (
+    ROOT,
+    Backend,
+    Devices,
+    SendLoad,
+    Server,
+    fresh_pg_schema,
+    make_group,
+    pg_url_or_skip,
+    race_sends,
+    workdir,
+)
 from .test_push import frames_until, open_push
 
 LOAD_SECONDS = 10.0
-
-
-def workdir(backend: Backend) -> Path:
-    d = backend.tmp / uuid.uuid4().hex[:8]
-    d.mkdir()
-    return d
-
-
-def make_group(owner: ServiceClient, members: list[ServiceClient]) -> bytes:
-    gid = b"w-" + uuid.uuid4().hex[:8].encode()
-    owner.create_group(gid)
-    owner.send(_mls.commit(gid, 0), welcome=_mls.welcome(), add=[m.keys.address for m in members])
-    return gid
 
 
 @pytest.fixture
@@ -224,27 +219,8 @@ def test_sigkill_under_load_with_push_delivery(backend: Backend) -> None:
         senders = [devices.new(f"s{i}") for i in range(3)]
         rx = devices.new("rx")
         gid = make_group(senders[0], [*senders[1:], rx])
-        acked: list[bytes] = []
-        unknown: list[tuple[ServiceClient, bytes]] = []
-        lock = threading.Lock()
-        stop = threading.Event()
         app: list[Delivered] = []  # what the receiving application took, in order
         through = 0
-        pushed_before_kill = 0
-
-        def load(c: ServiceClient) -> None:
-            for i in range(2000):
-                if stop.is_set():
-                    return
-                msg = _mls.private_message(gid, 1, ciphertext=f"{c.keys.address}#{i}#".encode())
-                try:
-                    c.send(msg)
-                except (ServiceError, httpx.HTTPError):
-                    with lock:
-                        unknown.append((c, msg))
-                    return
-                with lock:
-                    acked.append(msg)
 
         def receive_once(wait: int) -> int:
             nonlocal through
@@ -257,36 +233,26 @@ def test_sigkill_under_load_with_push_delivery(backend: Backend) -> None:
                 rx.ack(batch[-1].seq)
             return len(batch)
 
-        threads = [threading.Thread(target=load, args=(c,)) for c in senders]
-        for t in threads:
-            t.start()
+        load = SendLoad(gid, senders)
         deadline = time.monotonic() + LOAD_SECONDS
-        while len(acked) < 60 and time.monotonic() < deadline:
+        while len(load.acked) < 60 and time.monotonic() < deadline:
             receive_once(1)
         pushed_before_kill = rx.pushed
         server.kill()
-        stop.set()
-        for t in threads:
-            t.join(30)
-        assert len(acked) >= 20, "the load did not get going before the kill"
+        load.stop()
         with pytest.raises((ServiceError, httpx.HTTPError)):
             for _ in range(20):  # the push connection is gone, and so is the DS
                 receive_once(0)
         restarted = Server(server.db, work, port=server.port).start()
         try:
-            for c, msg in unknown:
-                c.send(msg)
+            load.retry_unknown()
             idle = 0
             while idle < 3:
                 idle = idle + 1 if receive_once(1) == 0 else 0
         finally:
             restarted.stop()
         assert pushed_before_kill > 0 and rx.pushed > pushed_before_kill, "push was not used"
-        got = [m.data for m in app if m.kind == "message"]
-        counts = collections.Counter(got)
-        assert [m for m, n in counts.items() if n > 1] == [], "delivered twice"
-        assert set(acked) <= set(counts), "an acknowledged message was lost"
-        assert set(counts) == set(acked) | {m for _, m in unknown}
+        load.check_delivered([m.data for m in app if m.kind == "message"])
         assert [m.seq for m in app] == sorted(m.seq for m in app)
     finally:
         devices.close()
