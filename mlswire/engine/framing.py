@@ -723,31 +723,25 @@ def unprotect_private(
             f"does not decrypt ({e})"
         ) from e
     fast = _application_body(plaintext) if ct == _APPLICATION else None
+    data: bytes | None
     if fast is not None:
-        fc = FramedContent(
-            group_id=message.group_id,
-            epoch=message.epoch,
-            sender=sender,
-            authenticated_data=message.authenticated_data,
-            content_type=ct,
-            application_data=fast[0],
-        )
+        data, proposal, commit = fast[0], None, None
         auth = FramedContentAuthData(signature=fast[1])
     else:
         body: PrivateMessageContent = tls.decode(
             plaintext, PrivateMessageContent, context=_ct_context(ct)
         )
-        fc = FramedContent(
-            group_id=message.group_id,
-            epoch=message.epoch,
-            sender=sender,
-            authenticated_data=message.authenticated_data,
-            content_type=ct,
-            application_data=body.application_data,
-            proposal=body.proposal,
-            commit=body.commit,
-        )
-        auth = body.auth
+        data, proposal, commit, auth = body.application_data, body.proposal, body.commit, body.auth
+    fc = FramedContent(
+        group_id=message.group_id,
+        epoch=message.epoch,
+        sender=sender,
+        authenticated_data=message.authenticated_data,
+        content_type=ct,
+        application_data=data,
+        proposal=proposal,
+        commit=commit,
+    )
     content = AuthenticatedContent(
         wire_format=WireFormat.mls_private_message, content=fc, auth=auth
     )

@@ -142,6 +142,11 @@ def _label_heads(cs: CipherSuite) -> tuple[bytes, bytes, bytes, bytes, bytes]:
     return heads
 
 
+def _where(kind: RatchetType, leaf: int) -> str:
+    """Names a ratchet in errors (made only when one is raised: this is the hot path)."""
+    return f"{kind.value} ratchet of leaf {leaf}"
+
+
 def sender_data_key_nonce(
     cs: CipherSuite, sender_data_secret: bytes, ciphertext: bytes
 ) -> tuple[bytes, bytes]:
@@ -286,9 +291,7 @@ class SecretTree:
         encrypting; consumed (deleted) at once so it can never be handed out twice."""
         ratchet = self.ratchets[kind].get(leaf) or self._ratchet_for_update(leaf, kind)
         if ratchet.generation > _MAX_GENERATION:
-            raise StateError(
-                f"{kind.value} ratchet of leaf {leaf} is exhausted (generation past 2^32-1)"
-            )
+            raise StateError(f"{_where(kind, leaf)} is exhausted (generation past 2^32-1)")
         advance = self._advance(ratchet, leaf, kind, ratchet.generation, keep=False)
         self._apply(ratchet, advance)
         return advance.key_nonce
@@ -348,9 +351,10 @@ class SecretTree:
         """The key of ``generation`` and how to advance the ratchet past it (None: it is
         a kept key of a skipped generation); changes nothing."""
         if not 0 <= generation <= _MAX_GENERATION:
-            where = f"{kind.value} ratchet of leaf {leaf}"
             raise ValidationError(
-                "RFC 9420 §6.3.2: generation is a uint32", detail=str(generation), where=where
+                "RFC 9420 §6.3.2: generation is a uint32",
+                detail=str(generation),
+                where=_where(kind, leaf),
             )
         current = ratchet.generation
         if generation < current:
@@ -358,7 +362,7 @@ class SecretTree:
             if kept is not None:
                 return KeyNonce(leaf, kind, generation, kept[0], kept[1]), None
             # The newest generation served is current - 1; the window counts below it.
-            where = f"{kind.value} ratchet of leaf {leaf}"
+            where = _where(kind, leaf)
             if generation < current - 1 - self.out_of_order_window:
                 raise StaleMessageError(
                     f"{where}: generation {generation} is too old: keys are kept only for "
@@ -369,7 +373,7 @@ class SecretTree:
             )
         if generation - current > self.max_forward_distance:
             raise StaleMessageError(
-                f"{kind.value} ratchet of leaf {leaf}: generation {generation} is too far "
+                f"{_where(kind, leaf)}: generation {generation} is too far "
                 f"ahead of the current generation {current} (at most "
                 f"{self.max_forward_distance} ahead)"
             )
