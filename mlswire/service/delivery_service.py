@@ -633,7 +633,8 @@ class DeliveryService:
 
     def ack(self, device: Device, address: str, up_to: Any) -> int:
         self.require_own(device, address, "acknowledge the queue")
-        if not isinstance(up_to, int) or up_to < 0:
+        # JSON true is no seq, though bool is an int in Python.
+        if not isinstance(up_to, int) or isinstance(up_to, bool) or up_to < 0:
             raise BadRequest("up_to: a non-negative integer (a seq from the queue)")
         return self.store.ack(address, up_to)
 

@@ -245,8 +245,6 @@ class PushSession:
         if not isinstance(frame, dict) or set(frame) != {"ack"}:
             raise BadRequest('push: a client frame is {"ack": up_to}')
         up_to = frame["ack"]
-        if isinstance(up_to, bool):  # JSON true is no seq (bool is an int in Python)
-            raise BadRequest("ack: a non-negative integer (a seq from the queue)")
         ds, device = self.ds, self.device
 
         def ack() -> int:

@@ -261,6 +261,11 @@ def test_auth_failures_change_nothing(devices: Devices, server: Server) -> None:
     with pytest.raises(ServiceError) as e:
         mallory.request("POST", ack, {"up_to": 10**6})
     assert e.value.status == 403
+    # Bob's own ack must name a seq: JSON true is refused like over push.
+    for bad in (True, -1, "1"):
+        with pytest.raises(ServiceError) as e:
+            bob.request("POST", ack, {"up_to": bad})
+        assert e.value.status == 400, bad
     # ... nor send to a group she is not in, nor read its GroupInfo.
     with pytest.raises(ServiceError) as e:
         mallory.send(_mls.private_message(gid, 1))
