@@ -29,7 +29,7 @@ sharing one database:
 
 from __future__ import annotations
 
-import concurrent.futures
+import asyncio
 import contextlib
 import hashlib
 import json
@@ -154,7 +154,7 @@ class Store(Protocol):
         self, address: str, signature_key: bytes, nonce: str, now: float, horizon: float
     ) -> str | None: ...
     def atomic(self, fn: Callable[[], T]) -> T: ...
-    def submit_atomic(self, fn: Callable[[], T]) -> concurrent.futures.Future[T] | None: ...
+    def submit_atomic(self, fn: Callable[[], T]) -> asyncio.Future[T] | None: ...
 
     def publish_key_packages(
         self, address: str, key_packages: Sequence[bytes], last_resort: bytes | None
@@ -190,6 +190,7 @@ class Store(Protocol):
         self, address: str, after: int, limit: int, expire_before: float | None = None
     ) -> tuple[list[QueuedMessage], int]: ...
     def ack(self, address: str, up_to: int) -> int: ...
+    def ack_many(self, acks: Sequence[tuple[str, int]]) -> list[int]: ...
     def expire(self, before: float, address: str | None = None) -> int: ...
     def lost(self, address: str) -> int: ...
     def listen(
@@ -402,9 +403,9 @@ class SqlStore(ABC):
     def _read_only(self, call: Callable[[Any], Any]) -> Any:
         return self._write(call)
 
-    def submit_atomic(self, fn: Callable[[], T]) -> concurrent.futures.Future[T] | None:
-        """:meth:`atomic` run by a writer thread of the store, its outcome a future
-        (so an event loop can await it without holding a thread); None when this
+    def submit_atomic(self, fn: Callable[[], T]) -> asyncio.Future[T] | None:
+        """:meth:`atomic` run by a writer thread of the store, its outcome a future of
+        the running event loop (awaited without holding a thread); None when this
         store has no writer thread (PostgreSQL: run :meth:`atomic` in a thread)."""
         return None
 
@@ -1000,17 +1001,25 @@ class SqlStore(ABC):
     def ack(self, address: str, up_to: int) -> int:
         """Delete every queued message of ``address`` with seq <= ``up_to``; an ack
         also acknowledges the report of expired messages (``lost`` back to 0)."""
+        return self.ack_many([(address, up_to)])[0]
 
-        def tx(cur: Any) -> int:
-            deleted = int(
-                self._x(
+    def ack_many(self, acks: Sequence[tuple[str, int]]) -> list[int]:
+        """:meth:`ack` for each ``(address, up_to)``, in order, in one transaction
+        (the acks of many push connections at once); the numbers deleted."""
+
+        def tx(cur: Any) -> list[int]:
+            deleted = []
+            for address, up_to in acks:
+                n = self._x(
                     cur, "DELETE FROM ds_queue WHERE address = ? AND seq <= ?", (address, up_to)
                 ).rowcount
-            )
-            self._x(cur, "UPDATE ds_devices SET lost = 0 WHERE address = ?", (address,))
+                deleted.append(int(n))
+                self._x(
+                    cur, "UPDATE ds_devices SET lost = 0 WHERE address = ? AND lost <> 0", (address,)
+                )
             return deleted
 
-        result: int = self._run(tx)
+        result: list[int] = self._run(tx)
         return result
 
     def _expire(self, cur: Any, before: float, address: str | None) -> int:
