@@ -12,7 +12,7 @@ the model. In short:
 * a device reads and acknowledges only its own queue (403 otherwise);
 * push: ``GET .../push?after=N`` upgraded to a WebSocket (authenticated like ``GET
   .../queue``) carries ``{"messages": [...]}`` frames as entries arrive, and takes
-  ``{"ack": up_to}`` frames (answered ``{"acked": up_to, "deleted": n}``); the
+  ``{"ack": up_to}`` frames (cumulative, unanswered unless refused); the
   fallback, ``GET .../queue?wait=N``, long-polls up to N seconds (at most 30). Both
   are woken at once by sends in this process, and by sends through another DS
   process sharing the database within ``poll_interval`` (at once on PostgreSQL,
@@ -697,8 +697,8 @@ def openapi_document(with_ds: bool = True, with_as: bool = True) -> dict[str, An
             "get": _op(
                 "Upgrade to a WebSocket pushing this device's queue (signed like GET"
                 " .../queue): {\"messages\": [...]} frames with the entries after"
-                " `after` as they are committed; {\"ack\": up_to} frames are answered"
-                " {\"acked\": up_to, \"deleted\": n}",
+                " `after` as they are committed; {\"ack\": up_to} frames acknowledge"
+                " (cumulative, unanswered unless refused)",
                 ok={},
                 errors=(400, 401, 403),
                 params=[

@@ -8,9 +8,9 @@ queue's 401/403 before accepting). Then, as text frames of JSON:
   seq order, each seq sent once per connection, starting after N, sent as soon as they
   are committed; with ``"lost"`` and ``"warning"`` when messages expired unread (as in
   the queue's answer), in the first frame after the count changes;
-* client -> server: ``{"ack": up_to}``, answered ``{"acked": up_to, "deleted": n}``;
-  a bad frame is answered with the HTTP error body (``{"error": "...", "status":
-  400}``) and changes nothing.
+* client -> server: ``{"ack": up_to}``, cumulative and not answered (written in
+  batches, :class:`AckBatch`); a bad frame is answered with the HTTP error body
+  (``{"error": "...", "status": 400}``) and changes nothing.
 
 Nothing is deleted until acknowledged, so a dropped connection loses nothing: the
 client reconnects (``after=0``) and gets every unacknowledged entry again.
@@ -28,6 +28,7 @@ import contextlib
 import functools
 import itertools
 import json
+import sys
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -240,14 +241,13 @@ class PushSession:
             try:
                 if text is None:
                     raise BadRequest("push: frames are JSON text, not binary")
-                reply = await self._ack(text)
+                self._ack(text)
             except DSError as e:
-                reply = error_body(e.status, e.message)
+                await self._send(error_body(e.status, e.message))
             except ValidationError as e:
-                reply = error_body(400, str(e))
-            await self._send(reply)
+                await self._send(error_body(400, str(e)))
 
-    async def _ack(self, text: str) -> dict[str, Any]:
+    def _ack(self, text: str) -> None:
         try:
             frame = json.loads(text)
         except ValueError as e:
@@ -255,53 +255,47 @@ class PushSession:
         if not isinstance(frame, dict) or set(frame) != {"ack"}:
             raise BadRequest('push: a client frame is {"ack": up_to}')
         up_to = self.ds.check_ack(self.device, self.device.address, frame["ack"])
-        deleted = await self.acks.ack(self.device.address, up_to)
-        return {"acked": up_to, "deleted": deleted}
+        self.acks.add(self.device.address, up_to)
 
 
 class AckBatch:
     """The acks of this process's push connections, written together: the acks that
     arrive while one batch is being written form the next, one store transaction
-    (:meth:`.store.SqlStore.ack_many`) each. Acks are many (a frame each) and tiny, so
-    a transaction, a savepoint and a thread hand-off each would cost more than the
-    deletes themselves."""
+    (:meth:`.store.SqlStore.ack_many`) each, one delete per device however many acks
+    it sent meanwhile (they are cumulative). Acks are many (one per frame a device
+    processed) and tiny: a transaction, an answer and a thread hand-off each would cost
+    the DS more than the deletes themselves. An ack is not answered, and one whose
+    write failed is harmless: its entries stay queued until a later ack covers them,
+    and a reconnecting device gets them again, which the SDK recognises."""
 
     def __init__(self, ds: DeliveryService) -> None:
         self.ds = ds
-        self._pending: list[tuple[str, int, asyncio.Future[int]]] = []
+        self._pending: dict[str, int] = {}
         self._writing: asyncio.Task[None] | None = None
 
-    async def ack(self, address: str, up_to: int) -> int:
-        """Acknowledge ``address``'s queue up to ``up_to`` (checked by the caller);
-        the number of entries deleted, once the batch is committed."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[int] = loop.create_future()
-        self._pending.append((address, up_to, future))
+    def add(self, address: str, up_to: int) -> None:
+        """Acknowledge ``address``'s queue up to ``up_to`` (checked by the caller)."""
+        if up_to > self._pending.get(address, -1):
+            self._pending[address] = up_to
         if self._writing is None:
-            self._writing = loop.create_task(self._write(), name="push-ack-batch")
-        return await future
+            self._writing = asyncio.get_running_loop().create_task(
+                self._write(), name="push-ack-batch"
+            )
 
     async def _write(self) -> None:
         store = self.ds.store
         try:
             while self._pending:
-                batch, self._pending = self._pending, []
-                acks = [(a, n) for a, n, _ in batch]
+                acks, self._pending = sorted(self._pending.items()), {}
                 try:
                     written = store.submit_atomic(functools.partial(store.ack_many, acks))
-                    counts = await (
-                        written
-                        if written is not None
-                        else run_in_threadpool(store.ack_many, acks)
+                    await (
+                        written if written is not None else run_in_threadpool(store.ack_many, acks)
                     )
-                except Exception as e:  # the store failed: every ack of the batch
-                    for _, _, f in batch:
-                        if not f.done():
-                            f.set_exception(e)
-                    continue
-                for (_, _, f), n in zip(batch, counts, strict=True):
-                    if not f.done():  # its connection may be gone
-                        f.set_result(n)
+                except Exception as e:  # the entries stay queued: see the class's note
+                    print(
+                        f"mlswire serve: {len(acks)} push ack(s) not written: {e}", file=sys.stderr
+                    )
         finally:
             self._writing = None
 
