@@ -30,10 +30,9 @@ import itertools
 import json
 import sys
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.concurrency import run_in_threadpool
-from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..errors import ValidationError
 from .contract import BadRequest, DSError, error_body
@@ -133,12 +132,24 @@ def _dumps(value: dict[str, Any]) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
+class PushSocket(Protocol):
+    """An accepted WebSocket, as a push session uses it (whichever server runs it)."""
+
+    async def receive(self) -> str | bytes | None:
+        """The next frame's text (bytes: a binary frame); None once closed."""
+
+    async def send_text(self, text: str) -> None:
+        """Send a text frame; raises ConnectionError once closed."""
+
+    async def close(self, code: int, reason: str) -> None: ...
+
+
 class PushSession:
     """One accepted push connection of ``device`` (reading its own queue)."""
 
     def __init__(
         self,
-        ws: WebSocket,
+        ws: PushSocket,
         ds: DeliveryService,
         device: Device,
         after: int,
@@ -176,10 +187,9 @@ class PushSession:
                     await t
         for t in done:
             exc = t.exception()
-            if exc is not None and not isinstance(exc, WebSocketDisconnect | OSError):
+            if exc is not None and not isinstance(exc, OSError):
                 # The store failed (e.g. the database went away): the client reconnects.
-                with contextlib.suppress(Exception):
-                    await self.ws.close(code=1011, reason="delivery service error")
+                await self.ws.close(1011, "delivery service error")
                 return
 
     def _from_memory(self, w: Waiter) -> list[tuple[int, str]] | None:
@@ -234,12 +244,11 @@ class PushSession:
 
     async def _read(self) -> None:
         while True:
-            message = await self.ws.receive()
-            if message["type"] == "websocket.disconnect":
+            text = await self.ws.receive()
+            if text is None:
                 return
-            text = message.get("text")
             try:
-                if text is None:
+                if not isinstance(text, str):
                     raise BadRequest("push: frames are JSON text, not binary")
                 self._ack(text)
             except DSError as e:
@@ -300,4 +309,4 @@ class AckBatch:
             self._writing = None
 
 
-__all__ = ["AckBatch", "Notifier", "PushSession", "Waiter", "lost_fields"]
+__all__ = ["AckBatch", "Notifier", "PushSession", "PushSocket", "Waiter", "lost_fields"]
