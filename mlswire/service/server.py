@@ -14,7 +14,7 @@ goes to the ASGI app unchanged through a small bridge: one ``http.request`` mess
 with the whole body, the response written once complete.
 
 HTTP/1.1 with keep-alive; requests on one connection are answered in order (reading
-pauses while one is served). Bodies over the limit get 413 before they are read. The
+pauses while one is served; requests pipelined in one read wait their turn). Bodies over the limit get 413 before they are read. The
 WebSocket (RFC 6455) side is what push needs: text and binary frames, fragments,
 ping/pong, close, masked client frames only, and a ping every ``PING_INTERVAL``
 seconds to drop peers that went away silently. SIGTERM or SIGINT stop it gracefully:
@@ -120,7 +120,7 @@ def _frame(opcode: int, payload: bytes) -> bytes:
 class _Request:
     """One parsed request (httptools fills it through the connection's callbacks)."""
 
-    __slots__ = ("body", "close", "headers", "method", "raw_url", "size")
+    __slots__ = ("answer", "body", "close", "headers", "method", "raw_url", "rest", "size")
 
     def __init__(self) -> None:
         self.raw_url = b""
@@ -129,6 +129,8 @@ class _Request:
         self.body: list[bytes] = []
         self.size = 0
         self.close = False
+        self.answer: _Answer | None = None  # refused before its body was read: this, then close
+        self.rest: bytes | None = None  # a WebSocket upgrade: the bytes that came after it
 
     def header(self, name: bytes) -> str | None:
         for k, v in self.headers:
@@ -160,8 +162,11 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpRequestParser(self)
         self.request: _Request | None = None
-        self.refused = False  # a request was answered before its body was read
+        self.refused = False  # the request being parsed was refused (its body is ignored)
         self.busy = False  # a request is being served
+        # Requests parsed while another is served (pipelined in one read): served
+        # after it, in order, as the answers must go out in order.
+        self.pending: deque[_Request] = deque()
         self.ws: _WebSocket | None = None
         self.peer = ""
         self._writable = asyncio.Event()
@@ -199,9 +204,9 @@ class _Connection(asyncio.Protocol):
         except httptools.HttpParserUpgrade as e:
             self._upgrade(data[e.args[0] :])
         except httptools.HttpParserError as e:
-            if not self.refused and not self.busy:
-                self._finish(_refused(400, f"malformed HTTP request: {e}"))
-            self._close()
+            if not self.refused:  # answered after the requests before it, then closed
+                self.refused = True
+                self._refuse(_Request(), _refused(400, f"malformed HTTP request: {e}"))
 
     # -- httptools callbacks --
     def on_message_begin(self) -> None:
@@ -224,10 +229,11 @@ class _Connection(asyncio.Protocol):
         try:
             check_length(req.header(b"content-length"), self._limit(req))
         except DSError as e:
-            self.refused = True
-            self._finish(_refused(e.status, e.message))
+            self._refuse(req, _refused(e.status, e.message))
             return
-        if req.header(b"expect") == "100-continue":
+        if req.header(b"expect") == "100-continue" and not (self.busy or self.pending):
+            # (Behind an unanswered request it would come before that answer: the
+            # client sends the body after its own wait instead, RFC 9110, 10.1.1.)
             self._write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def on_body(self, body: bytes) -> None:
@@ -237,23 +243,48 @@ class _Connection(asyncio.Protocol):
         req.size += len(body)
         limit = self._limit(req)
         if req.size > limit:
-            self.refused = True
-            self._finish(_refused(413, too_large(limit).message))
+            self._refuse(req, _refused(413, too_large(limit).message))
             return
         req.body.append(body)
 
     def on_message_complete(self) -> None:
+        req = self.request
+        if req is None or self.refused:
+            self.request = None
+            return
         if self.parser.should_upgrade():
             return  # data_received takes it (_upgrade)
-        req, self.request = self.request, None
-        if req is None or self.refused:
-            return
-        self.busy = True
-        assert self.transport is not None
-        self.transport.pause_reading()  # answers go out in order: one request at a time
-        self.loop.create_task(self._serve(req))
+        self.request = None
+        self._take(req)
 
     # -- serving --
+    def _refuse(self, req: _Request, answer: _Answer) -> None:
+        """Answer ``req`` with ``answer`` without reading its body, then close."""
+        self.refused = True
+        req.answer = answer
+        self._take(req)
+
+    def _take(self, req: _Request) -> None:
+        """Serve ``req`` now, or after the requests before it."""
+        if self.busy or self.pending:
+            self.pending.append(req)
+        else:
+            self._start(req)
+
+    def _start(self, req: _Request) -> None:
+        assert self.transport is not None
+        if self.transport.is_closing():
+            return  # nobody to answer: not served
+        if req.answer is not None:
+            self._finish(req.answer)
+            return
+        self.busy = True
+        self.transport.pause_reading()  # answers go out in order: one request at a time
+        if req.rest is not None:
+            self.loop.create_task(self._accept(req, req.rest))
+        else:
+            self.loop.create_task(self._serve(req))
+
     def _limit(self, req: _Request) -> int:
         hot = self.server.hot
         if hot is not None and req.method == b"POST" and self._path(req) == HotPaths.SEND_PATH:
@@ -342,6 +373,8 @@ class _Connection(asyncio.Protocol):
         self.busy = False
         if close or self.transport is None:
             self._close()
+        elif self.pending:
+            self._start(self.pending.popleft())
         else:
             self.transport.resume_reading()
 
@@ -362,13 +395,10 @@ class _Connection(asyncio.Protocol):
     # -- WebSocket --
     def _upgrade(self, rest: bytes) -> None:
         req, self.request = self.request, None
-        assert self.transport is not None
         if req is None or self.refused:
-            self._close()
-            return
-        self.busy = True
-        self.transport.pause_reading()
-        self.loop.create_task(self._accept(req, rest))
+            return  # refused: the refusal closes the connection
+        req.rest = rest
+        self._take(req)
 
     async def _accept(self, req: _Request, rest: bytes) -> None:
         """Authenticate the upgrade like the ASGI route does, answer 101 or the
