@@ -253,7 +253,12 @@ class _Connection(asyncio.Protocol):
             self.request = None
             return
         if self.parser.should_upgrade():
-            return  # data_received takes it (_upgrade)
+            if (req.header(b"upgrade") or "").lower() == "websocket":
+                return  # data_received takes it (_upgrade)
+            # Another protocol (h2c, as curl --http2 asks): ignored (RFC 9110, 7.8), the
+            # request served as HTTP/1.1. The parser stops at an upgrade: the connection
+            # ends with this answer.
+            req.close = True
         self.request = None
         self._take(req)
 
@@ -396,7 +401,7 @@ class _Connection(asyncio.Protocol):
     def _upgrade(self, rest: bytes) -> None:
         req, self.request = self.request, None
         if req is None or self.refused:
-            return  # refused: the refusal closes the connection
+            return  # served as plain HTTP (not a WebSocket upgrade), or refused: closes
         req.rest = rest
         self._take(req)
 
