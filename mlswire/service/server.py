@@ -55,6 +55,11 @@ PING_INTERVAL = 20.0  # seconds; a peer that has not answered the previous ping 
 MAX_CLIENT_FRAME = 1 << 20  # a client sends acks (tens of bytes): anything this big is wrong
 MAX_QUEUED_FRAMES = 1000  # frames read but not yet taken: reading pauses beyond this
 SHUTDOWN_GRACE = 5.0  # seconds for requests in progress when stopping
+# Seconds an HTTP connection may send nothing while no request of it is being served:
+# a peer gone without a word would hold it forever. A little longer than the SDK's
+# (httpx's) 5 s keep-alive expiry, so that the client drops an idle connection first
+# and never sends on one the server is closing.
+IDLE_TIMEOUT = 6.0
 _WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455, section 1.3
 _PUSH_PATH = re.compile(r"/v1/devices/([^/]+)/([^/]+)/push")
 
@@ -171,6 +176,8 @@ class _Connection(asyncio.Protocol):
         self.peer = ""
         self._writable = asyncio.Event()
         self._writable.set()
+        self._active = self.loop.time()  # the last read, or the last answer written
+        self._idle: asyncio.TimerHandle | None = None
 
     # -- asyncio.Protocol --
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -182,9 +189,12 @@ class _Connection(asyncio.Protocol):
         peer = self.transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else ""
         self.server.connections.add(self)
+        self._idle = self.loop.call_later(IDLE_TIMEOUT, self._check_idle)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.server.connections.discard(self)
+        if self._idle is not None:
+            self._idle.cancel()
         self._writable.set()  # a writer waiting for the buffer to drain: it fails now
         if self.ws is not None:
             self.ws.lost()
@@ -199,6 +209,7 @@ class _Connection(asyncio.Protocol):
         if self.ws is not None:
             self.ws.feed(data)
             return
+        self._active = self.loop.time()
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as e:
@@ -376,12 +387,27 @@ class _Connection(asyncio.Protocol):
         """Write a whole response; then close, or take the next request."""
         self._write(answer.encode(close, head_only))
         self.busy = False
+        self._active = self.loop.time()
         if close or self.transport is None:
             self._close()
         elif self.pending:
             self._start(self.pending.popleft())
         else:
             self.transport.resume_reading()
+
+    def _check_idle(self) -> None:
+        """Close the connection once it has been idle for IDLE_TIMEOUT (one timer per
+        connection, re-armed here rather than on every read). Serving a request (a
+        long-poll may take long) is not idle; a push WebSocket has its pings."""
+        self._idle = None
+        if self.ws is not None or self.transport is None or self.transport.is_closing():
+            return
+        quiet = self.loop.time() - self._active
+        if not self.busy and quiet >= IDLE_TIMEOUT:
+            self._close()
+            return
+        wait = IDLE_TIMEOUT if self.busy else IDLE_TIMEOUT - quiet
+        self._idle = self.loop.call_later(wait, self._check_idle)
 
     def _write(self, data: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():
