@@ -28,7 +28,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from mlswire.client import ServiceClient
-from mlswire.service.server import MAX_CLIENT_FRAME, SHUTDOWN_GRACE
+from mlswire.service.server import IDLE_TIMEOUT, MAX_CLIENT_FRAME, SHUTDOWN_GRACE
 from mlswire.service.signing import sign_request
 
 from . import _mls
@@ -280,6 +280,30 @@ def test_connection_close_is_honoured(server: Server) -> None:
         r = conn.response()
         assert r.status == 200 and r.headers["connection"] == "close"
         assert conn.closed()
+    alive(server)
+
+
+def test_an_idle_connection_is_closed_and_a_slow_request_is_not(server: Server) -> None:
+    """A peer gone without a word (no FIN: a failing network) must not hold its
+    connection forever; one that keeps sending, however slowly, is not idle."""
+    data = request("GET", "/healthz")
+    pieces = [data[i : i + 12] for i in range(0, len(data), 12)]
+    pause = 1.5 * IDLE_TIMEOUT / len(pieces)
+    assert pause < IDLE_TIMEOUT / 2
+    with Raw(server) as silent, Raw(server) as answered, Raw(server) as slow:
+        answered.send(request("GET", "/healthz"))
+        assert answered.response().status == 200
+        for i, piece in enumerate(pieces):
+            slow.send(piece)
+            time.sleep(pause)
+            if i == 0:  # well within the timeout: both still open
+                assert silent.nothing_yet(0) and answered.nothing_yet(0)
+        r = slow.response()
+        assert r.status == 200 and r.json()["ok"] is True
+        # Past the timeout: both closed by the server, without a word.
+        assert silent.closed() and answered.closed()
+        slow.send(request("GET", "/healthz"))  # the slow one was served and kept
+        assert slow.response().status == 200
     alive(server)
 
 
