@@ -431,17 +431,14 @@ def create_app(
                 return lambda: d.fetch_with_lost(dev, a, after, limit)
 
             with notifier.waiter(a) as waiter:
-                ev = waiter.event
                 # The first read is in the request's transaction (with its nonce).
                 msgs, lost = await call(request, read)
                 assert device is not None
                 while not msgs and (remaining := deadline - time.monotonic()) > 0:
                     # Woken at once by a send in this process or a notification of the
                     # store; otherwise the store is read again every poll_interval. (A
-                    # wake-up during a read leaves ev set: the next wait returns at once.)
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(ev.wait(), min(remaining, notifier.poll_interval))
-                    ev.clear()
+                    # wake-up during a read is kept: the next wait returns at once.)
+                    await waiter.wait(min(remaining, notifier.poll_interval))
                     msgs, lost = await run_in_threadpool(d.fetch_with_lost, device, a, after, limit)
             text = messages_text((entry_text(m) for m in msgs), lost_fields(lost))
             return Response(text, media_type="application/json")
