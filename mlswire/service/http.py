@@ -1,7 +1,8 @@
 """The HTTP API of the Authentication Service and the Delivery Service (ASGI, Starlette).
 
-``create_app(ds=..., ca=...)`` serves either or both; ``mlswire serve`` runs it under
-uvicorn. The OpenAPI document is at ``/openapi.json``; ``docs/SERVICE.md`` explains
+``create_app(ds=..., ca=...)`` serves either or both, on any ASGI server; ``mlswire
+serve`` runs it in its own server (:mod:`.server`), which takes sends and push
+connections off the ASGI stack (:class:`HotPaths`, the code both use). The OpenAPI document is at ``/openapi.json``; ``docs/SERVICE.md`` explains
 the model. In short:
 
 * authentication: every DS request and every AS request that needs authority is
@@ -130,7 +131,7 @@ def int_param(raw: str | None, name: str, default: int) -> int:
 
 async def _deny(ws: WebSocket, status: int, message: str) -> None:
     """Refuse a WebSocket upgrade with the HTTP status and error body of a refusal
-    (uvicorn's denial-response extension); a server without it closes instead."""
+    (the ASGI denial-response extension); a server without it closes instead."""
     try:
         await ws.send_denial_response(_error(status, message))
     except RuntimeError:
