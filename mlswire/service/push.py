@@ -63,18 +63,23 @@ class Waiter:
 
     def __init__(self, wants_entries: bool) -> None:
         self.woken = False
+        # Woken for entries that are only in the store (queued through another
+        # process): the next round must read it, whatever was handed over in memory.
+        self.must_read = False
         self._future: asyncio.Future[None] | None = None
         self.entries: list[tuple[int, str]] | None = [] if wants_entries else None
 
-    def wake(self) -> None:
+    def wake(self, must_read: bool = False) -> None:
         self.woken = True
+        self.must_read = self.must_read or must_read
         if self._future is not None and not self._future.done():
             self._future.set_result(None)
 
-    def clear(self) -> None:
+    def clear(self) -> bool:
         """Forget earlier wake-ups (before reading the queue: one during the read
-        is not lost)."""
-        self.woken = False
+        is not lost); whether one of them asked for a read of the store."""
+        must_read, self.woken, self.must_read = self.must_read, False, False
+        return must_read
 
     async def wait(self, timeout: float) -> bool:
         """Until woken or ``timeout`` seconds; whether it was woken (then cleared)."""
@@ -112,15 +117,16 @@ class Notifier:
         self.poll_interval = poll_interval
 
     def notify(self, addresses: Iterable[str] | None) -> None:
-        """Wake the waiters of ``addresses`` (None: every waiter)."""
+        """Wake the waiters of ``addresses`` (None: every waiter) for entries they
+        must read from the store."""
         if addresses is None:
             for waiters in self._waiters.values():
                 for w in waiters:
-                    w.wake()
+                    w.wake(must_read=True)
             return
         for a in addresses:
             for w in self._waiters.get(a, ()):
-                w.wake()
+                w.wake(must_read=True)
 
     def deliver(self, queued: Iterable[tuple[str, QueuedMessage]]) -> None:
         """Wake the waiters of each entry's device, handing it to push connections
@@ -243,7 +249,8 @@ class PushSession:
         with self.notifier.waiter(address, wants_entries=True) as w:
             read = True  # the store first: what was queued before the connection
             while True:
-                w.clear()  # before the read: a wake-up during it is not lost
+                # Cleared before the read: a wake-up during it is not lost.
+                read = w.clear() or read
                 remembered = None if read else self._from_memory(w)
                 if remembered is None:
                     read_msgs, lost = await run_in_threadpool(
