@@ -348,8 +348,8 @@ def _run_workers(
             break
         alive.discard(pid)
         code = os.waitstatus_to_exitcode(code)
-        # uvicorn re-raises the stop signal once it has shut down: a worker ending by
-        # the SIGTERM it was sent ended as asked.
+        # A worker ending by the SIGTERM it was sent ended as asked (uvicorn, with
+        # --http uvicorn, re-raises the stop signal once it has shut down).
         if code != 0 and not (stopping and code in (-signal.SIGTERM, -signal.SIGINT)):
             status = FAILED
         if not stopping:

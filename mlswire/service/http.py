@@ -1,7 +1,8 @@
 """The HTTP API of the Authentication Service and the Delivery Service (ASGI, Starlette).
 
-``create_app(ds=..., ca=...)`` serves either or both; ``mlswire serve`` runs it under
-uvicorn. The OpenAPI document is at ``/openapi.json``; ``docs/SERVICE.md`` explains
+``create_app(ds=..., ca=...)`` serves either or both, on any ASGI server; ``mlswire
+serve`` runs it in its own server (:mod:`.server`), which takes sends and push
+connections off the ASGI stack (:class:`HotPaths`, the code both use). The OpenAPI document is at ``/openapi.json``; ``docs/SERVICE.md`` explains
 the model. In short:
 
 * authentication: every DS request and every AS request that needs authority is
@@ -130,7 +131,7 @@ def int_param(raw: str | None, name: str, default: int) -> int:
 
 async def _deny(ws: WebSocket, status: int, message: str) -> None:
     """Refuse a WebSocket upgrade with the HTTP status and error body of a refusal
-    (uvicorn's denial-response extension); a server without it closes instead."""
+    (the ASGI denial-response extension); a server without it closes instead."""
     try:
         await ws.send_denial_response(_error(status, message))
     except RuntimeError:
@@ -431,17 +432,14 @@ def create_app(
                 return lambda: d.fetch_with_lost(dev, a, after, limit)
 
             with notifier.waiter(a) as waiter:
-                ev = waiter.event
                 # The first read is in the request's transaction (with its nonce).
                 msgs, lost = await call(request, read)
                 assert device is not None
                 while not msgs and (remaining := deadline - time.monotonic()) > 0:
                     # Woken at once by a send in this process or a notification of the
                     # store; otherwise the store is read again every poll_interval. (A
-                    # wake-up during a read leaves ev set: the next wait returns at once.)
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(ev.wait(), min(remaining, notifier.poll_interval))
-                    ev.clear()
+                    # wake-up during a read is kept: the next wait returns at once.)
+                    await waiter.wait(min(remaining, notifier.poll_interval))
                     msgs, lost = await run_in_threadpool(d.fetch_with_lost, device, a, after, limit)
             text = messages_text((entry_text(m) for m in msgs), lost_fields(lost))
             return Response(text, media_type="application/json")

@@ -55,14 +55,50 @@ def lost_fields(lost: int) -> dict[str, Any]:
 
 
 class Waiter:
-    """One long-poll or push connection waiting on a device's queue: ``event`` is
-    set when something may have arrived; a push connection (``wants_entries``) also
-    gets the entries this process queued, as ``(seq, JSON text)``, so it can push
-    them without a read."""
+    """One long-poll or push connection waiting on a device's queue, woken when
+    something may have arrived; a push connection (``wants_entries``) also gets the
+    entries this process queued, as ``(seq, JSON text)``, so it can push them without
+    a read. (A future and a timer per wait: asyncio.wait_for on an Event made a task
+    per wait, for each recipient of each send.)"""
 
     def __init__(self, wants_entries: bool) -> None:
-        self.event = asyncio.Event()
+        self.woken = False
+        # Woken for entries that are only in the store (queued through another
+        # process): the next round must read it, whatever was handed over in memory.
+        self.must_read = False
+        self._future: asyncio.Future[None] | None = None
         self.entries: list[tuple[int, str]] | None = [] if wants_entries else None
+
+    def wake(self, must_read: bool = False) -> None:
+        self.woken = True
+        self.must_read = self.must_read or must_read
+        if self._future is not None and not self._future.done():
+            self._future.set_result(None)
+
+    def clear(self) -> bool:
+        """Forget earlier wake-ups (before reading the queue: one during the read
+        is not lost); whether one of them asked for a read of the store."""
+        must_read, self.woken, self.must_read = self.must_read, False, False
+        return must_read
+
+    async def wait(self, timeout: float) -> bool:
+        """Until woken or ``timeout`` seconds; whether it was woken (then cleared)."""
+        if not self.woken:
+            loop = asyncio.get_running_loop()
+            future = self._future = loop.create_future()
+            timer = loop.call_later(timeout, _settle, future)
+            try:
+                await future
+            finally:
+                timer.cancel()
+                self._future = None
+        woken, self.woken = self.woken, False
+        return woken
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 class Notifier:
@@ -81,15 +117,16 @@ class Notifier:
         self.poll_interval = poll_interval
 
     def notify(self, addresses: Iterable[str] | None) -> None:
-        """Wake the waiters of ``addresses`` (None: every waiter)."""
+        """Wake the waiters of ``addresses`` (None: every waiter) for entries they
+        must read from the store."""
         if addresses is None:
             for waiters in self._waiters.values():
                 for w in waiters:
-                    w.event.set()
+                    w.wake(must_read=True)
             return
         for a in addresses:
             for w in self._waiters.get(a, ()):
-                w.event.set()
+                w.wake(must_read=True)
 
     def deliver(self, queued: Iterable[tuple[str, QueuedMessage]]) -> None:
         """Wake the waiters of each entry's device, handing it to push connections
@@ -102,7 +139,7 @@ class Notifier:
                     if tail is None:
                         tail = tails[id(entry.data)] = entry_tail(entry)
                     w.entries.append((entry.seq, entry_text(entry, tail)))
-                w.event.set()
+                w.wake()
 
     def notify_threadsafe(self, addresses: Iterable[str] | None) -> None:
         loop = self._loop
@@ -212,7 +249,8 @@ class PushSession:
         with self.notifier.waiter(address, wants_entries=True) as w:
             read = True  # the store first: what was queued before the connection
             while True:
-                w.event.clear()  # before the read: a wake-up during it is not lost
+                # Cleared before the read: a wake-up during it is not lost.
+                read = w.clear() or read
                 remembered = None if read else self._from_memory(w)
                 if remembered is None:
                     read_msgs, lost = await run_in_threadpool(
@@ -236,11 +274,7 @@ class PushSession:
                     continue
                 # Woken at once by a send in this process or a notification of the
                 # store; otherwise the queue is read again every poll_interval.
-                try:
-                    await asyncio.wait_for(w.event.wait(), self.notifier.poll_interval)
-                    read = False
-                except TimeoutError:
-                    read = True
+                read = not await w.wait(self.notifier.poll_interval)
 
     async def _read(self) -> None:
         while True:
