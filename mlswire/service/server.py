@@ -204,6 +204,10 @@ class _Connection(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self._writable.set()
+        if self.ws is not None:
+            self.ws.writable()
+        elif not self.busy:
+            self._next()  # the answers written have drained: the next request
 
     def data_received(self, data: bytes) -> None:
         if self.ws is not None:
@@ -390,9 +394,18 @@ class _Connection(asyncio.Protocol):
         self._active = self.loop.time()
         if close or self.transport is None:
             self._close()
-        elif self.pending:
-            self._start(self.pending.popleft())
         else:
+            self._next()
+
+    def _next(self) -> None:
+        """The next pending request, or reading again; not while the peer is not
+        reading its answers (a client pipelining requests without reading them would
+        pile answers up in memory): resume_writing comes back here."""
+        if not self._writable.is_set():
+            return
+        if self.pending:
+            self._start(self.pending.popleft())
+        elif self.transport is not None:
             self.transport.resume_reading()
 
     def _check_idle(self) -> None:
@@ -403,10 +416,11 @@ class _Connection(asyncio.Protocol):
         if self.ws is not None or self.transport is None or self.transport.is_closing():
             return
         quiet = self.loop.time() - self._active
-        if not self.busy and quiet >= IDLE_TIMEOUT:
+        waiting = self.busy or not self._writable.is_set()  # serving, or answers draining
+        if not waiting and quiet >= IDLE_TIMEOUT:
             self._close()
             return
-        wait = IDLE_TIMEOUT if self.busy else IDLE_TIMEOUT - quiet
+        wait = IDLE_TIMEOUT if waiting else IDLE_TIMEOUT - quiet
         self._idle = self.loop.call_later(wait, self._check_idle)
 
     def _write(self, data: bytes) -> None:
@@ -494,6 +508,7 @@ class _WebSocket:
         self._closed = False  # a close frame was sent (or the connection is gone)
         self._paused = False
         self._pong_due = False
+        self._pong_owed: bytes | None = None  # the pong of a ping read while not writable
         self._ping = conn.loop.call_later(PING_INTERVAL, self._keepalive)
 
     # -- reading --
@@ -549,7 +564,13 @@ class _WebSocket:
             elif opcode == 0x8:
                 self._peer_closed(payload)
             elif opcode == 0x9:
-                self.conn._write(_frame(0xA, payload))
+                # While the peer is not reading, only the latest ping gets its pong
+                # (RFC 6455, 5.5.3), when it reads again: pings sent without reading
+                # the pongs would pile pongs up in memory.
+                if self.conn._writable.is_set():
+                    self.conn._write(_frame(0xA, payload))
+                else:
+                    self._pong_owed = payload
             elif opcode == 0xA:
                 self._pong_due = False
             else:
@@ -602,6 +623,12 @@ class _WebSocket:
         return frame
 
     # -- writing --
+    def writable(self) -> None:
+        """The peer reads again: the pong it is owed."""
+        if self._pong_owed is not None and not self._closed:
+            self.conn._write(_frame(0xA, self._pong_owed))
+        self._pong_owed = None
+
     async def send_text(self, text: str) -> None:
         if self._closed:
             raise ConnectionError("push connection closed")
