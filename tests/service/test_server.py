@@ -269,6 +269,33 @@ def test_a_refusal_pipelined_behind_a_request_comes_after_its_answer(server: Ser
     alive(server)
 
 
+def rss(server: Server) -> int:
+    """The server process's resident memory, in bytes (Linux)."""
+    assert server.proc is not None
+    status = Path(f"/proc/{server.proc.pid}/status").read_text()
+    return int(status.split("VmRSS:")[1].split()[0]) * 1024
+
+
+FLOOD_GROWTH = 8 << 20  # bytes: far below what the floods below would pile up
+
+
+def test_a_client_pipelining_without_reading_does_not_pile_up_answers(server: Server) -> None:
+    """Answers wait for the peer to read (the server stops reading meanwhile): 1500
+    pipelined OpenAPI requests, never read, would otherwise take ~35 MB of answers."""
+    n = 1500
+    one = len(httpx.get(server.url + "/openapi.json").content)
+    assert n * one > 3 * FLOOD_GROWTH
+    before = rss(server)
+    with Raw(server) as conn:
+        conn.send(request("GET", "/openapi.json") * n)
+        time.sleep(1.0)
+        grown = rss(server) - before
+        assert grown < FLOOD_GROWTH, f"the server grew by {grown >> 20} MB"
+        answers = [conn.response() for _ in range(n)]  # all of them, once read
+    assert all(r.status == 200 and len(r.body) == one for r in answers)
+    alive(server)
+
+
 def test_connection_close_is_honoured(server: Server) -> None:
     with Raw(server) as conn:
         conn.send(request("GET", "/healthz", headers={"connection": "close"}))
@@ -638,6 +665,33 @@ def test_a_ping_gets_a_pong_with_its_payload(
         ws.send(frame(0xA, b"unasked"))  # an unsolicited pong is ignored (RFC 6455, 5.5.3)
         ws.still_open()
     assert queue(bob) == before
+    alive(server)
+
+
+def test_pings_sent_without_reading_do_not_pile_up_pongs(
+    server: Server, pair: tuple[ServiceClient, ServiceClient, bytes]
+) -> None:
+    """While the peer does not read, only its latest ping is owed a pong (RFC 6455,
+    5.5.3): 200,000 pings of 125 bytes, never read, would otherwise take ~25 MB."""
+    _, bob, _ = pair
+    n = 200_000
+    pings = [frame(0x9, b"%125d" % i) for i in range(n)]
+    assert sum(map(len, pings)) > 3 * FLOOD_GROWTH
+    before = rss(server)
+    with RawWS(server, bob) as ws:
+        ws.send(b"".join(pings))
+        time.sleep(1.0)
+        grown = rss(server) - before
+        assert grown < FLOOD_GROWTH, f"the server grew by {grown >> 20} MB"
+        pongs: list[bytes] = []
+        while not pongs or pongs[-1] != b"%125d" % (n - 1):
+            opcode, payload = ws.reply()
+            assert opcode == 0xA
+            pongs.append(payload)
+        # Each pong answers a ping, in order; the latest ping got one.
+        numbers = [int(p) for p in pongs]
+        assert numbers == sorted(set(numbers))
+        ws.still_open()
     alive(server)
 
 
