@@ -53,6 +53,10 @@ ASGIApp = Callable[
 
 PING_INTERVAL = 20.0  # seconds; a peer that has not answered the previous ping is dropped
 MAX_CLIENT_FRAME = 1 << 20  # a client sends acks (tens of bytes): anything this big is wrong
+# The largest request head (target and header fields) taken: a client's is well under
+# 2 KiB; without a bound, endless headers would fill the memory (httptools keeps a
+# header's pieces until it is complete).
+MAX_HEAD = 64 << 10
 MAX_QUEUED_FRAMES = 1000  # frames read but not yet taken: reading pauses beyond this
 SHUTDOWN_GRACE = 5.0  # seconds for requests in progress when stopping
 # Seconds an HTTP connection may send nothing while no request of it is being served:
@@ -125,7 +129,7 @@ def _frame(opcode: int, payload: bytes) -> bytes:
 class _Request:
     """One parsed request (httptools fills it through the connection's callbacks)."""
 
-    __slots__ = ("answer", "body", "close", "headers", "method", "raw_url", "rest", "size")
+    __slots__ = ("answer", "body", "close", "head", "headers", "method", "raw_url", "rest", "size")
 
     def __init__(self) -> None:
         self.raw_url = b""
@@ -133,6 +137,7 @@ class _Request:
         self.method = b""
         self.body: list[bytes] = []
         self.size = 0
+        self.head = 0  # bytes of target and headers read so far (an upper bound)
         self.close = False
         self.answer: _Answer | None = None  # refused before its body was read: this, then close
         self.rest: bytes | None = None  # a WebSocket upgrade: the bytes that came after it
@@ -214,6 +219,8 @@ class _Connection(asyncio.Protocol):
             self.ws.feed(data)
             return
         self._active = self.loop.time()
+        req = self.request
+        in_head = req is not None and not req.method and not self.refused
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as e:
@@ -222,6 +229,13 @@ class _Connection(asyncio.Protocol):
             if not self.refused:  # answered after the requests before it, then closed
                 self.refused = True
                 self._refuse(_Request(), _refused(400, f"malformed HTTP request: {e}"))
+        else:
+            # All of this read went to one head, begun before it and still unfinished:
+            # httptools keeps an unfinished header's bytes where no callback counts them.
+            still = req is not None and req is self.request and not req.method
+            if in_head and still and not self.refused:
+                assert req is not None
+                self._count_head(req, len(data))
 
     # -- httptools callbacks --
     def on_message_begin(self) -> None:
@@ -229,16 +243,32 @@ class _Connection(asyncio.Protocol):
         self.refused = False
 
     def on_url(self, url: bytes) -> None:
-        assert self.request is not None
-        self.request.raw_url += url
+        req = self.request
+        assert req is not None
+        if not self.refused and self._count_head(req, len(url)):
+            req.raw_url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        assert self.request is not None
-        self.request.headers.append((name.lower(), value))
+        req = self.request
+        assert req is not None
+        if not self.refused and self._count_head(req, len(name) + len(value) + 4):
+            req.headers.append((name.lower(), value))
+
+    def _count_head(self, req: _Request, n: int) -> bool:
+        """Count ``n`` more bytes of the request head; refuse it (431, then close)
+        once over MAX_HEAD."""
+        req.head += n
+        if req.head <= MAX_HEAD:
+            return True
+        message = f"request head (target and header fields) over {MAX_HEAD} bytes"
+        self._refuse(req, _refused(431, message))
+        return False
 
     def on_headers_complete(self) -> None:
         req = self.request
         assert req is not None
+        if self.refused:
+            return
         req.method = self.parser.get_method()
         req.close = not self.parser.should_keep_alive()
         try:
