@@ -28,7 +28,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from mlswire.client import ServiceClient
-from mlswire.service.server import IDLE_TIMEOUT, MAX_CLIENT_FRAME, SHUTDOWN_GRACE
+from mlswire.service.server import IDLE_TIMEOUT, MAX_CLIENT_FRAME, MAX_HEAD, SHUTDOWN_GRACE
 from mlswire.service.signing import sign_request
 
 from . import _mls
@@ -440,6 +440,37 @@ def test_a_chunked_body_growing_over_the_limit_gets_413(
             assert f"exceeds the limit of {limit} bytes" in str(r.json()["error"])
             assert conn.closed()
     assert queue(bob) == before
+    alive(server)
+
+
+HEADS = {
+    "one endless header": (b"GET /healthz HTTP/1.1\r\nx-big: ", b"a" * 8192),
+    "endless headers": (b"GET /healthz HTTP/1.1\r\n", b"x-h: 1\r\n" * 1024),
+    "endless target": (b"GET /healthz?", b"a" * 8192),
+}
+
+
+@pytest.mark.parametrize("start, more", HEADS.values(), ids=HEADS.keys())
+def test_a_request_head_over_the_limit_is_refused(
+    server: Server, start: bytes, more: bytes
+) -> None:
+    """Target and headers are bounded (MAX_HEAD) however they come: the server
+    answers and closes instead of keeping them all in memory."""
+    with Raw(server) as conn:
+        conn.send(start)
+        sent = len(start)
+        while conn.nothing_yet(0.01):
+            assert sent < 8 * MAX_HEAD, f"still reading after {sent} bytes of head"
+            conn.send(more)
+            sent += len(more)
+        r = conn.response()
+        assert r.status == 431, r
+        assert f"over {MAX_HEAD} bytes" in str(r.json()["error"])
+        assert conn.closed()
+    # Under the limit, whatever the reads: taken.
+    with Raw(server) as conn:
+        conn.send(request("GET", "/healthz", headers={"x-big": "a" * (MAX_HEAD // 2)}))
+        assert conn.response().status == 200
     alive(server)
 
 
