@@ -14,12 +14,15 @@ goes to the ASGI app unchanged through a small bridge: one ``http.request`` mess
 with the whole body, the response written once complete.
 
 HTTP/1.1 with keep-alive; requests on one connection are answered in order (reading
-pauses while one is served; requests pipelined in one read wait their turn). Bodies over the limit get 413 before they are read. The
-WebSocket (RFC 6455) side is what push needs: text and binary frames, fragments,
-ping/pong, close, masked client frames only, and a ping every ``PING_INTERVAL``
-seconds to drop peers that went away silently. SIGTERM or SIGINT stop it gracefully:
-no new connections, requests in progress answered, push connections closed with
-1001, then the app's shutdown (the store closed).
+pauses while one is served; requests pipelined in one read wait their turn, and none
+is taken while the client is not reading its answers). Bodies over the limit get 413
+before they are read, request heads over ``MAX_HEAD`` 431; a connection idle for
+``IDLE_TIMEOUT`` seconds is closed. The WebSocket (RFC 6455) side is what push
+needs: text and binary frames, fragments, ping/pong, close, masked client frames
+only, and a ping every ``PING_INTERVAL`` seconds to drop peers that went away
+silently. SIGTERM or SIGINT stop it gracefully: no new connections, requests in
+progress answered, push connections closed with 1001, then the app's shutdown (the
+store closed).
 """
 
 from __future__ import annotations
