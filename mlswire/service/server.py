@@ -678,10 +678,20 @@ class _WebSocket:
 
     # -- the connection's end --
     def _peer_closed(self, payload: bytes) -> None:
+        if payload:  # a code, then a UTF-8 reason (RFC 6455, 5.5.1 and 7.4)
+            code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 0
+            if not (1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999):
+                self._fail(1002, f"close code {code} is not one to send")
+                return
+            try:
+                payload[2:].decode("utf-8")
+            except UnicodeDecodeError:
+                self._fail(1007, "close reason is not UTF-8")
+                return
         if not self._closed:
             self._closed = True
-            code = payload[:2] if len(payload) >= 2 else struct.pack("!H", 1000)
-            self.conn._write(_frame(0x8, code))
+            echo = payload[:2] if len(payload) >= 2 else struct.pack("!H", 1000)
+            self.conn._write(_frame(0x8, echo))
         self._stop()
         self.conn._close()
 
