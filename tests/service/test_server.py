@@ -797,6 +797,14 @@ ENDINGS: dict[str, tuple[Callable[[int], bytes], int]] = {
     "invalid UTF-8": (lambda seq: frame(0x1, _ack_all(seq)[:-1] + b"\xff}"), 1007),
     "close": (lambda seq: frame(0x8, struct.pack("!H", 1000) + b"bye"), 1000),
     "close with another code": (lambda seq: frame(0x8, struct.pack("!H", 4000)), 4000),
+    "close without a code": (lambda seq: frame(0x8), 1000),
+    "close of one byte": (lambda seq: frame(0x8, b"\x03"), 1002),
+    "close with code 1005 (never sent)": (lambda seq: frame(0x8, struct.pack("!H", 1005)), 1002),
+    "close with code 999": (lambda seq: frame(0x8, struct.pack("!H", 999)), 1002),
+    "close with a reason not UTF-8": (
+        lambda seq: frame(0x8, struct.pack("!H", 1000) + b"\xff"),
+        1007,
+    ),
 }
 
 
