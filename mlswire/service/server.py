@@ -14,12 +14,15 @@ goes to the ASGI app unchanged through a small bridge: one ``http.request`` mess
 with the whole body, the response written once complete.
 
 HTTP/1.1 with keep-alive; requests on one connection are answered in order (reading
-pauses while one is served). Bodies over the limit get 413 before they are read. The
-WebSocket (RFC 6455) side is what push needs: text and binary frames, fragments,
-ping/pong, close, masked client frames only, and a ping every ``PING_INTERVAL``
-seconds to drop peers that went away silently. SIGTERM or SIGINT stop it gracefully:
-no new connections, requests in progress answered, push connections closed with
-1001, then the app's shutdown (the store closed).
+pauses while one is served; requests pipelined in one read wait their turn, and none
+is taken while the client is not reading its answers). Bodies over the limit get 413
+before they are read, request heads over ``MAX_HEAD`` 431; a connection idle for
+``IDLE_TIMEOUT`` seconds is closed. The WebSocket (RFC 6455) side is what push
+needs: text and binary frames, fragments, ping/pong, close, masked client frames
+only, and a ping every ``PING_INTERVAL`` seconds to drop peers that went away
+silently. SIGTERM or SIGINT stop it gracefully: no new connections, requests in
+progress answered, push connections closed with 1001, then the app's shutdown (the
+store closed).
 """
 
 from __future__ import annotations
@@ -53,8 +56,17 @@ ASGIApp = Callable[
 
 PING_INTERVAL = 20.0  # seconds; a peer that has not answered the previous ping is dropped
 MAX_CLIENT_FRAME = 1 << 20  # a client sends acks (tens of bytes): anything this big is wrong
+# The largest request head (target and header fields) taken: a client's is well under
+# 2 KiB; without a bound, endless headers would fill the memory (httptools keeps a
+# header's pieces until it is complete).
+MAX_HEAD = 64 << 10
 MAX_QUEUED_FRAMES = 1000  # frames read but not yet taken: reading pauses beyond this
 SHUTDOWN_GRACE = 5.0  # seconds for requests in progress when stopping
+# Seconds an HTTP connection may send nothing while no request of it is being served:
+# a peer gone without a word would hold it forever. A little longer than the SDK's
+# (httpx's) 5 s keep-alive expiry, so that the client drops an idle connection first
+# and never sends on one the server is closing.
+IDLE_TIMEOUT = 6.0
 _WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455, section 1.3
 _PUSH_PATH = re.compile(r"/v1/devices/([^/]+)/([^/]+)/push")
 
@@ -120,7 +132,7 @@ def _frame(opcode: int, payload: bytes) -> bytes:
 class _Request:
     """One parsed request (httptools fills it through the connection's callbacks)."""
 
-    __slots__ = ("body", "close", "headers", "method", "raw_url", "size")
+    __slots__ = ("answer", "body", "close", "head", "headers", "method", "raw_url", "rest", "size")
 
     def __init__(self) -> None:
         self.raw_url = b""
@@ -128,7 +140,10 @@ class _Request:
         self.method = b""
         self.body: list[bytes] = []
         self.size = 0
+        self.head = 0  # bytes of target and headers read so far (an upper bound)
         self.close = False
+        self.answer: _Answer | None = None  # refused before its body was read: this, then close
+        self.rest: bytes | None = None  # a WebSocket upgrade: the bytes that came after it
 
     def header(self, name: bytes) -> str | None:
         for k, v in self.headers:
@@ -160,12 +175,17 @@ class _Connection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpRequestParser(self)
         self.request: _Request | None = None
-        self.refused = False  # a request was answered before its body was read
+        self.refused = False  # the request being parsed was refused (its body is ignored)
         self.busy = False  # a request is being served
+        # Requests parsed while another is served (pipelined in one read): served
+        # after it, in order, as the answers must go out in order.
+        self.pending: deque[_Request] = deque()
         self.ws: _WebSocket | None = None
         self.peer = ""
         self._writable = asyncio.Event()
         self._writable.set()
+        self._active = self.loop.time()  # the last read, or the last answer written
+        self._idle: asyncio.TimerHandle | None = None
 
     # -- asyncio.Protocol --
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -177,9 +197,12 @@ class _Connection(asyncio.Protocol):
         peer = self.transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else ""
         self.server.connections.add(self)
+        self._idle = self.loop.call_later(IDLE_TIMEOUT, self._check_idle)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.server.connections.discard(self)
+        if self._idle is not None:
+            self._idle.cancel()
         self._writable.set()  # a writer waiting for the buffer to drain: it fails now
         if self.ws is not None:
             self.ws.lost()
@@ -189,19 +212,33 @@ class _Connection(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self._writable.set()
+        if self.ws is not None:
+            self.ws.writable()
+        elif not self.busy:
+            self._next()  # the answers written have drained: the next request
 
     def data_received(self, data: bytes) -> None:
         if self.ws is not None:
             self.ws.feed(data)
             return
+        self._active = self.loop.time()
+        req = self.request
+        in_head = req is not None and not req.method and not self.refused
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as e:
             self._upgrade(data[e.args[0] :])
         except httptools.HttpParserError as e:
-            if not self.refused and not self.busy:
-                self._finish(_refused(400, f"malformed HTTP request: {e}"))
-            self._close()
+            if not self.refused:  # answered after the requests before it, then closed
+                self.refused = True
+                self._refuse(_Request(), _refused(400, f"malformed HTTP request: {e}"))
+        else:
+            # All of this read went to one head, begun before it and still unfinished:
+            # httptools keeps an unfinished header's bytes where no callback counts them.
+            still = req is not None and req is self.request and not req.method
+            if in_head and still and not self.refused:
+                assert req is not None
+                self._count_head(req, len(data))
 
     # -- httptools callbacks --
     def on_message_begin(self) -> None:
@@ -209,25 +246,42 @@ class _Connection(asyncio.Protocol):
         self.refused = False
 
     def on_url(self, url: bytes) -> None:
-        assert self.request is not None
-        self.request.raw_url += url
+        req = self.request
+        assert req is not None
+        if not self.refused and self._count_head(req, len(url)):
+            req.raw_url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        assert self.request is not None
-        self.request.headers.append((name.lower(), value))
+        req = self.request
+        assert req is not None
+        if not self.refused and self._count_head(req, len(name) + len(value) + 4):
+            req.headers.append((name.lower(), value))
+
+    def _count_head(self, req: _Request, n: int) -> bool:
+        """Count ``n`` more bytes of the request head; refuse it (431, then close)
+        once over MAX_HEAD."""
+        req.head += n
+        if req.head <= MAX_HEAD:
+            return True
+        message = f"request head (target and header fields) over {MAX_HEAD} bytes"
+        self._refuse(req, _refused(431, message))
+        return False
 
     def on_headers_complete(self) -> None:
         req = self.request
         assert req is not None
+        if self.refused:
+            return
         req.method = self.parser.get_method()
         req.close = not self.parser.should_keep_alive()
         try:
             check_length(req.header(b"content-length"), self._limit(req))
         except DSError as e:
-            self.refused = True
-            self._finish(_refused(e.status, e.message))
+            self._refuse(req, _refused(e.status, e.message))
             return
-        if req.header(b"expect") == "100-continue":
+        if req.header(b"expect") == "100-continue" and not (self.busy or self.pending):
+            # (Behind an unanswered request it would come before that answer: the
+            # client sends the body after its own wait instead, RFC 9110, 10.1.1.)
             self._write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def on_body(self, body: bytes) -> None:
@@ -237,23 +291,53 @@ class _Connection(asyncio.Protocol):
         req.size += len(body)
         limit = self._limit(req)
         if req.size > limit:
-            self.refused = True
-            self._finish(_refused(413, too_large(limit).message))
+            self._refuse(req, _refused(413, too_large(limit).message))
             return
         req.body.append(body)
 
     def on_message_complete(self) -> None:
-        if self.parser.should_upgrade():
-            return  # data_received takes it (_upgrade)
-        req, self.request = self.request, None
+        req = self.request
         if req is None or self.refused:
+            self.request = None
             return
-        self.busy = True
-        assert self.transport is not None
-        self.transport.pause_reading()  # answers go out in order: one request at a time
-        self.loop.create_task(self._serve(req))
+        if self.parser.should_upgrade():
+            if (req.header(b"upgrade") or "").lower() == "websocket":
+                return  # data_received takes it (_upgrade)
+            # Another protocol (h2c, as curl --http2 asks): ignored (RFC 9110, 7.8), the
+            # request served as HTTP/1.1. The parser stops at an upgrade: the connection
+            # ends with this answer.
+            req.close = True
+        self.request = None
+        self._take(req)
 
     # -- serving --
+    def _refuse(self, req: _Request, answer: _Answer) -> None:
+        """Answer ``req`` with ``answer`` without reading its body, then close."""
+        self.refused = True
+        req.answer = answer
+        self._take(req)
+
+    def _take(self, req: _Request) -> None:
+        """Serve ``req`` now, or after the requests before it."""
+        if self.busy or self.pending:
+            self.pending.append(req)
+        else:
+            self._start(req)
+
+    def _start(self, req: _Request) -> None:
+        assert self.transport is not None
+        if self.transport.is_closing():
+            return  # nobody to answer: not served
+        if req.answer is not None:
+            self._finish(req.answer)
+            return
+        self.busy = True
+        self.transport.pause_reading()  # answers go out in order: one request at a time
+        if req.rest is not None:
+            self.loop.create_task(self._accept(req, req.rest))
+        else:
+            self.loop.create_task(self._serve(req))
+
     def _limit(self, req: _Request) -> int:
         hot = self.server.hot
         if hot is not None and req.method == b"POST" and self._path(req) == HotPaths.SEND_PATH:
@@ -340,10 +424,37 @@ class _Connection(asyncio.Protocol):
         """Write a whole response; then close, or take the next request."""
         self._write(answer.encode(close, head_only))
         self.busy = False
+        self._active = self.loop.time()
         if close or self.transport is None:
             self._close()
         else:
+            self._next()
+
+    def _next(self) -> None:
+        """The next pending request, or reading again; not while the peer is not
+        reading its answers (a client pipelining requests without reading them would
+        pile answers up in memory): resume_writing comes back here."""
+        if not self._writable.is_set():
+            return
+        if self.pending:
+            self._start(self.pending.popleft())
+        elif self.transport is not None:
             self.transport.resume_reading()
+
+    def _check_idle(self) -> None:
+        """Close the connection once it has been idle for IDLE_TIMEOUT (one timer per
+        connection, re-armed here rather than on every read). Serving a request (a
+        long-poll may take long) is not idle; a push WebSocket has its pings."""
+        self._idle = None
+        if self.ws is not None or self.transport is None or self.transport.is_closing():
+            return
+        quiet = self.loop.time() - self._active
+        waiting = self.busy or not self._writable.is_set()  # serving, or answers draining
+        if not waiting and quiet >= IDLE_TIMEOUT:
+            self._close()
+            return
+        wait = IDLE_TIMEOUT if waiting else IDLE_TIMEOUT - quiet
+        self._idle = self.loop.call_later(wait, self._check_idle)
 
     def _write(self, data: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():
@@ -362,13 +473,10 @@ class _Connection(asyncio.Protocol):
     # -- WebSocket --
     def _upgrade(self, rest: bytes) -> None:
         req, self.request = self.request, None
-        assert self.transport is not None
         if req is None or self.refused:
-            self._close()
-            return
-        self.busy = True
-        self.transport.pause_reading()
-        self.loop.create_task(self._accept(req, rest))
+            return  # served as plain HTTP (not a WebSocket upgrade), or refused: closes
+        req.rest = rest
+        self._take(req)
 
     async def _accept(self, req: _Request, rest: bytes) -> None:
         """Authenticate the upgrade like the ASGI route does, answer 101 or the
@@ -433,6 +541,7 @@ class _WebSocket:
         self._closed = False  # a close frame was sent (or the connection is gone)
         self._paused = False
         self._pong_due = False
+        self._pong_owed: bytes | None = None  # the pong of a ping read while not writable
         self._ping = conn.loop.call_later(PING_INTERVAL, self._keepalive)
 
     # -- reading --
@@ -488,7 +597,13 @@ class _WebSocket:
             elif opcode == 0x8:
                 self._peer_closed(payload)
             elif opcode == 0x9:
-                self.conn._write(_frame(0xA, payload))
+                # While the peer is not reading, only the latest ping gets its pong
+                # (RFC 6455, 5.5.3), when it reads again: pings sent without reading
+                # the pongs would pile pongs up in memory.
+                if self.conn._writable.is_set():
+                    self.conn._write(_frame(0xA, payload))
+                else:
+                    self._pong_owed = payload
             elif opcode == 0xA:
                 self._pong_due = False
             else:
@@ -541,6 +656,12 @@ class _WebSocket:
         return frame
 
     # -- writing --
+    def writable(self) -> None:
+        """The peer reads again: the pong it is owed."""
+        if self._pong_owed is not None and not self._closed:
+            self.conn._write(_frame(0xA, self._pong_owed))
+        self._pong_owed = None
+
     async def send_text(self, text: str) -> None:
         if self._closed:
             raise ConnectionError("push connection closed")
@@ -557,10 +678,20 @@ class _WebSocket:
 
     # -- the connection's end --
     def _peer_closed(self, payload: bytes) -> None:
+        if payload:  # a code, then a UTF-8 reason (RFC 6455, 5.5.1 and 7.4)
+            code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 0
+            if not (1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999):
+                self._fail(1002, f"close code {code} is not one to send")
+                return
+            try:
+                payload[2:].decode("utf-8")
+            except UnicodeDecodeError:
+                self._fail(1007, "close reason is not UTF-8")
+                return
         if not self._closed:
             self._closed = True
-            code = payload[:2] if len(payload) >= 2 else struct.pack("!H", 1000)
-            self.conn._write(_frame(0x8, code))
+            echo = payload[:2] if len(payload) >= 2 else struct.pack("!H", 1000)
+            self.conn._write(_frame(0x8, echo))
         self._stop()
         self.conn._close()
 
