@@ -415,7 +415,7 @@ def test_serve_and_client_without_the_service_extra(
 
     monkeypatch.setitem(sys.modules, "starlette", None)  # import starlette now fails
     monkeypatch.setitem(sys.modules, "httpx", None)
-    assert cli.main(["serve", "--data-dir", str(tmp_path)]) == UNAVAILABLE
+    assert cli.main(["serve", "--data-dir", str(tmp_path), "--port", "0"]) == UNAVAILABLE
     assert cli.main(["client", "--state", str(tmp_path), "groups"]) == UNAVAILABLE
     lines = capsys.readouterr().err.splitlines()
     assert lines == [

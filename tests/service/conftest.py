@@ -52,7 +52,8 @@ def fresh_pg_schema(url: str) -> str:
 
 
 class Server:
-    """One `mlswire serve` process (a real uvicorn on 127.0.0.1)."""
+    """One `mlswire serve` process (its own HTTP server, or uvicorn with --http uvicorn) on
+    127.0.0.1."""
 
     def __init__(self, db: str, workdir: Path, *args: str, port: int | None = None) -> None:
         self.db = db
