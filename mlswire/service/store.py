@@ -190,6 +190,7 @@ class Store(Protocol):
         self, address: str, after: int, limit: int, expire_before: float | None = None
     ) -> tuple[list[QueuedMessage], int]: ...
     def ack(self, address: str, up_to: int) -> int: ...
+    def ack_many(self, acks: Sequence[tuple[str, int]]) -> list[int]: ...
     def expire(self, before: float, address: str | None = None) -> int: ...
     def lost(self, address: str) -> int: ...
     def listen(
@@ -1000,17 +1001,25 @@ class SqlStore(ABC):
     def ack(self, address: str, up_to: int) -> int:
         """Delete every queued message of ``address`` with seq <= ``up_to``; an ack
         also acknowledges the report of expired messages (``lost`` back to 0)."""
+        return self.ack_many([(address, up_to)])[0]
 
-        def tx(cur: Any) -> int:
-            deleted = int(
-                self._x(
+    def ack_many(self, acks: Sequence[tuple[str, int]]) -> list[int]:
+        """:meth:`ack` for each ``(address, up_to)``, in order, in one transaction
+        (the acks of many push connections at once); the numbers deleted."""
+
+        def tx(cur: Any) -> list[int]:
+            deleted = []
+            for address, up_to in acks:
+                n = self._x(
                     cur, "DELETE FROM ds_queue WHERE address = ? AND seq <= ?", (address, up_to)
                 ).rowcount
-            )
-            self._x(cur, "UPDATE ds_devices SET lost = 0 WHERE address = ?", (address,))
+                deleted.append(int(n))
+                self._x(
+                    cur, "UPDATE ds_devices SET lost = 0 WHERE address = ? AND lost <> 0", (address,)
+                )
             return deleted
 
-        result: int = self._run(tx)
+        result: list[int] = self._run(tx)
         return result
 
     def _expire(self, cur: Any, before: float, address: str | None) -> int:
