@@ -148,21 +148,16 @@ LEFT JOIN LATERAL (SELECT * FROM ds_queue WHERE address = %s AND seq > %s
                    ORDER BY seq LIMIT %s) q ON true
 ORDER BY q.seq
 """
-# A batch of acks in one statement: ack i deletes its device's entries above the
-# highest earlier ack of that device in the batch, up to its own (as one after the
-# other would); expired-entry reports are reset, device rows locked in address order.
+# A batch of acks in one statement: the entries deleted (ack_many attributes them to
+# the acks in order); expired-entry reports reset, device rows locked in address order.
 _ACK_MANY = """
-WITH a AS (SELECT * FROM unnest(%s::text[], %s::bigint[]) WITH ORDINALITY AS a(address, up_to, i)),
+WITH a AS (SELECT * FROM unnest(%s::text[], %s::bigint[]) AS a(address, up_to)),
 gone AS (DELETE FROM ds_queue q USING a WHERE q.address = a.address AND q.seq <= a.up_to
          RETURNING q.address, q.seq),
 reset AS (UPDATE ds_devices d SET lost = 0 WHERE d.address IN (
-              SELECT l.address FROM ds_devices l
-              WHERE l.address IN (SELECT address FROM a) AND l.lost <> 0
-              ORDER BY l.address FOR UPDATE))
-SELECT (SELECT count(*) FROM gone g WHERE g.address = a.address AND g.seq <= a.up_to
-        AND g.seq > coalesce((SELECT max(p.up_to) FROM a p
-                              WHERE p.address = a.address AND p.i < a.i), -1))
-FROM a ORDER BY a.i
+              SELECT l.address FROM ds_devices l JOIN a ON l.address = a.address
+              WHERE l.lost <> 0 ORDER BY l.address FOR UPDATE OF l))
+SELECT address, seq FROM gone
 """
 
 
@@ -339,7 +334,18 @@ class PostgresStore(SqlStore):
         addresses = [a for a, _ in acks]
         ups = [u for _, u in acks]
         rows = self._statement(lambda cur: cur.execute(_ACK_MANY, (addresses, ups)).fetchall())
-        return [int(r[0]) for r in rows]
+        gone: dict[str, list[int]] = {}
+        for address, seq in rows:
+            gone.setdefault(address, []).append(int(seq))
+        # As one ack after the other: each takes its device's entries above the highest
+        # earlier ack of that device, up to its own.
+        done: dict[str, int] = {}
+        deleted = []
+        for address, up_to in acks:
+            floor = done.get(address, -1)
+            deleted.append(sum(1 for s in gone.get(address, ()) if floor < s <= up_to))
+            done[address] = max(floor, up_to)
+        return deleted
 
     def _retryable(self, exc: BaseException) -> bool:
         return isinstance(exc, pg_errors.DeadlockDetected | pg_errors.SerializationFailure)

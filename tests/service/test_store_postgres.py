@@ -267,6 +267,11 @@ def test_ack_many_is_one_statement_and_acks_in_order(store: CountingStore, url: 
     reference = store.atomic(lambda: store.ack_many([(MEMBERS[4], 3), (MEMBERS[4], 9)]))
     assert reference == [3, 6]
     assert store.ack_many([]) == []
+    # An ack also acknowledges the report of expired entries (lost back to 0).
+    store.expire(time.time() + 1, MEMBERS[5])
+    assert store.lost(MEMBERS[5]) == 9
+    assert store.ack_many([(MEMBERS[1], 0), (MEMBERS[5], 0)]) == [0, 0]
+    assert (store.lost(MEMBERS[5]), store.lost(MEMBERS[1])) == (0, 0)
 
 
 def test_notify_reaches_another_process(store: CountingStore, url: str) -> None:
