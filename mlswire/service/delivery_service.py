@@ -28,11 +28,11 @@ policy (revocation, expiry) on each request.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
+import json
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -301,7 +301,7 @@ class DeliveryService:
         if future is None:
             return await offload(lambda: self.serve(req, operation))
         try:
-            return await asyncio.wrap_future(future)
+            return await future
         except _StaleKey:
             return await offload(lambda: self.serve(req, operation))
         except (DSError, ValidationError) as refused:
@@ -310,7 +310,7 @@ class DeliveryService:
             spent = self.store.submit_atomic(lambda: self._spend(req))
             if spent is not None:
                 with contextlib.suppress(_StaleKey, Unauthorized):
-                    await asyncio.wrap_future(spent)
+                    await spent
             raise
 
     def authenticate(self, method: str, target: str, body: bytes, header: str | None) -> Device:
@@ -632,24 +632,48 @@ class DeliveryService:
         return self.store.lost(device.address)
 
     def ack(self, device: Device, address: str, up_to: Any) -> int:
+        return self.store.ack(address, self.check_ack(device, address, up_to))
+
+    def check_ack(self, device: Device, address: str, up_to: Any) -> int:
+        """The seq an ack of ``device`` for ``address``'s queue names, or the refusal."""
         self.require_own(device, address, "acknowledge the queue")
         # JSON true is no seq, though bool is an int in Python.
         if not isinstance(up_to, int) or isinstance(up_to, bool) or up_to < 0:
             raise BadRequest("up_to: a non-negative integer (a seq from the queue)")
-        return self.store.ack(address, up_to)
+        return up_to
 
 
-def queued_json(m: QueuedMessage) -> dict[str, Any]:
-    return {
-        "seq": m.seq,
-        "kind": m.kind,
-        "group_id": b64(m.group_id),
-        "sender": m.sender,
-        "epoch": m.epoch,
-        "content_type": m.content_type,
-        "data": b64(m.data),
-        "received_at": m.received_at,
-    }
+def entry_tail(m: QueuedMessage) -> str:
+    """A queue entry's JSON object without its opening brace and seq: the part the
+    copies of one send share (they differ only in their recipient's seq), so a
+    fan-out encodes it, and base64s the message, once."""
+    return json.dumps(
+        {
+            "kind": m.kind,
+            "group_id": b64(m.group_id),
+            "sender": m.sender,
+            "epoch": m.epoch,
+            "content_type": m.content_type,
+            "data": b64(m.data),
+            "received_at": m.received_at,
+        },
+        separators=(",", ":"),
+    )[1:]
+
+
+def entry_text(m: QueuedMessage, tail: str | None = None) -> str:
+    """A queue entry as the compact JSON object of the API (queue answers and push
+    frames): ``{"seq": ..., "kind": ..., "group_id": ..., "sender": ..., "epoch":
+    ..., "content_type": ..., "data": ..., "received_at": ...}``."""
+    return f'{{"seq":{m.seq},{entry_tail(m) if tail is None else tail}'
+
+
+def messages_text(entries: Iterable[str], extra: dict[str, Any] | None = None) -> str:
+    """``{"messages": [...], **extra}`` from entries already encoded (:func:`entry_text`)."""
+    head = '{"messages":[' + ",".join(entries) + "]"
+    if not extra:
+        return head + "}"
+    return head + "," + json.dumps(extra, separators=(",", ":"))[1:]
 
 
 __all__ = [
@@ -657,6 +681,8 @@ __all__ = [
     "DeliveryService",
     "MessageHeader",
     "decode_message",
-    "queued_json",
+    "entry_tail",
+    "entry_text",
+    "messages_text",
     "read_header",
 ]

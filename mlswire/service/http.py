@@ -50,8 +50,8 @@ from .contract import (  # REGISTER_LABEL, registration_content: re-exported, we
     registration_content,
     unb64,
 )
-from .delivery_service import DeliveryService, queued_json
-from .push import Notifier, PushSession, lost_fields
+from .delivery_service import DeliveryService, entry_text, messages_text
+from .push import AckBatch, Notifier, PushSession, lost_fields
 from .store import Device, SendResult
 
 DEFAULT_MAX_BODY = 1 << 20  # 1 MiB: a Welcome for a few thousand members fits
@@ -175,6 +175,7 @@ def create_app(
 
     if ds is not None:
         d = ds
+        acks = AckBatch(d)
 
         async def call(
             request: Request,
@@ -355,9 +356,8 @@ def create_app(
                     msgs, lost = await run_in_threadpool(
                         d.fetch_with_lost, device, a, after, limit
                     )
-            out: dict[str, Any] = {"messages": [queued_json(m) for m in msgs]}
-            out.update(lost_fields(lost))
-            return JSONResponse(out)
+            text = messages_text((entry_text(m) for m in msgs), lost_fields(lost))
+            return Response(text, media_type="application/json")
 
         async def push(ws: WebSocket) -> None:
             """The queue pushed over a WebSocket (:mod:`.push`). The upgrade request
@@ -377,7 +377,7 @@ def create_app(
                 await _deny(ws, 400, str(e))
                 return
             await ws.accept()
-            await PushSession(ws, d, device, after, notifier).run()
+            await PushSession(ws, d, device, after, notifier, acks).run()
 
         @_guard
         async def ack(request: Request) -> Response:

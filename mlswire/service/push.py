@@ -4,7 +4,7 @@
 request is authenticated exactly like ``GET .../queue`` (:mod:`.http` refuses with the
 queue's 401/403 before accepting). Then, as text frames of JSON:
 
-* server -> client: ``{"messages": [...]}``, the queue's entries (``queued_json``) in
+* server -> client: ``{"messages": [...]}``, the queue's entries (``entry_text``) in
   seq order, each seq sent once per connection, starting after N, sent as soon as they
   are committed; with ``"lost"`` and ``"warning"`` when messages expired unread (as in
   the queue's answer), in the first frame after the count changes;
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import json
 from collections.abc import Iterable, Iterator
@@ -35,7 +36,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..errors import ValidationError
 from .contract import BadRequest, DSError, error_body
-from .delivery_service import MAX_FETCH, DeliveryService, queued_json
+from .delivery_service import MAX_FETCH, DeliveryService, entry_tail, entry_text, messages_text
 from .store import Device, QueuedMessage
 
 
@@ -56,11 +57,12 @@ def lost_fields(lost: int) -> dict[str, Any]:
 class Waiter:
     """One long-poll or push connection waiting on a device's queue: ``event`` is
     set when something may have arrived; a push connection (``wants_entries``) also
-    gets the entries this process queued, so it can push them without a read."""
+    gets the entries this process queued, as ``(seq, JSON text)``, so it can push
+    them without a read."""
 
     def __init__(self, wants_entries: bool) -> None:
         self.event = asyncio.Event()
-        self.entries: list[QueuedMessage] | None = [] if wants_entries else None
+        self.entries: list[tuple[int, str]] | None = [] if wants_entries else None
 
 
 class Notifier:
@@ -90,11 +92,16 @@ class Notifier:
                 w.event.set()
 
     def deliver(self, queued: Iterable[tuple[str, QueuedMessage]]) -> None:
-        """Wake the waiters of each entry's device, handing it to push connections."""
+        """Wake the waiters of each entry's device, handing it to push connections
+        (encoded once per send: the copies share all but their seq)."""
+        tails: dict[int, str] = {}
         for a, entry in queued:
             for w in self._waiters.get(a, ()):
                 if w.entries is not None:
-                    w.entries.append(entry)
+                    tail = tails.get(id(entry.data))
+                    if tail is None:
+                        tail = tails[id(entry.data)] = entry_tail(entry)
+                    w.entries.append((entry.seq, entry_text(entry, tail)))
                 w.event.set()
 
     def notify_threadsafe(self, addresses: Iterable[str] | None) -> None:
@@ -135,18 +142,23 @@ class PushSession:
         device: Device,
         after: int,
         notifier: Notifier,
+        acks: AckBatch,
     ) -> None:
         self.ws = ws
         self.ds = ds
         self.device = device
         self.cursor = after
         self.notifier = notifier
+        self.acks = acks
         self._send_lock = asyncio.Lock()
 
-    async def _send(self, frame: dict[str, Any]) -> None:
+    async def _send_text(self, text: str) -> None:
         # The pusher and the ack reader both send: one frame at a time.
         async with self._send_lock:
-            await self.ws.send_text(_dumps(frame))
+            await self.ws.send_text(text)
+
+    async def _send(self, frame: dict[str, Any]) -> None:
+        await self._send_text(_dumps(frame))
 
     async def run(self) -> None:
         tasks = [
@@ -169,17 +181,17 @@ class PushSession:
                     await self.ws.close(code=1011, reason="delivery service error")
                 return
 
-    def _from_memory(self, w: Waiter) -> list[QueuedMessage] | None:
+    def _from_memory(self, w: Waiter) -> list[tuple[int, str]] | None:
         """The entries handed over by sends in this process, if they continue the
         stream exactly (seq cursor+1, +2, ...); None: read the store instead (a gap:
         a send through another process, or wake-ups out of commit order)."""
         assert w.entries is not None
-        got = sorted((e for e in w.entries if e.seq > self.cursor), key=lambda e: e.seq)
+        got = sorted(e for e in w.entries if e[0] > self.cursor)
         w.entries.clear()
-        if not got or got[0].seq != self.cursor + 1:
+        if not got or got[0][0] != self.cursor + 1:
             return None
         for prev, nxt in itertools.pairwise(got):
-            if nxt.seq != prev.seq + 1:
+            if nxt[0] != prev[0] + 1:
                 return None
         return got
 
@@ -192,24 +204,22 @@ class PushSession:
                 w.event.clear()  # before the read: a wake-up during it is not lost
                 remembered = None if read else self._from_memory(w)
                 if remembered is None:
-                    msgs, lost = await run_in_threadpool(
+                    read_msgs, lost = await run_in_threadpool(
                         self.ds.fetch_with_lost, self.device, address, self.cursor, MAX_FETCH
                     )
                     if w.entries:
                         w.entries.clear()  # the read saw them (or later reads will)
+                    msgs = [(m.seq, entry_text(m)) for m in read_msgs]
                 else:
                     msgs, lost = remembered, told_lost
-                frame: dict[str, Any] = {}
                 if msgs:
-                    frame["messages"] = [queued_json(m) for m in msgs]
-                    self.cursor = msgs[-1].seq
+                    self.cursor = msgs[-1][0]
+                extra: dict[str, Any] = {}
                 if lost != told_lost:
                     told_lost = lost
-                    if lost:
-                        frame.setdefault("messages", [])
-                        frame.update(lost_fields(lost))
-                if frame:
-                    await self._send(frame)
+                    extra = lost_fields(lost)
+                if msgs or extra:
+                    await self._send_text(messages_text((t for _, t in msgs), extra))
                 if len(msgs) == MAX_FETCH:
                     read = True  # more are waiting: no need to be woken
                     continue
@@ -244,15 +254,56 @@ class PushSession:
             raise BadRequest(f"push: frame is not JSON: {e}") from None
         if not isinstance(frame, dict) or set(frame) != {"ack"}:
             raise BadRequest('push: a client frame is {"ack": up_to}')
-        up_to = frame["ack"]
-        ds, device = self.ds, self.device
-
-        def ack() -> int:
-            return ds.ack(device, device.address, up_to)
-
-        future = ds.store.submit_atomic(ack)  # the store's writer thread, if it has one
-        deleted = await (asyncio.wrap_future(future) if future else run_in_threadpool(ack))
+        up_to = self.ds.check_ack(self.device, self.device.address, frame["ack"])
+        deleted = await self.acks.ack(self.device.address, up_to)
         return {"acked": up_to, "deleted": deleted}
 
 
-__all__ = ["Notifier", "PushSession", "Waiter", "lost_fields"]
+class AckBatch:
+    """The acks of this process's push connections, written together: the acks that
+    arrive while one batch is being written form the next, one store transaction
+    (:meth:`.store.SqlStore.ack_many`) each. Acks are many (a frame each) and tiny, so
+    a transaction, a savepoint and a thread hand-off each would cost more than the
+    deletes themselves."""
+
+    def __init__(self, ds: DeliveryService) -> None:
+        self.ds = ds
+        self._pending: list[tuple[str, int, asyncio.Future[int]]] = []
+        self._writing: asyncio.Task[None] | None = None
+
+    async def ack(self, address: str, up_to: int) -> int:
+        """Acknowledge ``address``'s queue up to ``up_to`` (checked by the caller);
+        the number of entries deleted, once the batch is committed."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[int] = loop.create_future()
+        self._pending.append((address, up_to, future))
+        if self._writing is None:
+            self._writing = loop.create_task(self._write(), name="push-ack-batch")
+        return await future
+
+    async def _write(self) -> None:
+        store = self.ds.store
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                acks = [(a, n) for a, n, _ in batch]
+                try:
+                    written = store.submit_atomic(functools.partial(store.ack_many, acks))
+                    counts = await (
+                        written
+                        if written is not None
+                        else run_in_threadpool(store.ack_many, acks)
+                    )
+                except Exception as e:  # the store failed: every ack of the batch
+                    for _, _, f in batch:
+                        if not f.done():
+                            f.set_exception(e)
+                    continue
+                for (_, _, f), n in zip(batch, counts, strict=True):
+                    if not f.done():  # its connection may be gone
+                        f.set_result(n)
+        finally:
+            self._writing = None
+
+
+__all__ = ["AckBatch", "Notifier", "PushSession", "Waiter", "lost_fields"]

@@ -29,7 +29,7 @@ sharing one database:
 
 from __future__ import annotations
 
-import concurrent.futures
+import asyncio
 import contextlib
 import hashlib
 import json
@@ -154,7 +154,7 @@ class Store(Protocol):
         self, address: str, signature_key: bytes, nonce: str, now: float, horizon: float
     ) -> str | None: ...
     def atomic(self, fn: Callable[[], T]) -> T: ...
-    def submit_atomic(self, fn: Callable[[], T]) -> concurrent.futures.Future[T] | None: ...
+    def submit_atomic(self, fn: Callable[[], T]) -> asyncio.Future[T] | None: ...
 
     def publish_key_packages(
         self, address: str, key_packages: Sequence[bytes], last_resort: bytes | None
@@ -403,9 +403,9 @@ class SqlStore(ABC):
     def _read_only(self, call: Callable[[Any], Any]) -> Any:
         return self._write(call)
 
-    def submit_atomic(self, fn: Callable[[], T]) -> concurrent.futures.Future[T] | None:
-        """:meth:`atomic` run by a writer thread of the store, its outcome a future
-        (so an event loop can await it without holding a thread); None when this
+    def submit_atomic(self, fn: Callable[[], T]) -> asyncio.Future[T] | None:
+        """:meth:`atomic` run by a writer thread of the store, its outcome a future of
+        the running event loop (awaited without holding a thread); None when this
         store has no writer thread (PostgreSQL: run :meth:`atomic` in a thread)."""
         return None
 

@@ -11,7 +11,8 @@ in its own savepoint); reads run beside it in deferred transactions (WAL readers
 
 from __future__ import annotations
 
-import concurrent.futures
+import asyncio
+import contextlib
 import queue
 import sqlite3
 import threading
@@ -91,10 +92,11 @@ class SqliteStore(SqlStore):
     def _write(self, call: Callable[[Any], Any]) -> Any:
         return self._group_commit().run(call)
 
-    def submit_atomic(self, fn: Callable[[], T]) -> concurrent.futures.Future[T] | None:
-        """:meth:`atomic` without waiting: the writer thread runs it; the future is
-        resolved after its commit (an event loop awaits it, no thread blocks)."""
-        future: concurrent.futures.Future[T] = concurrent.futures.Future()
+    def submit_atomic(self, fn: Callable[[], T]) -> asyncio.Future[T] | None:
+        """:meth:`atomic` without waiting, called on an event loop: the writer thread
+        runs it; the future (of that loop) is resolved after its commit, no thread
+        blocks."""
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._group_commit().submit(_Write(lambda cur: fn(), future))
         return future
 
@@ -107,24 +109,49 @@ class SqliteStore(SqlStore):
 
 
 class _Write:
-    """One write waiting for the writer thread: its call, then its outcome."""
+    """One write waiting for the writer thread: its call, then its outcome, handed
+    back through ``future`` (an event loop's) or ``done`` (a blocked thread's)."""
+
+    __slots__ = ("call", "done", "error", "future", "result")
 
     def __init__(
-        self, call: Callable[[Any], Any], future: concurrent.futures.Future[Any] | None = None
+        self, call: Callable[[Any], Any], future: asyncio.Future[Any] | None = None
     ) -> None:
         self.call = call
-        self.future = future  # resolved when done; else ``done`` is set
-        self.done = threading.Event()
+        self.future = future
+        self.done = threading.Event() if future is None else None
         self.result: Any = None
         self.error: BaseException | None = None
 
-    def finish(self) -> None:
-        if self.future is None:
-            self.done.set()
-        elif self.error is not None:
+    def resolve(self) -> None:
+        """On the future's loop: hand the outcome over (unless the waiter gave up)."""
+        assert self.future is not None
+        if self.future.cancelled():
+            return
+        if self.error is not None:
             self.future.set_exception(self.error)
         else:
             self.future.set_result(self.result)
+
+
+def _resolve(items: list[_Write]) -> None:
+    for item in items:
+        item.resolve()
+
+
+def _finish(batch: list[_Write]) -> None:
+    """Wake the batch's waiters: a blocked thread each, and each event loop once (one
+    wake-up of the loop for the whole batch rather than one per request)."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[_Write]] = {}
+    for item in batch:
+        if item.done is not None:
+            item.done.set()
+        else:
+            assert item.future is not None
+            by_loop.setdefault(item.future.get_loop(), []).append(item)
+    for loop, items in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits
+            loop.call_soon_threadsafe(_resolve, items)
 
 
 class _GroupCommit:
@@ -154,6 +181,7 @@ class _GroupCommit:
     def run(self, call: Callable[[Any], Any]) -> Any:
         item = _Write(call)
         self._queue.put(item)
+        assert item.done is not None
         item.done.wait()
         if item.error is not None:
             raise item.error
@@ -208,8 +236,7 @@ class _GroupCommit:
         except BaseException as e:  # the database failed (I/O, disk full): none is done
             self._fail(batch, e)
             return
-        for item in batch:
-            item.finish()
+        _finish(batch)
 
     def _fail(self, batch: list[_Write], error: BaseException) -> None:
         if self._conn is not None:
@@ -218,7 +245,7 @@ class _GroupCommit:
         for item in batch:
             if item.error is None:
                 item.error = error
-            item.finish()
+        _finish(batch)
 
 
 __all__ = ["SqliteStore"]
