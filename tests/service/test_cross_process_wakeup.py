@@ -25,7 +25,7 @@ from typing import Any, cast
 
 import pytest
 
-from mlswire.service.push import Notifier, PushSession
+from mlswire.service.push import AckBatch, Notifier, PushSession
 from mlswire.service.store import Device, QueuedMessage
 
 ADDRESS = "alice/phone"
@@ -62,7 +62,8 @@ async def pushed_seqs_after_a_racing_wakeup() -> list[int]:
     notifier.bind(asyncio.get_running_loop())
     ws, ds = FakeSocket(), FakeDS()
     device = Device(ADDRESS, "alice", 1, b"k", b"c")
-    session = PushSession(cast(Any, ws), cast(Any, ds), device, 0, notifier)
+    acks = AckBatch(cast(Any, ds))  # unused: nothing is acknowledged here
+    session = PushSession(cast(Any, ws), cast(Any, ds), device, 0, notifier, acks)
     task = asyncio.create_task(session._push())
     try:
         while ADDRESS not in notifier._waiters:  # the first read done, waiting
@@ -90,6 +91,7 @@ async def pushed_seqs_after_a_racing_wakeup() -> list[int]:
 
 @pytest.mark.xfail(
     strict=True,
+    raises=AssertionError,
     reason="push.py clears the waiter's event after waking, so a cross-process wake-up"
     " in between is lost (fix proposed to the lead: a 'read the store' flag on the Waiter)",
 )
