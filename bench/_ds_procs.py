@@ -319,10 +319,10 @@ class Sampler:
 # counts for each area with a marker on its stack (so the shares may overlap), or for
 # the areas marked "top", only when the marker is the function running.
 AREAS: dict[str, tuple[tuple[str, ...], bool]] = {
-    # The application runs inside uvicorn's frames, so the server's own work is the
+    # The application runs inside the server's frames, so the server's own work is the
     # time spent *in* its functions, not under them.
-    "HTTP and WebSocket code itself (uvicorn, h11/httptools, starlette, websockets)": (
-        ("uvicorn/", "h11/", "httptools", "starlette/", "websockets/"),
+    "HTTP and WebSocket code itself (service/server.py, uvicorn, httptools, starlette)": (
+        ("service/server.py", "uvicorn/", "h11/", "httptools", "starlette/", "websockets/"),
         True,
     ),
     "event loop and thread hand-off (asyncio, anyio, threading)": (

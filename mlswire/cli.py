@@ -33,7 +33,10 @@ from .errors import MLSError
 # The modules of the optional extras, by import name: `service` (mlswire serve, mlswire
 # client) and `interop` (mlswire interop; protobuf imports as google.protobuf).
 EXTRA_MODULES = {
-    **dict.fromkeys(["starlette", "uvicorn", "psycopg", "httpx", "platformdirs"], "service"),
+    **dict.fromkeys(
+        ["starlette", "uvicorn", "httptools", "websockets", "psycopg", "httpx", "platformdirs"],
+        "service",
+    ),
     **dict.fromkeys(["grpc", "google"], "interop"),
 }
 

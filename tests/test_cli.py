@@ -413,13 +413,14 @@ def test_serve_and_client_without_the_service_extra(
     """`pip install mlswire` has no server or HTTP client: those verbs say what to install."""
     from mlswire import cli
 
-    monkeypatch.setitem(sys.modules, "uvicorn", None)  # import uvicorn now fails
+    monkeypatch.setitem(sys.modules, "starlette", None)  # import starlette now fails
     monkeypatch.setitem(sys.modules, "httpx", None)
     assert cli.main(["serve", "--data-dir", str(tmp_path)]) == UNAVAILABLE
     assert cli.main(["client", "--state", str(tmp_path), "groups"]) == UNAVAILABLE
     lines = capsys.readouterr().err.splitlines()
     assert lines == [
-        "mlswire serve: error: needs the Python package 'uvicorn': pip install 'mlswire[service]'",
+        "mlswire serve: error: needs the Python package 'starlette.applications': pip install"
+        " 'mlswire[service]'",
         "mlswire client groups: error: needs the Python package 'httpx': "
         "pip install 'mlswire[service]'",
     ]

@@ -107,6 +107,14 @@ def add_parser(sub: Any) -> None:
         " --as-url and a PostgreSQL --db",
     )
     p.add_argument(
+        "--http",
+        choices=("mlswire", "uvicorn"),
+        default="mlswire",
+        help="the HTTP server: mlswire's own (default; sends and push connections"
+        " handled directly, every other request through the ASGI app) or uvicorn"
+        " (every request through the ASGI app)",
+    )
+    p.add_argument(
         "--log-level",
         default="warning",
         choices=LOG_LEVELS,
@@ -259,16 +267,23 @@ def _build_app(args: argparse.Namespace, run_as: bool, run_ds: bool, data_dir: P
 
 
 def _serve(args: argparse.Namespace, app: Any, sock: socket.socket) -> None:
-    import uvicorn
+    if args.http == "uvicorn":
+        import uvicorn
 
-    config = uvicorn.Config(
-        app,
-        host=args.host,
-        port=sock.getsockname()[1],
-        log_level=args.log_level,
-        timeout_graceful_shutdown=5,
-    )
-    uvicorn.Server(config).run(sockets=[sock])
+        config = uvicorn.Config(
+            app,
+            host=args.host,
+            port=sock.getsockname()[1],
+            log_level=args.log_level,
+            timeout_graceful_shutdown=5,
+        )
+        uvicorn.Server(config).run(sockets=[sock])
+        return
+    from ..service.http import DEFAULT_MAX_BLOB, DEFAULT_MAX_BODY
+    from ..service.server import serve
+
+    largest = max(args.max_body or DEFAULT_MAX_BODY, args.max_blob or DEFAULT_MAX_BLOB)
+    serve(app, sock, max_request=largest, access_log=args.log_level in ("info", "debug", "trace"))
 
 
 def _die_with_parent() -> None:
@@ -333,8 +348,8 @@ def _run_workers(
             break
         alive.discard(pid)
         code = os.waitstatus_to_exitcode(code)
-        # uvicorn re-raises the stop signal once it has shut down: a worker ending by
-        # the SIGTERM it was sent ended as asked.
+        # A worker ending by the SIGTERM it was sent ended as asked (uvicorn, with
+        # --http uvicorn, re-raises the stop signal once it has shut down).
         if code != 0 and not (stopping and code in (-signal.SIGTERM, -signal.SIGINT)):
             status = FAILED
         if not stopping:

@@ -386,14 +386,15 @@ class ServiceClient:
                 self.drop_push()
         return self.fetch(limit=limit, wait=wait)
 
-    def ack(self, up_to: int) -> int:
-        """Delete every entry of this device's queue up to ``up_to`` (over the push
-        connection when one is open)."""
+    def ack(self, up_to: int) -> int | None:
+        """Delete every entry of this device's queue up to ``up_to``: over the push
+        connection when one is open (not answered: None), else over HTTP (the number
+        deleted)."""
         if self._push is not None:
             try:
-                deleted = self._push.ack(up_to)
+                self._push.ack(up_to)
                 self.lost, self.lost_warning = 0, ""
-                return deleted
+                return None
             except PushRefused as e:
                 raise ServiceError(e.status, e.message) from None
             except PushBroken:

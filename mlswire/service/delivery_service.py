@@ -584,7 +584,10 @@ class DeliveryService:
             group_info=group_info,
             add=add,
             remove=remove,
-            verify=HandshakeCheck(
+            # Only handshakes are verified (an application message is ciphertext).
+            verify=None
+            if header.content_type == ContentType.application
+            else HandshakeCheck(
                 device.address,
                 message,
                 group_info,

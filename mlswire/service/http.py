@@ -1,7 +1,8 @@
 """The HTTP API of the Authentication Service and the Delivery Service (ASGI, Starlette).
 
-``create_app(ds=..., ca=...)`` serves either or both; ``mlswire serve`` runs it under
-uvicorn. The OpenAPI document is at ``/openapi.json``; ``docs/SERVICE.md`` explains
+``create_app(ds=..., ca=...)`` serves either or both, on any ASGI server; ``mlswire
+serve`` runs it in its own server (:mod:`.server`), which takes sends and push
+connections off the ASGI stack (:class:`HotPaths`, the code both use). The OpenAPI document is at ``/openapi.json``; ``docs/SERVICE.md`` explains
 the model. In short:
 
 * authentication: every DS request and every AS request that needs authority is
@@ -12,7 +13,7 @@ the model. In short:
 * a device reads and acknowledges only its own queue (403 otherwise);
 * push: ``GET .../push?after=N`` upgraded to a WebSocket (authenticated like ``GET
   .../queue``) carries ``{"messages": [...]}`` frames as entries arrive, and takes
-  ``{"ack": up_to}`` frames (answered ``{"acked": up_to, "deleted": n}``); the
+  ``{"ack": up_to}`` frames (cumulative, unanswered unless refused); the
   fallback, ``GET .../queue?wait=N``, long-polls up to N seconds (at most 30). Both
   are woken at once by sends in this process, and by sends through another DS
   process sharing the database within ``poll_interval`` (at once on PostgreSQL,
@@ -36,7 +37,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..errors import ValidationError
 from .auth_service import CertificateAuthority, Enrollment, check_name
@@ -51,7 +52,7 @@ from .contract import (  # REGISTER_LABEL, registration_content: re-exported, we
     unb64,
 )
 from .delivery_service import DeliveryService, entry_text, messages_text
-from .push import AckBatch, Notifier, PushSession, lost_fields
+from .push import AckBatch, Notifier, PushSession, PushSocket, lost_fields
 from .store import Device, SendResult
 
 DEFAULT_MAX_BODY = 1 << 20  # 1 MiB: a Welcome for a few thousand members fits
@@ -77,8 +78,8 @@ def _target(request: HTTPConnection) -> str:
     return path.decode("latin-1") + (("?" + qs.decode("latin-1")) if qs else "")
 
 
-async def _body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
+def check_length(declared: str | None, limit: int) -> None:
+    """Refuse (413) a body whose Content-Length is over ``limit``, before reading it."""
     if declared is not None:
         try:
             n = int(declared)
@@ -86,12 +87,21 @@ async def _body(request: Request, limit: int) -> bytes:
             raise BadRequest("Content-Length is not a number") from None
         if n > limit:
             raise PayloadTooLarge(f"request body of {n} bytes exceeds the limit of {limit} bytes")
+
+
+def too_large(limit: int) -> PayloadTooLarge:
+    # Chunked bodies have no Content-Length: their size is counted while reading.
+    return PayloadTooLarge(f"request body exceeds the limit of {limit} bytes")
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    check_length(request.headers.get("content-length"), limit)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > limit:  # chunked bodies have no Content-Length: count while reading
-            raise PayloadTooLarge(f"request body exceeds the limit of {limit} bytes")
+        if size > limit:
+            raise too_large(limit)
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -107,7 +117,10 @@ def _json(body: bytes) -> dict[str, Any]:
 
 
 def _int_param(request: HTTPConnection, name: str, default: int) -> int:
-    raw = request.query_params.get(name)
+    return int_param(request.query_params.get(name), name, default)
+
+
+def int_param(raw: str | None, name: str, default: int) -> int:
     if raw is None:
         return default
     try:
@@ -118,7 +131,7 @@ def _int_param(request: HTTPConnection, name: str, default: int) -> int:
 
 async def _deny(ws: WebSocket, status: int, message: str) -> None:
     """Refuse a WebSocket upgrade with the HTTP status and error body of a refusal
-    (uvicorn's denial-response extension); a server without it closes instead."""
+    (the ASGI denial-response extension); a server without it closes instead."""
     try:
         await ws.send_denial_response(_error(status, message))
     except RuntimeError:
@@ -129,20 +142,132 @@ T = TypeVar("T")
 Handler = Callable[[Request], Awaitable[Response]]
 
 
+def refusal(e: DSError | ValidationError) -> tuple[int, str]:
+    """The HTTP status and message of a refused request."""
+    if isinstance(e, DSError):
+        return e.status, e.message
+    return 400, str(e)
+
+
 def _guard(fn: Handler) -> Handler:
     """Map refusals to their status with a JSON ``{"error": ...}`` body."""
 
     async def wrapped(request: Request) -> Response:
         try:
             return await fn(request)
-        except DSError as e:
-            return _error(e.status, e.message)
-        except ValidationError as e:
-            return _error(400, str(e))
+        except (DSError, ValidationError) as e:
+            return _error(*refusal(e))
 
     wrapped.__name__ = fn.__name__
     wrapped.__doc__ = fn.__doc__
     return wrapped
+
+
+class _StarletteSocket:
+    """A Starlette WebSocket as the :class:`.push.PushSocket` a push session uses."""
+
+    def __init__(self, ws: WebSocket) -> None:
+        self.ws = ws
+
+    async def receive(self) -> str | bytes | None:
+        message = await self.ws.receive()
+        if message["type"] == "websocket.disconnect":
+            return None
+        text = message.get("text")
+        return text if text is not None else bytes(message.get("bytes") or b"")
+
+    async def send_text(self, text: str) -> None:
+        try:
+            await self.ws.send_text(text)
+        except (WebSocketDisconnect, RuntimeError) as e:  # closed meanwhile
+            raise ConnectionError(f"push connection closed: {e}") from None
+
+    async def close(self, code: int, reason: str) -> None:
+        with contextlib.suppress(Exception):
+            await self.ws.close(code=code, reason=reason)
+
+
+class HotPaths:
+    """The requests a DS serves most, whatever HTTP server carries them: sends
+    (``POST /v1/messages``, with the signed-request machinery every DS route uses) and
+    push connections. The Starlette routes of :func:`create_app` call these, and so
+    does ``mlswire serve``'s own server (:mod:`.server`), which takes these two paths
+    off the ASGI stack."""
+
+    SEND_PATH = "/v1/messages"
+
+    def __init__(self, ds: DeliveryService, notifier: Notifier, max_body: int) -> None:
+        self.ds = ds
+        self.notifier = notifier
+        self.acks = AckBatch(ds)
+        self.max_body = max_body
+        # Sends and acks are checked on the event loop when the store has a writer
+        # thread to hand the transaction to (SQLite); with PostgreSQL they block on
+        # row locks, so a thread runs them (DeliveryService.serve_async).
+        self.inline = ds.store.background_writer
+
+    async def signed(
+        self,
+        method: str,
+        target: str,
+        header: str | None,
+        body: bytes,
+        prepare: Callable[[Device, bytes], Callable[[], T]],
+        inline: bool = False,
+    ) -> T:
+        """Serve one signed request in one store transaction: the signature is
+        verified and ``prepare(device, body)`` decodes and checks the body before
+        it, then the operation it returns runs in the transaction that spends the
+        request's nonce (:meth:`DeliveryService.serve`)."""
+        d = self.ds
+        if len(body) <= INLINE_BODY and inline and self.inline:
+            # Small and cheap to check: on the event loop, the transaction handed
+            # to the store's writer (no thread hop) where it has one.
+            req = d.verify(method, target, body, header)
+            try:
+                operation = prepare(req.device, body)
+            except (DSError, ValidationError):
+                await d.serve_async(req, lambda: None, run_in_threadpool)
+                raise
+            return await d.serve_async(req, operation, run_in_threadpool)
+
+        def work() -> T:
+            req = d.verify(method, target, body, header)
+            try:
+                operation = prepare(req.device, body)
+            except (DSError, ValidationError):
+                d.serve(req, lambda: None)  # refused, but the nonce is spent
+                raise
+            return d.serve(req, operation)
+
+        return await run_in_threadpool(work)
+
+    async def send(self, target: str, header: str | None, body: bytes) -> bytes:
+        """``POST /v1/messages``: the JSON answer, or the refusal raised."""
+        d = self.ds
+
+        def prepare(dev: Device, body: bytes) -> Callable[[], SendResult]:
+            sub = d.submission(dev, _json(body))
+            return lambda: d.store.submit(sub)
+
+        result = await self.signed("POST", target, header, body, prepare, inline=True)
+        self.notifier.deliver(result.queued)
+        return json.dumps(result.to_json(), separators=(",", ":")).encode()
+
+    async def push_device(
+        self, address: str, target: str, header: str | None, after: str | None
+    ) -> tuple[Device, int]:
+        """The device opening ``address``'s push connection (authenticated like ``GET
+        .../queue``, its own queue only) and where its stream starts, or the refusal
+        raised, before the connection is accepted."""
+        start = int_param(after, "after", 0)
+        device = await run_in_threadpool(self.ds.authenticate, "GET", target, b"", header)
+        self.ds.require_own(device, address, "read the queue")
+        return device, start
+
+    async def push(self, sock: PushSocket, device: Device, after: int) -> None:
+        """Run an accepted push connection until it closes."""
+        await PushSession(sock, self.ds, device, after, self.notifier, self.acks).run()
 
 
 def create_app(
@@ -159,10 +284,7 @@ def create_app(
     if ds is None and ca is None:
         raise ValueError("serve at least one of the DS and the AS")
     notifier = Notifier(poll_interval)
-    # Sends and acks are checked on the event loop when the store has a writer thread
-    # to hand the transaction to (SQLite); with PostgreSQL they block on row locks, so
-    # a thread runs them (DeliveryService.serve_async).
-    inline_sends = ds is not None and ds.store.background_writer
+    hot = None if ds is None else HotPaths(ds, notifier, max_body)
     routes: list[BaseRoute] = []
 
     async def openapi(request: Request) -> Response:
@@ -173,9 +295,8 @@ def create_app(
 
     routes += [Route("/openapi.json", openapi), Route("/healthz", healthz)]
 
-    if ds is not None:
-        d = ds
-        acks = AckBatch(d)
+    if ds is not None and hot is not None:
+        d, h = ds, hot
 
         async def call(
             request: Request,
@@ -183,34 +304,9 @@ def create_app(
             limit: int = max_body,
             inline: bool = False,
         ) -> T:
-            """Serve one signed request in one store transaction: the signature is
-            verified and ``prepare(device, body)`` decodes and checks the body before
-            it, then the operation it returns runs in the transaction that spends the
-            request's nonce (:meth:`DeliveryService.serve`)."""
             body = await _body(request, limit)
-            method, target = request.method, _target(request)
             header = request.headers.get("authorization")
-            if len(body) <= INLINE_BODY and inline:
-                # Small and cheap to check: on the event loop, the transaction handed
-                # to the store's writer (no thread hop) where it has one.
-                req = d.verify(method, target, body, header)
-                try:
-                    operation = prepare(req.device, body)
-                except (DSError, ValidationError):
-                    await d.serve_async(req, lambda: None, run_in_threadpool)
-                    raise
-                return await d.serve_async(req, operation, run_in_threadpool)
-
-            def work() -> T:
-                req = d.verify(method, target, body, header)
-                try:
-                    operation = prepare(req.device, body)
-                except (DSError, ValidationError):
-                    d.serve(req, lambda: None)  # refused, but the nonce is spent
-                    raise
-                return d.serve(req, operation)
-
-            return await run_in_threadpool(work)
+            return await h.signed(request.method, _target(request), header, body, prepare, inline)
 
         def address(request: HTTPConnection) -> str:
             return f"{request.path_params['user']}/{request.path_params['device']}"
@@ -317,13 +413,9 @@ def create_app(
 
         @_guard
         async def send(request: Request) -> Response:
-            def prepare(dev: Device, body: bytes) -> Callable[[], SendResult]:
-                sub = d.submission(dev, _json(body))
-                return lambda: d.store.submit(sub)
-
-            result = await call(request, prepare, inline=inline_sends)
-            notifier.deliver(result.queued)
-            return JSONResponse(result.to_json())
+            body = await _body(request, max_body)
+            answer = await h.send(_target(request), request.headers.get("authorization"), body)
+            return Response(answer, media_type="application/json")
 
         @_guard
         async def queue(request: Request) -> Response:
@@ -340,22 +432,15 @@ def create_app(
                 return lambda: d.fetch_with_lost(dev, a, after, limit)
 
             with notifier.waiter(a) as waiter:
-                ev = waiter.event
                 # The first read is in the request's transaction (with its nonce).
                 msgs, lost = await call(request, read)
                 assert device is not None
                 while not msgs and (remaining := deadline - time.monotonic()) > 0:
                     # Woken at once by a send in this process or a notification of the
                     # store; otherwise the store is read again every poll_interval. (A
-                    # wake-up during a read leaves ev set: the next wait returns at once.)
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(
-                            ev.wait(), min(remaining, notifier.poll_interval)
-                        )
-                    ev.clear()
-                    msgs, lost = await run_in_threadpool(
-                        d.fetch_with_lost, device, a, after, limit
-                    )
+                    # wake-up during a read is kept: the next wait returns at once.)
+                    await waiter.wait(min(remaining, notifier.poll_interval))
+                    msgs, lost = await run_in_threadpool(d.fetch_with_lost, device, a, after, limit)
             text = messages_text((entry_text(m) for m in msgs), lost_fields(lost))
             return Response(text, media_type="application/json")
 
@@ -363,21 +448,16 @@ def create_app(
             """The queue pushed over a WebSocket (:mod:`.push`). The upgrade request
             is authenticated like ``GET .../queue``; a refusal is the same HTTP
             answer, before the connection is accepted."""
-            a = address(ws)
             try:
-                after = _int_param(ws, "after", 0)
-                device = await run_in_threadpool(
-                    d.authenticate, "GET", _target(ws), b"", ws.headers.get("authorization")
-                )
-                d.require_own(device, a, "read the queue")
-            except DSError as e:
-                await _deny(ws, e.status, e.message)
-                return
-            except ValidationError as e:
-                await _deny(ws, 400, str(e))
+                device, after = await h.push_device(
+                    address(ws), _target(ws), ws.headers.get("authorization"),
+                    ws.query_params.get("after"),
+                )  # fmt: skip
+            except (DSError, ValidationError) as e:
+                await _deny(ws, *refusal(e))
                 return
             await ws.accept()
-            await PushSession(ws, d, device, after, notifier, acks).run()
+            await h.push(_StarletteSocket(ws), device, after)
 
         @_guard
         async def ack(request: Request) -> Response:
@@ -385,7 +465,7 @@ def create_app(
             n = await call(
                 request,
                 lambda dev, body: lambda: d.ack(dev, a, _json(body).get("up_to")),
-                inline=inline_sends,
+                inline=True,
             )
             return JSONResponse({"deleted": n})
 
@@ -400,7 +480,7 @@ def create_app(
             Route("/v1/groups/{group_id}", get_group, methods=["GET"]),
             Route("/v1/groups/{group_id}/group-info", get_group_info, methods=["GET"]),
             Route("/v1/groups/{group_id}/group-info", put_group_info, methods=["PUT"]),
-            Route("/v1/messages", send, methods=["POST"]),
+            Route(HotPaths.SEND_PATH, send, methods=["POST"]),
             Route("/v1/groups/{group_id}/blobs", put_blob, methods=["POST"]),
             Route("/v1/groups/{group_id}/blobs/{blob_id}", get_blob, methods=["GET"]),
             Route(dev + "/queue", queue, methods=["GET"]),
@@ -465,7 +545,9 @@ def create_app(
         if ds is not None:
             await run_in_threadpool(ds.store.close)
 
-    return Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan)
+    app.state.hot_paths = hot  # for mlswire serve's own server (.server)
+    return app
 
 
 # --- the OpenAPI document ------------------------------------------------------------------
@@ -696,14 +778,19 @@ def openapi_document(with_ds: bool = True, with_as: bool = True) -> dict[str, An
         paths["/v1/devices/{user}/{device}/push"] = {
             "get": _op(
                 "Upgrade to a WebSocket pushing this device's queue (signed like GET"
-                " .../queue): {\"messages\": [...]} frames with the entries after"
-                " `after` as they are committed; {\"ack\": up_to} frames are answered"
-                " {\"acked\": up_to, \"deleted\": n}",
+                ' .../queue): {"messages": [...]} frames with the entries after'
+                ' `after` as they are committed; {"ack": up_to} frames acknowledge'
+                " (cumulative, unanswered unless refused)",
                 ok={},
                 errors=(400, 401, 403),
                 params=[
                     *dev,
-                    {"name": "after", "in": "query", "required": False, "schema": {"type": "integer"}},
+                    {
+                        "name": "after",
+                        "in": "query",
+                        "required": False,
+                        "schema": {"type": "integer"},
+                    },
                 ],
             )
         }

@@ -8,9 +8,9 @@ queue's 401/403 before accepting). Then, as text frames of JSON:
   seq order, each seq sent once per connection, starting after N, sent as soon as they
   are committed; with ``"lost"`` and ``"warning"`` when messages expired unread (as in
   the queue's answer), in the first frame after the count changes;
-* client -> server: ``{"ack": up_to}``, answered ``{"acked": up_to, "deleted": n}``;
-  a bad frame is answered with the HTTP error body (``{"error": "...", "status":
-  400}``) and changes nothing.
+* client -> server: ``{"ack": up_to}``, cumulative and not answered (written in
+  batches, :class:`AckBatch`); a bad frame is answered with the HTTP error body
+  (``{"error": "...", "status": 400}``) and changes nothing.
 
 Nothing is deleted until acknowledged, so a dropped connection loses nothing: the
 client reconnects (``after=0``) and gets every unacknowledged entry again.
@@ -28,11 +28,11 @@ import contextlib
 import functools
 import itertools
 import json
+import sys
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, Protocol
 
 from starlette.concurrency import run_in_threadpool
-from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..errors import ValidationError
 from .contract import BadRequest, DSError, error_body
@@ -55,14 +55,50 @@ def lost_fields(lost: int) -> dict[str, Any]:
 
 
 class Waiter:
-    """One long-poll or push connection waiting on a device's queue: ``event`` is
-    set when something may have arrived; a push connection (``wants_entries``) also
-    gets the entries this process queued, as ``(seq, JSON text)``, so it can push
-    them without a read."""
+    """One long-poll or push connection waiting on a device's queue, woken when
+    something may have arrived; a push connection (``wants_entries``) also gets the
+    entries this process queued, as ``(seq, JSON text)``, so it can push them without
+    a read. (A future and a timer per wait: asyncio.wait_for on an Event made a task
+    per wait, for each recipient of each send.)"""
 
     def __init__(self, wants_entries: bool) -> None:
-        self.event = asyncio.Event()
+        self.woken = False
+        # Woken for entries that are only in the store (queued through another
+        # process): the next round must read it, whatever was handed over in memory.
+        self.must_read = False
+        self._future: asyncio.Future[None] | None = None
         self.entries: list[tuple[int, str]] | None = [] if wants_entries else None
+
+    def wake(self, must_read: bool = False) -> None:
+        self.woken = True
+        self.must_read = self.must_read or must_read
+        if self._future is not None and not self._future.done():
+            self._future.set_result(None)
+
+    def clear(self) -> bool:
+        """Forget earlier wake-ups (before reading the queue: one during the read
+        is not lost); whether one of them asked for a read of the store."""
+        must_read, self.woken, self.must_read = self.must_read, False, False
+        return must_read
+
+    async def wait(self, timeout: float) -> bool:
+        """Until woken or ``timeout`` seconds; whether it was woken (then cleared)."""
+        if not self.woken:
+            loop = asyncio.get_running_loop()
+            future = self._future = loop.create_future()
+            timer = loop.call_later(timeout, _settle, future)
+            try:
+                await future
+            finally:
+                timer.cancel()
+                self._future = None
+        woken, self.woken = self.woken, False
+        return woken
+
+
+def _settle(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 class Notifier:
@@ -81,15 +117,16 @@ class Notifier:
         self.poll_interval = poll_interval
 
     def notify(self, addresses: Iterable[str] | None) -> None:
-        """Wake the waiters of ``addresses`` (None: every waiter)."""
+        """Wake the waiters of ``addresses`` (None: every waiter) for entries they
+        must read from the store."""
         if addresses is None:
             for waiters in self._waiters.values():
                 for w in waiters:
-                    w.event.set()
+                    w.wake(must_read=True)
             return
         for a in addresses:
             for w in self._waiters.get(a, ()):
-                w.event.set()
+                w.wake(must_read=True)
 
     def deliver(self, queued: Iterable[tuple[str, QueuedMessage]]) -> None:
         """Wake the waiters of each entry's device, handing it to push connections
@@ -102,7 +139,7 @@ class Notifier:
                     if tail is None:
                         tail = tails[id(entry.data)] = entry_tail(entry)
                     w.entries.append((entry.seq, entry_text(entry, tail)))
-                w.event.set()
+                w.wake()
 
     def notify_threadsafe(self, addresses: Iterable[str] | None) -> None:
         loop = self._loop
@@ -132,12 +169,24 @@ def _dumps(value: dict[str, Any]) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
+class PushSocket(Protocol):
+    """An accepted WebSocket, as a push session uses it (whichever server runs it)."""
+
+    async def receive(self) -> str | bytes | None:
+        """The next frame's text (bytes: a binary frame); None once closed."""
+
+    async def send_text(self, text: str) -> None:
+        """Send a text frame; raises ConnectionError once closed."""
+
+    async def close(self, code: int, reason: str) -> None: ...
+
+
 class PushSession:
     """One accepted push connection of ``device`` (reading its own queue)."""
 
     def __init__(
         self,
-        ws: WebSocket,
+        ws: PushSocket,
         ds: DeliveryService,
         device: Device,
         after: int,
@@ -175,10 +224,9 @@ class PushSession:
                     await t
         for t in done:
             exc = t.exception()
-            if exc is not None and not isinstance(exc, WebSocketDisconnect | OSError):
+            if exc is not None and not isinstance(exc, OSError):
                 # The store failed (e.g. the database went away): the client reconnects.
-                with contextlib.suppress(Exception):
-                    await self.ws.close(code=1011, reason="delivery service error")
+                await self.ws.close(1011, "delivery service error")
                 return
 
     def _from_memory(self, w: Waiter) -> list[tuple[int, str]] | None:
@@ -201,7 +249,8 @@ class PushSession:
         with self.notifier.waiter(address, wants_entries=True) as w:
             read = True  # the store first: what was queued before the connection
             while True:
-                w.event.clear()  # before the read: a wake-up during it is not lost
+                # Cleared before the read: a wake-up during it is not lost.
+                read = w.clear() or read
                 remembered = None if read else self._from_memory(w)
                 if remembered is None:
                     read_msgs, lost = await run_in_threadpool(
@@ -225,29 +274,23 @@ class PushSession:
                     continue
                 # Woken at once by a send in this process or a notification of the
                 # store; otherwise the queue is read again every poll_interval.
-                try:
-                    await asyncio.wait_for(w.event.wait(), self.notifier.poll_interval)
-                    read = False
-                except TimeoutError:
-                    read = True
+                read = not await w.wait(self.notifier.poll_interval)
 
     async def _read(self) -> None:
         while True:
-            message = await self.ws.receive()
-            if message["type"] == "websocket.disconnect":
+            text = await self.ws.receive()
+            if text is None:
                 return
-            text = message.get("text")
             try:
-                if text is None:
+                if not isinstance(text, str):
                     raise BadRequest("push: frames are JSON text, not binary")
-                reply = await self._ack(text)
+                self._ack(text)
             except DSError as e:
-                reply = error_body(e.status, e.message)
+                await self._send(error_body(e.status, e.message))
             except ValidationError as e:
-                reply = error_body(400, str(e))
-            await self._send(reply)
+                await self._send(error_body(400, str(e)))
 
-    async def _ack(self, text: str) -> dict[str, Any]:
+    def _ack(self, text: str) -> None:
         try:
             frame = json.loads(text)
         except ValueError as e:
@@ -255,55 +298,49 @@ class PushSession:
         if not isinstance(frame, dict) or set(frame) != {"ack"}:
             raise BadRequest('push: a client frame is {"ack": up_to}')
         up_to = self.ds.check_ack(self.device, self.device.address, frame["ack"])
-        deleted = await self.acks.ack(self.device.address, up_to)
-        return {"acked": up_to, "deleted": deleted}
+        self.acks.add(self.device.address, up_to)
 
 
 class AckBatch:
     """The acks of this process's push connections, written together: the acks that
     arrive while one batch is being written form the next, one store transaction
-    (:meth:`.store.SqlStore.ack_many`) each. Acks are many (a frame each) and tiny, so
-    a transaction, a savepoint and a thread hand-off each would cost more than the
-    deletes themselves."""
+    (:meth:`.store.SqlStore.ack_many`) each, one delete per device however many acks
+    it sent meanwhile (they are cumulative). Acks are many (one per frame a device
+    processed) and tiny: a transaction, an answer and a thread hand-off each would cost
+    the DS more than the deletes themselves. An ack is not answered, and one whose
+    write failed is harmless: its entries stay queued until a later ack covers them,
+    and a reconnecting device gets them again, which the SDK recognises."""
 
     def __init__(self, ds: DeliveryService) -> None:
         self.ds = ds
-        self._pending: list[tuple[str, int, asyncio.Future[int]]] = []
+        self._pending: dict[str, int] = {}
         self._writing: asyncio.Task[None] | None = None
 
-    async def ack(self, address: str, up_to: int) -> int:
-        """Acknowledge ``address``'s queue up to ``up_to`` (checked by the caller);
-        the number of entries deleted, once the batch is committed."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[int] = loop.create_future()
-        self._pending.append((address, up_to, future))
+    def add(self, address: str, up_to: int) -> None:
+        """Acknowledge ``address``'s queue up to ``up_to`` (checked by the caller)."""
+        if up_to > self._pending.get(address, -1):
+            self._pending[address] = up_to
         if self._writing is None:
-            self._writing = loop.create_task(self._write(), name="push-ack-batch")
-        return await future
+            self._writing = asyncio.get_running_loop().create_task(
+                self._write(), name="push-ack-batch"
+            )
 
     async def _write(self) -> None:
         store = self.ds.store
         try:
             while self._pending:
-                batch, self._pending = self._pending, []
-                acks = [(a, n) for a, n, _ in batch]
+                acks, self._pending = sorted(self._pending.items()), {}
                 try:
                     written = store.submit_atomic(functools.partial(store.ack_many, acks))
-                    counts = await (
-                        written
-                        if written is not None
-                        else run_in_threadpool(store.ack_many, acks)
+                    await (
+                        written if written is not None else run_in_threadpool(store.ack_many, acks)
                     )
-                except Exception as e:  # the store failed: every ack of the batch
-                    for _, _, f in batch:
-                        if not f.done():
-                            f.set_exception(e)
-                    continue
-                for (_, _, f), n in zip(batch, counts, strict=True):
-                    if not f.done():  # its connection may be gone
-                        f.set_result(n)
+                except Exception as e:  # the entries stay queued: see the class's note
+                    print(
+                        f"mlswire serve: {len(acks)} push ack(s) not written: {e}", file=sys.stderr
+                    )
         finally:
             self._writing = None
 
 
-__all__ = ["AckBatch", "Notifier", "PushSession", "Waiter", "lost_fields"]
+__all__ = ["AckBatch", "Notifier", "PushSession", "PushSocket", "Waiter", "lost_fields"]

@@ -96,7 +96,7 @@ class PushChannel:
             raise PushBroken(f"push connection to {url} failed: {e}") from None
         self._pending: collections.deque[Delivered] = collections.deque()
         self._through = 0  # the highest seq received on this connection
-        self._acks: collections.deque[dict[str, Any]] = collections.deque()
+        self._refused: dict[str, Any] | None = None  # the DS's answer to a bad ack
         self.lost = 0
         self.lost_warning = ""
 
@@ -124,8 +124,8 @@ class PushChannel:
                 if "lost" in frame:
                     self.lost = int(frame["lost"])
                     self.lost_warning = str(frame.get("warning", ""))
-            elif "acked" in frame or "error" in frame:
-                self._acks.append(frame)
+            elif "error" in frame:
+                self._refused = frame
         except (ValueError, TypeError, KeyError) as e:
             raise PushBroken(f"push: malformed frame from the DS: {e}") from None
         return True
@@ -154,27 +154,21 @@ class PushChannel:
         while self._pending and self._pending[0].seq <= seq:
             self._pending.popleft()
 
-    def ack(self, up_to: int, timeout: float = 30.0) -> int:
-        """Acknowledge every entry up to ``up_to``; the number the DS deleted. A
-        refusal raises :class:`PushRefused`."""
+    def ack(self, up_to: int) -> None:
+        """Acknowledge every entry up to ``up_to``. The DS answers only a refusal
+        (acks are cumulative: a lost one is covered by the next), which is raised as
+        :class:`PushRefused` by the next ack."""
         from websockets.exceptions import ConnectionClosed
 
+        refused, self._refused = self._refused, None
+        if refused is not None:
+            raise PushRefused(int(refused.get("status", 400)), error_message(refused, str(refused)))
         try:
             self._ws.send(json.dumps({"ack": up_to}))
         except (ConnectionClosed, OSError) as e:
             raise PushBroken(f"push connection closed: {e}") from None
-        deadline = time.monotonic() + timeout
-        while not self._acks:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise PushBroken("push: no answer to an ack")
-            self._recv(remaining)
-        reply = self._acks.popleft()
-        if "error" in reply:
-            raise PushRefused(int(reply.get("status", 400)), error_message(reply, str(reply)))
         self.lost = 0  # an ack also acknowledges the report of expired messages
         self.lost_warning = ""
-        return int(reply["deleted"])
 
 
 __all__ = ["Delivered", "PushBroken", "PushChannel", "PushRefused"]

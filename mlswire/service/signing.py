@@ -33,6 +33,8 @@ LABEL = "mlswire request"
 SCHEME = "MLS-Signature"
 MAX_SKEW = 300.0
 _PARAM = re.compile(r'(\w+)="([^"]*)"')
+_NONCE = re.compile(r"[0-9a-f]{16,64}")
+_TS = re.compile(r"[0-9]{1,12}")
 
 
 def signed_content(method: str, target: str, ts: str, nonce: str, body: bytes) -> bytes:
@@ -82,9 +84,9 @@ class AuthHeader:
         missing = [k for k in ("device", "ts", "nonce", "sig") if k not in params]
         if missing:
             raise ValueError(f"Authorization lacks {', '.join(missing)}")
-        if not re.fullmatch(r"[0-9a-f]{16,64}", params["nonce"]):
+        if not _NONCE.fullmatch(params["nonce"]):
             raise ValueError("Authorization nonce must be 16-64 lowercase hex digits")
-        if not re.fullmatch(r"[0-9]{1,12}", params["ts"]):
+        if not _TS.fullmatch(params["ts"]):
             raise ValueError("Authorization ts must be Unix seconds")
         try:
             sig = base64.b64decode(params["sig"], validate=True)

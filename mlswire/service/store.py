@@ -39,7 +39,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 # The refusals the DS turns into HTTP statuses are the wire contract's (re-exported).
 from .contract import BadRequest, Conflict, DSError, Forbidden, Gone, NotFound, Unauthorized
@@ -115,8 +115,11 @@ class SendResult:
         return {"epoch": self.epoch, "recipients": self.recipients, "duplicate": self.duplicate}
 
 
-@dataclass(frozen=True)
-class QueuedMessage:
+class QueuedMessage(NamedTuple):
+    """One entry of a device's queue. A named tuple: a send makes one per recipient,
+    in the writer's transaction, where a frozen dataclass's __init__ cost several
+    times as much."""
+
     seq: int
     kind: str  # "message" or "welcome"
     group_id: bytes
@@ -302,6 +305,7 @@ class SqlStore(ABC):
         # back rather than opening (and then closing) a connection per transaction.
         self._pool_slots = threading.BoundedSemaphore(pool_size)
         self._last_prune = 0.0
+        self._dialect: dict[str, str] = {}  # _sql's translations
         # The cursor of the transaction this thread has open (see atomic()): store
         # operations called inside it join it instead of opening their own.
         self._local = threading.local()
@@ -417,10 +421,14 @@ class SqlStore(ABC):
         return result
 
     def _sql(self, sql: str) -> str:
-        sql = sql.replace("{lock}", self.lock_clause)
-        if self.placeholder != "?":
-            sql = sql.replace("?", self.placeholder)
-        return sql
+        out = self._dialect.get(sql)
+        if out is None:
+            out = sql.replace("{lock}", self.lock_clause)
+            if self.placeholder != "?":
+                out = out.replace("?", self.placeholder)
+            if len(self._dialect) < 10_000:  # statements are few; keyed by their text
+                self._dialect[sql] = out
+        return out
 
     def _x(self, cur: Any, sql: str, params: Sequence[Any] = ()) -> Any:
         cur.execute(self._sql(sql), tuple(params))
