@@ -11,9 +11,9 @@ A send NOTIFYs the devices it queued for (``mlswire_queue``, at commit), and eac
 process LISTENs (:meth:`PostgresStore.listen`), so a device pushed by one process hears
 at once of a send through another; no broker beside the database.
 
-Round trips, not CPU, bound a send here: its transaction holds the group's row lock
-while it waits on the network, so sends to one group go one round trip after another.
-So an application message (the hot path: no handshake to verify) is one statement, one
+A send's transaction holds its group's row lock while it waits on the network, so on
+the reference path (about 11 statements) sends to one group go one round trip after
+another. So an application message (the hot path: no handshake to verify) is one statement, one
 round trip: :data:`SEND_APPLICATION`, a function created with the schema, spends the
 request's nonce, locks the group's row, checks the sender is a member and the message
 new, sequences and fans it out, NOTIFYs and records the result, all as
@@ -22,8 +22,9 @@ new, sequences and fans it out, NOTIFYs and records the result, all as
 by rolling back (SQLSTATE ``MW001``): refusals and retry answers come from one place.
 To get the nonce into that statement, :meth:`PostgresStore.atomic` opens its
 transaction only when a statement needs one (:class:`_Deferred`); ``spend_nonce``
-waits for it. Reads and lone acks run in autocommit: at READ COMMITTED a transaction
-around them would only add BEGIN and COMMIT round trips.
+waits for it. Reads, queue reads and batches of acks run in autocommit, the latter two
+one statement each: at READ COMMITTED a transaction around them would only add BEGIN
+and COMMIT round trips.
 
 The schema is created at start-up under a transaction-scoped advisory lock, so DS
 processes starting at the same moment do not race on ``CREATE TABLE``.
