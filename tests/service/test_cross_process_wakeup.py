@@ -1,0 +1,93 @@
+"""The rare late pushes with two DS processes on one PostgreSQL (max 0.6-5 s against a
+p99 of tens of ms in bench/ds_load.py) were a wake-up from another process lost when
+it came while the push connection was already awake for an entry of its own process.
+Fixed in push.py (Waiter.must_read: such a wake-up makes the next round read the
+store); this test failed before.
+
+The push loop clears its event at the top of each round, after it woke: a NOTIFY of
+another process's send that arrived between the wake-up and that clear set an event
+that was already set, and was then cleared. If the entries this process handed over
+in memory continued the stream, the round pushed them without reading the store, and the
+other process's entry waited for the next wake-up: the next send to the device, or
+the re-read every NOTIFIED_POLL_INTERVAL (5 s). Measured (an instrumented DS, 2 processes
+at 150 sends/s): each late entry's NOTIFY reached its process within 2 ms of the commit,
+yet the push read it 0.56-0.64 s later, woken by the device's next send; others waited
+for the 5 s re-read.
+
+Here it is forced in one event-loop turn, no sockets and no database: an entry of
+this process (seq 1, handed over in memory) and, before the push task runs, a wake-up
+for an entry another process queued (seq 2, only in the "store")."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from typing import Any, cast
+
+from mlswire.service.push import AckBatch, Notifier, PushSession
+from mlswire.service.store import Device, QueuedMessage
+
+ADDRESS = "alice/phone"
+
+
+class FakeSocket:
+    def __init__(self) -> None:
+        self.frames: list[str] = []
+        self.sent = asyncio.Event()
+
+    async def send_text(self, text: str) -> None:
+        self.frames.append(text)
+        self.sent.set()
+
+
+class FakeDS:
+    """fetch_with_lost over a list: the committed queue as every process sees it."""
+
+    def __init__(self) -> None:
+        self.queue: list[QueuedMessage] = []
+
+    def fetch_with_lost(
+        self, device: Device, address: str, after: int, limit: int
+    ) -> tuple[list[QueuedMessage], int]:
+        return [m for m in self.queue if m.seq > after][:limit], 0
+
+
+def entry(seq: int) -> QueuedMessage:
+    return QueuedMessage(seq, "message", b"g", "bob/phone", 1, 1, b"x", 0.0)
+
+
+async def pushed_seqs_after_a_racing_wakeup() -> list[int]:
+    notifier = Notifier(poll_interval=30.0)  # the re-read must not hide a lost wake-up
+    notifier.bind(asyncio.get_running_loop())
+    ws, ds = FakeSocket(), FakeDS()
+    device = Device(ADDRESS, "alice", 1, b"k", b"c")
+    acks = AckBatch(cast(Any, ds))  # unused: nothing is acknowledged here
+    session = PushSession(cast(Any, ws), cast(Any, ds), device, 0, notifier, acks)
+    task = asyncio.create_task(session._push())
+    try:
+        while ADDRESS not in notifier._waiters:  # the first read done, waiting
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
+        # This process queued seq 1 and hands it over; before the push task runs,
+        # another process's NOTIFY says the device has more (seq 2).
+        ds.queue.append(entry(1))
+        notifier.deliver([(ADDRESS, entry(1))])
+        ds.queue.append(entry(2))
+        notifier.notify([ADDRESS])
+        seqs: list[int] = []
+        deadline = asyncio.get_running_loop().time() + 2.0
+        while seqs != [1, 2] and asyncio.get_running_loop().time() < deadline:
+            ws.sent.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(ws.sent.wait(), 0.2)
+            seqs = [m["seq"] for f in ws.frames for m in json.loads(f).get("messages", [])]
+        return seqs
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def test_a_wakeup_from_another_process_is_not_lost() -> None:
+    assert asyncio.run(pushed_seqs_after_a_racing_wakeup()) == [1, 2]
