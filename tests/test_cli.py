@@ -413,6 +413,10 @@ def test_serve_and_client_without_the_service_extra(
     """`pip install mlswire` has no server or HTTP client: those verbs say what to install."""
     from mlswire import cli
 
+    # Modules other tests imported are imported again, without the extra's packages.
+    for name in list(sys.modules):
+        if name.startswith(("mlswire.service", "mlswire.client", "starlette", "httpx")):
+            monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "starlette", None)  # import starlette now fails
     monkeypatch.setitem(sys.modules, "httpx", None)
     assert cli.main(["serve", "--data-dir", str(tmp_path), "--port", "0"]) == UNAVAILABLE

@@ -230,11 +230,34 @@ class DeliveryService:
     ) -> Request:
         """The request's signer, its signature and credential checked; nothing is
         written: :meth:`serve` spends the nonce in the operation's transaction."""
+        req = self._verify(method, target, body, header, fresh, read=True)
+        assert req is not None
+        return req
+
+    def verify_cached(
+        self, method: str, target: str, body: bytes, header: str | None
+    ) -> Request | None:
+        """:meth:`verify` without reading the store, for an event loop: None when it
+        would need a read (a device this process has not cached, or a signature that
+        fails against the cached key, which may be stale), so that the caller
+        verifies in a thread instead. Requests naming unknown devices or carrying
+        forged signatures then never block the loop on the database."""
+        return self._verify(method, target, body, header, fresh=False, read=False)
+
+    def _verify(
+        self, method: str, target: str, body: bytes, header: str | None, fresh: bool, read: bool
+    ) -> Request | None:
         try:
             auth = AuthHeader.parse(header)
         except ValueError as e:
             raise Unauthorized(str(e)) from None
-        device = self._device(auth.device, fresh)
+        if read:
+            device = self._device(auth.device, fresh)
+        else:
+            with self._lock:
+                device = self._devices.get(auth.device)
+            if device is None:
+                return None
         if device is None:
             raise Unauthorized(f"device {auth.device!r} is not registered with this DS")
         now = self.clock()
@@ -242,10 +265,12 @@ class DeliveryService:
             auth.verify(
                 device.suite, device.signature_key, method, target, body,
                 now=now, max_skew=self.max_skew,
-            )
+            )  # fmt: skip
         except ValueError as e:
+            if not read:
+                return None
             if not fresh:  # the device may have re-registered with a new key
-                return self.verify(method, target, body, header, fresh=True)
+                return self._verify(method, target, body, header, fresh=True, read=True)
             raise Unauthorized(str(e)) from None
         self._identity(device.credential, device.signature_key)
         return Request(device, auth.nonce, now, (method, target, body, header), fresh)

@@ -201,9 +201,8 @@ class HotPaths:
         self.notifier = notifier
         self.acks = AckBatch(ds)
         self.max_body = max_body
-        # Sends and acks are checked on the event loop when the store has a writer
-        # thread to hand the transaction to (SQLite); with PostgreSQL they block on
-        # row locks, so a thread runs them (DeliveryService.serve_async).
+        # Sends and acks are checked on the event loop when the store has threads of
+        # its own to hand the transaction to (DeliveryService.serve_async).
         self.inline = ds.store.background_writer
 
     async def signed(
@@ -221,15 +220,17 @@ class HotPaths:
         request's nonce (:meth:`DeliveryService.serve`)."""
         d = self.ds
         if len(body) <= INLINE_BODY and inline and self.inline:
-            # Small and cheap to check: on the event loop, the transaction handed
-            # to the store's writer (no thread hop) where it has one.
-            req = d.verify(method, target, body, header)
-            try:
-                operation = prepare(req.device, body)
-            except (DSError, ValidationError):
-                await d.serve_async(req, lambda: None, run_in_threadpool)
-                raise
-            return await d.serve_async(req, operation, run_in_threadpool)
+            # Small and cheap to check: on the event loop, the transaction handed to
+            # the store's threads (no hop through the thread pool), unless checking
+            # it needs a read of the store (then it goes to a thread, below).
+            req = d.verify_cached(method, target, body, header)
+            if req is not None:
+                try:
+                    operation = prepare(req.device, body)
+                except (DSError, ValidationError):
+                    await d.serve_async(req, lambda: None, run_in_threadpool)
+                    raise
+                return await d.serve_async(req, operation, run_in_threadpool)
 
         def work() -> T:
             req = d.verify(method, target, body, header)

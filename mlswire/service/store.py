@@ -146,7 +146,8 @@ SENDER_NEW_MEMBER_COMMIT = 4
 class Store(Protocol):
     """What the Delivery Service stores. Every method is atomic."""
 
-    # True: writes run on a writer thread of the store (submit_atomic gives futures).
+    # True: the store runs transactions on threads of its own (submit_atomic gives
+    # futures: SQLite's writer, PostgreSQL's workers).
     background_writer: bool
 
     def register_device(self, device: Device) -> None: ...

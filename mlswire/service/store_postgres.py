@@ -32,9 +32,11 @@ processes starting at the same moment do not race on ``CREATE TABLE``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 import os
+import queue
 import sys
 import threading
 import time
@@ -45,6 +47,7 @@ from typing import Any, TypeVar
 import psycopg
 from psycopg import errors as pg_errors
 
+from .pending import Pending, hand_back
 from .store import (
     CONTENT_COMMIT,
     CONTENT_PROPOSAL,
@@ -167,10 +170,13 @@ class PostgresStore(SqlStore):
     lock_clause = " FOR UPDATE"
     blob_type = "BYTEA"
     serial_pk = "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"
+    background_writer = True  # _Workers
 
     def __init__(self, url: str, *, pool_size: int = 32) -> None:
         super().__init__(pool_size)
         self.url = url
+        self._workers: _Workers | None = None
+        self._workers_lock = threading.Lock()
         conn = self._connect()
         try:
             with self._transaction(conn) as cur:
@@ -182,6 +188,24 @@ class PostgresStore(SqlStore):
                 cur.execute(SEND_APPLICATION)
         finally:
             conn.close()
+
+    def submit_atomic(self, fn: Callable[[], T]) -> asyncio.Future[T] | None:
+        """:meth:`atomic` on one of the store's worker threads, called on an event
+        loop: the future (of that loop) is resolved when it is done."""
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        with self._workers_lock:
+            if self._workers is None:  # started on first use: after any fork
+                self._workers = _Workers(self, min(self._pool_size, 16))
+            workers = self._workers
+        workers.submit(Pending(fn, future))
+        return future
+
+    def close(self) -> None:
+        with self._workers_lock:
+            workers, self._workers = self._workers, None
+        if workers is not None:
+            workers.stop()
+        super().close()
 
     def _connect(self) -> psycopg.Connection[Any]:
         return psycopg.connect(self.url, autocommit=True, connect_timeout=10)
@@ -271,8 +295,18 @@ class PostgresStore(SqlStore):
         a, key, nonce, nonce_ts = (None, None, None, None) if pending is None else pending[:4]
         now = time.time()
         params = (
-            a, key, nonce, nonce_ts, sub.group_id, sub.sender, sub.epoch, sub.content_type,
-            sub.message, hashlib.sha256(sub.message).digest(), now, str(os.getpid()),
+            a,
+            key,
+            nonce,
+            nonce_ts,
+            sub.group_id,
+            sub.sender,
+            sub.epoch,
+            sub.content_type,
+            sub.message,
+            hashlib.sha256(sub.message).digest(),
+            now,
+            str(os.getpid()),
         )
 
         def send(cur: Any) -> tuple[Any, ...] | None:
@@ -318,7 +352,13 @@ class PostgresStore(SqlStore):
             if r[1] is not None:
                 entries.append(
                     QueuedMessage(
-                        int(r[1]), r[2], bytes(r[3]), r[4], int(r[5]), int(r[6]), bytes(r[7]),
+                        int(r[1]),
+                        r[2],
+                        bytes(r[3]),
+                        r[4],
+                        int(r[5]),
+                        int(r[6]),
+                        bytes(r[7]),
                         float(r[8]),
                     )
                 )
@@ -367,9 +407,7 @@ class PostgresStore(SqlStore):
         if chunk:
             cur.execute("SELECT pg_notify(%s, %s)", (_CHANNEL, head + "\n".join(chunk)))
 
-    def listen(
-        self, callback: Callable[[Sequence[str] | None], None]
-    ) -> Callable[[], None] | None:
+    def listen(self, callback: Callable[[Sequence[str] | None], None]) -> Callable[[], None] | None:
         stop = threading.Event()
         me = str(os.getpid())
         holder: list[psycopg.Connection[Any]] = []
@@ -405,6 +443,40 @@ class PostgresStore(SqlStore):
             thread.join(5)
 
         return halt
+
+
+class _Workers:
+    """Threads that run the DS's transactions for its event loop, each blocking on
+    PostgreSQL's round trips and row locks in place of the loop. (The thread pool of
+    the HTTP framework did the same at about twice the CPU per call: its per-call
+    machinery; here a queue, and the outcome handed back to the loop.)"""
+
+    def __init__(self, store: PostgresStore, n: int) -> None:
+        self.store = store
+        self._queue: queue.SimpleQueue[Pending | None] = queue.SimpleQueue()
+        self._threads = [
+            threading.Thread(target=self._loop, daemon=True, name=f"pg-worker-{i}")
+            for i in range(n)
+        ]
+        for t in self._threads:
+            t.start()
+
+    def submit(self, item: Pending) -> None:
+        self._queue.put(item)
+
+    def stop(self) -> None:
+        for _ in self._threads:
+            self._queue.put(None)
+        for t in self._threads:
+            t.join(30)
+
+    def _loop(self) -> None:
+        while (item := self._queue.get()) is not None:
+            try:
+                item.result = self.store.atomic(item.call)
+            except BaseException as e:  # the waiter gets it
+                item.error = e
+            hand_back((item,))
 
 
 class _Redo(BaseException):

@@ -12,7 +12,6 @@ in its own savepoint); reads run beside it in deferred transactions (WAL readers
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import queue
 import sqlite3
 import threading
@@ -21,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .pending import Pending, hand_back
 from .store import SqlStore
 
 T = TypeVar("T")
@@ -97,7 +97,7 @@ class SqliteStore(SqlStore):
         runs it; the future (of that loop) is resolved after its commit, no thread
         blocks."""
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._group_commit().submit(_Write(lambda cur: fn(), future))
+        self._group_commit().submit(Pending(lambda cur: fn(), future))
         return future
 
     def close(self) -> None:
@@ -106,52 +106,6 @@ class SqliteStore(SqlStore):
         if committer is not None:
             committer.stop()
         super().close()
-
-
-class _Write:
-    """One write waiting for the writer thread: its call, then its outcome, handed
-    back through ``future`` (an event loop's) or ``done`` (a blocked thread's)."""
-
-    __slots__ = ("call", "done", "error", "future", "result")
-
-    def __init__(
-        self, call: Callable[[Any], Any], future: asyncio.Future[Any] | None = None
-    ) -> None:
-        self.call = call
-        self.future = future
-        self.done = threading.Event() if future is None else None
-        self.result: Any = None
-        self.error: BaseException | None = None
-
-    def resolve(self) -> None:
-        """On the future's loop: hand the outcome over (unless the waiter gave up)."""
-        assert self.future is not None
-        if self.future.cancelled():
-            return
-        if self.error is not None:
-            self.future.set_exception(self.error)
-        else:
-            self.future.set_result(self.result)
-
-
-def _resolve(items: list[_Write]) -> None:
-    for item in items:
-        item.resolve()
-
-
-def _finish(batch: list[_Write]) -> None:
-    """Wake the batch's waiters: a blocked thread each, and each event loop once (one
-    wake-up of the loop for the whole batch rather than one per request)."""
-    by_loop: dict[asyncio.AbstractEventLoop, list[_Write]] = {}
-    for item in batch:
-        if item.done is not None:
-            item.done.set()
-        else:
-            assert item.future is not None
-            by_loop.setdefault(item.future.get_loop(), []).append(item)
-    for loop, items in by_loop.items():
-        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits
-            loop.call_soon_threadsafe(_resolve, items)
 
 
 class _GroupCommit:
@@ -170,22 +124,18 @@ class _GroupCommit:
 
     def __init__(self, store: SqliteStore) -> None:
         self.store = store
-        self._queue: queue.SimpleQueue[_Write | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Pending | None] = queue.SimpleQueue()
         self._conn: sqlite3.Connection | None = None
         self._thread = threading.Thread(target=self._loop, daemon=True, name="sqlite-writer")
         self._thread.start()
 
-    def submit(self, item: _Write) -> None:
+    def submit(self, item: Pending) -> None:
         self._queue.put(item)
 
     def run(self, call: Callable[[Any], Any]) -> Any:
-        item = _Write(call)
+        item = Pending(call)
         self._queue.put(item)
-        assert item.done is not None
-        item.done.wait()
-        if item.error is not None:
-            raise item.error
-        return item.result
+        return item.wait()
 
     def stop(self) -> None:
         self._queue.put(None)
@@ -210,7 +160,7 @@ class _GroupCommit:
         if self._conn is not None:
             self.store._discard(self._conn)
 
-    def _commit(self, batch: list[_Write]) -> None:
+    def _commit(self, batch: list[Pending]) -> None:
         try:
             if self._conn is None:
                 self._conn = self.store._connect()
@@ -236,16 +186,16 @@ class _GroupCommit:
         except BaseException as e:  # the database failed (I/O, disk full): none is done
             self._fail(batch, e)
             return
-        _finish(batch)
+        hand_back(batch)
 
-    def _fail(self, batch: list[_Write], error: BaseException) -> None:
+    def _fail(self, batch: list[Pending], error: BaseException) -> None:
         if self._conn is not None:
             self.store._discard(self._conn)  # rolls back whatever is open
             self._conn = None
         for item in batch:
             if item.error is None:
                 item.error = error
-        _finish(batch)
+        hand_back(batch)
 
 
 __all__ = ["SqliteStore"]
