@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import itertools
 import json
 import sys
 from collections.abc import Iterable, Iterator
@@ -38,6 +37,10 @@ from ..errors import ValidationError
 from .contract import BadRequest, DSError, error_body
 from .delivery_service import MAX_FETCH, DeliveryService, entry_tail, entry_text, messages_text
 from .store import Device, QueuedMessage
+
+# Seconds a push connection waits for an entry missing between those handed over in
+# memory before it reads the store instead.
+GAP_WAIT = 0.05
 
 
 def lost_fields(lost: int) -> dict[str, Any]:
@@ -229,19 +232,20 @@ class PushSession:
                 await self.ws.close(1011, "delivery service error")
                 return
 
-    def _from_memory(self, w: Waiter) -> list[tuple[int, str]] | None:
-        """The entries handed over by sends in this process, if they continue the
-        stream exactly (seq cursor+1, +2, ...); None: read the store instead (a gap:
-        a send through another process, or wake-ups out of commit order)."""
+    def _from_memory(self, w: Waiter) -> list[tuple[int, str]]:
+        """The entries handed over by sends in this process that continue the stream
+        exactly (seq cursor+1, +2, ...). Those after a gap stay with the waiter: the
+        missing entry may still be on its way (PostgreSQL's worker threads hand sends
+        back as each commits, not in commit order), or it came through another process
+        (then the store is read: see :meth:`_push`)."""
         assert w.entries is not None
         got = sorted(e for e in w.entries if e[0] > self.cursor)
         w.entries.clear()
-        if not got or got[0][0] != self.cursor + 1:
-            return None
-        for prev, nxt in itertools.pairwise(got):
-            if nxt[0] != prev[0] + 1:
-                return None
-        return got
+        n = 0
+        while n < len(got) and got[n][0] == self.cursor + 1 + n:
+            n += 1
+        w.entries.extend(got[n:])
+        return got[:n]
 
     async def _push(self) -> None:
         address = self.device.address
@@ -251,16 +255,20 @@ class PushSession:
             while True:
                 # Cleared before the read: a wake-up during it is not lost.
                 read = w.clear() or read
-                remembered = None if read else self._from_memory(w)
-                if remembered is None:
+                msgs = [] if read else self._from_memory(w)
+                if not msgs and not read and w.entries:
+                    # A gap: wait a moment for the entry on its way, else read.
+                    read = not await w.wait(GAP_WAIT) or w.clear()
+                    msgs = [] if read else self._from_memory(w)
+                    read = read or (not msgs and bool(w.entries))
+                lost = told_lost
+                if read:
                     read_msgs, lost = await run_in_threadpool(
                         self.ds.fetch_with_lost, self.device, address, self.cursor, MAX_FETCH
                     )
                     if w.entries:
                         w.entries.clear()  # the read saw them (or later reads will)
                     msgs = [(m.seq, entry_text(m)) for m in read_msgs]
-                else:
-                    msgs, lost = remembered, told_lost
                 if msgs:
                     self.cursor = msgs[-1][0]
                 extra: dict[str, Any] = {}

@@ -91,3 +91,62 @@ async def pushed_seqs_after_a_racing_wakeup() -> list[int]:
 
 def test_a_wakeup_from_another_process_is_not_lost() -> None:
     assert asyncio.run(pushed_seqs_after_a_racing_wakeup()) == [1, 2]
+
+
+class CountingDS(FakeDS):
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    def fetch_with_lost(
+        self, device: Device, address: str, after: int, limit: int
+    ) -> tuple[list[QueuedMessage], int]:
+        self.reads += 1
+        return super().fetch_with_lost(device, address, after, limit)
+
+
+async def push_of_entries_handed_over(
+    order: list[int], store_has: list[int]
+) -> tuple[list[int], int]:
+    """Hand entries over in ``order`` (the store holds ``store_has``): the seqs pushed,
+    in order, and how many times the store was read after the connection's first read."""
+    notifier = Notifier(poll_interval=30.0)
+    notifier.bind(asyncio.get_running_loop())
+    ws, ds = FakeSocket(), CountingDS()
+    device = Device(ADDRESS, "alice", 1, b"k", b"c")
+    session = PushSession(
+        cast(Any, ws), cast(Any, ds), device, 0, notifier, AckBatch(cast(Any, ds))
+    )
+    task = asyncio.create_task(session._push())
+    try:
+        while ADDRESS not in notifier._waiters:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
+        first_reads = ds.reads
+        ds.queue += [entry(s) for s in store_has]
+        for s in order:
+            notifier.deliver([(ADDRESS, entry(s))])
+            await asyncio.sleep(0.005)  # the push task runs between the hand-overs
+        want = sorted(set(store_has) | set(order))
+        seqs: list[int] = []
+        deadline = asyncio.get_running_loop().time() + 2.0
+        while seqs != want and asyncio.get_running_loop().time() < deadline:
+            ws.sent.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(ws.sent.wait(), 0.2)
+            seqs = [m["seq"] for f in ws.frames for m in json.loads(f).get("messages", [])]
+        return seqs, ds.reads - first_reads
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def test_entries_handed_over_out_of_order_are_pushed_in_order_without_a_read() -> None:
+    # PostgreSQL's worker threads hand sends back as each commits: seq 2 may come first.
+    assert asyncio.run(push_of_entries_handed_over([2, 1, 3], [1, 2, 3])) == ([1, 2, 3], 0)
+
+
+def test_an_entry_that_never_comes_in_memory_is_read_from_the_store() -> None:
+    # Seq 1 went through another process whose wake-up was lost: the gap is read.
+    assert asyncio.run(push_of_entries_handed_over([2, 3], [1, 2, 3])) == ([1, 2, 3], 1)
