@@ -266,8 +266,8 @@ class PushSession:
                     read_msgs, lost = await run_in_threadpool(
                         self.ds.fetch_with_lost, self.device, address, self.cursor, MAX_FETCH
                     )
-                    if w.entries:
-                        w.entries.clear()  # the read saw them (or later reads will)
+                    # Entries handed over during the read stay: those it saw are
+                    # dropped by the cursor, one committed after it is pushed next.
                     msgs = [(m.seq, entry_text(m)) for m in read_msgs]
                 if msgs:
                     self.cursor = msgs[-1][0]

@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import threading
 from typing import Any, cast
 
 from mlswire.service.push import AckBatch, Notifier, PushSession
@@ -150,3 +151,63 @@ def test_entries_handed_over_out_of_order_are_pushed_in_order_without_a_read() -
 def test_an_entry_that_never_comes_in_memory_is_read_from_the_store() -> None:
     # Seq 1 went through another process whose wake-up was lost: the gap is read.
     assert asyncio.run(push_of_entries_handed_over([2, 3], [1, 2, 3])) == ([1, 2, 3], 1)
+
+
+class SlowReadDS(FakeDS):
+    """A read that takes its snapshot, then takes a while: what is committed meanwhile
+    is not in it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reading = threading.Event()
+        self.release = threading.Event()
+
+    def fetch_with_lost(
+        self, device: Device, address: str, after: int, limit: int
+    ) -> tuple[list[QueuedMessage], int]:
+        seen = super().fetch_with_lost(device, address, after, limit)
+        self.reading.set()
+        self.release.wait(2)
+        return seen
+
+
+async def pushed_after_a_handover_during_a_read() -> list[int]:
+    notifier = Notifier(poll_interval=30.0)  # a missed entry would wait this long
+    loop = asyncio.get_running_loop()
+    notifier.bind(loop)
+    ws, ds = FakeSocket(), SlowReadDS()
+    ds.release.set()  # the connection's first read
+    device = Device(ADDRESS, "alice", 1, b"k", b"c")
+    session = PushSession(
+        cast(Any, ws), cast(Any, ds), device, 0, notifier, AckBatch(cast(Any, ds))
+    )
+    task = asyncio.create_task(session._push())
+    try:
+        while ADDRESS not in notifier._waiters:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.05)
+        ds.reading.clear()
+        ds.release.clear()
+        ds.queue.append(entry(1))
+        notifier.notify([ADDRESS])  # another process's entry: a read starts
+        await loop.run_in_executor(None, ds.reading.wait, 2)
+        ds.queue.append(entry(2))  # committed by this process after the read's snapshot
+        notifier.deliver([(ADDRESS, entry(2))])
+        ds.release.set()
+        seqs: list[int] = []
+        deadline = loop.time() + 2.0
+        while seqs != [1, 2] and loop.time() < deadline:
+            ws.sent.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(ws.sent.wait(), 0.2)
+            seqs = [m["seq"] for f in ws.frames for m in json.loads(f).get("messages", [])]
+        return seqs
+    finally:
+        ds.release.set()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def test_an_entry_handed_over_during_a_read_that_missed_it_is_pushed() -> None:
+    assert asyncio.run(pushed_after_a_handover_during_a_read()) == [1, 2]
