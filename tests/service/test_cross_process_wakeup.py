@@ -54,6 +54,19 @@ class FakeDS:
         return [m for m in self.queue if m.seq > after][:limit], 0
 
 
+async def pushed_seqs(ws: FakeSocket, want: list[int], seconds: float = 2.0) -> list[int]:
+    """The seqs pushed on ``ws`` so far, once they are ``want`` or ``seconds`` passed."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    seqs: list[int] = []
+    while seqs != want and loop.time() < deadline:
+        ws.sent.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(ws.sent.wait(), 0.2)
+        seqs = [m["seq"] for f in ws.frames for m in json.loads(f).get("messages", [])]
+    return seqs
+
+
 def entry(seq: int) -> QueuedMessage:
     return QueuedMessage(seq, "message", b"g", "bob/phone", 1, 1, b"x", 0.0)
 
@@ -76,14 +89,7 @@ async def pushed_seqs_after_a_racing_wakeup() -> list[int]:
         notifier.deliver([(ADDRESS, entry(1))])
         ds.queue.append(entry(2))
         notifier.notify([ADDRESS])
-        seqs: list[int] = []
-        deadline = asyncio.get_running_loop().time() + 2.0
-        while seqs != [1, 2] and asyncio.get_running_loop().time() < deadline:
-            ws.sent.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(ws.sent.wait(), 0.2)
-            seqs = [m["seq"] for f in ws.frames for m in json.loads(f).get("messages", [])]
-        return seqs
+        return await pushed_seqs(ws, [1, 2])
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -129,13 +135,7 @@ async def push_of_entries_handed_over(
             notifier.deliver([(ADDRESS, entry(s))])
             await asyncio.sleep(0.005)  # the push task runs between the hand-overs
         want = sorted(set(store_has) | set(order))
-        seqs: list[int] = []
-        deadline = asyncio.get_running_loop().time() + 2.0
-        while seqs != want and asyncio.get_running_loop().time() < deadline:
-            ws.sent.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(ws.sent.wait(), 0.2)
-            seqs = [m["seq"] for f in ws.frames for m in json.loads(f).get("messages", [])]
+        seqs = await pushed_seqs(ws, want)
         return seqs, ds.reads - first_reads
     finally:
         task.cancel()
@@ -194,14 +194,7 @@ async def pushed_after_a_handover_during_a_read() -> list[int]:
         ds.queue.append(entry(2))  # committed by this process after the read's snapshot
         notifier.deliver([(ADDRESS, entry(2))])
         ds.release.set()
-        seqs: list[int] = []
-        deadline = loop.time() + 2.0
-        while seqs != [1, 2] and loop.time() < deadline:
-            ws.sent.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(ws.sent.wait(), 0.2)
-            seqs = [m["seq"] for f in ws.frames for m in json.loads(f).get("messages", [])]
-        return seqs
+        return await pushed_seqs(ws, [1, 2])
     finally:
         ds.release.set()
         task.cancel()
