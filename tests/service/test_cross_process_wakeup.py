@@ -24,6 +24,7 @@ import asyncio
 import contextlib
 import json
 import threading
+from collections.abc import AsyncIterator
 from typing import Any, cast
 
 from mlswire.service.push import AckBatch, Notifier, PushSession
@@ -67,14 +68,13 @@ async def pushed_seqs(ws: FakeSocket, want: list[int], seconds: float = 2.0) -> 
     return seqs
 
 
-def entry(seq: int) -> QueuedMessage:
-    return QueuedMessage(seq, "message", b"g", "bob/phone", 1, 1, b"x", 0.0)
-
-
-async def pushed_seqs_after_a_racing_wakeup() -> list[int]:
-    notifier = Notifier(poll_interval=30.0)  # the re-read must not hide a lost wake-up
+@contextlib.asynccontextmanager
+async def push_running(ds: FakeDS) -> AsyncIterator[tuple[Notifier, FakeSocket]]:
+    """A push connection of ``ADDRESS`` reading ``ds``, its first read done and waiting;
+    cancelled on exit. The re-read interval is long: it must not hide a lost entry."""
+    notifier = Notifier(poll_interval=30.0)
     notifier.bind(asyncio.get_running_loop())
-    ws, ds = FakeSocket(), FakeDS()
+    ws = FakeSocket()
     device = Device(ADDRESS, "alice", 1, b"k", b"c")
     acks = AckBatch(cast(Any, ds))  # unused: nothing is acknowledged here
     session = PushSession(cast(Any, ws), cast(Any, ds), device, 0, notifier, acks)
@@ -83,6 +83,20 @@ async def pushed_seqs_after_a_racing_wakeup() -> list[int]:
         while ADDRESS not in notifier._waiters:  # the first read done, waiting
             await asyncio.sleep(0.01)
         await asyncio.sleep(0.05)
+        yield notifier, ws
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def entry(seq: int) -> QueuedMessage:
+    return QueuedMessage(seq, "message", b"g", "bob/phone", 1, 1, b"x", 0.0)
+
+
+async def pushed_seqs_after_a_racing_wakeup() -> list[int]:
+    ds = FakeDS()
+    async with push_running(ds) as (notifier, ws):
         # This process queued seq 1 and hands it over; before the push task runs,
         # another process's NOTIFY says the device has more (seq 2).
         ds.queue.append(entry(1))
@@ -90,10 +104,6 @@ async def pushed_seqs_after_a_racing_wakeup() -> list[int]:
         ds.queue.append(entry(2))
         notifier.notify([ADDRESS])
         return await pushed_seqs(ws, [1, 2])
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 def test_a_wakeup_from_another_process_is_not_lost() -> None:
@@ -117,30 +127,15 @@ async def push_of_entries_handed_over(
 ) -> tuple[list[int], int]:
     """Hand entries over in ``order`` (the store holds ``store_has``): the seqs pushed,
     in order, and how many times the store was read after the connection's first read."""
-    notifier = Notifier(poll_interval=30.0)
-    notifier.bind(asyncio.get_running_loop())
-    ws, ds = FakeSocket(), CountingDS()
-    device = Device(ADDRESS, "alice", 1, b"k", b"c")
-    session = PushSession(
-        cast(Any, ws), cast(Any, ds), device, 0, notifier, AckBatch(cast(Any, ds))
-    )
-    task = asyncio.create_task(session._push())
-    try:
-        while ADDRESS not in notifier._waiters:
-            await asyncio.sleep(0.01)
-        await asyncio.sleep(0.05)
+    ds = CountingDS()
+    async with push_running(ds) as (notifier, ws):
         first_reads = ds.reads
         ds.queue += [entry(s) for s in store_has]
         for s in order:
             notifier.deliver([(ADDRESS, entry(s))])
             await asyncio.sleep(0.005)  # the push task runs between the hand-overs
-        want = sorted(set(store_has) | set(order))
-        seqs = await pushed_seqs(ws, want)
+        seqs = await pushed_seqs(ws, sorted(set(store_has) | set(order)))
         return seqs, ds.reads - first_reads
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 def test_entries_handed_over_out_of_order_are_pushed_in_order_without_a_read() -> None:
@@ -172,34 +167,21 @@ class SlowReadDS(FakeDS):
 
 
 async def pushed_after_a_handover_during_a_read() -> list[int]:
-    notifier = Notifier(poll_interval=30.0)  # a missed entry would wait this long
-    loop = asyncio.get_running_loop()
-    notifier.bind(loop)
-    ws, ds = FakeSocket(), SlowReadDS()
+    ds = SlowReadDS()
     ds.release.set()  # the connection's first read
-    device = Device(ADDRESS, "alice", 1, b"k", b"c")
-    session = PushSession(
-        cast(Any, ws), cast(Any, ds), device, 0, notifier, AckBatch(cast(Any, ds))
-    )
-    task = asyncio.create_task(session._push())
     try:
-        while ADDRESS not in notifier._waiters:
-            await asyncio.sleep(0.01)
-        await asyncio.sleep(0.05)
-        ds.reading.clear()
-        ds.release.clear()
-        ds.queue.append(entry(1))
-        notifier.notify([ADDRESS])  # another process's entry: a read starts
-        await loop.run_in_executor(None, ds.reading.wait, 2)
-        ds.queue.append(entry(2))  # committed by this process after the read's snapshot
-        notifier.deliver([(ADDRESS, entry(2))])
-        ds.release.set()
-        return await pushed_seqs(ws, [1, 2])
+        async with push_running(ds) as (notifier, ws):
+            ds.reading.clear()
+            ds.release.clear()
+            ds.queue.append(entry(1))
+            notifier.notify([ADDRESS])  # another process's entry: a read starts
+            await asyncio.get_running_loop().run_in_executor(None, ds.reading.wait, 2)
+            ds.queue.append(entry(2))  # committed here after the read's snapshot
+            notifier.deliver([(ADDRESS, entry(2))])
+            ds.release.set()
+            return await pushed_seqs(ws, [1, 2])
     finally:
         ds.release.set()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 def test_an_entry_handed_over_during_a_read_that_missed_it_is_pushed() -> None:
