@@ -43,7 +43,7 @@ from typing import Any
 import httpx
 
 from ..crypto import cipher_suite, labeled
-from .contract import REGISTER_LABEL, b64, error_message, registration_content
+from .contract import REGISTER_LABEL, b64, compact_json, error_message, registration_content
 from .files import private_dir, write_private
 from .push_client import Delivered, PushBroken, PushChannel, PushRefused
 from .signing import sign_request
@@ -160,7 +160,7 @@ class ServiceClient:
         if raw is not None:
             body, hdrs = raw, {"content-type": "application/octet-stream"}
         elif payload is not None:
-            body = json.dumps(payload, separators=(",", ":")).encode()
+            body = compact_json(payload).encode()
             hdrs = {"content-type": "application/json"}
         else:
             body, hdrs = b"", {}

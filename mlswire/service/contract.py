@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from typing import Any
 
 # --- refusals: a status and a message, JSON {"error": message, "status": status} ----------
@@ -55,6 +56,16 @@ class Gone(DSError):
 
 class PayloadTooLarge(DSError):
     status = 413
+
+
+# One encoder for the compact JSON the DS and the SDK write (json.dumps with
+# separators would build an encoder per call, on the send path too).
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+
+
+def compact_json(value: Any) -> str:
+    """``value`` as JSON without spaces (request bodies, answers, push frames)."""
+    return _COMPACT.encode(value)
 
 
 def error_body(status: int, message: str) -> dict[str, Any]:

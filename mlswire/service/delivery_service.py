@@ -29,7 +29,6 @@ policy (revocation, expiry) on each request.
 from __future__ import annotations
 
 import contextlib
-import json
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -59,6 +58,7 @@ from .contract import (
     NotFound,
     Unauthorized,
     b64,
+    compact_json,
     unb64,
 )
 from .group_view import HandshakeCheck, ViewCache, check_group_info, follow, roster
@@ -675,7 +675,7 @@ def entry_tail(m: QueuedMessage) -> str:
     """A queue entry's JSON object without its opening brace and seq: the part the
     copies of one send share (they differ only in their recipient's seq), so a
     fan-out encodes it, and base64s the message, once."""
-    return json.dumps(
+    return compact_json(
         {
             "kind": m.kind,
             "group_id": b64(m.group_id),
@@ -684,8 +684,7 @@ def entry_tail(m: QueuedMessage) -> str:
             "content_type": m.content_type,
             "data": b64(m.data),
             "received_at": m.received_at,
-        },
-        separators=(",", ":"),
+        }
     )[1:]
 
 
@@ -701,7 +700,7 @@ def messages_text(entries: Iterable[str], extra: dict[str, Any] | None = None) -
     head = '{"messages":[' + ",".join(entries) + "]"
     if not extra:
         return head + "}"
-    return head + "," + json.dumps(extra, separators=(",", ":"))[1:]
+    return head + "," + compact_json(extra)[1:]
 
 
 __all__ = [

@@ -47,6 +47,7 @@ from .contract import (  # REGISTER_LABEL, registration_content: re-exported, we
     DSError,
     PayloadTooLarge,
     b64,
+    compact_json,
     error_body,
     registration_content,
     unb64,
@@ -253,7 +254,7 @@ class HotPaths:
 
         result = await self.signed("POST", target, header, body, prepare, inline=True)
         self.notifier.deliver(result.queued)
-        return json.dumps(result.to_json(), separators=(",", ":")).encode()
+        return compact_json(result.to_json()).encode()
 
     async def push_device(
         self, address: str, target: str, header: str | None, after: str | None

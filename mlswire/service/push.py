@@ -34,7 +34,7 @@ from typing import Any, Protocol
 from starlette.concurrency import run_in_threadpool
 
 from ..errors import ValidationError
-from .contract import BadRequest, DSError, error_body
+from .contract import BadRequest, DSError, compact_json, error_body
 from .delivery_service import MAX_FETCH, DeliveryService, entry_tail, entry_text, messages_text
 from .store import Device, QueuedMessage
 
@@ -122,12 +122,7 @@ class Notifier:
     def notify(self, addresses: Iterable[str] | None) -> None:
         """Wake the waiters of ``addresses`` (None: every waiter) for entries they
         must read from the store."""
-        if addresses is None:
-            for waiters in self._waiters.values():
-                for w in waiters:
-                    w.wake(must_read=True)
-            return
-        for a in addresses:
+        for a in self._waiters if addresses is None else addresses:
             for w in self._waiters.get(a, ()):
                 w.wake(must_read=True)
 
@@ -168,10 +163,6 @@ class Notifier:
                     del self._waiters[address]
 
 
-def _dumps(value: dict[str, Any]) -> str:
-    return json.dumps(value, separators=(",", ":"))
-
-
 class PushSocket(Protocol):
     """An accepted WebSocket, as a push session uses it (whichever server runs it)."""
 
@@ -210,7 +201,7 @@ class PushSession:
             await self.ws.send_text(text)
 
     async def _send(self, frame: dict[str, Any]) -> None:
-        await self._send_text(_dumps(frame))
+        await self._send_text(compact_json(frame))
 
     async def run(self) -> None:
         tasks = [

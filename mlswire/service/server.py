@@ -31,7 +31,6 @@ import asyncio
 import base64
 import contextlib
 import hashlib
-import json
 import re
 import signal
 import socket
@@ -46,7 +45,7 @@ from urllib.parse import parse_qs, unquote
 import httptools
 
 from ..errors import ValidationError
-from .contract import DSError, error_body
+from .contract import DSError, compact_json, error_body
 from .http import HotPaths, check_length, refusal, too_large
 
 ASGIApp = Callable[
@@ -106,8 +105,7 @@ class _Answer:
 
 
 def _refused(status: int, message: str, headers: Headers = JSON) -> _Answer:
-    body = json.dumps(error_body(status, message), separators=(",", ":"))
-    return _Answer(status, body.encode(), headers)
+    return _Answer(status, compact_json(error_body(status, message)).encode(), headers)
 
 
 def _unmask(data: bytes, mask: bytes) -> bytes:
@@ -338,11 +336,17 @@ class _Connection(asyncio.Protocol):
         else:
             self.loop.create_task(self._serve(req))
 
-    def _limit(self, req: _Request) -> int:
+    def _hot_send(self, req: _Request) -> HotPaths | None:
+        """The hot paths, if ``req`` is a send they serve."""
         hot = self.server.hot
         if hot is not None and req.method == b"POST" and self._path(req) == HotPaths.SEND_PATH:
-            return hot.max_body
-        return self.server.max_request  # the app applies each route's own limit
+            return hot
+        return None
+
+    def _limit(self, req: _Request) -> int:
+        hot = self._hot_send(req)
+        # The app applies each of its routes' own limit.
+        return self.server.max_request if hot is None else hot.max_body
 
     @staticmethod
     def _path(req: _Request) -> str:
@@ -350,11 +354,8 @@ class _Connection(asyncio.Protocol):
 
     async def _serve(self, req: _Request) -> None:
         try:
-            hot = self.server.hot
-            if hot is not None and req.method == b"POST" and self._path(req) == HotPaths.SEND_PATH:
-                answer = await self._send(hot, req)
-            else:
-                answer = await self._bridge(req)
+            hot = self._hot_send(req)
+            answer = await (self._bridge(req) if hot is None else self._send(hot, req))
         except Exception as e:  # a bug: the client gets a 500, the server goes on
             print(f"mlswire serve: error serving a request: {e!r}", file=sys.stderr)
             answer = _Answer(500, b"Internal Server Error", [(b"content-type", b"text/plain")])
@@ -670,11 +671,7 @@ class _WebSocket:
         self.conn._write(_frame(0x1, text.encode()))
 
     async def close(self, code: int, reason: str) -> None:
-        if not self._closed:
-            self._closed = True
-            self.conn._write(_frame(0x8, struct.pack("!H", code) + reason.encode()[:120]))
-        self._stop()
-        self.conn._close()
+        self._fail(code, reason)
 
     # -- the connection's end --
     def _peer_closed(self, payload: bytes) -> None:
@@ -688,17 +685,17 @@ class _WebSocket:
             except UnicodeDecodeError:
                 self._fail(1007, "close reason is not UTF-8")
                 return
-        if not self._closed:
-            self._closed = True
-            echo = payload[:2] if len(payload) >= 2 else struct.pack("!H", 1000)
-            self.conn._write(_frame(0x8, echo))
-        self._stop()
-        self.conn._close()
+        self._end(payload[:2] if len(payload) >= 2 else struct.pack("!H", 1000))
 
     def _fail(self, code: int, reason: str) -> None:
+        # A control frame's payload is at most 125 bytes: the code, then the reason.
+        self._end(struct.pack("!H", code) + reason.encode()[:123])
+
+    def _end(self, close_payload: bytes) -> None:
+        """Send the close frame (once), then close the connection."""
         if not self._closed:
             self._closed = True
-            self.conn._write(_frame(0x8, struct.pack("!H", code) + reason.encode()))
+            self.conn._write(_frame(0x8, close_payload))
         self._stop()
         self.conn._close()
 

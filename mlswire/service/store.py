@@ -329,9 +329,7 @@ class SqlStore(ABC):
         devices have new entries (PostgreSQL: NOTIFY). Here: nothing; they re-read."""
         return None
 
-    def listen(
-        self, callback: Callable[[Sequence[str] | None], None]
-    ) -> Callable[[], None] | None:
+    def listen(self, callback: Callable[[Sequence[str] | None], None]) -> Callable[[], None] | None:
         """Call ``callback(addresses)`` from a thread whenever another DS process
         queued entries for those devices (``None``: maybe any device, after a lost
         connection); the returned call stops it. None: this database cannot notify
@@ -809,7 +807,9 @@ class SqlStore(ABC):
                 entries += [(a, "welcome", sub.welcome) for a in welcome_to]
             queued = self._fan_out(cur, sub, entries, now)
             if added:
-                self._insert(cur, "ds_members (group_id, address)", [(sub.group_id, a) for a in added])
+                self._insert(
+                    cur, "ds_members (group_id, address)", [(sub.group_id, a) for a in added]
+                )
             if external_join and sub.sender not in members and not followed:
                 self._x(
                     cur,
@@ -1024,7 +1024,9 @@ class SqlStore(ABC):
                 ).rowcount
                 deleted.append(int(n))
                 self._x(
-                    cur, "UPDATE ds_devices SET lost = 0 WHERE address = ? AND lost <> 0", (address,)
+                    cur,
+                    "UPDATE ds_devices SET lost = 0 WHERE address = ? AND lost <> 0",
+                    (address,),
                 )
             return deleted
 
